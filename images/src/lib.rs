@@ -1,0 +1,2 @@
+//! Guest images built into Ankh.
+#![forbid(unsafe_code)]

@@ -1,0 +1,91 @@
+//! Hypercalls: how a guest asks the VMM for something.
+//!
+//! A hypercall is one `out dx, eax` instruction (one VM exit). The port selects the
+//! call: `port = HYPERCALL_PORT_BASE + number`. The 32-bit value written (`eax`) is the
+//! call's first argument, so the most frequent calls need no register read on the VMM
+//! side. Further arguments travel in `rdi`, `rsi`, `r8`, `r9` and `r10`, read by the VMM
+//! only for the calls that define them. No hypercall returns a value yet.
+//!
+//! The VMM treats every argument as hostile: pointers must lie inside the domain's
+//! memory, lengths are bounded, and any port outside this table, any `in` instruction
+//! and any access size other than 4 bytes is a fault of the domain (unknown hypercall).
+
+/// First I/O port of the hypercall range.
+pub const HYPERCALL_PORT_BASE: u16 = 0x0a40;
+
+/// Number of ports reserved for hypercalls (numbers `0..HYPERCALL_PORT_COUNT`).
+pub const HYPERCALL_PORT_COUNT: u16 = 16;
+
+/// The hypercalls a guest can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Hypercall {
+    /// Stop this domain cleanly. `eax`: the exit code.
+    Exit = 0,
+    /// Append bytes to this domain's console. `rdi`: address, `rsi`: length
+    /// (at most [`CONSOLE_WRITE_MAX`]). The VMM prints complete lines, prefixed with the
+    /// domain's name.
+    ConsoleWrite = 1,
+    /// The guest took a CPU exception it cannot handle. `eax`: vector, `rdi`: error code
+    /// (0 when the vector has none), `rsi`: faulting RIP, `r8`: CR2 (page faults).
+    Exception = 2,
+    /// The guest panicked. `rdi`/`rsi`: file name address/length, `r8`: line,
+    /// `r9`/`r10`: message address/length (length 0: no static message).
+    Panic = 3,
+    /// Does nothing and returns: the cheapest possible exit, used to measure the raw
+    /// exit cost and to mark "booted" in the boot benchmark.
+    Nop = 4,
+}
+
+impl Hypercall {
+    /// Every hypercall, in number order.
+    pub const ALL: [Hypercall; 5] = [
+        Hypercall::Exit,
+        Hypercall::ConsoleWrite,
+        Hypercall::Exception,
+        Hypercall::Panic,
+        Hypercall::Nop,
+    ];
+
+    /// The I/O port a guest writes to make this call.
+    pub const fn port(self) -> u16 {
+        HYPERCALL_PORT_BASE + self as u16
+    }
+
+    /// The call made by a write to `port`, if any.
+    pub fn from_port(port: u16) -> Option<Hypercall> {
+        let number = port.checked_sub(HYPERCALL_PORT_BASE)?;
+        Hypercall::ALL.iter().copied().find(|call| *call as u16 == number)
+    }
+}
+
+/// Largest console write the VMM accepts in one hypercall.
+pub const CONSOLE_WRITE_MAX: u64 = 4096;
+
+/// Longest file name or panic message the VMM reads from a guest.
+pub const PANIC_TEXT_MAX: u64 = 512;
+
+/// A port inside the hypercall range that no call uses; test images write to it to
+/// check that the VMM reports an unknown hypercall.
+pub const UNASSIGNED_PORT: u16 = HYPERCALL_PORT_BASE + HYPERCALL_PORT_COUNT - 1;
+
+const _: () = assert!((Hypercall::Nop as u16) < HYPERCALL_PORT_COUNT);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_round_trip() {
+        for call in Hypercall::ALL {
+            assert_eq!(Hypercall::from_port(call.port()), Some(call));
+        }
+    }
+
+    #[test]
+    fn foreign_ports_are_not_calls() {
+        assert_eq!(Hypercall::from_port(0x3f8), None);
+        assert_eq!(Hypercall::from_port(HYPERCALL_PORT_BASE - 1), None);
+        assert_eq!(Hypercall::from_port(UNASSIGNED_PORT), None);
+    }
+}

@@ -1,0 +1,60 @@
+//! Guest-physical memory layout of a domain, set up by the VMM before the first run.
+//!
+//! Guest RAM starts at guest-physical address 0 and is identity-mapped (virtual =
+//! physical) by page tables the VMM writes. The first 2 MiB use 4 KiB pages so that the
+//! null page can stay unmapped; the rest of the first [`IDENTITY_MAP_SIZE`] bytes use
+//! 2 MiB pages. Addresses that are mapped but not backed by RAM reach the VMM as MMIO
+//! exits; addresses above the map fault in the guest (#PF).
+//!
+//! ```text
+//! 0x0000_0000  null page (not present: a null dereference faults)
+//! 0x0000_1000  GDT (null, code64, data, TSS descriptor) and the TSS
+//! 0x0000_2000  boot information (see `boot`)
+//! 0x0000_3000  page tables: PML4, PDPT, 4 PDs, the PT of the first 2 MiB
+//! 0x0000_c000  exception stack (IST1), 16 KiB, top at 0x1_0000
+//! 0x0010_0000  the image (ELF PT_LOAD segments), then whatever the guest wants
+//! ```
+
+/// Size of a small page.
+pub const PAGE_SIZE: u64 = 0x1000;
+
+/// Guest-physical address of the GDT.
+pub const GDT_ADDR: u64 = 0x1000;
+/// Guest-physical address of the 64-bit TSS (in the same page as the GDT).
+pub const TSS_ADDR: u64 = 0x1080;
+/// Guest-physical address of the boot information.
+pub const BOOT_INFO_ADDR: u64 = 0x2000;
+/// Guest-physical address of the PML4.
+pub const PML4_ADDR: u64 = 0x3000;
+/// Guest-physical address of the PDPT.
+pub const PDPT_ADDR: u64 = 0x4000;
+/// Guest-physical address of the first of the four page directories.
+pub const PD_ADDR: u64 = 0x5000;
+/// Guest-physical address of the page table that maps the first 2 MiB with 4 KiB pages.
+pub const PT_LOW_ADDR: u64 = 0x9000;
+/// Lowest address of the exception stack used through IST1.
+pub const EXCEPTION_STACK_BOTTOM: u64 = 0xc000;
+/// One past the highest address of the exception stack.
+pub const EXCEPTION_STACK_TOP: u64 = 0x1_0000;
+/// Lowest address an image segment may occupy.
+pub const IMAGE_BASE: u64 = 0x10_0000;
+/// Bytes of guest-physical address space covered by the identity map.
+pub const IDENTITY_MAP_SIZE: u64 = 4 << 30;
+
+/// GDT selector of the 64-bit code segment.
+pub const CODE64_SELECTOR: u16 = 0x08;
+/// GDT selector of the data segment.
+pub const DATA_SELECTOR: u16 = 0x10;
+/// GDT selector of the TSS.
+pub const TSS_SELECTOR: u16 = 0x18;
+
+/// Smallest guest RAM a domain may have: room for the image above [`IMAGE_BASE`].
+pub const MIN_MEMORY_SIZE: u64 = 2 << 20;
+/// Largest guest RAM a domain may have (RAM must fit below the MMIO-capable map).
+pub const MAX_MEMORY_SIZE: u64 = 1 << 30;
+
+const _: () = assert!(TSS_ADDR + 0x68 <= GDT_ADDR + PAGE_SIZE);
+const _: () = assert!(PT_LOW_ADDR + PAGE_SIZE <= EXCEPTION_STACK_BOTTOM);
+const _: () = assert!(EXCEPTION_STACK_TOP <= IMAGE_BASE);
+const _: () = assert!(PD_ADDR + 4 * PAGE_SIZE == PT_LOW_ADDR);
+const _: () = assert!(IDENTITY_MAP_SIZE == 4 * (1 << 30));

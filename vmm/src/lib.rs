@@ -1,0 +1,1 @@
+//! The Ankh VMM.
