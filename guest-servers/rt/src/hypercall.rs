@@ -1,0 +1,164 @@
+//! The hypercalls of `virtio_seep::abi::hypercall`: one `out dx, eax` each.
+//!
+//! The port selects the call, `eax` carries the first argument and `rdi`, `rsi`, `r8`,
+//! `r9`, `r10` the others. Every call is one VM exit (~10 us here), so callers batch.
+//!
+//! Under `cfg(test)` the module is a host stand-in that records console writes (see
+//! `take_console`) and panics where the real calls would end the domain.
+
+/// The longest prefix of `text` that has at most `max` bytes and ends on a character
+/// boundary: what the guest sends where the VMM bounds a text's length.
+pub fn truncate(text: &str, max: u64) -> &str {
+    let mut end = usize::try_from(max).unwrap_or(usize::MAX).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(not(test))]
+mod imp {
+    use core::arch::asm;
+
+    use virtio_seep::abi::hypercall::{Hypercall, CONSOLE_WRITE_MAX, PANIC_TEXT_MAX};
+
+    /// Ends the domain cleanly with exit code `code`.
+    pub fn exit(code: u32) -> ! {
+        // SAFETY: the `out` reaches the VMM, which stops the domain; should it ever resume
+        // us, the `hlt` loop keeps the promise of never returning. Nothing is clobbered.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                "2:",
+                "hlt",
+                "jmp 2b",
+                in("dx") Hypercall::Exit.port(),
+                in("eax") code,
+                options(noreturn, nomem, nostack),
+            );
+        }
+    }
+
+    /// Appends `bytes` to the domain's console (the VMM prints complete lines). Writes
+    /// longer than `CONSOLE_WRITE_MAX` are split, one exit per piece.
+    pub fn console_write(bytes: &[u8]) {
+        let max = usize::try_from(CONSOLE_WRITE_MAX).unwrap_or(usize::MAX);
+        for piece in bytes.chunks(max) {
+            // SAFETY: the VMM only reads `piece.len()` bytes at `piece.as_ptr()`, which
+            // are initialized and borrowed for the duration of the call (`readonly`
+            // makes the compiler store them before the `out`). No register is changed.
+            unsafe {
+                asm!(
+                    "out dx, eax",
+                    in("dx") Hypercall::ConsoleWrite.port(),
+                    in("eax") 0u32,
+                    in("rdi") piece.as_ptr(),
+                    in("rsi") piece.len(),
+                    options(readonly, nostack, preserves_flags),
+                );
+            }
+        }
+    }
+
+    /// The cheapest exit: does nothing and returns.
+    pub fn nop() {
+        // SAFETY: the VMM resumes the guest right after the `out` and changes nothing.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                in("dx") Hypercall::Nop.port(),
+                in("eax") 0u32,
+                options(nomem, nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// Reports a CPU exception the guest cannot handle, then halts for good.
+    pub fn exception(vector: u32, error_code: u64, rip: u64, cr2: u64) -> ! {
+        // SAFETY: the VMM stops the domain on this call; the `hlt` loop never returns.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                "2:",
+                "hlt",
+                "jmp 2b",
+                in("dx") Hypercall::Exception.port(),
+                in("eax") vector,
+                in("rdi") error_code,
+                in("rsi") rip,
+                in("r8") cr2,
+                options(noreturn, nomem, nostack),
+            );
+        }
+    }
+
+    /// Reports a panic at `file`:`line` with the static `message` (empty: none), then
+    /// halts for good. Texts longer than `PANIC_TEXT_MAX` bytes are shortened.
+    pub fn panic(file: &str, line: u32, message: &str) -> ! {
+        let file = super::truncate(file, PANIC_TEXT_MAX);
+        let message = super::truncate(message, PANIC_TEXT_MAX);
+        // SAFETY: the VMM reads the two strings (valid, 'static or borrowed for the whole
+        // call) and stops the domain; `readonly` makes their bytes visible to it, and the
+        // `hlt` loop never returns.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                "2:",
+                "hlt",
+                "jmp 2b",
+                in("dx") Hypercall::Panic.port(),
+                in("eax") 0u32,
+                in("rdi") file.as_ptr(),
+                in("rsi") file.len(),
+                in("r8") u64::from(line),
+                in("r9") message.as_ptr(),
+                in("r10") message.len(),
+                options(noreturn, readonly, nostack),
+            );
+        }
+    }
+}
+
+#[cfg(not(test))]
+pub use imp::*;
+
+#[cfg(test)]
+mod host {
+    use std::cell::RefCell;
+
+    std::thread_local! {
+        static CONSOLE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Records one console write.
+    pub fn console_write(bytes: &[u8]) {
+        CONSOLE.with(|writes| writes.borrow_mut().push(bytes.to_vec()));
+    }
+
+    /// The console writes recorded on this thread so far, one entry per hypercall.
+    pub fn take_console() -> Vec<Vec<u8>> {
+        CONSOLE.with(|writes| writes.take())
+    }
+}
+
+#[cfg(test)]
+pub use host::*;
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncate_keeps_short_text() {
+        assert_eq!(truncate("abc", 512), "abc");
+        assert_eq!(truncate("", 0), "");
+    }
+
+    #[test]
+    fn truncate_cuts_on_char_boundary() {
+        assert_eq!(truncate("abcdef", 3), "abc");
+        // "é" is two bytes: cutting inside it drops it entirely.
+        assert_eq!(truncate("aé", 2), "a");
+        assert_eq!(truncate("aé", 3), "aé");
+    }
+}

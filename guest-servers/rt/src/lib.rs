@@ -1,0 +1,60 @@
+//! Runtime of the Ankh guest images.
+//!
+//! An image is a `#![no_std]`, `#![no_main]` binary that names its main function with
+//! [`entry!`]. The runtime provides everything around it:
+//! - the entry point `_start` (module `start`): stack, IDT, call of the image's main,
+//!   [`hypercall::exit`] with its return value;
+//! - [`idt`]: an IDT whose 256 gates report any CPU exception to the VMM;
+//! - [`hypercall`]: the calls of `virtio_seep::abi::hypercall`;
+//! - [`console`]: line output, with its own integer formatting ([`num`]), because the
+//!   precompiled `core::fmt` contains SSE instructions that KVM cannot run here;
+//! - the panic handler (module `panic`), which reports file, line and static message;
+//! - `memcpy` and friends (module `mem`), which a freestanding link needs.
+//!
+//! Guest code must use no floats and no `core::fmt` formatting (see
+//! `shared/ENVIRONMENT.md`); `images/tests/simd_free.rs` checks the built images.
+//!
+//! Under `cfg(test)` the crate is an ordinary `std` library so that the pure logic
+//! (formatting, gate encoding, line buffering) can be tested on the host:
+//! `RUSTFLAGS= cargo test` in `guest-servers/` (the guests' SSE-free flags cannot build
+//! `std` test binaries), or `cargo test -p ankh-images` at the root.
+#![cfg_attr(not(test), no_std)]
+
+pub mod console;
+pub mod hypercall;
+pub mod idt;
+pub mod num;
+
+#[cfg(not(test))]
+mod mem;
+#[cfg(not(test))]
+mod panic;
+#[cfg(not(test))]
+mod start;
+
+pub use virtio_seep::abi::boot::BootInfo;
+
+use virtio_seep::abi::AbiNote;
+
+/// The ABI note the VMM checks before it loads the image (section `.ankh_abi`, kept by
+/// the linker script).
+#[used]
+#[link_section = ".ankh_abi"]
+static ABI_NOTE: AbiNote = AbiNote::CURRENT;
+
+/// Names the image's main function: `ankh_guest_rt::entry!(main);` with
+/// `fn main(boot: &BootInfo) -> u32`.
+///
+/// The runtime calls it once, after boot, with the boot information the VMM wrote; its
+/// return value becomes the domain's exit code (the [`hypercall::exit`] hypercall).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        /// The image's main function as the runtime calls it (see `ankh_guest_rt::entry!`).
+        #[no_mangle]
+        pub fn __ankh_guest_main(boot: &$crate::BootInfo) -> u32 {
+            let main: fn(&$crate::BootInfo) -> u32 = $main;
+            main(boot)
+        }
+    };
+}
