@@ -1,1 +1,31 @@
-//! The Ankh VMM.
+//! The Ankh VMM: runs each component of a multi-server OS in its own tiny KVM guest.
+//!
+//! Table of contents:
+//! - [`kvm_host`]: opening /dev/kvm once, with a clear error when it is unusable;
+//! - [`memory`]: a domain's guest RAM and bounds-checked access to it;
+//! - [`image`]: validating and loading guest ELF images (ABI version check);
+//! - [`x86_boot`]: GDT, TSS, page tables, boot info and registers for 64-bit entry;
+//! - [`domain`]: one guest VM, its run loop, and its lifecycle;
+//! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
+//! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
+//! - [`console`]: guest output as sanitized lines prefixed with the domain's name;
+//! - [`watchdog`]: stopping a guest that runs too long without exiting;
+//! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
+//!
+//! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`).
+
+pub mod bench;
+pub mod console;
+pub mod domain;
+pub mod fault;
+pub mod hypercall;
+pub mod image;
+pub mod kvm_host;
+pub mod memory;
+pub mod watchdog;
+pub mod x86_boot;
+
+pub use domain::{Domain, DomainConfig, DomainError, DomainState};
+pub use fault::{DomainExit, DomainFault};
+pub use image::{GuestImage, ImageError};
+pub use kvm_host::{KvmHost, KvmHostError};

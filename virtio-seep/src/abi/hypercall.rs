@@ -52,10 +52,24 @@ impl Hypercall {
         HYPERCALL_PORT_BASE + self as u16
     }
 
+    /// The call's name, as logs and fault reports spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Hypercall::Exit => "exit",
+            Hypercall::ConsoleWrite => "console-write",
+            Hypercall::Exception => "exception",
+            Hypercall::Panic => "panic",
+            Hypercall::Nop => "nop",
+        }
+    }
+
     /// The call made by a write to `port`, if any.
     pub fn from_port(port: u16) -> Option<Hypercall> {
         let number = port.checked_sub(HYPERCALL_PORT_BASE)?;
-        Hypercall::ALL.iter().copied().find(|call| *call as u16 == number)
+        Hypercall::ALL
+            .iter()
+            .copied()
+            .find(|call| *call as u16 == number)
     }
 }
 

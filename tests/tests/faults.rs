@@ -1,0 +1,139 @@
+//! One test image per way a guest can die: each must be reported as exactly that fault,
+//! and the same VMM process must boot another VM correctly afterwards.
+
+use ankh_tests::{assert_hello_boots, boot, kvm, short_watchdog};
+use ankh_vmm::{DomainConfig, DomainExit, DomainFault, KvmHost};
+use virtio_seep::abi::hypercall::UNASSIGNED_PORT;
+
+/// Boots `image`, returns its fault, then checks the VMM still boots `hello`.
+fn fault_of(host: &KvmHost, image: &str, config: DomainConfig) -> DomainFault {
+    let done = boot(host, image, config);
+    assert_hello_boots(host);
+    match done.exit {
+        DomainExit::Faulted(fault) => fault,
+        other => panic!("{image} should fault, but {other}"),
+    }
+}
+
+fn cpu_exception(fault: DomainFault) -> (u8, u64, u64, u64) {
+    match fault {
+        DomainFault::CpuException {
+            vector,
+            error_code,
+            rip,
+            cr2,
+            ..
+        } => (vector, error_code, rip, cr2),
+        other => panic!("expected a CPU exception, got {other}"),
+    }
+}
+
+#[test]
+fn ud2_is_an_invalid_opcode_exception() {
+    let host = kvm();
+    let (vector, _, rip, _) =
+        cpu_exception(fault_of(&host, "fault-ud2", DomainConfig::named("ud2")));
+    assert_eq!(vector, 6);
+    assert!(rip >= 0x10_0000, "rip {rip:#x} inside the image");
+}
+
+#[test]
+fn unmapped_read_is_a_page_fault_with_its_address() {
+    let host = kvm();
+    let (vector, error_code, _, cr2) =
+        cpu_exception(fault_of(&host, "fault-page", DomainConfig::named("pf")));
+    assert_eq!(vector, 14);
+    assert_eq!(cr2, 0x40_0000_0000);
+    assert_eq!(error_code & 0b11, 0, "a read of a non-present page");
+}
+
+#[test]
+fn divide_by_zero_is_a_divide_error() {
+    let host = kvm();
+    let (vector, ..) = cpu_exception(fault_of(&host, "fault-div0", DomainConfig::named("div0")));
+    assert_eq!(vector, 0);
+}
+
+#[test]
+fn exception_without_idt_is_a_triple_fault() {
+    let host = kvm();
+    let fault = fault_of(&host, "fault-triple", DomainConfig::named("triple"));
+    assert!(matches!(fault, DomainFault::TripleFault { .. }), "{fault}");
+}
+
+#[test]
+fn sse_instruction_is_reported_as_sse() {
+    let host = kvm();
+    let fault = fault_of(&host, "fault-sse", DomainConfig::named("sse"));
+    // KVM here cannot emulate SSE (an emulation failure); a host that runs SSE with
+    // CR4.OSFXSR clear raises #UD instead. Both must name the instruction.
+    let simd = match &fault {
+        DomainFault::EmulationFailure { bytes, simd, .. } => {
+            assert_eq!(&bytes[..3], [0x0f, 0x57, 0xc0], "{fault}");
+            simd.clone()
+        }
+        DomainFault::CpuException {
+            vector: 6, simd, ..
+        } => simd.clone(),
+        other => panic!("expected an SSE fault, got {other}"),
+    };
+    assert_eq!(simd.as_deref(), Some("xorps xmm0,xmm0"));
+    assert!(fault.to_string().contains("SSE"), "{fault}");
+}
+
+#[test]
+fn panic_reports_file_line_and_message() {
+    let host = kvm();
+    match fault_of(&host, "fault-panic", DomainConfig::named("panic")) {
+        DomainFault::GuestPanic {
+            file,
+            line,
+            message,
+        } => {
+            assert!(file.ends_with("fault-panic.rs"), "{file}");
+            assert!(line > 0);
+            assert_eq!(message.as_deref(), Some("deliberate panic"));
+        }
+        other => panic!("expected a guest panic, got {other}"),
+    }
+}
+
+#[test]
+fn spin_without_exits_trips_the_watchdog() {
+    let host = kvm();
+    let fault = fault_of(&host, "fault-spin", short_watchdog("spin"));
+    assert_eq!(
+        fault,
+        DomainFault::WatchdogTimeout {
+            timeout: std::time::Duration::from_millis(200)
+        }
+    );
+}
+
+#[test]
+fn write_to_unowned_address_is_reported_with_the_address() {
+    let host = kvm();
+    let fault = fault_of(&host, "fault-mmio", DomainConfig::named("mmio"));
+    assert_eq!(
+        fault,
+        DomainFault::UnownedAddress {
+            gpa: 0xd000_0000,
+            len: 4,
+            write: true
+        }
+    );
+}
+
+#[test]
+fn unknown_hypercall_is_reported_with_the_port() {
+    let host = kvm();
+    let fault = fault_of(&host, "fault-hypercall", DomainConfig::named("hc"));
+    assert_eq!(
+        fault,
+        DomainFault::UnknownHypercall {
+            port: UNASSIGNED_PORT,
+            direction: "write",
+            size: 4
+        }
+    );
+}

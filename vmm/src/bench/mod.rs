@@ -1,0 +1,6 @@
+//! Benchmarks behind `ankh bench`. Each prints its figures beside a baseline measured
+//! in the same run, because absolute times on nested-virtualization hosts mean little.
+//! They are never pass/fail tests.
+
+pub mod boot;
+pub mod stats;

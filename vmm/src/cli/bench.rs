@@ -1,0 +1,32 @@
+//! `ankh bench`: benchmarks that print figures against a baseline of the same run.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Domain creation to first hypercall, and resident memory per idle domain.
+    Boot(BootArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BootArgs {
+    /// Domains to boot one after the other for the latency figures.
+    #[arg(long, default_value_t = 200)]
+    boots: usize,
+    /// Idle domains kept alive together for the memory figure.
+    #[arg(long, default_value_t = 64)]
+    idle: usize,
+}
+
+pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
+    match which {
+        BenchCommand::Boot(args) => {
+            let report = ankh_vmm::bench::boot::run(args.boots, args.idle)?;
+            print!("{report}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

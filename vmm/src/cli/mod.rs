@@ -1,0 +1,65 @@
+//! The `ankh` subcommands and their exit statuses.
+
+mod bench;
+mod images;
+mod run_image;
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit statuses of `ankh`, documented in the README.
+pub mod status {
+    /// The guest exited with code 0 or halted.
+    pub const CLEAN: u8 = 0;
+    /// The guest exited cleanly with a non-zero code.
+    pub const GUEST_ERROR_CODE: u8 = 1;
+    /// The guest faulted.
+    pub const FAULT: u8 = 3;
+    /// The host could not do the job: no KVM, bad image, ...
+    pub const HOST_ERROR: u8 = 4;
+}
+
+/// Ankh runs the components of a multi-server OS in isolated micro-VMs that survive
+/// their own crashes.
+#[derive(Debug, Parser)]
+#[command(name = "ankh", version, about, long_about = None)]
+#[command(after_help = "Exit status: 0 clean stop, 1 guest exit code != 0, \
+2 usage error, 3 guest fault, 4 host error (no KVM, bad image).")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the images built into this binary.
+    Images,
+    /// Boot one image in a domain VM and report how it ended.
+    RunImage(run_image::RunImageArgs),
+    /// Run a benchmark and print its figures (never a pass/fail test).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Runs the chosen subcommand.
+pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
+    match cli.command {
+        Command::Images => images::list(),
+        Command::RunImage(args) => run_image::run(args),
+        Command::Bench(which) => bench::run(which),
+    }
+}
+
+/// `error: cause: cause` on one line.
+pub fn error_chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,60 @@
+//! `ankh run-image`: boot one image and report how it ended.
+
+use std::error::Error;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ankh_vmm::console::StdoutConsole;
+use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, KvmHost};
+use clap::Args;
+
+use super::status;
+
+#[derive(Debug, Args)]
+pub struct RunImageArgs {
+    /// A built-in image name (see `ankh images`) or the path of an ELF image.
+    image: String,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(2..=1024))]
+    memory_mib: u64,
+    /// Stop the guest as hung when it runs this long without an exit.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    watchdog_ms: u64,
+    /// The domain's name (console prefix); defaults to the image's name.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// Loads a built-in image by name, or an image file by path.
+pub fn resolve_image(spec: &str) -> Result<GuestImage, Box<dyn Error>> {
+    if let Some(builtin) = ankh_images::find(spec) {
+        return Ok(GuestImage::parse(builtin.name, builtin.elf.to_vec())?);
+    }
+    let path = Path::new(spec);
+    if !path.exists() {
+        return Err(format!(
+            "no built-in image and no file called {spec:?}; `ankh images` lists the built-in ones"
+        )
+        .into());
+    }
+    Ok(GuestImage::from_path(path)?)
+}
+
+pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let image = resolve_image(&args.image)?;
+    let host = KvmHost::open()?;
+    let config = DomainConfig {
+        name: args.name.unwrap_or_else(|| image.name().to_owned()),
+        memory_size: args.memory_mib << 20,
+        watchdog_timeout: Duration::from_millis(args.watchdog_ms),
+    };
+    let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
+    let exit = domain.run()?;
+    println!("ankh: domain {} {exit}", domain.name());
+    Ok(ExitCode::from(match exit {
+        DomainExit::Exited { code: 0 } | DomainExit::Halted => status::CLEAN,
+        DomainExit::Exited { .. } => status::GUEST_ERROR_CODE,
+        DomainExit::Faulted(_) => status::FAULT,
+    }))
+}

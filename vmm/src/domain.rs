@@ -1,0 +1,410 @@
+//! A domain: one guest VM with one vCPU, its RAM, its console and its watchdog.
+//!
+//! Lifecycle ([`DomainState`]):
+//! - `Ready`: created and loaded, or stopped at an exit that resumes (a hypercall the
+//!   VMM served). [`Domain::run`] and [`Domain::run_until`] move it forward.
+//! - `Stopped(exit)`: terminal. The guest exited, halted or faulted; it never runs
+//!   again (a later issue adds rollback and restart, which build a new state).
+//!
+//! The VMM never trusts the guest: every VM exit is turned into either a served
+//! hypercall or a [`DomainExit`]; only failures of the host itself (an ioctl that should
+//! not fail) are [`DomainError`]s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvm_bindings::{
+    kvm_userspace_memory_region, KVM_INTERNAL_ERROR_EMULATION,
+    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
+};
+use kvm_ioctls::{VcpuExit, VcpuFd, VmFd};
+use virtio_seep::abi::hypercall::Hypercall;
+
+use crate::console::{Console, ConsoleSink};
+use crate::fault::{DomainExit, DomainFault};
+use crate::hypercall::{HypercallContext, HypercallOutcome};
+use crate::image::{GuestImage, ImageError};
+use crate::kvm_host::KvmHost;
+use crate::memory::{DomainMemory, MemoryError};
+use crate::watchdog::{VcpuWatch, Watchdog};
+use crate::x86_boot;
+
+/// How to build a domain.
+#[derive(Clone, Debug)]
+pub struct DomainConfig {
+    /// The domain's name: console prefix, boot info, reports.
+    pub name: String,
+    /// Bytes of guest RAM.
+    pub memory_size: u64,
+    /// Longest the guest may run without an exit before it is stopped as hung.
+    pub watchdog_timeout: Duration,
+}
+
+impl DomainConfig {
+    /// A domain called `name` with the default memory size and watchdog timeout.
+    pub fn named(name: &str) -> DomainConfig {
+        DomainConfig {
+            name: name.to_owned(),
+            memory_size: DEFAULT_MEMORY_SIZE,
+            watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
+        }
+    }
+}
+
+/// Default guest RAM of a domain.
+pub const DEFAULT_MEMORY_SIZE: u64 = 4 << 20;
+/// Default watchdog timeout.
+pub const DEFAULT_WATCHDOG_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A failure of the host while building or running a domain (never caused by what the
+/// guest does: that is a [`DomainFault`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The domain's memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The image cannot be used.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A KVM call failed while building the domain.
+    #[error("{what} failed while creating domain {domain}")]
+    Create {
+        /// The domain.
+        domain: String,
+        /// The KVM call.
+        what: &'static str,
+        /// The KVM error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// Writing the boot structures into guest memory failed.
+    #[error("writing boot structures of domain {domain}")]
+    BootStructures {
+        /// The domain.
+        domain: String,
+        /// The memory error.
+        #[source]
+        source: vm_memory::GuestMemoryError,
+    },
+    /// A KVM call failed while running the domain.
+    #[error("{what} failed while running domain {domain}")]
+    Run {
+        /// The domain.
+        domain: String,
+        /// The KVM call.
+        what: &'static str,
+        /// The KVM error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// The domain was asked to run after it stopped.
+    #[error("domain {domain} already stopped ({exit})")]
+    AlreadyStopped {
+        /// The domain.
+        domain: String,
+        /// How it stopped.
+        exit: DomainExit,
+    },
+}
+
+/// Where a domain is in its life (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Can run.
+    Ready,
+    /// Will never run again.
+    Stopped(DomainExit),
+}
+
+/// What one KVM_RUN ended with, copied out of the vCPU's shared run area.
+enum Exit {
+    PortWrite { port: u16, size: usize, value: u32 },
+    PortRead { port: u16, size: usize },
+    Mmio { gpa: u64, len: usize, write: bool },
+    Hlt,
+    Shutdown,
+    InternalError,
+    Other(String),
+}
+
+/// What a step of the domain produced.
+enum Step {
+    Continue(Option<Hypercall>),
+    Stop(DomainExit),
+}
+
+/// One guest VM.
+pub struct Domain {
+    // Field order is drop order: the vCPU and the VM go before the RAM they map.
+    vcpu: VcpuFd,
+    _vm: VmFd,
+    memory: DomainMemory,
+    name: String,
+    console: Console,
+    watch: Arc<VcpuWatch>,
+    state: DomainState,
+}
+
+impl Domain {
+    /// Builds a domain: VM, RAM, boot structures, the image, and a vCPU at its entry.
+    pub fn create(
+        host: &KvmHost,
+        config: &DomainConfig,
+        image: &GuestImage,
+        console: Box<dyn ConsoleSink>,
+    ) -> Result<Domain, DomainError> {
+        let name = config.name.clone();
+        let create_err = |what| {
+            let domain = name.clone();
+            move |source| DomainError::Create {
+                domain,
+                what,
+                source,
+            }
+        };
+        let memory = DomainMemory::new(config.memory_size)?;
+        let entry = image.load(&memory)?;
+        x86_boot::write_boot_structures(&memory, &name, image.end()).map_err(|source| {
+            DomainError::BootStructures {
+                domain: name.clone(),
+                source,
+            }
+        })?;
+
+        let vm = host
+            .kvm()
+            .create_vm()
+            .map_err(create_err("KVM_CREATE_VM"))?;
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: 0,
+            guest_phys_addr: 0,
+            memory_size: memory.size(),
+            userspace_addr: memory.host_base(),
+        };
+        // SAFETY: the region describes `memory`'s single mapping, which the domain owns
+        // and keeps mapped for as long as the VM exists: both become fields of `Domain`,
+        // which drops the VM before the memory (see the field order there).
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(create_err("KVM_SET_USER_MEMORY_REGION"))?;
+
+        let vcpu = vm.create_vcpu(0).map_err(create_err("KVM_CREATE_VCPU"))?;
+        vcpu.set_cpuid2(host.cpuid())
+            .map_err(create_err("KVM_SET_CPUID2"))?;
+        let sregs = vcpu.get_sregs().map_err(create_err("KVM_GET_SREGS"))?;
+        vcpu.set_sregs(&x86_boot::long_mode_sregs(sregs))
+            .map_err(create_err("KVM_SET_SREGS"))?;
+        vcpu.set_regs(&x86_boot::entry_regs(entry))
+            .map_err(create_err("KVM_SET_REGS"))?;
+
+        Ok(Domain {
+            console: Console::new(&name, console),
+            watch: Watchdog::global().watch(config.watchdog_timeout),
+            name,
+            memory,
+            _vm: vm,
+            vcpu,
+            state: DomainState::Ready,
+        })
+    }
+
+    /// The domain's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The domain's RAM.
+    pub fn memory(&self) -> &DomainMemory {
+        &self.memory
+    }
+
+    /// Where the domain is in its life.
+    pub fn state(&self) -> &DomainState {
+        &self.state
+    }
+
+    /// Runs the domain until it stops.
+    pub fn run(&mut self) -> Result<DomainExit, DomainError> {
+        match self.run_until(|_| false)? {
+            Some(exit) => Ok(exit),
+            None => unreachable!("run_until only returns None when asked to pause"),
+        }
+    }
+
+    /// Runs the domain until it stops (`Some(exit)`) or until it has made a hypercall
+    /// for which `pause` returns true (`None`; the domain stays `Ready`).
+    pub fn run_until(
+        &mut self,
+        mut pause: impl FnMut(Hypercall) -> bool,
+    ) -> Result<Option<DomainExit>, DomainError> {
+        if let DomainState::Stopped(exit) = &self.state {
+            return Err(DomainError::AlreadyStopped {
+                domain: self.name.clone(),
+                exit: exit.clone(),
+            });
+        }
+        self.watch.bind_current_thread();
+        let result = loop {
+            match self.step() {
+                Ok(Step::Continue(Some(call))) if pause(call) => break Ok(None),
+                Ok(Step::Continue(_)) => {}
+                Ok(Step::Stop(exit)) => {
+                    self.console.flush();
+                    self.state = DomainState::Stopped(exit.clone());
+                    break Ok(Some(exit));
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.watch.unbind_thread();
+        result
+    }
+
+    fn step(&mut self) -> Result<Step, DomainError> {
+        self.watch.enter();
+        let exit = self.vcpu.run().map(|exit| copy_exit(&exit));
+        let watchdog_fired = self.watch.leave();
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
+                return Ok(match watchdog_fired {
+                    true => Step::Stop(DomainExit::Faulted(DomainFault::WatchdogTimeout {
+                        timeout: self.watch.timeout(),
+                    })),
+                    // A stale kick from an earlier run: just resume.
+                    false => Step::Continue(None),
+                });
+            }
+            Err(source) => return Err(self.run_error("KVM_RUN", source)),
+        };
+        let fault = |fault| Ok(Step::Stop(DomainExit::Faulted(fault)));
+        match exit {
+            Exit::PortWrite {
+                port,
+                size: 4,
+                value,
+            } => match Hypercall::from_port(port) {
+                Some(call) => self.hypercall(call, value),
+                None => fault(unknown_port(port, "write", 4)),
+            },
+            Exit::PortWrite { port, size, .. } => fault(unknown_port(port, "write", size)),
+            Exit::PortRead { port, size } => fault(unknown_port(port, "read", size)),
+            Exit::Mmio { gpa, len, write } => {
+                fault(DomainFault::UnownedAddress { gpa, len, write })
+            }
+            Exit::Hlt => Ok(Step::Stop(DomainExit::Halted)),
+            Exit::Shutdown => {
+                let rip = self.regs()?.rip;
+                fault(DomainFault::TripleFault { rip })
+            }
+            Exit::InternalError => fault(self.internal_error()?),
+            Exit::Other(reason) => fault(DomainFault::UnexpectedExit { reason }),
+        }
+    }
+
+    fn hypercall(&mut self, call: Hypercall, value: u32) -> Result<Step, DomainError> {
+        let regs = self.regs();
+        let regs = match call {
+            Hypercall::Nop | Hypercall::Exit => Default::default(),
+            _ => regs?,
+        };
+        let mut ctx = HypercallContext {
+            memory: &self.memory,
+            console: &mut self.console,
+        };
+        Ok(match ctx.serve(call, value, || regs) {
+            HypercallOutcome::Resume => Step::Continue(Some(call)),
+            HypercallOutcome::Stop(exit) => Step::Stop(exit),
+        })
+    }
+
+    /// Reads the details of a KVM_EXIT_INTERNAL_ERROR.
+    fn internal_error(&mut self) -> Result<DomainFault, DomainError> {
+        let rip = self.regs()?.rip;
+        let run = self.vcpu.get_kvm_run();
+        // SAFETY: the last exit was KVM_EXIT_INTERNAL_ERROR, for which KVM fills the
+        // `internal` member of the union; `emulation_failure` overlays it and is only
+        // read when `suberror` says it is an emulation failure. Both are plain data.
+        let (suberror, kvm_bytes) = unsafe {
+            let failure = run.__bindgen_anon_1.emulation_failure;
+            let has_bytes = failure.suberror == KVM_INTERNAL_ERROR_EMULATION
+                && failure.flags & u64::from(KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)
+                    != 0;
+            let insn = failure.__bindgen_anon_1.__bindgen_anon_1;
+            let len = usize::from(insn.insn_size).min(insn.insn_bytes.len());
+            (
+                run.__bindgen_anon_1.internal.suberror,
+                has_bytes.then(|| insn.insn_bytes[..len].to_vec()),
+            )
+        };
+        if suberror != KVM_INTERNAL_ERROR_EMULATION {
+            return Ok(DomainFault::UnexpectedExit {
+                reason: format!("KVM internal error, suberror {suberror}"),
+            });
+        }
+        let ctx = HypercallContext {
+            memory: &self.memory,
+            console: &mut self.console,
+        };
+        let bytes = kvm_bytes
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| ctx.instruction_at(rip));
+        let simd = ankh_images::simd::describe_simd(&bytes, rip);
+        Ok(DomainFault::EmulationFailure { rip, bytes, simd })
+    }
+
+    fn regs(&self) -> Result<kvm_bindings::kvm_regs, DomainError> {
+        self.vcpu
+            .get_regs()
+            .map_err(|source| self.run_error("KVM_GET_REGS", source))
+    }
+
+    fn run_error(&self, what: &'static str, source: kvm_ioctls::Error) -> DomainError {
+        DomainError::Run {
+            domain: self.name.clone(),
+            what,
+            source,
+        }
+    }
+}
+
+fn unknown_port(port: u16, direction: &'static str, size: usize) -> DomainFault {
+    DomainFault::UnknownHypercall {
+        port,
+        direction,
+        size,
+    }
+}
+
+fn copy_exit(exit: &VcpuExit<'_>) -> Exit {
+    match exit {
+        VcpuExit::IoOut(port, data) => {
+            let mut value = [0u8; 4];
+            let len = data.len().min(4);
+            value[..len].copy_from_slice(&data[..len]);
+            Exit::PortWrite {
+                port: *port,
+                size: data.len(),
+                value: u32::from_le_bytes(value),
+            }
+        }
+        VcpuExit::IoIn(port, data) => Exit::PortRead {
+            port: *port,
+            size: data.len(),
+        },
+        VcpuExit::MmioRead(gpa, data) => Exit::Mmio {
+            gpa: *gpa,
+            len: data.len(),
+            write: false,
+        },
+        VcpuExit::MmioWrite(gpa, data) => Exit::Mmio {
+            gpa: *gpa,
+            len: data.len(),
+            write: true,
+        },
+        VcpuExit::Hlt => Exit::Hlt,
+        VcpuExit::Shutdown => Exit::Shutdown,
+        VcpuExit::InternalError => Exit::InternalError,
+        other => Exit::Other(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,259 @@
+//! How a domain stops: a clean exit, or a typed fault naming what the guest did.
+//!
+//! Every way a guest can stop maps to exactly one [`DomainExit`]; nothing a guest does
+//! is an error of the VMM itself (those are `DomainError`, for host-side failures).
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a domain's run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainExit {
+    /// The guest made the `Exit` hypercall with this code.
+    Exited {
+        /// The guest's exit code (0: success).
+        code: u32,
+    },
+    /// The guest executed `hlt` with nothing left to wait for.
+    Halted,
+    /// The guest did something that stops it.
+    Faulted(DomainFault),
+}
+
+impl DomainExit {
+    /// True for a clean stop (exit hypercall or `hlt`), whatever the exit code.
+    pub fn is_clean(&self) -> bool {
+        !matches!(self, DomainExit::Faulted(_))
+    }
+}
+
+impl fmt::Display for DomainExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DomainExit::Exited { code } => write!(f, "exited with code {code}"),
+            DomainExit::Halted => write!(f, "halted"),
+            DomainExit::Faulted(fault) => write!(f, "fault: {fault}"),
+        }
+    }
+}
+
+/// A fault of one domain: the guest did something it must not, or died.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainFault {
+    /// The guest took a CPU exception (reported by its runtime's exception handler).
+    #[error("CPU exception {vector} ({name}) at rip {rip:#x}, error code {error_code:#x}{}", cr2_text(*vector, *cr2), name = exception_name(*vector))]
+    CpuException {
+        /// The exception vector (0 = #DE, 6 = #UD, 14 = #PF, ...).
+        vector: u8,
+        /// The error code the CPU pushed (0 for vectors without one).
+        error_code: u64,
+        /// Address of the faulting instruction.
+        rip: u64,
+        /// CR2 at the time of the fault (the faulting address of a #PF).
+        cr2: u64,
+        /// The faulting instruction, when it is an SSE/AVX instruction (a #UD on a host
+        /// that does not enable SSE for guests).
+        simd: Option<String>,
+    },
+    /// The guest triple-faulted (KVM_EXIT_SHUTDOWN): an exception while delivering an
+    /// exception, e.g. with no usable IDT.
+    #[error("triple fault at rip {rip:#x}")]
+    TripleFault {
+        /// RIP when KVM reported the shutdown.
+        rip: u64,
+    },
+    /// KVM could not emulate an instruction of the guest.
+    #[error(
+        "KVM emulation failure at rip {rip:#x} (bytes there: {}){}",
+        hex_bytes(bytes),
+        simd_hint(simd)
+    )]
+    EmulationFailure {
+        /// Address of the instruction KVM failed on.
+        rip: u64,
+        /// The instruction's bytes (from KVM, or read at RIP).
+        bytes: Vec<u8>,
+        /// The decoded instruction when it is SSE/AVX.
+        simd: Option<String>,
+    },
+    /// The guest panicked.
+    #[error("guest panic at {file}:{line}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
+    GuestPanic {
+        /// Source file of the panic, as the guest reported it.
+        file: String,
+        /// Line of the panic.
+        line: u32,
+        /// The panic message when it was a static string.
+        message: Option<String>,
+    },
+    /// The guest used an I/O port that is not a hypercall, or a hypercall port the wrong
+    /// way (an `in`, or a write that is not 4 bytes wide).
+    #[error("unknown hypercall: {direction} of {size} bytes on port {port:#x}")]
+    UnknownHypercall {
+        /// The I/O port.
+        port: u16,
+        /// "write" or "read".
+        direction: &'static str,
+        /// Access width in bytes.
+        size: usize,
+    },
+    /// A known hypercall with an argument the VMM refuses (bad pointer, length too large).
+    #[error("bad argument to hypercall {call}: {reason}")]
+    BadHypercallArgument {
+        /// The hypercall's name.
+        call: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The guest accessed a guest-physical address that neither RAM nor a device owns.
+    #[error("{} of {len} bytes at guest-physical address {gpa:#x}, which no device owns", if *write { "write" } else { "read" })]
+    UnownedAddress {
+        /// The guest-physical address.
+        gpa: u64,
+        /// Access width in bytes.
+        len: usize,
+        /// True for a write.
+        write: bool,
+    },
+    /// The guest ran longer than the watchdog allows without a single exit.
+    #[error("watchdog: no exit for more than {} ms", timeout.as_millis())]
+    WatchdogTimeout {
+        /// The watchdog timeout in force.
+        timeout: Duration,
+    },
+    /// KVM stopped the guest for a reason the VMM does not expect from its guests
+    /// (e.g. a failed VM entry).
+    #[error("unexpected KVM exit: {reason}")]
+    UnexpectedExit {
+        /// The exit as KVM reported it.
+        reason: String,
+    },
+}
+
+impl DomainFault {
+    /// A short, stable name of the fault's kind, for logs, JSON and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DomainFault::CpuException { .. } => "cpu-exception",
+            DomainFault::TripleFault { .. } => "triple-fault",
+            DomainFault::EmulationFailure { .. } => "emulation-failure",
+            DomainFault::GuestPanic { .. } => "guest-panic",
+            DomainFault::UnknownHypercall { .. } => "unknown-hypercall",
+            DomainFault::BadHypercallArgument { .. } => "bad-hypercall-argument",
+            DomainFault::UnownedAddress { .. } => "unowned-address",
+            DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
+            DomainFault::UnexpectedExit { .. } => "unexpected-exit",
+        }
+    }
+}
+
+/// The mnemonic of an x86 exception vector.
+pub fn exception_name(vector: u8) -> &'static str {
+    const NAMES: [&str; 32] = [
+        "#DE divide error",
+        "#DB debug",
+        "NMI",
+        "#BP breakpoint",
+        "#OF overflow",
+        "#BR bound range",
+        "#UD invalid opcode",
+        "#NM device not available",
+        "#DF double fault",
+        "coprocessor segment overrun",
+        "#TS invalid TSS",
+        "#NP segment not present",
+        "#SS stack fault",
+        "#GP general protection",
+        "#PF page fault",
+        "reserved",
+        "#MF x87 floating point",
+        "#AC alignment check",
+        "#MC machine check",
+        "#XM SIMD floating point",
+        "#VE virtualization",
+        "#CP control protection",
+        "reserved",
+        "reserved",
+        "reserved",
+        "reserved",
+        "reserved",
+        "reserved",
+        "#HV hypervisor injection",
+        "#VC VMM communication",
+        "#SX security",
+        "reserved",
+    ];
+    NAMES
+        .get(usize::from(vector))
+        .copied()
+        .unwrap_or("external interrupt")
+}
+
+/// Vector of the page-fault exception.
+pub const PAGE_FAULT_VECTOR: u8 = 14;
+/// Vector of the invalid-opcode exception.
+pub const INVALID_OPCODE_VECTOR: u8 = 6;
+
+fn cr2_text(vector: u8, cr2: u64) -> String {
+    if vector == PAGE_FAULT_VECTOR {
+        format!(", faulting address {cr2:#x}")
+    } else {
+        String::new()
+    }
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "unavailable".into();
+    }
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    hex.join(" ")
+}
+
+fn simd_hint(simd: &Option<String>) -> String {
+    match simd {
+        Some(insn) => format!(
+            ": `{insn}` is an SSE/AVX instruction, which KVM cannot run on this host; \
+             build guests SSE-free (see images/ and ENVIRONMENT notes)"
+        ),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_fault_message_names_the_address() {
+        let fault = DomainFault::CpuException {
+            vector: 14,
+            error_code: 0,
+            rip: 0x100000,
+            cr2: 0x40_0000_0000,
+            simd: None,
+        };
+        let text = fault.to_string();
+        assert!(text.contains("#PF page fault"), "{text}");
+        assert!(text.contains("0x4000000000"), "{text}");
+    }
+
+    #[test]
+    fn emulation_failure_points_at_sse() {
+        let fault = DomainFault::EmulationFailure {
+            rip: 0x100010,
+            bytes: vec![0x0f, 0x57, 0xc0],
+            simd: Some("xorps xmm0,xmm0".into()),
+        };
+        let text = fault.to_string();
+        assert!(text.contains("0f 57 c0"), "{text}");
+        assert!(text.contains("SSE-free"), "{text}");
+    }
+
+    #[test]
+    fn every_vector_has_a_name() {
+        assert_eq!(exception_name(0), "#DE divide error");
+        assert_eq!(exception_name(14), "#PF page fault");
+        assert_eq!(exception_name(200), "external interrupt");
+    }
+}
