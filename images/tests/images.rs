@@ -9,17 +9,19 @@ use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 use virtio_seep::abi::layout::IMAGE_BASE;
-use virtio_seep::abi::{AbiNote, ABI_NOTE_SECTION};
-use zerocopy::IntoBytes;
+use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
+use zerocopy::FromBytes;
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 15] = [
     "boot-probe",
+    "busy-loop",
     "exit7",
     "fault-div0",
     "fault-hypercall",
     "fault-mmio",
     "fault-page",
     "fault-panic",
+    "fault-port",
     "fault-spin",
     "fault-sse",
     "fault-triple",
@@ -81,8 +83,19 @@ fn images_carry_the_current_abi_note() {
         let section = file
             .section_by_name(ABI_NOTE_SECTION)
             .unwrap_or_else(|| panic!("{name}: no {ABI_NOTE_SECTION}"));
-        let data = section.data().expect(name);
-        assert_eq!(data, AbiNote::CURRENT.as_bytes(), "{name}: wrong ABI note");
+        let (note, _) = AbiNote::read_from_prefix(section.data().expect(name)).expect(name);
+        assert_eq!(note.magic, ABI_NOTE_MAGIC, "{name}");
+        assert_eq!(note.version, ABI_VERSION, "{name}");
+        assert_eq!(note.flags, 0, "{name}");
+        let stubs = file
+            .symbols()
+            .find(|symbol| symbol.name() == Ok("__ankh_exception_stubs"))
+            .unwrap_or_else(|| panic!("{name}: no exception stubs"));
+        assert_eq!(
+            note.exception_stubs,
+            stubs.address(),
+            "{name}: note names the stubs"
+        );
     }
 }
 

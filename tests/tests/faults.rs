@@ -2,7 +2,7 @@
 //! and the same VMM process must boot another VM correctly afterwards.
 
 use ankh_tests::{assert_hello_boots, boot, kvm, short_watchdog};
-use ankh_vmm::{DomainConfig, DomainExit, DomainFault, KvmHost};
+use ankh_vmm::{DomainConfig, DomainExit, DomainFault, GuestMode, KvmHost};
 use virtio_seep::abi::hypercall::UNASSIGNED_PORT;
 
 /// Boots `image`, returns its fault, then checks the VMM still boots `hello`.
@@ -38,6 +38,16 @@ fn ud2_is_an_invalid_opcode_exception() {
 }
 
 #[test]
+fn every_exception_fault_is_also_reported_in_kernel_mode() {
+    let host = kvm();
+    for (image, vector) in [("fault-ud2", 6), ("fault-div0", 0), ("fault-page", 14)] {
+        let config = DomainConfig::named(image).in_mode(GuestMode::Kernel);
+        let (got, ..) = cpu_exception(fault_of(&host, image, config));
+        assert_eq!(got, vector, "{image}");
+    }
+}
+
+#[test]
 fn unmapped_read_is_a_page_fault_with_its_address() {
     let host = kvm();
     let (vector, error_code, _, cr2) =
@@ -55,16 +65,37 @@ fn divide_by_zero_is_a_divide_error() {
 }
 
 #[test]
-fn exception_without_idt_is_a_triple_fault() {
+fn kernel_mode_guest_that_breaks_its_idt_triple_faults() {
     let host = kvm();
-    let fault = fault_of(&host, "fault-triple", DomainConfig::named("triple"));
+    let config = DomainConfig::named("triple").in_mode(GuestMode::Kernel);
+    let fault = fault_of(&host, "fault-triple", config);
     assert!(matches!(fault, DomainFault::TripleFault { .. }), "{fault}");
+}
+
+#[test]
+fn user_mode_guest_cannot_touch_its_idt() {
+    let host = kvm();
+    // The same image in user mode: `lidt` is privileged, so it is a #GP (vector 13)
+    // that the VMM's IDT reports, and exception reporting stays intact.
+    let (vector, ..) = cpu_exception(fault_of(&host, "fault-triple", DomainConfig::named("lidt")));
+    assert_eq!(vector, 13);
+}
+
+#[test]
+fn user_mode_guest_cannot_reach_other_ports() {
+    let host = kvm();
+    // Outside the hypercall range the TSS's I/O bitmap denies user mode: a #GP.
+    let (vector, ..) = cpu_exception(fault_of(&host, "fault-port", DomainConfig::named("port")));
+    assert_eq!(vector, 13);
 }
 
 #[test]
 fn sse_instruction_is_reported_as_sse() {
     let host = kvm();
-    let fault = fault_of(&host, "fault-sse", DomainConfig::named("sse"));
+    // In kernel mode: on kvm_pvm hosts user-mode code runs natively and executes SSE
+    // (docs/guest-modes.md), so only supervisor code shows what KVM does with SSE.
+    let config = DomainConfig::named("sse").in_mode(GuestMode::Kernel);
+    let fault = fault_of(&host, "fault-sse", config);
     // KVM here cannot emulate SSE (an emulation failure); a host that runs SSE with
     // CR4.OSFXSR clear raises #UD instead. Both must name the instruction.
     let simd = match &fault {

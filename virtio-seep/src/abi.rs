@@ -16,8 +16,15 @@ pub const ABI_NOTE_SECTION: &str = ".ankh_abi";
 /// Magic bytes at the start of an [`AbiNote`].
 pub const ABI_NOTE_MAGIC: [u8; 8] = *b"ANKH-ABI";
 
+/// Number of exception vectors an image's stubs must cover.
+pub const EXCEPTION_VECTORS: u64 = 256;
+
+/// Bytes between two consecutive exception stubs.
+pub const EXCEPTION_STUB_SIZE: u64 = 16;
+
 /// The record every guest image embeds in its [`ABI_NOTE_SECTION`] section so that the
-/// VMM can check, before running anything, that the image speaks this ABI.
+/// VMM can check, before running anything, that the image speaks this ABI, and learn
+/// where the image's exception handlers are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 pub struct AbiNote {
@@ -25,18 +32,23 @@ pub struct AbiNote {
     pub magic: [u8; 8],
     /// The [`ABI_VERSION`] the image was built against.
     pub version: u32,
-    /// Zero; keeps the record 16 bytes long.
-    pub reserved: u32,
+    /// Zero (no flags are defined).
+    pub flags: u32,
+    /// Address of the image's exception stubs: [`EXCEPTION_VECTORS`] entry points
+    /// [`EXCEPTION_STUB_SIZE`] bytes apart, stub `v` for vector `v`, all inside an
+    /// executable segment. The VMM builds the IDT from it (gates run at CPL0 on the
+    /// IST1 stack). 0: the image handles no exception, and any exception is a triple
+    /// fault.
+    pub exception_stubs: u64,
 }
 
-impl AbiNote {
-    /// The note for an image built against this crate.
-    pub const CURRENT: AbiNote = AbiNote {
-        magic: ABI_NOTE_MAGIC,
-        version: ABI_VERSION,
-        reserved: 0,
-    };
-}
+/// Offset of [`AbiNote::version`] in the note, for images that write the note in
+/// assembly.
+pub const ABI_NOTE_VERSION_OFFSET: usize = 8;
+/// Offset of [`AbiNote::exception_stubs`] in the note.
+pub const ABI_NOTE_STUBS_OFFSET: usize = 16;
 
-// Tripwires: these sizes are part of the ABI.
-const _: () = assert!(core::mem::size_of::<AbiNote>() == 16);
+// Tripwires: these sizes and offsets are part of the ABI.
+const _: () = assert!(core::mem::size_of::<AbiNote>() == 24);
+const _: () = assert!(core::mem::offset_of!(AbiNote, version) == ABI_NOTE_VERSION_OFFSET);
+const _: () = assert!(core::mem::offset_of!(AbiNote, exception_stubs) == ABI_NOTE_STUBS_OFFSET);

@@ -27,7 +27,7 @@ use crate::image::{GuestImage, ImageError};
 use crate::kvm_host::KvmHost;
 use crate::memory::{DomainMemory, MemoryError};
 use crate::watchdog::{VcpuWatch, Watchdog};
-use crate::x86_boot;
+use crate::x86_boot::{self, GuestMode};
 
 /// How to build a domain.
 #[derive(Clone, Debug)]
@@ -38,6 +38,8 @@ pub struct DomainConfig {
     pub memory_size: u64,
     /// Longest the guest may run without an exit before it is stopped as hung.
     pub watchdog_timeout: Duration,
+    /// The privilege level the guest's code runs at.
+    pub mode: GuestMode,
 }
 
 impl DomainConfig {
@@ -47,7 +49,13 @@ impl DomainConfig {
             name: name.to_owned(),
             memory_size: DEFAULT_MEMORY_SIZE,
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
+            mode: GuestMode::User,
         }
+    }
+
+    /// The same config with `mode`.
+    pub fn in_mode(self, mode: GuestMode) -> DomainConfig {
+        DomainConfig { mode, ..self }
     }
 }
 
@@ -164,7 +172,8 @@ impl Domain {
         };
         let memory = DomainMemory::new(config.memory_size)?;
         let entry = image.load(&memory)?;
-        x86_boot::write_boot_structures(&memory, &name, image.end()).map_err(|source| {
+        let stubs = image.exception_stubs();
+        x86_boot::write_boot_structures(&memory, &name, image.end(), stubs).map_err(|source| {
             DomainError::BootStructures {
                 domain: name.clone(),
                 source,
@@ -192,7 +201,7 @@ impl Domain {
         vcpu.set_cpuid2(host.cpuid())
             .map_err(create_err("KVM_SET_CPUID2"))?;
         let sregs = vcpu.get_sregs().map_err(create_err("KVM_GET_SREGS"))?;
-        vcpu.set_sregs(&x86_boot::long_mode_sregs(sregs))
+        vcpu.set_sregs(&x86_boot::long_mode_sregs(sregs, config.mode, stubs != 0))
             .map_err(create_err("KVM_SET_SREGS"))?;
         vcpu.set_regs(&x86_boot::entry_regs(entry))
             .map_err(create_err("KVM_SET_REGS"))?;

@@ -3,18 +3,21 @@
 //!
 //! An Ankh image is a static, little-endian x86-64 ELF executable whose loadable
 //! segments lie at or above [`IMAGE_BASE`] and which carries an [`AbiNote`] with this
-//! VMM's [`ABI_VERSION`] in its `.ankh_abi` section. Images are untrusted input: every
+//! VMM's [`ABI_VERSION`] in its `.ankh_abi` section; the exception stubs the note names
+//! must lie inside executable code. Images are untrusted input: every
 //! check here produces a specific [`ImageError`] instead of a panic.
 
 use std::io::Cursor;
 use std::path::Path;
 
 use linux_loader::loader::{elf::Elf, KernelLoader};
-use object::elf::{EM_X86_64, ET_EXEC, PT_LOAD};
+use object::elf::{EM_X86_64, ET_EXEC, PF_X, PT_LOAD};
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
 use object::{Endianness, Object, ObjectSection};
 use virtio_seep::abi::layout::IMAGE_BASE;
-use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
+use virtio_seep::abi::{
+    AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION, EXCEPTION_STUB_SIZE, EXCEPTION_VECTORS,
+};
 use vm_memory::GuestAddress;
 use zerocopy::FromBytes;
 
@@ -77,6 +80,9 @@ pub enum ImageError {
         /// The VMM's version.
         vmm: u32,
     },
+    /// The exception stubs the ABI note names are not inside executable code.
+    #[error("exception stubs at {0:#x} are not inside an executable segment")]
+    BadExceptionStubs(u64),
     /// linux-loader refused the image.
     #[error("loading the image failed: {0}")]
     Load(String),
@@ -89,6 +95,18 @@ pub struct Segment {
     pub addr: u64,
     /// Bytes in memory (the tail past the file bytes is zero).
     pub mem_size: u64,
+    /// Whether the segment holds code.
+    pub executable: bool,
+}
+
+impl Segment {
+    /// Whether `addr..addr+len` lies inside this segment.
+    fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.addr
+            && addr
+                .checked_add(len)
+                .is_some_and(|end| end - self.addr <= self.mem_size)
+    }
 }
 
 /// A validated guest image, ready to be loaded into any domain big enough for it.
@@ -97,6 +115,7 @@ pub struct GuestImage {
     name: String,
     bytes: Vec<u8>,
     entry: u64,
+    exception_stubs: u64,
     segments: Vec<Segment>,
 }
 
@@ -118,7 +137,7 @@ impl GuestImage {
         if kind != ET_EXEC {
             return Err(ImageError::NotExecutable(kind));
         }
-        check_abi_note(&elf)?;
+        let note = check_abi_note(&elf)?;
 
         let mut segments = Vec::new();
         for phdr in elf.elf_program_headers() {
@@ -129,6 +148,7 @@ impl GuestImage {
             let segment = Segment {
                 addr: phdr.p_paddr(endian),
                 mem_size: phdr.p_memsz(endian),
+                executable: phdr.p_flags(endian) & PF_X != 0,
             };
             let file_end = offset.checked_add(file_size);
             if file_size > segment.mem_size || file_end.is_none_or(|end| end > bytes.len() as u64) {
@@ -145,14 +165,24 @@ impl GuestImage {
         let entry = header.e_entry(endian);
         if !segments
             .iter()
-            .any(|s| entry >= s.addr && entry - s.addr < s.mem_size)
+            .any(|s| s.executable && s.contains(entry, 1))
         {
             return Err(ImageError::BadEntry(entry));
+        }
+        let stubs = note.exception_stubs;
+        let stubs_len = EXCEPTION_VECTORS * EXCEPTION_STUB_SIZE;
+        if stubs != 0
+            && !segments
+                .iter()
+                .any(|s| s.executable && s.contains(stubs, stubs_len))
+        {
+            return Err(ImageError::BadExceptionStubs(stubs));
         }
         Ok(GuestImage {
             name: name.to_owned(),
             bytes,
             entry,
+            exception_stubs: stubs,
             segments,
         })
     }
@@ -178,6 +208,11 @@ impl GuestImage {
     /// Entry point (guest-physical = guest-virtual).
     pub fn entry(&self) -> u64 {
         self.entry
+    }
+
+    /// Address of the image's exception stubs (0: none; see [`AbiNote`]).
+    pub fn exception_stubs(&self) -> u64 {
+        self.exception_stubs
     }
 
     /// The loadable segments.
@@ -241,7 +276,7 @@ fn check_ident(bytes: &[u8]) -> Result<(), ImageError> {
     }
 }
 
-fn check_abi_note(elf: &ElfFile64<'_, Endianness>) -> Result<(), ImageError> {
+fn check_abi_note(elf: &ElfFile64<'_, Endianness>) -> Result<AbiNote, ImageError> {
     let section = elf
         .section_by_name(ABI_NOTE_SECTION)
         .ok_or(ImageError::MissingAbiNote)?;
@@ -256,7 +291,7 @@ fn check_abi_note(elf: &ElfFile64<'_, Endianness>) -> Result<(), ImageError> {
             vmm: ABI_VERSION,
         });
     }
-    Ok(())
+    Ok(note)
 }
 
 #[cfg(test)]

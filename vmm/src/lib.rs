@@ -29,3 +29,4 @@ pub use domain::{Domain, DomainConfig, DomainError, DomainState};
 pub use fault::{DomainExit, DomainFault};
 pub use image::{GuestImage, ImageError};
 pub use kvm_host::{KvmHost, KvmHostError};
+pub use x86_boot::GuestMode;

@@ -59,7 +59,7 @@ pub struct DomainMemory {
 impl DomainMemory {
     /// Maps `size` bytes of zeroed, lazily allocated guest RAM.
     pub fn new(size: u64) -> Result<DomainMemory, MemoryError> {
-        if !(MIN_MEMORY_SIZE..=MAX_MEMORY_SIZE).contains(&size) || size % PAGE_SIZE != 0 {
+        if !(MIN_MEMORY_SIZE..=MAX_MEMORY_SIZE).contains(&size) || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryError::BadSize { size });
         }
         let len = usize::try_from(size).map_err(|_| MemoryError::BadSize { size })?;

@@ -1,23 +1,35 @@
-//! Putting a fresh domain straight into 64-bit long mode: GDT, TSS, identity page
+//! Putting a fresh domain straight into 64-bit long mode: GDT, TSS, IDT, identity page
 //! tables and boot information in guest memory, and the vCPU's registers.
 //!
 //! There is no firmware and no real mode: the VMM writes the structures described in
 //! [`virtio_seep::abi::layout`] and sets CR0/CR4/EFER and the segment registers as a
 //! long-mode kernel would have them, so the first instruction the guest runs is its
-//! ELF entry point.
+//! ELF entry point, in the [`GuestMode`] the domain asked for.
 
 use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs};
 use virtio_seep::abi::boot::{BootInfo, BOOT_INFO_MAGIC, DOMAIN_NAME_MAX};
+use virtio_seep::abi::hypercall::{HYPERCALL_PORT_BASE, HYPERCALL_PORT_END};
 use virtio_seep::abi::layout::{
     BOOT_INFO_ADDR, CODE64_SELECTOR, DATA_SELECTOR, EXCEPTION_STACK_BOTTOM, EXCEPTION_STACK_TOP,
-    GDT_ADDR, IDENTITY_MAP_SIZE, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR, PT_LOW_ADDR, TSS_ADDR,
-    TSS_SELECTOR,
+    GDT_ADDR, IDENTITY_MAP_SIZE, IDT_ADDR, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR, PT_LOW_ADDR,
+    SUPERVISOR_AREA_END, TSS_ADDR, TSS_SELECTOR, USER_CODE64_SELECTOR, USER_DATA_SELECTOR,
 };
-use virtio_seep::abi::ABI_VERSION;
+use virtio_seep::abi::{ABI_VERSION, EXCEPTION_STUB_SIZE, EXCEPTION_VECTORS};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryError};
 use zerocopy::IntoBytes;
 
 use crate::memory::DomainMemory;
+
+/// The privilege level a domain's code runs at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuestMode {
+    /// CPL3, with the exception stubs at CPL0. Runs natively on `kvm_pvm` hosts, where
+    /// supervisor code is emulated; the VMM's structures are out of the guest's reach.
+    #[default]
+    User,
+    /// CPL0 throughout: the guest may load its own IDT. Emulated (slow) on `kvm_pvm`.
+    Kernel,
+}
 
 const CR0_PE: u64 = 1 << 0;
 const CR0_MP: u64 = 1 << 1;
@@ -28,44 +40,60 @@ const CR0_PG: u64 = 1 << 31;
 const CR4_PAE: u64 = 1 << 5;
 const EFER_LME: u64 = 1 << 8;
 const EFER_LMA: u64 = 1 << 10;
+const RFLAGS_RESERVED: u64 = 1 << 1;
 
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
+const PTE_USER: u64 = 1 << 2;
 const PTE_HUGE: u64 = 1 << 7;
-const ENTRIES_PER_TABLE: u64 = 512;
+const ENTRIES_PER_TABLE: usize = 512;
 const HUGE_PAGE_SIZE: u64 = 2 << 20;
 
-/// Size of the 64-bit TSS.
+/// Size of the 64-bit TSS proper.
 const TSS_SIZE: u64 = 0x68;
 /// Offset of IST1 inside the 64-bit TSS.
 const TSS_IST1_OFFSET: u64 = 0x24;
 /// Offset of the I/O map base inside the 64-bit TSS.
 const TSS_IOMAP_OFFSET: u64 = 0x66;
+/// Bytes of I/O permission bitmap: one bit per port up to the last hypercall port.
+const IOMAP_LEN: u64 = (HYPERCALL_PORT_END as u64).div_ceil(8);
+/// TSS limit: the TSS, the bitmap, and the all-ones byte the CPU requires after it.
+const TSS_LIMIT: u64 = TSS_SIZE + IOMAP_LEN;
 
-/// GDT: null, 64-bit code, data, then the two-slot TSS descriptor.
-const GDT_ENTRIES: usize = 5;
+/// GDT: null, supervisor code and data, an unused slot and user data and code (the
+/// SYSRET layout), then the two-slot TSS descriptor.
+const GDT_ENTRIES: usize = 8;
 const CODE64_DESCRIPTOR: u64 = 0x00af_9b00_0000_ffff;
 const DATA_DESCRIPTOR: u64 = 0x00cf_9300_0000_ffff;
+const USER_DATA_DESCRIPTOR: u64 = 0x00cf_f300_0000_ffff;
+const USER_CODE64_DESCRIPTOR: u64 = 0x00af_fb00_0000_ffff;
 /// Type of a busy 64-bit TSS, the state KVM expects TR to be in.
-const TSS_TYPE_BUSY: u64 = 0xb;
+const TSS_TYPE_BUSY: u8 = 0xb;
+/// Type and attributes of a present, DPL0, 64-bit interrupt gate.
+const INTERRUPT_GATE: u64 = 0x8e;
+/// IST slot every gate uses.
+const GATE_IST: u64 = 1;
 
-/// Writes GDT, TSS, page tables and boot info into a fresh domain's memory.
+const _: () = assert!(TSS_ADDR + TSS_LIMIT < BOOT_INFO_ADDR);
+const _: () = assert!(IDT_ADDR + EXCEPTION_VECTORS * 16 <= EXCEPTION_STACK_BOTTOM);
+
+/// Writes GDT, TSS, IDT, page tables and boot info into a fresh domain's memory.
+/// `exception_stubs` is the image's stub table (0: no IDT, exceptions triple-fault).
 pub fn write_boot_structures(
     memory: &DomainMemory,
     domain_name: &str,
     free_memory_start: u64,
+    exception_stubs: u64,
 ) -> Result<(), GuestMemoryError> {
     let mem = memory.guest();
-    let gdt = gdt_entries();
-    for (i, entry) in gdt.iter().enumerate() {
-        mem.write_obj(*entry, GuestAddress(GDT_ADDR + 8 * i as u64))?;
+    mem.write_slice(gdt_entries().as_bytes(), GuestAddress(GDT_ADDR))?;
+    write_tss(memory)?;
+    if exception_stubs != 0 {
+        let idt: Vec<u64> = (0..EXCEPTION_VECTORS)
+            .flat_map(|vector| gate(exception_stubs + vector * EXCEPTION_STUB_SIZE))
+            .collect();
+        mem.write_slice(idt.as_bytes(), GuestAddress(IDT_ADDR))?;
     }
-    mem.write_obj(
-        EXCEPTION_STACK_TOP,
-        GuestAddress(TSS_ADDR + TSS_IST1_OFFSET),
-    )?;
-    // No I/O permission bitmap: the map base points past the TSS limit.
-    mem.write_obj(TSS_SIZE as u16, GuestAddress(TSS_ADDR + TSS_IOMAP_OFFSET))?;
     write_page_tables(memory)?;
 
     let mut name = [0u8; DOMAIN_NAME_MAX];
@@ -74,7 +102,7 @@ pub fn write_boot_structures(
     let info = BootInfo {
         magic: BOOT_INFO_MAGIC,
         abi_version: ABI_VERSION,
-        name_len: name_len as u32,
+        name_len: u32::try_from(name_len).expect("at most DOMAIN_NAME_MAX"),
         memory_size: memory.size(),
         free_memory_start: free_memory_start.next_multiple_of(PAGE_SIZE),
         name,
@@ -83,55 +111,89 @@ pub fn write_boot_structures(
 }
 
 fn gdt_entries() -> [u64; GDT_ENTRIES] {
-    let limit = TSS_SIZE - 1;
-    let tss_low = (limit & 0xffff)
+    let tss_low = (TSS_LIMIT & 0xffff)
         | ((TSS_ADDR & 0xff_ffff) << 16)
-        | (TSS_TYPE_BUSY << 40)
+        | (u64::from(TSS_TYPE_BUSY) << 40)
         | (1 << 47)
-        | (((limit >> 16) & 0xf) << 48)
+        | (((TSS_LIMIT >> 16) & 0xf) << 48)
         | (((TSS_ADDR >> 24) & 0xff) << 56);
     let tss_high = TSS_ADDR >> 32;
-    [0, CODE64_DESCRIPTOR, DATA_DESCRIPTOR, tss_low, tss_high]
+    [
+        0,
+        CODE64_DESCRIPTOR,
+        DATA_DESCRIPTOR,
+        0,
+        USER_DATA_DESCRIPTOR,
+        USER_CODE64_DESCRIPTOR,
+        tss_low,
+        tss_high,
+    ]
 }
 
-/// Identity map of the first [`IDENTITY_MAP_SIZE`] bytes: 4 KiB pages (null page
-/// absent) for the first 2 MiB, 2 MiB pages above.
+/// The TSS: IST1 on the exception stack, and an I/O bitmap that lets user mode use the
+/// hypercall ports and no other port.
+fn write_tss(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
+    let mem = memory.guest();
+    mem.write_obj(
+        EXCEPTION_STACK_TOP,
+        GuestAddress(TSS_ADDR + TSS_IST1_OFFSET),
+    )?;
+    let iomap_base = u16::try_from(TSS_SIZE).expect("the TSS is small");
+    mem.write_obj(iomap_base, GuestAddress(TSS_ADDR + TSS_IOMAP_OFFSET))?;
+    let mut bitmap = vec![0xffu8; usize::try_from(IOMAP_LEN + 1).expect("small")];
+    for port in HYPERCALL_PORT_BASE..HYPERCALL_PORT_END {
+        bitmap[usize::from(port / 8)] &= !(1 << (port % 8));
+    }
+    mem.write_slice(&bitmap, GuestAddress(TSS_ADDR + TSS_SIZE))
+}
+
+/// A 64-bit interrupt gate to `handler` in the supervisor code segment, on IST1.
+fn gate(handler: u64) -> [u64; 2] {
+    let low = (handler & 0xffff)
+        | (u64::from(CODE64_SELECTOR) << 16)
+        | (GATE_IST << 32)
+        | (INTERRUPT_GATE << 40)
+        | (((handler >> 16) & 0xffff) << 48);
+    [low, handler >> 32]
+}
+
+/// Identity map of the first [`IDENTITY_MAP_SIZE`] bytes: 4 KiB pages for the first
+/// 2 MiB (null page absent, VMM structures supervisor-only), 2 MiB pages above.
 fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
     let mem = memory.guest();
-    let directories = IDENTITY_MAP_SIZE / (HUGE_PAGE_SIZE * ENTRIES_PER_TABLE);
-    mem.write_obj(
-        PDPT_ADDR | PTE_PRESENT | PTE_WRITABLE,
-        GuestAddress(PML4_ADDR),
-    )?;
-    let mut table = [0u64; ENTRIES_PER_TABLE as usize];
+    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+    let directory_span = HUGE_PAGE_SIZE * ENTRIES_PER_TABLE as u64;
+    let directories = IDENTITY_MAP_SIZE / directory_span;
+    mem.write_obj(PDPT_ADDR | table_flags, GuestAddress(PML4_ADDR))?;
+    let mut table = [0u64; ENTRIES_PER_TABLE];
     for dir in 0..directories {
         let pd_addr = PD_ADDR + dir * PAGE_SIZE;
-        mem.write_obj(
-            pd_addr | PTE_PRESENT | PTE_WRITABLE,
-            GuestAddress(PDPT_ADDR + dir * 8),
-        )?;
-        for (slot, entry) in table.iter_mut().enumerate() {
-            let addr = (dir * ENTRIES_PER_TABLE + slot as u64) * HUGE_PAGE_SIZE;
-            *entry = addr | PTE_PRESENT | PTE_WRITABLE | PTE_HUGE;
+        mem.write_obj(pd_addr | table_flags, GuestAddress(PDPT_ADDR + dir * 8))?;
+        let mut addr = dir * directory_span;
+        for entry in table.iter_mut() {
+            *entry = addr | table_flags | PTE_HUGE;
+            addr += HUGE_PAGE_SIZE;
         }
         if dir == 0 {
-            table[0] = PT_LOW_ADDR | PTE_PRESENT | PTE_WRITABLE;
+            table[0] = PT_LOW_ADDR | table_flags;
         }
         mem.write_slice(table.as_bytes(), GuestAddress(pd_addr))?;
     }
-    for (slot, entry) in table.iter_mut().enumerate() {
-        // Slot 0 stays absent: the null page faults.
-        *entry = match slot {
+    for (addr, entry) in (0..).map(|page| page * PAGE_SIZE).zip(table.iter_mut()) {
+        *entry = match addr {
             0 => 0,
-            _ => (slot as u64 * PAGE_SIZE) | PTE_PRESENT | PTE_WRITABLE,
+            BOOT_INFO_ADDR => addr | PTE_PRESENT | PTE_USER,
+            _ if addr < SUPERVISOR_AREA_END => addr | PTE_PRESENT | PTE_WRITABLE,
+            _ => addr | table_flags,
         };
     }
     mem.write_slice(table.as_bytes(), GuestAddress(PT_LOW_ADDR))
 }
 
-/// Sets the special registers for 64-bit mode with the VMM's GDT, TSS and page tables.
-pub fn long_mode_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
-    let code = kvm_segment {
+/// Sets the special registers for 64-bit mode with the VMM's GDT, IDT, TSS and page
+/// tables; the code and stack segments are those of `mode`.
+pub fn long_mode_sregs(mut sregs: kvm_sregs, mode: GuestMode, has_idt: bool) -> kvm_sregs {
+    let kernel_code = kvm_segment {
         base: 0,
         limit: 0xffff_ffff,
         selector: CODE64_SELECTOR,
@@ -146,23 +208,27 @@ pub fn long_mode_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
         unusable: 0,
         padding: 0,
     };
-    let data = kvm_segment {
+    let kernel_data = kvm_segment {
         selector: DATA_SELECTOR,
         type_: 0x3,
         db: 1,
         l: 0,
-        ..code
+        ..kernel_code
     };
-    let tss = kvm_segment {
-        base: TSS_ADDR,
-        limit: (TSS_SIZE - 1) as u32,
-        selector: TSS_SELECTOR,
-        type_: TSS_TYPE_BUSY as u8,
-        s: 0,
-        db: 0,
-        l: 0,
-        g: 0,
-        ..code
+    let (code, data) = match mode {
+        GuestMode::Kernel => (kernel_code, kernel_data),
+        GuestMode::User => (
+            kvm_segment {
+                selector: USER_CODE64_SELECTOR,
+                dpl: 3,
+                ..kernel_code
+            },
+            kvm_segment {
+                selector: USER_DATA_SELECTOR,
+                dpl: 3,
+                ..kernel_data
+            },
+        ),
     };
     sregs.cs = code;
     sregs.ds = data;
@@ -170,11 +236,24 @@ pub fn long_mode_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
     sregs.fs = data;
     sregs.gs = data;
     sregs.ss = data;
-    sregs.tr = tss;
+    sregs.tr = kvm_segment {
+        base: TSS_ADDR,
+        limit: u32::try_from(TSS_LIMIT).expect("small"),
+        selector: TSS_SELECTOR,
+        type_: TSS_TYPE_BUSY,
+        s: 0,
+        db: 0,
+        l: 0,
+        g: 0,
+        ..kernel_code
+    };
     sregs.gdt.base = GDT_ADDR;
-    sregs.gdt.limit = (GDT_ENTRIES * 8 - 1) as u16;
-    sregs.idt.base = 0;
-    sregs.idt.limit = 0;
+    sregs.gdt.limit = u16::try_from(GDT_ENTRIES * 8 - 1).expect("small");
+    sregs.idt.base = IDT_ADDR;
+    sregs.idt.limit = match has_idt {
+        true => u16::try_from(EXCEPTION_VECTORS * 16 - 1).expect("small"),
+        false => 0,
+    };
     sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
     sregs.cr3 = PML4_ADDR;
     sregs.cr4 = CR4_PAE;
@@ -182,89 +261,16 @@ pub fn long_mode_sregs(mut sregs: kvm_sregs) -> kvm_sregs {
     sregs
 }
 
-/// General registers at the entry point: `rdi` points at the boot information and a
-/// temporary stack sits below the exception stack until the runtime sets its own.
+/// General registers at the entry point: `rdi` points at the boot information. The
+/// runtime sets its own stack first thing; until then `rsp` is 0, so any push faults.
 pub fn entry_regs(entry: u64) -> kvm_regs {
     kvm_regs {
         rip: entry,
-        rsp: EXCEPTION_STACK_BOTTOM,
         rdi: BOOT_INFO_ADDR,
-        rflags: 0x2,
+        rflags: RFLAGS_RESERVED,
         ..Default::default()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use zerocopy::FromBytes;
-
-    fn read_u64(memory: &DomainMemory, addr: u64) -> u64 {
-        memory.guest().read_obj(GuestAddress(addr)).unwrap()
-    }
-
-    /// Walks the page tables the way the MMU does and returns the physical address.
-    fn translate(memory: &DomainMemory, vaddr: u64) -> Option<u64> {
-        let pml4e = read_u64(memory, PML4_ADDR + ((vaddr >> 39) & 0x1ff) * 8);
-        if pml4e & PTE_PRESENT == 0 {
-            return None;
-        }
-        let pdpte = read_u64(memory, (pml4e & !0xfff) + ((vaddr >> 30) & 0x1ff) * 8);
-        if pdpte & PTE_PRESENT == 0 {
-            return None;
-        }
-        let pde = read_u64(memory, (pdpte & !0xfff) + ((vaddr >> 21) & 0x1ff) * 8);
-        if pde & PTE_PRESENT == 0 {
-            return None;
-        }
-        if pde & PTE_HUGE != 0 {
-            return Some((pde & !0x1f_ffff) + (vaddr & 0x1f_ffff));
-        }
-        let pte = read_u64(memory, (pde & !0xfff) + ((vaddr >> 12) & 0x1ff) * 8);
-        (pte & PTE_PRESENT != 0).then_some((pte & !0xfff) + (vaddr & 0xfff))
-    }
-
-    #[test]
-    fn identity_map_covers_4_gib_except_the_null_page() {
-        let memory = DomainMemory::new(4 << 20).unwrap();
-        write_boot_structures(&memory, "test", 0x10_0000).unwrap();
-        assert_eq!(translate(&memory, 0), None);
-        assert_eq!(translate(&memory, 0xfff), None);
-        for addr in [
-            0x1000,
-            0x1f_f008,
-            0x20_0000,
-            0x10_0123,
-            0xd000_0000,
-            0xffff_f000,
-        ] {
-            assert_eq!(translate(&memory, addr), Some(addr), "{addr:#x}");
-        }
-        assert_eq!(translate(&memory, IDENTITY_MAP_SIZE), None);
-        assert_eq!(translate(&memory, 0x40_0000_0000), None);
-    }
-
-    #[test]
-    fn boot_info_names_the_domain() {
-        let memory = DomainMemory::new(4 << 20).unwrap();
-        write_boot_structures(&memory, "vfs", 0x10_1234).unwrap();
-        let mut bytes = [0u8; size_of::<BootInfo>()];
-        memory
-            .guest()
-            .read_slice(&mut bytes, GuestAddress(BOOT_INFO_ADDR))
-            .unwrap();
-        let info = BootInfo::read_from_bytes(&bytes).unwrap();
-        assert_eq!(info.magic, BOOT_INFO_MAGIC);
-        assert_eq!(info.name(), "vfs");
-        assert_eq!(info.memory_size, 4 << 20);
-        assert_eq!(info.free_memory_start, 0x10_2000);
-    }
-
-    #[test]
-    fn tss_descriptor_points_at_the_tss() {
-        let [_, _, _, low, high] = gdt_entries();
-        let base = ((low >> 16) & 0xff_ffff) | (((low >> 56) & 0xff) << 24) | (high << 32);
-        assert_eq!(base, TSS_ADDR);
-        assert_eq!(low & 0xffff, TSS_SIZE - 1);
-    }
-}
+mod tests;

@@ -2,9 +2,10 @@
 //!
 //! An image is a `#![no_std]`, `#![no_main]` binary that names its main function with
 //! [`entry!`]. The runtime provides everything around it:
-//! - the entry point `_start` (module `start`): stack, IDT, call of the image's main,
+//! - the entry point `_start` (module `start`): stack, call of the image's main,
 //!   [`hypercall::exit`] with its return value;
-//! - [`idt`]: an IDT whose 256 gates report any CPU exception to the VMM;
+//! - [`exceptions`]: the stubs through which any CPU exception is reported to the VMM,
+//!   and the ABI note that tells the VMM where they are;
 //! - [`hypercall`]: the calls of `virtio_seep::abi::hypercall`;
 //! - [`console`]: line output, with its own integer formatting ([`num`]), because the
 //!   precompiled `core::fmt` contains SSE instructions that KVM cannot run here;
@@ -15,14 +16,14 @@
 //! `shared/ENVIRONMENT.md`); `images/tests/simd_free.rs` checks the built images.
 //!
 //! Under `cfg(test)` the crate is an ordinary `std` library so that the pure logic
-//! (formatting, gate encoding, line buffering) can be tested on the host:
+//! (formatting, line buffering) can be tested on the host:
 //! `RUSTFLAGS= cargo test` in `guest-servers/` (the guests' SSE-free flags cannot build
 //! `std` test binaries), or `cargo test -p ankh-images` at the root.
 #![cfg_attr(not(test), no_std)]
 
 pub mod console;
 pub mod hypercall;
-pub mod idt;
+pub mod exceptions;
 pub mod num;
 
 #[cfg(not(test))]
@@ -33,14 +34,6 @@ mod panic;
 mod start;
 
 pub use virtio_seep::abi::boot::BootInfo;
-
-use virtio_seep::abi::AbiNote;
-
-/// The ABI note the VMM checks before it loads the image (section `.ankh_abi`, kept by
-/// the linker script).
-#[used]
-#[link_section = ".ankh_abi"]
-static ABI_NOTE: AbiNote = AbiNote::CURRENT;
 
 /// Names the image's main function: `ankh_guest_rt::entry!(main);` with
 /// `fn main(boot: &BootInfo) -> u32`.

@@ -1,8 +1,8 @@
-//! The entry point: `_start` sets up the stack, installs the IDT and runs the image.
+//! The entry point: `_start` sets up the stack and runs the image.
 
 use core::arch::global_asm;
 
-use crate::{hypercall, idt, BootInfo};
+use crate::{hypercall, BootInfo};
 
 extern "Rust" {
     /// The image's main function, defined by [`crate::entry!`].
@@ -28,7 +28,6 @@ global_asm!(
 
 /// Rust half of the entry point: never returns, the domain ends with the exit hypercall.
 extern "C" fn start(boot: *const BootInfo) -> ! {
-    idt::install();
     // SAFETY: the VMM wrote a `BootInfo` at this address (`BOOT_INFO_ADDR`, identity
     // mapped) before the first instruction ran and never changes it afterwards; every
     // bit pattern is a valid `BootInfo` (it is `FromBytes`), and it lives for the whole

@@ -10,7 +10,11 @@ pub const HELLO_PREFIX: &str = "hello from ";
 pub const EXIT7_CODE: u32 = 7;
 
 /// `nop-loop` makes this many `Nop` hypercalls, then returns 0.
-pub const NOP_LOOP_COUNT: u32 = 100_000;
+pub const NOP_LOOP_COUNT: u32 = 20_000;
+
+/// `busy-loop` runs this many iterations of a small arithmetic loop with no exit, then
+/// returns 0 (compute speed of a guest mode).
+pub const BUSY_LOOP_ITERATIONS: u64 = 100_000;
 
 /// `fault-page` reads from this address (above the 4 GiB identity map): #PF with CR2 =
 /// this address.
@@ -26,6 +30,9 @@ pub const FAULT_MMIO_VALUE: u32 = 0xdead_beef;
 /// The value `fault-hypercall` writes (`out dx, eax`, 4 bytes) to
 /// `virtio_seep::abi::hypercall::UNASSIGNED_PORT`.
 pub const FAULT_HYPERCALL_VALUE: u32 = 0x0bad_ca11;
+
+/// The port `fault-port` writes to: COM1, outside the hypercall range.
+pub const FAULT_PORT: u16 = 0x3f8;
 
 /// `fault-panic` panics with this static message...
 pub const FAULT_PANIC_MESSAGE: &str = "deliberate panic";

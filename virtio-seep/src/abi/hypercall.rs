@@ -1,9 +1,11 @@
 //! Hypercalls: how a guest asks the VMM for something.
 //!
 //! A hypercall is one `out dx, eax` instruction (one VM exit). The port selects the
-//! call: `port = HYPERCALL_PORT_BASE + number`. The 32-bit value written (`eax`) is the
-//! call's first argument, so the most frequent calls need no register read on the VMM
-//! side. Further arguments travel in `rdi`, `rsi`, `r8`, `r9` and `r10`, read by the VMM
+//! call: each call is a 32-bit I/O register at `port = HYPERCALL_PORT_BASE + 4 * number`
+//! (a 4-byte access covers four port addresses, and user-mode guests may only touch
+//! ports inside [`HYPERCALL_PORT_BASE`]`..`[`HYPERCALL_PORT_END`]). The 32-bit value
+//! written (`eax`) is the call's first argument, so the most frequent calls need no
+//! register read on the VMM side. Further arguments travel in `rdi`, `rsi`, `r8`, `r9` and `r10`, read by the VMM
 //! only for the calls that define them. No hypercall returns a value yet.
 //!
 //! The VMM treats every argument as hostile: pointers must lie inside the domain's
@@ -13,8 +15,14 @@
 /// First I/O port of the hypercall range.
 pub const HYPERCALL_PORT_BASE: u16 = 0x0a40;
 
-/// Number of ports reserved for hypercalls (numbers `0..HYPERCALL_PORT_COUNT`).
-pub const HYPERCALL_PORT_COUNT: u16 = 16;
+/// Number of hypercall numbers reserved (`0..HYPERCALL_COUNT`).
+pub const HYPERCALL_COUNT: u16 = 16;
+
+/// Bytes of port space each hypercall register occupies.
+pub const HYPERCALL_PORT_STRIDE: u16 = 4;
+
+/// One past the last port of the hypercall range.
+pub const HYPERCALL_PORT_END: u16 = HYPERCALL_PORT_BASE + HYPERCALL_COUNT * HYPERCALL_PORT_STRIDE;
 
 /// The hypercalls a guest can make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +57,7 @@ impl Hypercall {
 
     /// The I/O port a guest writes to make this call.
     pub const fn port(self) -> u16 {
-        HYPERCALL_PORT_BASE + self as u16
+        HYPERCALL_PORT_BASE + self as u16 * HYPERCALL_PORT_STRIDE
     }
 
     /// The call's name, as logs and fault reports spell it.
@@ -65,11 +73,10 @@ impl Hypercall {
 
     /// The call made by a write to `port`, if any.
     pub fn from_port(port: u16) -> Option<Hypercall> {
-        let number = port.checked_sub(HYPERCALL_PORT_BASE)?;
         Hypercall::ALL
             .iter()
             .copied()
-            .find(|call| *call as u16 == number)
+            .find(|call| call.port() == port)
     }
 }
 
@@ -81,9 +88,9 @@ pub const PANIC_TEXT_MAX: u64 = 512;
 
 /// A port inside the hypercall range that no call uses; test images write to it to
 /// check that the VMM reports an unknown hypercall.
-pub const UNASSIGNED_PORT: u16 = HYPERCALL_PORT_BASE + HYPERCALL_PORT_COUNT - 1;
+pub const UNASSIGNED_PORT: u16 = HYPERCALL_PORT_END - HYPERCALL_PORT_STRIDE;
 
-const _: () = assert!((Hypercall::Nop as u16) < HYPERCALL_PORT_COUNT);
+const _: () = assert!((Hypercall::Nop as u16) < HYPERCALL_COUNT - 1);
 
 #[cfg(test)]
 mod tests {
@@ -101,5 +108,10 @@ mod tests {
         assert_eq!(Hypercall::from_port(0x3f8), None);
         assert_eq!(Hypercall::from_port(HYPERCALL_PORT_BASE - 1), None);
         assert_eq!(Hypercall::from_port(UNASSIGNED_PORT), None);
+        // Inside a register but not at its start: not a call.
+        assert_eq!(
+            Hypercall::from_port(Hypercall::ConsoleWrite.port() + 1),
+            None
+        );
     }
 }

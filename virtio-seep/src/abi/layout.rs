@@ -1,4 +1,11 @@
-//! Guest-physical memory layout of a domain, set up by the VMM before the first run.
+//! Guest-physical memory layout of a domain, set up by the VMM before the first run,
+//! and the privilege levels guests run at.
+//!
+//! Guests run in user mode (CPL3) by default: on this project's hosts (KVM through
+//! `kvm_pvm`) supervisor-mode guest code is emulated instruction by instruction, while
+//! user-mode code runs natively, thousands of times faster (see `docs/guest-modes.md`).
+//! Only the exception stubs run at CPL0, through the IDT the VMM builds. Kernel mode
+//! (CPL0 throughout) is available per domain.
 //!
 //! Guest RAM starts at guest-physical address 0 and is identity-mapped (virtual =
 //! physical) by page tables the VMM writes. The first 2 MiB use 4 KiB pages so that the
@@ -8,12 +15,17 @@
 //!
 //! ```text
 //! 0x0000_0000  null page (not present: a null dereference faults)
-//! 0x0000_1000  GDT (null, code64, data, TSS descriptor) and the TSS
-//! 0x0000_2000  boot information (see `boot`)
-//! 0x0000_3000  page tables: PML4, PDPT, 4 PDs, the PT of the first 2 MiB
-//! 0x0000_c000  exception stack (IST1), 16 KiB, top at 0x1_0000
+//! 0x0000_1000  GDT, then the TSS with its I/O permission bitmap       (supervisor)
+//! 0x0000_2000  boot information (see `boot`)                          (user, read)
+//! 0x0000_3000  page tables: PML4, PDPT, 4 PDs, the PT of the first 2 MiB (supervisor)
+//! 0x0000_a000  IDT: 256 gates to the image's exception stubs          (supervisor)
+//! 0x0000_c000  exception stack (IST1), 16 KiB, top at 0x1_0000         (supervisor)
 //! 0x0010_0000  the image (ELF PT_LOAD segments), then whatever the guest wants
 //! ```
+//!
+//! "Supervisor" pages are not accessible from user mode, so a user-mode guest cannot
+//! corrupt its own exception handling. The TSS's I/O bitmap lets user mode reach the
+//! hypercall ports and nothing else.
 
 /// Size of a small page.
 pub const PAGE_SIZE: u64 = 0x1000;
@@ -32,6 +44,8 @@ pub const PDPT_ADDR: u64 = 0x4000;
 pub const PD_ADDR: u64 = 0x5000;
 /// Guest-physical address of the page table that maps the first 2 MiB with 4 KiB pages.
 pub const PT_LOW_ADDR: u64 = 0x9000;
+/// Guest-physical address of the IDT (256 16-byte gates).
+pub const IDT_ADDR: u64 = 0xa000;
 /// Lowest address of the exception stack used through IST1.
 pub const EXCEPTION_STACK_BOTTOM: u64 = 0xc000;
 /// One past the highest address of the exception stack.
@@ -41,20 +55,29 @@ pub const IMAGE_BASE: u64 = 0x10_0000;
 /// Bytes of guest-physical address space covered by the identity map.
 pub const IDENTITY_MAP_SIZE: u64 = 4 << 30;
 
-/// GDT selector of the 64-bit code segment.
+/// One past the last supervisor-only byte of the low area (except the boot info page).
+pub const SUPERVISOR_AREA_END: u64 = 0x1_0000;
+
+/// GDT selector of the 64-bit supervisor code segment (the exception stubs run here).
 pub const CODE64_SELECTOR: u16 = 0x08;
-/// GDT selector of the data segment.
+/// GDT selector of the supervisor data segment.
 pub const DATA_SELECTOR: u16 = 0x10;
+/// GDT selector of the user data segment, with RPL 3 (SYSRET layout: STAR base + 8).
+pub const USER_DATA_SELECTOR: u16 = 0x20 | 3;
+/// GDT selector of the 64-bit user code segment, with RPL 3 (STAR base + 16).
+pub const USER_CODE64_SELECTOR: u16 = 0x28 | 3;
 /// GDT selector of the TSS.
-pub const TSS_SELECTOR: u16 = 0x18;
+pub const TSS_SELECTOR: u16 = 0x30;
 
 /// Smallest guest RAM a domain may have: room for the image above [`IMAGE_BASE`].
 pub const MIN_MEMORY_SIZE: u64 = 2 << 20;
 /// Largest guest RAM a domain may have (RAM must fit below the MMIO-capable map).
 pub const MAX_MEMORY_SIZE: u64 = 1 << 30;
 
-const _: () = assert!(TSS_ADDR + 0x68 <= GDT_ADDR + PAGE_SIZE);
-const _: () = assert!(PT_LOW_ADDR + PAGE_SIZE <= EXCEPTION_STACK_BOTTOM);
+const _: () = assert!(TSS_ADDR >= GDT_ADDR + (TSS_SELECTOR as u64) + 16);
+const _: () = assert!(PT_LOW_ADDR + PAGE_SIZE <= IDT_ADDR);
+const _: () = assert!(IDT_ADDR + 256 * 16 <= EXCEPTION_STACK_BOTTOM);
+const _: () = assert!(EXCEPTION_STACK_TOP == SUPERVISOR_AREA_END);
 const _: () = assert!(EXCEPTION_STACK_TOP <= IMAGE_BASE);
 const _: () = assert!(PD_ADDR + 4 * PAGE_SIZE == PT_LOW_ADDR);
 const _: () = assert!(IDENTITY_MAP_SIZE == 4 * (1 << 30));

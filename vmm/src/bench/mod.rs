@@ -3,4 +3,5 @@
 //! They are never pass/fail tests.
 
 pub mod boot;
+pub mod modes;
 pub mod stats;

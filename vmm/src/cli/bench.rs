@@ -9,6 +9,15 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Domain creation to first hypercall, and resident memory per idle domain.
     Boot(BootArgs),
+    /// Exit cost and compute speed of user-mode vs kernel-mode guests.
+    Modes(ModesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModesArgs {
+    /// Runs of each image per mode.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 #[derive(Debug, Args)]
@@ -27,6 +36,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             let report = ankh_vmm::bench::boot::run(args.boots, args.idle)?;
             print!("{report}");
         }
+        BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ankh_vmm::console::StdoutConsole;
-use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, KvmHost};
+use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, GuestMode, KvmHost};
 use clap::Args;
 
 use super::status;
@@ -24,6 +24,9 @@ pub struct RunImageArgs {
     /// The domain's name (console prefix); defaults to the image's name.
     #[arg(long)]
     name: Option<String>,
+    /// The privilege level the guest runs at (user: native speed on kvm_pvm hosts).
+    #[arg(long, value_enum, default_value_t = GuestMode::User)]
+    mode: GuestMode,
 }
 
 /// Loads a built-in image by name, or an image file by path.
@@ -48,6 +51,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
         name: args.name.unwrap_or_else(|| image.name().to_owned()),
         memory_size: args.memory_mib << 20,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
+        mode: args.mode,
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

@@ -86,6 +86,7 @@ fn segment_outside_guest_memory_is_refused() {
         segments: vec![Segment {
             addr: IMAGE_BASE,
             mem_size: u64::MAX - 8,
+            executable: true,
         }],
         ..image.clone()
     };
@@ -97,6 +98,7 @@ fn segment_outside_guest_memory_is_refused() {
         segments: vec![Segment {
             addr: 0x1000,
             mem_size: 0x1000,
+            executable: true,
         }],
         ..image
     };
@@ -133,4 +135,23 @@ fn missing_or_corrupt_abi_note_is_refused() {
         .expect("section name in the string table");
     renamed[at + 1] = b'X';
     assert!(matches!(parse(renamed), Err(ImageError::MissingAbiNote)));
+}
+
+#[test]
+fn exception_stubs_must_be_code() {
+    let image = parse(hello()).unwrap();
+    assert!(image.exception_stubs() >= IMAGE_BASE);
+
+    let mut bytes = hello();
+    let offset = abi_note_offset(&bytes) + virtio_seep::abi::ABI_NOTE_STUBS_OFFSET;
+    for bad in [0x2000u64, u64::MAX - 8, image.end()] {
+        bytes[offset..offset + 8].copy_from_slice(&bad.to_le_bytes());
+        let err = parse(bytes.clone()).unwrap_err();
+        assert!(
+            matches!(err, ImageError::BadExceptionStubs(a) if a == bad),
+            "{err}"
+        );
+    }
+    bytes[offset..offset + 8].copy_from_slice(&0u64.to_le_bytes());
+    assert_eq!(parse(bytes).unwrap().exception_stubs(), 0);
 }
