@@ -1,5 +1,5 @@
-//! Runs the guest workspace's host unit tests (the runtime's formatting, IDT gate
-//! encoding, line buffering) as part of this crate's tests.
+//! Runs the guest workspace's host unit tests (the runtime's formatting, line
+//! buffering) as part of this crate's tests.
 //!
 //! They cannot run under the guests' own flags: with SSE disabled, dependencies that
 //! return floats do not compile without LTO. `RUSTFLAGS=""` overrides the flags of

@@ -9,7 +9,7 @@ use ankh_guest_rt::BootInfo;
 ankh_guest_rt::entry!(main);
 
 fn main(_boot: &BootInfo) -> u32 {
-    // SAFETY: `div ecx` with ecx = 0 raises #DE, which the runtime's IDT reports to the
+    // SAFETY: `div ecx` with ecx = 0 raises #DE, which the runtime's exception stubs report to the
     // VMM; the handler never returns here.
     unsafe {
         asm!(

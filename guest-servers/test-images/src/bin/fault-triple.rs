@@ -1,4 +1,5 @@
 //! Loads an empty IDT, then executes `ud2`: #UD, #GP and #DF all fail, triple fault.
+//! Only in kernel mode: in user mode `lidt` itself is a #GP, reported normally.
 #![no_std]
 #![no_main]
 
