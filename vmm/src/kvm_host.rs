@@ -7,10 +7,10 @@ use kvm_ioctls::{Cap, Kvm};
 #[derive(Debug, thiserror::Error)]
 pub enum KvmHostError {
     /// /dev/kvm could not be opened.
-    #[error("cannot open /dev/kvm ({source}): {hint}")]
+    #[error("cannot open /dev/kvm ({cause}): {hint}")]
     Unavailable {
-        /// The open error.
-        source: std::io::Error,
+        /// The open error (in the message, not a `source`, so it is printed once).
+        cause: std::io::Error,
         /// What the user can do about it.
         hint: &'static str,
     },
@@ -34,7 +34,7 @@ impl KvmHost {
     /// Opens /dev/kvm and checks that it can run Ankh domains.
     pub fn open() -> Result<KvmHost, KvmHostError> {
         let kvm = Kvm::new().map_err(|e| {
-            let source = std::io::Error::from_raw_os_error(e.errno());
+            let cause = std::io::Error::from_raw_os_error(e.errno());
             let hint = match e.errno() {
                 libc::ENOENT => {
                     "KVM is not available on this host; load the kvm module \
@@ -46,7 +46,7 @@ impl KvmHost {
                 }
                 _ => "check that KVM works on this host (e.g. `ls -l /dev/kvm`, `dmesg | grep -i kvm`)",
             };
-            KvmHostError::Unavailable { source, hint }
+            KvmHostError::Unavailable { cause, hint }
         })?;
         for cap in [Cap::UserMemory, Cap::SetTssAddr, Cap::ExtCpuid] {
             if !kvm.check_extension(cap) {
