@@ -11,6 +11,32 @@ pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"ANKHBOOT");
 /// Longest domain name stored in [`BootInfo::name`].
 pub const DOMAIN_NAME_MAX: usize = 32;
 
+/// Most peers listed in [`BootInfo::peers`].
+pub const PEERS_MAX: usize = 16;
+
+/// Longest peer name stored in a [`Peer`].
+pub const PEER_NAME_MAX: usize = 16;
+
+/// A domain this one may send requests to (a call-graph edge).
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct Peer {
+    /// The peer's domain id (a message's `destination`).
+    pub id: u32,
+    /// Length of the name in `name`.
+    pub name_len: u32,
+    /// The peer's name (UTF-8, zero padded).
+    pub name: [u8; PEER_NAME_MAX],
+}
+
+impl Peer {
+    /// The peer's name, or `""` when it is not valid UTF-8.
+    pub fn name(&self) -> &str {
+        let len = (self.name_len as usize).min(PEER_NAME_MAX);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("")
+    }
+}
+
 /// The guest's view of its own domain.
 #[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
@@ -28,6 +54,12 @@ pub struct BootInfo {
     pub free_memory_start: u64,
     /// The domain's name (UTF-8, `name_len` bytes, zero padded).
     pub name: [u8; DOMAIN_NAME_MAX],
+    /// This domain's id (the `source` of what it sends).
+    pub domain_id: u32,
+    /// Number of valid entries in `peers`.
+    pub peer_count: u32,
+    /// The domains this one may send requests to.
+    pub peers: [Peer; PEERS_MAX],
 }
 
 impl BootInfo {
@@ -36,6 +68,16 @@ impl BootInfo {
         let len = (self.name_len as usize).min(DOMAIN_NAME_MAX);
         core::str::from_utf8(&self.name[..len]).unwrap_or("")
     }
+
+    /// The id of the peer called `name`, if this domain may send to it.
+    pub fn peer(&self, name: &str) -> Option<u32> {
+        let count = (self.peer_count as usize).min(PEERS_MAX);
+        self.peers[..count]
+            .iter()
+            .find(|peer| peer.name() == name)
+            .map(|peer| peer.id)
+    }
 }
 
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 64);
+const _: () = assert!(core::mem::size_of::<Peer>() == 24);
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 64 + 8 + 24 * PEERS_MAX);

@@ -43,16 +43,24 @@ pub enum Hypercall {
     /// Does nothing and returns: the cheapest possible exit, used to measure the raw
     /// exit cost and to mark "booted" in the boot benchmark.
     Nop = 4,
+    /// Registers the domain's queue pair. `rdi`: address of a
+    /// [`crate::queue::QueueSetup`]. Once per domain.
+    IpcSetup = 5,
+    /// The IPC notify: the VMM consumes the TX queue, then does what `eax` says
+    /// ([`crate::queue::IpcOp`] and a source domain).
+    Ipc = 6,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Hypercall; 5] = [
+    pub const ALL: [Hypercall; 7] = [
         Hypercall::Exit,
         Hypercall::ConsoleWrite,
         Hypercall::Exception,
         Hypercall::Panic,
         Hypercall::Nop,
+        Hypercall::IpcSetup,
+        Hypercall::Ipc,
     ];
 
     /// The I/O port a guest writes to make this call.
@@ -68,6 +76,8 @@ impl Hypercall {
             Hypercall::Exception => "exception",
             Hypercall::Panic => "panic",
             Hypercall::Nop => "nop",
+            Hypercall::IpcSetup => "ipc-setup",
+            Hypercall::Ipc => "ipc",
         }
     }
 
@@ -90,7 +100,7 @@ pub const PANIC_TEXT_MAX: u64 = 512;
 /// check that the VMM reports an unknown hypercall.
 pub const UNASSIGNED_PORT: u16 = HYPERCALL_PORT_END - HYPERCALL_PORT_STRIDE;
 
-const _: () = assert!((Hypercall::Nop as u16) < HYPERCALL_COUNT - 1);
+const _: () = assert!((Hypercall::Ipc as u16) < HYPERCALL_COUNT - 1);
 
 #[cfg(test)]
 mod tests {
