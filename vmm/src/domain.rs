@@ -24,10 +24,11 @@ use crate::console::{Console, ConsoleSink};
 use crate::fault::{DomainExit, DomainFault};
 use crate::hypercall::{HypercallContext, HypercallOutcome};
 use crate::image::{GuestImage, ImageError};
+use crate::ipc::IpcFault;
 use crate::kvm_host::KvmHost;
 use crate::memory::{DomainMemory, MemoryError};
 use crate::watchdog::{VcpuWatch, Watchdog};
-use crate::x86_boot::{self, GuestMode};
+use crate::x86_boot::{self, DomainIdentity, GuestMode};
 
 /// How to build a domain.
 #[derive(Clone, Debug)]
@@ -40,6 +41,8 @@ pub struct DomainConfig {
     pub watchdog_timeout: Duration,
     /// The privilege level the guest's code runs at.
     pub mode: GuestMode,
+    /// Its id and peers in its system (default: not in a system).
+    pub identity: DomainIdentity,
 }
 
 impl DomainConfig {
@@ -50,6 +53,7 @@ impl DomainConfig {
             memory_size: DEFAULT_MEMORY_SIZE,
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             mode: GuestMode::User,
+            identity: DomainIdentity::default(),
         }
     }
 
@@ -139,6 +143,20 @@ enum Exit {
 enum Step {
     Continue(Option<Hypercall>),
     Stop(DomainExit),
+    Event(RunEvent),
+}
+
+/// Why [`Domain::resume`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The domain stopped for good.
+    Stopped(DomainExit),
+    /// The domain made a hypercall the caller asked to pause on.
+    Paused(Hypercall),
+    /// The domain registers its queue pair (`IpcSetup`, argument: guest address).
+    IpcSetup(u64),
+    /// The domain's IPC notify (`Ipc`, argument: the hypercall value).
+    Ipc(u32),
 }
 
 /// One guest VM.
@@ -173,12 +191,13 @@ impl Domain {
         let memory = DomainMemory::new(config.memory_size)?;
         let entry = image.load(&memory)?;
         let stubs = image.exception_stubs();
-        x86_boot::write_boot_structures(&memory, &name, image.end(), stubs).map_err(|source| {
-            DomainError::BootStructures {
+        let identity = &config.identity;
+        x86_boot::write_boot_structures(&memory, &name, identity, image.end(), stubs).map_err(
+            |source| DomainError::BootStructures {
                 domain: name.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
 
         let vm = host
             .kvm()
@@ -232,7 +251,8 @@ impl Domain {
         &self.state
     }
 
-    /// Runs the domain until it stops.
+    /// Runs a domain that is not part of a system until it stops. IPC needs a system:
+    /// a domain that tries it stops with an IPC fault.
     pub fn run(&mut self) -> Result<DomainExit, DomainError> {
         match self.run_until(|_| false)? {
             Some(exit) => Ok(exit),
@@ -240,12 +260,27 @@ impl Domain {
         }
     }
 
-    /// Runs the domain until it stops (`Some(exit)`) or until it has made a hypercall
-    /// for which `pause` returns true (`None`; the domain stays `Ready`).
+    /// Like [`run`](Self::run), but returns `None` (the domain stays `Ready`) as soon
+    /// as it has made a hypercall for which `pause` returns true.
     pub fn run_until(
         &mut self,
-        mut pause: impl FnMut(Hypercall) -> bool,
+        pause: impl FnMut(Hypercall) -> bool,
     ) -> Result<Option<DomainExit>, DomainError> {
+        Ok(match self.resume(pause)? {
+            RunEvent::Stopped(exit) => Some(exit),
+            RunEvent::Paused(_) => None,
+            RunEvent::IpcSetup(_) | RunEvent::Ipc(_) => {
+                Some(self.fail(IpcFault::NotSetUp("outside a system (use `ankh up`)").into()))
+            }
+        })
+    }
+
+    /// Runs the domain until it stops, makes an IPC hypercall, or makes a hypercall
+    /// for which `pause` returns true.
+    pub fn resume(
+        &mut self,
+        mut pause: impl FnMut(Hypercall) -> bool,
+    ) -> Result<RunEvent, DomainError> {
         if let DomainState::Stopped(exit) = &self.state {
             return Err(DomainError::AlreadyStopped {
                 domain: self.name.clone(),
@@ -255,18 +290,27 @@ impl Domain {
         self.watch.bind_current_thread();
         let result = loop {
             match self.step() {
-                Ok(Step::Continue(Some(call))) if pause(call) => break Ok(None),
+                Ok(Step::Continue(Some(call))) if pause(call) => break Ok(RunEvent::Paused(call)),
                 Ok(Step::Continue(_)) => {}
-                Ok(Step::Stop(exit)) => {
-                    self.console.flush();
-                    self.state = DomainState::Stopped(exit.clone());
-                    break Ok(Some(exit));
-                }
+                Ok(Step::Event(event)) => break Ok(event),
+                Ok(Step::Stop(exit)) => break Ok(RunEvent::Stopped(self.stop(exit))),
                 Err(e) => break Err(e),
             }
         };
         self.watch.unbind_thread();
         result
+    }
+
+    /// Stops the domain with `fault`, found by the VMM outside the vCPU (e.g. a
+    /// malformed message). Returns the exit.
+    pub fn fail(&mut self, fault: DomainFault) -> DomainExit {
+        self.stop(DomainExit::Faulted(fault))
+    }
+
+    fn stop(&mut self, exit: DomainExit) -> DomainExit {
+        self.console.flush();
+        self.state = DomainState::Stopped(exit.clone());
+        exit
     }
 
     fn step(&mut self) -> Result<Step, DomainError> {
@@ -314,7 +358,7 @@ impl Domain {
     fn hypercall(&mut self, call: Hypercall, value: u32) -> Result<Step, DomainError> {
         let regs = self.regs();
         let regs = match call {
-            Hypercall::Nop | Hypercall::Exit => Default::default(),
+            Hypercall::Nop | Hypercall::Exit | Hypercall::Ipc => Default::default(),
             _ => regs?,
         };
         let mut ctx = HypercallContext {
@@ -324,6 +368,8 @@ impl Domain {
         Ok(match ctx.serve(call, value, || regs) {
             HypercallOutcome::Resume => Step::Continue(Some(call)),
             HypercallOutcome::Stop(exit) => Step::Stop(exit),
+            HypercallOutcome::IpcSetup { setup } => Step::Event(RunEvent::IpcSetup(setup)),
+            HypercallOutcome::Ipc { value } => Step::Event(RunEvent::Ipc(value)),
         })
     }
 

@@ -4,6 +4,8 @@
 //! is an error of the VMM itself (those are `DomainError`, for host-side failures).
 
 use std::fmt;
+
+use crate::ipc::IpcFault;
 use std::time::Duration;
 
 /// How a domain's run ended.
@@ -121,6 +123,9 @@ pub enum DomainFault {
         /// The watchdog timeout in force.
         timeout: Duration,
     },
+    /// The domain misused IPC (a malformed message, a forbidden destination, ...).
+    #[error("IPC fault: {0}")]
+    Ipc(#[from] IpcFault),
     /// KVM stopped the guest for a reason the VMM does not expect from its guests
     /// (e.g. a failed VM entry).
     #[error("unexpected KVM exit: {reason}")]
@@ -142,6 +147,7 @@ impl DomainFault {
             DomainFault::BadHypercallArgument { .. } => "bad-hypercall-argument",
             DomainFault::UnownedAddress { .. } => "unowned-address",
             DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
+            DomainFault::Ipc(fault) => fault.kind(),
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",
         }
     }

@@ -17,6 +17,16 @@ pub enum HypercallOutcome {
     Resume,
     /// The domain stops.
     Stop(DomainExit),
+    /// The domain registers its queues (the system's router handles it).
+    IpcSetup {
+        /// Guest address of its `QueueSetup`.
+        setup: u64,
+    },
+    /// The domain's IPC notify (the system's router handles it).
+    Ipc {
+        /// The hypercall value: an `IpcOp` and a source.
+        value: u32,
+    },
 }
 
 /// Longest x86 instruction, in bytes.
@@ -57,6 +67,8 @@ impl HypercallContext<'_> {
             }
             Hypercall::Exception => self.exception(value, &regs()),
             Hypercall::Panic => self.panic(&regs()),
+            Hypercall::IpcSetup => HypercallOutcome::IpcSetup { setup: regs().rdi },
+            Hypercall::Ipc => HypercallOutcome::Ipc { value },
         }
     }
 

@@ -7,6 +7,8 @@
 //! - [`x86_boot`]: GDT, TSS, page tables, boot info and registers for 64-bit entry;
 //! - [`domain`]: one guest VM, its run loop, and its lifecycle;
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
+//! - [`ipc`]: messages between domains: queues, validation, the router;
+//! - [`system`]: all domains of a system description, run and scheduled together;
 //! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
 //! - [`console`]: guest output as sanitized lines prefixed with the domain's name;
 //! - [`watchdog`]: stopping a guest that runs too long without exiting;
@@ -20,12 +22,14 @@ pub mod domain;
 pub mod fault;
 pub mod hypercall;
 pub mod image;
+pub mod ipc;
 pub mod kvm_host;
 pub mod memory;
+pub mod system;
 pub mod watchdog;
 pub mod x86_boot;
 
-pub use domain::{Domain, DomainConfig, DomainError, DomainState};
+pub use domain::{Domain, DomainConfig, DomainError, DomainState, RunEvent};
 pub use fault::{DomainExit, DomainFault};
 pub use image::{GuestImage, ImageError};
 pub use kvm_host::{KvmHost, KvmHostError};

@@ -7,7 +7,9 @@
 //! ELF entry point, in the [`GuestMode`] the domain asked for.
 
 use kvm_bindings::{kvm_regs, kvm_segment, kvm_sregs};
-use virtio_seep::abi::boot::{BootInfo, BOOT_INFO_MAGIC, DOMAIN_NAME_MAX};
+use virtio_seep::abi::boot::{
+    BootInfo, Peer, BOOT_INFO_MAGIC, DOMAIN_NAME_MAX, PEERS_MAX, PEER_NAME_MAX,
+};
 use virtio_seep::abi::hypercall::{HYPERCALL_PORT_BASE, HYPERCALL_PORT_END};
 use virtio_seep::abi::layout::{
     BOOT_INFO_ADDR, CODE64_SELECTOR, DATA_SELECTOR, EXCEPTION_STACK_BOTTOM, EXCEPTION_STACK_TOP,
@@ -15,6 +17,7 @@ use virtio_seep::abi::layout::{
     SUPERVISOR_AREA_END, TSS_ADDR, TSS_SELECTOR, USER_CODE64_SELECTOR, USER_DATA_SELECTOR,
 };
 use virtio_seep::abi::{ABI_VERSION, EXCEPTION_STUB_SIZE, EXCEPTION_VECTORS};
+use virtio_seep::message::DomainId;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryError};
 use zerocopy::IntoBytes;
 
@@ -77,11 +80,22 @@ const GATE_IST: u64 = 1;
 const _: () = assert!(TSS_ADDR + TSS_LIMIT < BOOT_INFO_ADDR);
 const _: () = assert!(IDT_ADDR + EXCEPTION_VECTORS * 16 <= EXCEPTION_STACK_BOTTOM);
 
+/// Who a domain is in its system: its id and the domains it may call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DomainIdentity {
+    /// The domain's id (0 outside a system).
+    pub id: DomainId,
+    /// The domains it may send requests to, with their names (at most `PEERS_MAX`,
+    /// names of at most `PEER_NAME_MAX` bytes; longer ones are cut).
+    pub peers: Vec<(DomainId, String)>,
+}
+
 /// Writes GDT, TSS, IDT, page tables and boot info into a fresh domain's memory.
 /// `exception_stubs` is the image's stub table (0: no IDT, exceptions triple-fault).
 pub fn write_boot_structures(
     memory: &DomainMemory,
     domain_name: &str,
+    identity: &DomainIdentity,
     free_memory_start: u64,
     exception_stubs: u64,
 ) -> Result<(), GuestMemoryError> {
@@ -99,6 +113,13 @@ pub fn write_boot_structures(
     let mut name = [0u8; DOMAIN_NAME_MAX];
     let name_len = domain_name.len().min(DOMAIN_NAME_MAX);
     name[..name_len].copy_from_slice(&domain_name.as_bytes()[..name_len]);
+    let mut peers = [Peer::default(); PEERS_MAX];
+    for (slot, (id, peer_name)) in peers.iter_mut().zip(&identity.peers) {
+        let len = peer_name.len().min(PEER_NAME_MAX);
+        slot.id = *id;
+        slot.name_len = u32::try_from(len).expect("at most PEER_NAME_MAX");
+        slot.name[..len].copy_from_slice(&peer_name.as_bytes()[..len]);
+    }
     let info = BootInfo {
         magic: BOOT_INFO_MAGIC,
         abi_version: ABI_VERSION,
@@ -106,6 +127,9 @@ pub fn write_boot_structures(
         memory_size: memory.size(),
         free_memory_start: free_memory_start.next_multiple_of(PAGE_SIZE),
         name,
+        domain_id: identity.id,
+        peer_count: u32::try_from(identity.peers.len().min(PEERS_MAX)).expect("small"),
+        peers,
     };
     mem.write_slice(info.as_bytes(), GuestAddress(BOOT_INFO_ADDR))
 }

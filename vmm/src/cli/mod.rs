@@ -3,6 +3,7 @@
 mod bench;
 mod images;
 mod run_image;
+mod up;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Images,
     /// Boot one image in a domain VM and report how it ended.
     RunImage(run_image::RunImageArgs),
+    /// Boot a whole system (domains talking over virtio-seep) and run it until quiet.
+    Up(up::UpArgs),
     /// Run a benchmark and print its figures (never a pass/fail test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -48,6 +51,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     match cli.command {
         Command::Images => images::list(),
         Command::RunImage(args) => run_image::run(args),
+        Command::Up(args) => up::run(args),
         Command::Bench(which) => bench::run(which),
     }
 }

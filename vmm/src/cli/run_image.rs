@@ -52,6 +52,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
         memory_size: args.memory_mib << 20,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
         mode: args.mode,
+        identity: Default::default(),
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

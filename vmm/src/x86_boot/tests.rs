@@ -10,7 +10,11 @@ fn read_u64(memory: &DomainMemory, addr: u64) -> u64 {
 
 fn booted() -> DomainMemory {
     let memory = DomainMemory::new(4 << 20).unwrap();
-    write_boot_structures(&memory, "test", 0x10_1234, 0x10_0100).unwrap();
+    let identity = DomainIdentity {
+        id: 3,
+        peers: vec![(1, "vfs".into()), (2, "a-very-long-peer-name".into())],
+    };
+    write_boot_structures(&memory, "test", &identity, 0x10_1234, 0x10_0100).unwrap();
     memory
 }
 
@@ -98,6 +102,14 @@ fn boot_info_names_the_domain() {
     assert_eq!(info.name(), "test");
     assert_eq!(info.memory_size, 4 << 20);
     assert_eq!(info.free_memory_start, 0x10_2000);
+    assert_eq!(info.domain_id, 3);
+    assert_eq!(info.peer("vfs"), Some(1));
+    assert_eq!(
+        info.peer("a-very-long-peer"),
+        Some(2),
+        "names are cut at 16 bytes"
+    );
+    assert_eq!(info.peer("pm"), None);
 }
 
 #[test]

@@ -1,0 +1,74 @@
+//! `ankh up`: boot a whole system and run it until it is quiet.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ankh_domains::SystemDescription;
+use ankh_vmm::console::StdoutConsole;
+use ankh_vmm::system::{self, DomainEnd, SystemOptions};
+use ankh_vmm::{DomainExit, KvmHost};
+use clap::Args;
+
+use super::run_image::resolve_image;
+use super::status;
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The system description (TOML); without it, the built-in IPC demo.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override the number of host threads that run vCPUs.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    threads: Option<u64>,
+    /// Stop a domain as hung when it runs this long without an exit.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    watchdog_ms: u64,
+}
+
+/// Whether an image name is known: built in, or an existing file.
+pub fn image_exists(name: &str) -> bool {
+    ankh_images::find(name).is_some() || std::path::Path::new(name).is_file()
+}
+
+pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let mut description = match &args.config {
+        Some(path) => SystemDescription::from_path(path, &image_exists)?,
+        None => SystemDescription::builtin_ipc_demo(),
+    };
+    if let Some(threads) = args.threads {
+        // Rebuilt, so the override is validated like the file.
+        description = description
+            .into_builder()
+            .threads(usize::try_from(threads)?)
+            .build(&image_exists)?;
+    }
+    let host = KvmHost::open()?;
+    let options = SystemOptions {
+        watchdog_timeout: Duration::from_millis(args.watchdog_ms),
+        console: Arc::new(|_| Box::new(StdoutConsole)),
+        inbox_limit: 1024,
+    };
+    let image_of =
+        |name: &str| resolve_image(name).map_err(|e| ankh_vmm::ImageError::Load(e.to_string()));
+    let report = system::run_system(&host, &description, &image_of, &options)?;
+    let mut worst = status::CLEAN;
+    for domain in &report.domains {
+        let (text, code) = match &domain.end {
+            DomainEnd::Stopped(DomainExit::Exited { code: 0 } | DomainExit::Halted) => {
+                (format!("{}", DomainExit::Exited { code: 0 }), status::CLEAN)
+            }
+            DomainEnd::Stopped(exit @ DomainExit::Exited { .. }) => {
+                (exit.to_string(), status::GUEST_ERROR_CODE)
+            }
+            DomainEnd::Stopped(exit) => (exit.to_string(), status::FAULT),
+            DomainEnd::Waiting(wait) => (format!("waiting ({wait:?})"), status::CLEAN),
+            DomainEnd::HostError(error) => (format!("host error: {error}"), status::HOST_ERROR),
+        };
+        println!("ankh: domain {} {text}", domain.name);
+        worst = worst.max(code);
+    }
+    Ok(ExitCode::from(worst))
+}

@@ -1,0 +1,485 @@
+//! The router: the bookkeeping of every message between domains.
+//!
+//! It knows, for each domain, whether it runs, waits (for any message, a message from
+//! one domain, or the reply to one request) or has stopped; its inbox of messages not
+//! yet delivered; the requests it received and has not answered. It assigns request
+//! ids, checks every message against the call graph and the storm limits, delivers a
+//! reply only to the domain waiting for that very request, and refuses a wait that
+//! would close a cycle of waiting domains (`EDEADLK`) instead of hanging.
+//!
+//! It touches no guest memory and no KVM: the scheduler feeds it the messages a domain
+//! sent (already validated and copied by [`super::queues`]) and the domain's next wait,
+//! and it answers what to deliver and whom to wake. Transitions of a domain:
+//!
+//! ```text
+//! Running --wait(Flush)--------------------------------------> Running
+//! Running --wait(Receive/AwaitReply), message in inbox-------> Running + deliver
+//! Running --wait(...), nothing yet---------------------------> Waiting
+//! Waiting --a matching message arrives (submit/stopped)------> Ready(message)
+//! Ready   --take_delivery (the scheduler resumes it)---------> Running + deliver
+//! any     --stopped----------------------------------------> Stopped (terminal)
+//! ```
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use virtio_seep::errno::{self, Errno};
+use virtio_seep::message::{DomainId, MessageHeader, VMM_DOMAIN};
+use virtio_seep::opcode::{self, REPLY};
+use virtio_seep::queue::IpcOp;
+
+use super::{IpcFault, Message};
+
+/// What a waiting domain waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Any message, or one from this domain only.
+    Receive {
+        /// The only source accepted, if any.
+        from: Option<DomainId>,
+    },
+    /// The reply to this request, sent to `callee`.
+    Reply {
+        /// The request id.
+        request: u64,
+        /// The domain that must answer it.
+        callee: DomainId,
+    },
+}
+
+/// Where a domain is (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Running, or ready to run with nothing to deliver.
+    Running,
+    /// Blocked.
+    Waiting(Wait),
+    /// Woken: run it, after delivering this message.
+    Ready(Box<Message>),
+    /// Gone for good.
+    Stopped,
+}
+
+/// What the domain does after its `Ipc` hypercall.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    /// Resume it.
+    Continue,
+    /// Write this message into its RX queue, then resume it.
+    Deliver(Box<Message>),
+    /// It waits; run something else.
+    Blocked,
+}
+
+/// Limits against message storms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StormLimits {
+    /// Messages a domain may send per second, sustained.
+    pub per_second: u32,
+    /// Messages a domain may send in a burst.
+    pub burst: u32,
+    /// Messages that may wait in one domain's inbox.
+    pub inbox: usize,
+}
+
+impl Default for StormLimits {
+    fn default() -> Self {
+        StormLimits {
+            per_second: 100_000,
+            burst: 1_000,
+            inbox: 1_024,
+        }
+    }
+}
+
+/// A token bucket: `burst` messages at once, refilled at `per_second`.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self, limits: &StormLimits, now: Instant) -> bool {
+        let refill = now.duration_since(self.last).as_secs_f64() * f64::from(limits.per_second);
+        self.tokens = (self.tokens + refill).min(f64::from(limits.burst));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    activity: Activity,
+    inbox: VecDeque<Message>,
+    /// Requests delivered to this domain and not answered yet.
+    received: HashSet<u64>,
+    bucket: TokenBucket,
+}
+
+#[derive(Debug)]
+struct Request {
+    caller: DomainId,
+    callee: DomainId,
+    /// The caller no longer wants the reply (it stopped, or its wait was refused).
+    abandoned: bool,
+}
+
+/// The router of one system.
+#[derive(Debug)]
+pub struct Router {
+    slots: Vec<Slot>,
+    allowed: HashSet<(DomainId, DomainId)>,
+    requests: HashMap<u64, Request>,
+    next_request: u64,
+    limits: StormLimits,
+}
+
+impl Router {
+    /// A router for domains `1..=domains`, where `from` may send requests and one-way
+    /// messages to `to` exactly for the pairs in `call_graph`.
+    pub fn new(
+        domains: usize,
+        call_graph: impl IntoIterator<Item = (DomainId, DomainId)>,
+        limits: StormLimits,
+    ) -> Router {
+        let now = Instant::now();
+        Router {
+            slots: (0..domains)
+                .map(|_| Slot {
+                    activity: Activity::Running,
+                    inbox: VecDeque::new(),
+                    received: HashSet::new(),
+                    bucket: TokenBucket {
+                        tokens: f64::from(limits.burst),
+                        last: now,
+                    },
+                })
+                .collect(),
+            allowed: call_graph.into_iter().collect(),
+            requests: HashMap::new(),
+            next_request: 1,
+            limits,
+        }
+    }
+
+    /// Where domain `id` is.
+    pub fn activity(&self, id: DomainId) -> &Activity {
+        &self.slot(id).activity
+    }
+
+    /// Routes the messages domain `from` sent, in order. Returns the domains woken (to
+    /// be scheduled) and the id of the last request sent, for an `AwaitReply`.
+    pub fn submit(
+        &mut self,
+        from: DomainId,
+        messages: Vec<Message>,
+        now: Instant,
+    ) -> Result<(Vec<DomainId>, Option<u64>), IpcFault> {
+        let mut woken = Vec::new();
+        let mut last_request = None;
+        for mut message in messages {
+            message.header.source = from;
+            message.header.flags = 0;
+            if message.header.opcode == REPLY {
+                self.route_reply(from, message, &mut woken)?;
+                continue;
+            }
+            let to = message.header.destination;
+            if !self.allowed.contains(&(from, to)) {
+                return Err(IpcFault::ForbiddenDestination(to));
+            }
+            let limits = self.limits;
+            if !self.slot_mut(from).bucket.take(&limits, now) {
+                return Err(IpcFault::MessageStorm(format!(
+                    "more than {} messages at once or {} per second",
+                    limits.burst, limits.per_second
+                )));
+            }
+            if self.slot(to).inbox.len() >= limits.inbox {
+                return Err(IpcFault::MessageStorm(format!(
+                    "domain {to} already has {} undelivered messages",
+                    limits.inbox
+                )));
+            }
+            let info = opcode::lookup(message.header.opcode)
+                .ok_or(IpcFault::UnknownOpcode(message.header.opcode))?;
+            message.header.status = errno::OK;
+            message.header.request_id = 0;
+            if info.expects_reply {
+                let id = self.next_request;
+                self.next_request += 1;
+                message.header.request_id = id;
+                self.requests.insert(
+                    id,
+                    Request {
+                        caller: from,
+                        callee: to,
+                        abandoned: false,
+                    },
+                );
+                last_request = Some(id);
+            }
+            if self.slot(to).activity == Activity::Stopped {
+                if info.expects_reply {
+                    let id = message.header.request_id;
+                    self.fail_request(id, to, errno::EDEADSRCDST, &mut woken);
+                }
+                continue;
+            }
+            self.enqueue(to, message, &mut woken);
+        }
+        Ok((woken, last_request))
+    }
+
+    fn route_reply(
+        &mut self,
+        from: DomainId,
+        mut reply: Message,
+        woken: &mut Vec<DomainId>,
+    ) -> Result<(), IpcFault> {
+        let id = reply.header.request_id;
+        if !self.slot_mut(from).received.remove(&id) {
+            return Err(IpcFault::ReplyWithoutCaller(id));
+        }
+        let request = self
+            .requests
+            .remove(&id)
+            .expect("received requests are tracked");
+        if request.abandoned || self.slot(request.caller).activity == Activity::Stopped {
+            return Ok(());
+        }
+        reply.header.destination = request.caller;
+        self.enqueue(request.caller, reply, woken);
+        Ok(())
+    }
+
+    /// Applies domain `id`'s wait after its `Ipc` hypercall. `last_request` is what
+    /// [`submit`](Self::submit) returned for the same hypercall.
+    pub fn wait(
+        &mut self,
+        id: DomainId,
+        op: IpcOp,
+        source: DomainId,
+        last_request: Option<u64>,
+    ) -> Result<WaitOutcome, IpcFault> {
+        let wait = match op {
+            IpcOp::Flush => return Ok(WaitOutcome::Continue),
+            IpcOp::Receive if source == VMM_DOMAIN => Wait::Receive { from: None },
+            IpcOp::Receive => {
+                if self.slots.get(index(source)).is_none() || source == id {
+                    return Err(IpcFault::BadOperation(format!(
+                        "receive from domain {source}"
+                    )));
+                }
+                Wait::Receive { from: Some(source) }
+            }
+            IpcOp::AwaitReply => {
+                let request = last_request.ok_or_else(|| {
+                    IpcFault::BadOperation("AwaitReply without a request in the same call".into())
+                })?;
+                // Absent only when the request already failed (its reply is queued).
+                let callee = self.requests.get(&request).map_or(VMM_DOMAIN, |r| r.callee);
+                Wait::Reply { request, callee }
+            }
+        };
+        if let Some(message) = self.take_matching(id, wait) {
+            return Ok(WaitOutcome::Deliver(Box::new(message)));
+        }
+        let target = match wait {
+            Wait::Receive { from } => from,
+            Wait::Reply {
+                callee: VMM_DOMAIN, ..
+            } => {
+                return Err(IpcFault::BadOperation(
+                    "AwaitReply for an answered request".into(),
+                ))
+            }
+            Wait::Reply { callee, .. } => Some(callee),
+        };
+        if let Some(target) = target {
+            let refusal = if self.slot(target).activity == Activity::Stopped {
+                Some(errno::EDEADSRCDST)
+            } else if self.waits_on(target, id) {
+                Some(errno::EDEADLK)
+            } else {
+                None
+            };
+            if let Some(errno) = refusal {
+                return Ok(WaitOutcome::Deliver(Box::new(self.refuse(id, wait, errno))));
+            }
+        }
+        self.slot_mut(id).activity = Activity::Waiting(wait);
+        Ok(WaitOutcome::Blocked)
+    }
+
+    /// The message a woken domain must get before it runs (and marks it running).
+    pub fn take_delivery(&mut self, id: DomainId) -> Option<Box<Message>> {
+        let slot = self.slot_mut(id);
+        match std::mem::replace(&mut slot.activity, Activity::Running) {
+            Activity::Ready(message) => Some(message),
+            Activity::Stopped => {
+                slot.activity = Activity::Stopped;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Domain `id` stopped: every request it was to answer fails with `EDEADSRCDST`,
+    /// and so does every wait for a message from it. Returns the domains woken.
+    pub fn stopped(&mut self, id: DomainId) -> Vec<DomainId> {
+        let mut woken = Vec::new();
+        let slot = self.slot_mut(id);
+        slot.activity = Activity::Stopped;
+        slot.inbox.clear();
+        slot.received.clear();
+        let mut owed: Vec<u64> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.callee == id && !r.abandoned)
+            .map(|(request, _)| *request)
+            .collect();
+        owed.sort_unstable();
+        for request in owed {
+            self.fail_request(request, id, errno::EDEADSRCDST, &mut woken);
+        }
+        for request in self.requests.values_mut().filter(|r| r.caller == id) {
+            request.abandoned = true;
+        }
+        let waiting: Vec<DomainId> = (1..=self.domain_count())
+            .filter(|d| {
+                self.slot(*d).activity == Activity::Waiting(Wait::Receive { from: Some(id) })
+            })
+            .collect();
+        for d in waiting {
+            let message = self.refuse(d, Wait::Receive { from: Some(id) }, errno::EDEADSRCDST);
+            self.slot_mut(d).activity = Activity::Ready(Box::new(message));
+            woken.push(d);
+        }
+        woken
+    }
+
+    /// Number of domains.
+    pub fn domain_count(&self) -> DomainId {
+        DomainId::try_from(self.slots.len()).expect("at most 255 domains")
+    }
+
+    /// Answers request `request` (owed by `callee`) with `errno` on the callee's behalf.
+    fn fail_request(
+        &mut self,
+        request: u64,
+        callee: DomainId,
+        errno: Errno,
+        woken: &mut Vec<DomainId>,
+    ) {
+        let Some(entry) = self.requests.remove(&request) else {
+            return;
+        };
+        if entry.abandoned || self.slot(entry.caller).activity == Activity::Stopped {
+            return;
+        }
+        let reply = Message {
+            header: MessageHeader {
+                source: callee,
+                destination: entry.caller,
+                opcode: REPLY,
+                status: errno,
+                request_id: request,
+                ..MessageHeader::default()
+            },
+            ..Message::default()
+        };
+        self.enqueue(entry.caller, reply, woken);
+    }
+
+    /// The error message that ends a refused wait, and the bookkeeping for it.
+    fn refuse(&mut self, id: DomainId, wait: Wait, errno: Errno) -> Message {
+        let (source, request_id) = match wait {
+            Wait::Receive { .. } => (VMM_DOMAIN, 0),
+            Wait::Reply { request, callee } => {
+                // The callee may still answer; its reply is then dropped.
+                if let Some(entry) = self.requests.get_mut(&request) {
+                    entry.abandoned = true;
+                }
+                (callee, request)
+            }
+        };
+        Message {
+            header: MessageHeader {
+                source,
+                destination: id,
+                opcode: REPLY,
+                status: errno,
+                request_id,
+                ..MessageHeader::default()
+            },
+            ..Message::default()
+        }
+    }
+
+    /// Queues `message` for `to`, handing it over at once if `to` waits for it.
+    fn enqueue(&mut self, to: DomainId, message: Message, woken: &mut Vec<DomainId>) {
+        self.slot_mut(to).inbox.push_back(message);
+        if let Activity::Waiting(wait) = self.slot(to).activity {
+            if let Some(message) = self.take_matching(to, wait) {
+                self.slot_mut(to).activity = Activity::Ready(Box::new(message));
+                woken.push(to);
+            }
+        }
+    }
+
+    /// Removes from `id`'s inbox the first message `wait` accepts.
+    fn take_matching(&mut self, id: DomainId, wait: Wait) -> Option<Message> {
+        let slot = self.slot_mut(id);
+        let position = slot.inbox.iter().position(|m| match wait {
+            Wait::Receive { from } => from.is_none_or(|from| m.header.source == from),
+            Wait::Reply { request, .. } => {
+                m.header.opcode == REPLY && m.header.request_id == request
+            }
+        })?;
+        let message = slot.inbox.remove(position).expect("position is in range");
+        if message.header.opcode != REPLY && message.header.request_id != 0 {
+            slot.received.insert(message.header.request_id);
+        }
+        Some(message)
+    }
+
+    /// Whether `start`, following what each waiting domain waits on, reaches `target`.
+    fn waits_on(&self, start: DomainId, target: DomainId) -> bool {
+        let mut at = start;
+        for _ in 0..self.slots.len() {
+            let next = match self.slot(at).activity {
+                Activity::Waiting(Wait::Receive { from: Some(from) }) => from,
+                Activity::Waiting(Wait::Reply { callee, .. }) => callee,
+                _ => return false,
+            };
+            if next == target {
+                return true;
+            }
+            at = next;
+        }
+        false
+    }
+
+    fn slot(&self, id: DomainId) -> &Slot {
+        &self.slots[index(id)]
+    }
+
+    fn slot_mut(&mut self, id: DomainId) -> &mut Slot {
+        &mut self.slots[index(id)]
+    }
+}
+
+/// The slot index of a domain id (ids start at 1; ids are checked by callers).
+fn index(id: DomainId) -> usize {
+    usize::try_from(id).unwrap_or(usize::MAX).wrapping_sub(1)
+}
+
+#[cfg(test)]
+mod tests;

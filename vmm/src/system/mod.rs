@@ -1,0 +1,170 @@
+//! A system: every domain of a description, booted and run together, messages routed
+//! between them.
+//!
+//! Threads: the description gives the number of host threads and the thread of each
+//! domain (default: all on thread 0). A thread runs only its own domains, one vCPU at
+//! a time. When a domain wakes another domain of the same thread (a call, a reply), the
+//! woken one goes to the front of the thread's ready queue, so when the caller blocks
+//! the thread switches straight to the callee's vCPU: no other thread is woken, and a
+//! call costs one exit on each side. A message to a domain of another thread wakes that
+//! thread through a condition variable (much more expensive on these hosts; see
+//! ENVIRONMENT.md).
+//!
+//! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
+//! has stopped or waits for a message that nothing can send any more.
+
+mod scheduler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ankh_domains::{Mode, SystemDescription};
+use virtio_seep::message::DomainId;
+
+use crate::console::ConsoleSink;
+use crate::domain::{Domain, DomainConfig, DomainError};
+use crate::fault::DomainExit;
+use crate::image::{GuestImage, ImageError};
+use crate::ipc::router::{Router, StormLimits, Wait};
+use crate::kvm_host::KvmHost;
+use crate::x86_boot::{DomainIdentity, GuestMode};
+
+/// Makes the console sink of a domain, given its name.
+pub type ConsoleFactory = Arc<dyn Fn(&str) -> Box<dyn ConsoleSink> + Send + Sync>;
+
+/// How to run a system, beyond its description.
+#[derive(Clone)]
+pub struct SystemOptions {
+    /// Longest a domain may run without an exit.
+    pub watchdog_timeout: Duration,
+    /// Where each domain's console goes.
+    pub console: ConsoleFactory,
+    /// Messages that may wait in one domain's inbox.
+    pub inbox_limit: usize,
+}
+
+/// Why a system could not be booted.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemError {
+    /// A domain's image could not be loaded.
+    #[error("domain {domain}: image {image}")]
+    Image {
+        /// The domain.
+        domain: String,
+        /// The image name or path.
+        image: String,
+        /// Why.
+        #[source]
+        source: ImageError,
+    },
+    /// A domain could not be created.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+/// How one domain ended up when the system went quiet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainEnd {
+    /// It stopped.
+    Stopped(DomainExit),
+    /// It still waits (a server waiting for requests, or a domain stuck on a peer).
+    Waiting(Wait),
+    /// The host failed while running it.
+    HostError(String),
+}
+
+/// One domain's line of the report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainReport {
+    /// Its id.
+    pub id: DomainId,
+    /// Its name.
+    pub name: String,
+    /// How it ended up.
+    pub end: DomainEnd,
+}
+
+/// How a system run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemReport {
+    /// Every domain, in id order.
+    pub domains: Vec<DomainReport>,
+}
+
+impl SystemReport {
+    /// The report of the domain called `name`.
+    pub fn domain(&self, name: &str) -> Option<&DomainReport> {
+        self.domains.iter().find(|d| d.name == name)
+    }
+
+    /// How the domain called `name` ended.
+    pub fn end(&self, name: &str) -> Option<&DomainEnd> {
+        self.domain(name).map(|d| &d.end)
+    }
+}
+
+/// Boots every domain of `description` and runs the system until it is quiet.
+/// `image_of` turns a domain's image name into a validated image.
+pub fn run_system(
+    host: &KvmHost,
+    description: &SystemDescription,
+    image_of: &dyn Fn(&str) -> Result<GuestImage, ImageError>,
+    options: &SystemOptions,
+) -> Result<SystemReport, SystemError> {
+    let mut domains = Vec::new();
+    for (spec, id) in description.domains.iter().zip(description.ids()) {
+        let image = image_of(&spec.image).map_err(|source| SystemError::Image {
+            domain: spec.name.clone(),
+            image: spec.image.clone(),
+            source,
+        })?;
+        let config = DomainConfig {
+            name: spec.name.clone(),
+            memory_size: spec.memory_bytes(),
+            watchdog_timeout: options.watchdog_timeout,
+            mode: match spec.mode {
+                Mode::User => GuestMode::User,
+                Mode::Kernel => GuestMode::Kernel,
+            },
+            identity: DomainIdentity {
+                id,
+                peers: description
+                    .callees(id)
+                    .map(|(peer, name)| (peer, name.to_owned()))
+                    .collect(),
+            },
+        };
+        let console = (options.console)(&spec.name);
+        domains.push((
+            id,
+            spec.thread,
+            Domain::create(host, &config, &image, console)?,
+        ));
+    }
+    let call_graph: Vec<(DomainId, DomainId)> = description
+        .ids()
+        .flat_map(|from| description.callees(from).map(move |(to, _)| (from, to)))
+        .collect();
+    let rate = &description.message_rate;
+    let limits = StormLimits {
+        per_second: rate.per_second,
+        burst: rate.burst,
+        inbox: options.inbox_limit,
+    };
+    let router = Router::new(domains.len(), call_graph, limits);
+    let mut ends = scheduler::run(router, description.threads, domains);
+    ends.sort_by_key(|(id, _)| *id);
+    Ok(SystemReport {
+        domains: ends
+            .into_iter()
+            .map(|(id, end)| DomainReport {
+                id,
+                name: description
+                    .spec(id)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_default(),
+                end,
+            })
+            .collect(),
+    })
+}
