@@ -12,9 +12,15 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 15] = [
+const NAMES: [&str; 24] = [
     "boot-probe",
+    "bulk",
     "busy-loop",
+    "deadlock-a",
+    "deadlock-b",
+    "deferred-release",
+    "deferred-wait",
+    "echo",
     "exit7",
     "fault-div0",
     "fault-hypercall",
@@ -27,7 +33,10 @@ const NAMES: [&str; 15] = [
     "fault-triple",
     "fault-ud2",
     "hello",
+    "ipc-bad",
+    "ipc-bench",
     "nop-loop",
+    "ping",
 ];
 
 fn elf(name: &str) -> &'static [u8] {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ankh_vmm::console::CapturedConsole;
-use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, KvmHost};
+use ankh_vmm::{Domain, DomainConfig, DomainExit, DomainFault, GuestImage, KvmHost};
 
 /// Opens /dev/kvm or fails the test with a message that says why.
 pub fn kvm() -> KvmHost {
@@ -55,4 +55,92 @@ pub fn short_watchdog(name: &str) -> DomainConfig {
         watchdog_timeout: Duration::from_millis(200),
         ..DomainConfig::named(name)
     }
+}
+
+/// Console lines of a whole system, in the order they were printed, with the domain.
+#[derive(Clone, Default)]
+pub struct SystemConsole {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+}
+
+impl ankh_vmm::console::ConsoleSink for SystemConsole {
+    fn line(&mut self, domain: &str, line: &str) {
+        self.lines
+            .lock()
+            .unwrap()
+            .push((domain.to_owned(), line.to_owned()));
+    }
+}
+
+/// What a system run left behind.
+pub struct Ran {
+    /// How each domain ended up.
+    pub report: ankh_vmm::system::SystemReport,
+    /// Every console line, `(domain, line)`.
+    pub lines: Vec<(String, String)>,
+}
+
+impl Ran {
+    /// The lines printed by `domain`.
+    pub fn lines_of(&self, domain: &str) -> Vec<&str> {
+        self.lines
+            .iter()
+            .filter(|(d, _)| d == domain)
+            .map(|(_, l)| l.as_str())
+            .collect()
+    }
+
+    /// How `domain` ended up.
+    pub fn end(&self, domain: &str) -> &ankh_vmm::system::DomainEnd {
+        self.report
+            .end(domain)
+            .unwrap_or_else(|| panic!("no domain {domain}"))
+    }
+
+    /// The fault `domain` stopped with.
+    pub fn fault(&self, domain: &str) -> &DomainFault {
+        match self.end(domain) {
+            ankh_vmm::system::DomainEnd::Stopped(DomainExit::Faulted(fault)) => fault,
+            other => panic!("{domain} should have faulted, but {other:?}"),
+        }
+    }
+
+    /// Asserts `domain` exited with code 0.
+    pub fn assert_exited_cleanly(&self, domain: &str) {
+        assert_eq!(
+            self.end(domain),
+            &ankh_vmm::system::DomainEnd::Stopped(DomainExit::Exited { code: 0 }),
+            "{domain}; console: {:?}",
+            self.lines
+        );
+    }
+}
+
+/// Builds a system from `domains` (and `threads`), boots it on KVM and runs it until
+/// it is quiet.
+pub fn run_system(
+    threads: usize,
+    rate: Option<ankh_domains::MessageRate>,
+    domains: Vec<ankh_domains::DomainSpec>,
+) -> Ran {
+    let host = kvm();
+    let mut builder = ankh_domains::SystemDescription::builder()
+        .threads(threads)
+        .domains(domains);
+    if let Some(rate) = rate {
+        builder = builder.message_rate(rate);
+    }
+    let description = builder
+        .build(&|name| ankh_images::find(name).is_some())
+        .expect("a valid system description");
+    let console = SystemConsole::default();
+    let sink = console.clone();
+    let options = ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
+        Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
+    }));
+    let image_of = |name: &str| Ok(image(name));
+    let report = ankh_vmm::system::run_system(&host, &description, &image_of, &options)
+        .expect("booting the system");
+    let lines = console.lines.lock().unwrap().clone();
+    Ran { report, lines }
 }

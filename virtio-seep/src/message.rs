@@ -20,7 +20,8 @@
 //!
 //! Header fields a sender writes and the VMM trusts: `destination`, `opcode`,
 //! `payload_len`, `bulk_len` (all validated), `request_id` on a reply (must name a
-//! request the sender received and has not answered) and `status` on a reply. Fields
+//! request the sender received and has not answered) and `status` on a reply. A reply
+//! is routed by its `request_id` alone: its `destination` is ignored and overwritten. Fields
 //! the VMM always overwrites on delivery: `source` (the true sender), `request_id` on a
 //! request (assigned by the VMM), `flags` (only [`FLAG_TRUNCATED`] is defined, set by
 //! the VMM). The SEEP class of a message comes from the opcode table

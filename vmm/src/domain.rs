@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kvm_bindings::{
     kvm_userspace_memory_region, KVM_INTERNAL_ERROR_EMULATION,
-    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES,
+    KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES, KVM_MEM_LOG_DIRTY_PAGES,
 };
 use kvm_ioctls::{VcpuExit, VcpuFd, VmFd};
 use virtio_seep::abi::hypercall::Hypercall;
@@ -43,6 +43,8 @@ pub struct DomainConfig {
     pub mode: GuestMode,
     /// Its id and peers in its system (default: not in a system).
     pub identity: DomainIdentity,
+    /// Whether KVM logs the pages the guest writes ([`Domain::take_dirty_pages`]).
+    pub dirty_log: bool,
 }
 
 impl DomainConfig {
@@ -54,6 +56,7 @@ impl DomainConfig {
             watchdog_timeout: DEFAULT_WATCHDOG_TIMEOUT,
             mode: GuestMode::User,
             identity: DomainIdentity::default(),
+            dirty_log: false,
         }
     }
 
@@ -163,7 +166,7 @@ pub enum RunEvent {
 pub struct Domain {
     // Field order is drop order: the vCPU and the VM go before the RAM they map.
     vcpu: VcpuFd,
-    _vm: VmFd,
+    vm: VmFd,
     memory: DomainMemory,
     name: String,
     console: Console,
@@ -205,7 +208,11 @@ impl Domain {
             .map_err(create_err("KVM_CREATE_VM"))?;
         let region = kvm_userspace_memory_region {
             slot: 0,
-            flags: 0,
+            flags: if config.dirty_log {
+                KVM_MEM_LOG_DIRTY_PAGES
+            } else {
+                0
+            },
             guest_phys_addr: 0,
             memory_size: memory.size(),
             userspace_addr: memory.host_base(),
@@ -230,7 +237,7 @@ impl Domain {
             watch: Watchdog::global().watch(config.watchdog_timeout),
             name,
             memory,
-            _vm: vm,
+            vm,
             vcpu,
             state: DomainState::Ready,
         })
@@ -299,6 +306,20 @@ impl Domain {
         };
         self.watch.unbind_thread();
         result
+    }
+
+    /// Number of pages the guest wrote since the last call (KVM's dirty log; the
+    /// domain must have been created with `dirty_log`). Pages the VMM writes into the
+    /// guest are not counted: KVM logs only the guest's own writes.
+    pub fn take_dirty_pages(&self) -> Result<usize, DomainError> {
+        let bitmap = self
+            .vm
+            .get_dirty_log(
+                0,
+                usize::try_from(self.memory.size()).expect("RAM fits usize"),
+            )
+            .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
+        Ok(bitmap.iter().map(|word| word.count_ones() as usize).sum())
     }
 
     /// Stops the domain with `fault`, found by the VMM outside the vCPU (e.g. a

@@ -55,6 +55,14 @@ impl Line {
         self.bytes(num::dec(value, &mut [0; num::DEC_MAX]))
     }
 
+    /// Appends `value` in decimal, with a `-` when negative (e.g. an errno).
+    pub fn int(&mut self, value: i64) -> &mut Line {
+        if value < 0 {
+            self.bytes(b"-");
+        }
+        self.dec(value.unsigned_abs())
+    }
+
     /// Appends `value` in hexadecimal with a `0x` prefix, e.g. `0x1f`.
     pub fn hex(&mut self, value: u64) -> &mut Line {
         self.bytes(b"0x")
@@ -101,6 +109,21 @@ mod tests {
             take_console(),
             [b"x=42 y=0x10\n".to_vec(), b"hello from demo\n".to_vec()]
         );
+    }
+
+    #[test]
+    fn signed_decimal() {
+        take_console();
+        Line::new()
+            .int(35)
+            .str(" ")
+            .int(-4)
+            .str(" ")
+            .int(0)
+            .str(" ")
+            .int(i64::MIN)
+            .send();
+        assert_eq!(take_console(), [b"35 -4 0 -9223372036854775808\n".to_vec()]);
     }
 
     #[test]

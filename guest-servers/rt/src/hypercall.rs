@@ -21,6 +21,7 @@ mod imp {
     use core::arch::asm;
 
     use virtio_seep::abi::hypercall::{Hypercall, CONSOLE_WRITE_MAX, PANIC_TEXT_MAX};
+    use virtio_seep::queue::QueueSetup;
 
     /// Ends the domain cleanly with exit code `code`.
     pub fn exit(code: u32) -> ! {
@@ -69,6 +70,57 @@ mod imp {
                 in("dx") Hypercall::Nop.port(),
                 in("eax") 0u32,
                 options(nomem, nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// Registers the domain's queue pair: the `IpcSetup` hypercall with `rdi` = `setup`.
+    ///
+    /// The VMM validates every address and stops the domain on a bad one, or on a second
+    /// setup. Normal code calls this only through `crate::ipc::Ipc::init`.
+    ///
+    /// # Safety
+    ///
+    /// `setup` must point to a readable [`QueueSetup`]. From this call on, the VMM acts as
+    /// the device of the rings it names: it writes their used rings and any buffer posted
+    /// on RX (during [`ipc`] calls). That memory must be reserved for this purpose for the
+    /// rest of the domain's life: no Rust reference may cover it while the VMM may write.
+    pub unsafe fn ipc_setup(setup: *const QueueSetup) {
+        // SAFETY: the VMM reads the `QueueSetup` at `setup` (valid per the caller; the
+        // missing `nomem`/`readonly` makes the compiler store everything first) and
+        // changes no register; the caller keeps the named rings reserved for the VMM.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                in("dx") Hypercall::IpcSetup.port(),
+                in("eax") 0u32,
+                in("rdi") setup,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    /// The IPC notify: the `Ipc` hypercall with `value` (an encoded
+    /// `virtio_seep::queue::IpcOp` and source). The VMM consumes every chain on TX, then
+    /// continues, or waits and delivers one message into the chain posted on RX.
+    ///
+    /// # Safety
+    ///
+    /// The queues registered with [`ipc_setup`] must be in a state the VMM may act on:
+    /// every chain on TX and RX names memory it may read (TX) or write (RX), and no Rust
+    /// reference covers memory posted on RX. Normal code calls this only through
+    /// `crate::ipc::Ipc`, whose borrows guarantee it.
+    pub unsafe fn ipc(value: u32) {
+        // SAFETY: the VMM reads and writes only the rings and the buffers posted on them
+        // (the caller guarantees they are reserved for it). No `nomem`: the asm acts as a
+        // compiler barrier, so every ring and buffer store is done before the exit and
+        // nothing the VMM wrote is read from a stale register afterwards.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                in("dx") Hypercall::Ipc.port(),
+                in("eax") value,
+                options(nostack, preserves_flags),
             );
         }
     }
@@ -133,6 +185,25 @@ mod host {
     /// Records one console write.
     pub fn console_write(bytes: &[u8]) {
         CONSOLE.with(|writes| writes.borrow_mut().push(bytes.to_vec()));
+    }
+
+    /// Host stand-in of the `IpcSetup` hypercall: there is no VMM on the host, so it
+    /// panics. Host tests drive `crate::ipc::Ipc` through a fake transport instead.
+    ///
+    /// # Safety
+    ///
+    /// None needed on the host; `unsafe` only to match the guest function.
+    pub unsafe fn ipc_setup(_setup: *const virtio_seep::queue::QueueSetup) {
+        panic!("no VMM on the host: use a fake ipc::Transport");
+    }
+
+    /// Host stand-in of the `Ipc` hypercall: panics (see [`ipc_setup`]).
+    ///
+    /// # Safety
+    ///
+    /// None needed on the host; `unsafe` only to match the guest function.
+    pub unsafe fn ipc(_value: u32) {
+        panic!("no VMM on the host: use a fake ipc::Transport");
     }
 
     /// The console writes recorded on this thread so far, one entry per hypercall.

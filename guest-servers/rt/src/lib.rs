@@ -7,6 +7,8 @@
 //! - [`exceptions`]: the stubs through which any CPU exception is reported to the VMM,
 //!   and the ABI note that tells the VMM where they are;
 //! - [`hypercall`]: the calls of `virtio_seep::abi::hypercall`;
+//! - [`ipc`]: messages to and from other domains over the domain's virtio queue pair
+//!   ([`ipc::Ipc`]: `send`, `sendrec`, `receive`, `reply`, `reply_recv`);
 //! - [`console`]: line output, with its own integer formatting ([`num`]), because the
 //!   precompiled `core::fmt` contains SSE instructions that KVM cannot run here;
 //! - the panic handler (module `panic`), which reports file, line and static message;
@@ -16,14 +18,16 @@
 //! `shared/ENVIRONMENT.md`); `images/tests/simd_free.rs` checks the built images.
 //!
 //! Under `cfg(test)` the crate is an ordinary `std` library so that the pure logic
-//! (formatting, line buffering) can be tested on the host:
+//! (formatting, line buffering, the IPC ring driver against a fake device) can be
+//! tested on the host:
 //! `RUSTFLAGS= cargo test` in `guest-servers/` (the guests' SSE-free flags cannot build
 //! `std` test binaries), or `cargo test -p ankh-images` at the root.
 #![cfg_attr(not(test), no_std)]
 
 pub mod console;
-pub mod hypercall;
 pub mod exceptions;
+pub mod hypercall;
+pub mod ipc;
 pub mod num;
 
 #[cfg(not(test))]

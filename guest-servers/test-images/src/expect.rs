@@ -59,3 +59,160 @@ pub const FAULT_SSE_BYTES: [u8; 3] = [0x0f, 0x57, 0xc0];
 
 /// Exit code of a fault image whose fault the VMM ignored and resumed (it never should).
 pub const RESUMED_AFTER_FAULT_CODE: u32 = 0xfa11;
+
+// ---------------------------------------------------------------------------------------
+// IPC images. The host tests build systems of domains from them; a domain's name is what
+// the system description calls it, its image one of the names below. Numbers are plain
+// integers here (this file has no dependencies); the opcodes and errnos they mention are
+// those of `virtio_seep::opcode` and `virtio_seep::errno`.
+// ---------------------------------------------------------------------------------------
+
+/// The peer name every IPC client image looks up (`BootInfo::peer`) to find its server,
+/// an `echo` domain. The system description must call the server domain this and list
+/// it as a peer of each client.
+pub const ECHO_PEER: &str = "echo";
+
+/// Exit code of an IPC client image that found something wrong (it printed a line
+/// `<image>: FAILED <what>` first).
+pub const IPC_FAILED_CODE: u32 = 1;
+
+/// Exit code of `ipc-bad` and `ipc-bench` when their domain name selects no behaviour
+/// (they print `<image>: <name>` / `<image>: unknown <name>` first).
+pub const UNKNOWN_NAME_CODE: u32 = 2;
+
+/// `echo` parks at most this many `TEST_DEFERRED` requests; one more is answered at once
+/// with `EINVAL` (22).
+pub const ECHO_PARK_MAX: usize = 8;
+
+/// `ping` makes this many `TEST_PING` calls (empty replies expected)...
+pub const PING_COUNT: u32 = 100;
+
+/// ...then this many `TEST_ECHO` calls; call `i` (from 0) carries an inline payload of
+/// `i * 37 % 225` bytes, byte `j` = `(3 * i + j) as u8`, and no bulk data.
+pub const PING_ECHO_COUNT: u32 = 100;
+
+/// `ping` prints exactly this line and returns 0 when every reply was right...
+pub const PING_OK: &str = "ping: ok";
+
+/// ...or a line starting with this and returns [`IPC_FAILED_CODE`].
+pub const PING_FAILED_PREFIX: &str = "ping: FAILED ";
+
+/// `bulk` makes one `TEST_ECHO` call per size, in this order, with bulk data of that many
+/// bytes (byte `i` = `(i * 7 + size) as u8`) and a 4-byte payload (the size, little
+/// endian), and checks every byte of the reply.
+pub const BULK_SIZES: [u32; 7] = [0, 1, 4095, 4096, 65536, (1 << 20) - 1, 1 << 20];
+
+/// `bulk` prints exactly this line and returns 0 when every echo was right...
+pub const BULK_OK: &str = "bulk: ok";
+
+/// ...or a line starting with this and returns [`IPC_FAILED_CODE`].
+pub const BULK_FAILED_PREFIX: &str = "bulk: FAILED ";
+
+/// `deferred-wait` sends `TEST_DEFERRED` to `echo`, waits for the reply (which `echo`
+/// sends only on a `TEST_RELEASE`) and prints this, then the reply's payload byte in
+/// decimal (its position among the parked requests, from 0), and returns 0. On an error
+/// reply it prints `deferred-wait: FAILED call 0 errno <errno>` and returns
+/// [`IPC_FAILED_CODE`].
+pub const DEFERRED_WAIT_PREFIX: &str = "deferred-wait: released ";
+
+/// `deferred-release` sends `TEST_RELEASE` to `echo`; when the reply comes (after `echo`
+/// answered every parked request) it prints exactly this line and returns 0. On an
+/// error reply: `deferred-release: FAILED call 0 errno <errno>`, [`IPC_FAILED_CODE`].
+pub const DEFERRED_RELEASE_DONE: &str = "deferred-release: done";
+
+/// `deadlock-a` has no peers, so it cannot look `deadlock-b` up: it takes `deadlock-b`'s
+/// id to be its own `domain_id` plus this. The system description must list
+/// `deadlock-b` right after `deadlock-a` (ids follow the order of the description).
+pub const DEADLOCK_B_ID_OFFSET: u32 = 1;
+
+/// `deadlock-a` waits for a message from `deadlock-b` (`receive_from`). It prints this,
+/// the opcode in lowercase hex without prefix (`7f03`), ` from ` and the source id in
+/// decimal when one comes (`deadlock-a: got 7f03 from 2`)...
+pub const DEADLOCK_A_GOT_PREFIX: &str = "deadlock-a: got ";
+
+/// ...or this and the errno in decimal when the wait fails; it returns 0 either way.
+pub const DEADLOCK_A_ERROR_PREFIX: &str = "deadlock-a: error ";
+
+/// `deadlock-b` waits for a message from its peer `deadlock-a` (`receive_from`); when
+/// `deadlock-a` already waits for `deadlock-b`, that is refused with `EDEADLK` (35). It
+/// prints this and the errno in decimal (or, if a message came, `deadlock-b: got <opcode>
+/// from <id>` with the opcode in hex as `deadlock-a` prints it), then sends `TEST_NOTIFY`
+/// (empty) to `deadlock-a` and returns 0.
+pub const DEADLOCK_B_ERROR_PREFIX: &str = "deadlock-b: error ";
+
+/// `ipc-bad` misbehaves according to its domain name, one of these. Give it the peer
+/// `echo` (`storm` needs it): its messages are addressed to it, so that only the intended
+/// thing is wrong (without that peer they go to domain 0):
+/// - `bad-desc-addr`: a TX chain whose descriptor 0 is at [`IPC_BAD_ADDR`];
+/// - `bad-length`: a message header with `payload_len` = [`IPC_BAD_PAYLOAD_LEN`] in a
+///   descriptor 0 of `32 + IPC_BAD_PAYLOAD_LEN` bytes;
+/// - `bad-overflow`: two bulk descriptors of `0xffff_fff0` and `0x20` bytes whose sum
+///   wraps to the header's `bulk_len` of `0x10` in 32 bits;
+/// - `bad-loop`: descriptors 0 and 1 each pointing at the other with NEXT;
+/// - `bad-opcode`: a message with opcode [`IPC_BAD_OPCODE`] to `echo`;
+/// - `bad-dest`: a `TEST_NOTIFY` to domain [`IPC_BAD_DEST`];
+/// - `bad-reply`: a reply to request [`IPC_BAD_REQUEST_ID`], never received;
+/// - `storm`: `TEST_NOTIFY` to `echo` with `send` in an endless loop;
+/// - `bad-setup`: an `IpcSetup` whose TX descriptor table is at [`IPC_BAD_ADDR`];
+/// - `bad-op`: an `Ipc` hypercall with value [`IPC_BAD_OP_VALUE`].
+///
+/// It prints `ipc-bad: <name>` (nothing else), sets up IPC (except `bad-setup`), does the
+/// bad thing and returns [`RESUMED_AFTER_FAULT_CODE`] if the VMM resumes it. Any other
+/// name: it prints the same line and returns [`UNKNOWN_NAME_CODE`].
+pub const IPC_BAD_NAMES: [&str; 10] = [
+    "bad-desc-addr",
+    "bad-length",
+    "bad-overflow",
+    "bad-loop",
+    "bad-opcode",
+    "bad-dest",
+    "bad-reply",
+    "storm",
+    "bad-setup",
+    "bad-op",
+];
+
+/// The line prefix of `ipc-bad` (followed by the domain name).
+pub const IPC_BAD_PREFIX: &str = "ipc-bad: ";
+
+/// An address far outside any domain's RAM (but canonical).
+pub const IPC_BAD_ADDR: u64 = 0x7fff_0000_0000;
+
+/// The `payload_len` of `bad-length`: one more than `INLINE_PAYLOAD_MAX`.
+pub const IPC_BAD_PAYLOAD_LEN: u32 = 225;
+
+/// The opcode of `bad-opcode`: not in the registry.
+pub const IPC_BAD_OPCODE: u16 = 0x7eff;
+
+/// The destination of `bad-dest`: no such domain.
+pub const IPC_BAD_DEST: u32 = 200;
+
+/// The request id `bad-reply` answers.
+pub const IPC_BAD_REQUEST_ID: u64 = 0xdead;
+
+/// The `Ipc` hypercall value of `bad-op`: an op that does not exist.
+pub const IPC_BAD_OP_VALUE: u32 = 0xff;
+
+/// `ipc-bench` behaves according to its domain name: `bench-null` makes
+/// [`BENCH_NULL_COUNT`] `TEST_PING` calls to `echo`, `bench-4k` makes [`BENCH_4K_COUNT`]
+/// `TEST_ECHO` calls with [`BENCH_4K_BULK`] bytes of bulk data, `bench-64k`
+/// [`BENCH_64K_COUNT`] with [`BENCH_64K_BULK`] bytes. It prints nothing and returns 0 (the
+/// host times the whole run); on an error reply it prints `ipc-bench: FAILED <name> <call
+/// index> errno <errno>` and returns [`IPC_FAILED_CODE`]; for another name it prints
+/// `ipc-bench: unknown <name>` and returns [`UNKNOWN_NAME_CODE`].
+pub const IPC_BENCH_NAMES: [&str; 3] = ["bench-null", "bench-4k", "bench-64k"];
+
+/// Calls of `bench-null`.
+pub const BENCH_NULL_COUNT: u32 = 5000;
+
+/// Calls of `bench-4k`.
+pub const BENCH_4K_COUNT: u32 = 2000;
+
+/// Bulk bytes per call of `bench-4k`.
+pub const BENCH_4K_BULK: u32 = 4096;
+
+/// Calls of `bench-64k`.
+pub const BENCH_64K_COUNT: u32 = 300;
+
+/// Bulk bytes per call of `bench-64k`.
+pub const BENCH_64K_BULK: u32 = 65536;

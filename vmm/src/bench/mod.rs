@@ -3,5 +3,6 @@
 //! They are never pass/fail tests.
 
 pub mod boot;
+pub mod ipc;
 pub mod modes;
 pub mod stats;

@@ -93,7 +93,7 @@ pub fn run(rounds: usize) -> Result<ModesReport, Box<dyn std::error::Error>> {
 }
 
 /// Boots `image` in `mode` and times its run to a clean exit (creation excluded).
-fn time_run(
+pub fn time_run(
     host: &KvmHost,
     image: &str,
     mode: GuestMode,

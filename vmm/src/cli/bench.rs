@@ -11,6 +11,8 @@ pub enum BenchCommand {
     Boot(BootArgs),
     /// Exit cost and compute speed of user-mode vs kernel-mode guests.
     Modes(ModesArgs),
+    /// Round trip of a call between two domains, against the raw exit cost.
+    Ipc(ModesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +39,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             print!("{report}");
         }
         BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
+        BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
     }
     Ok(ExitCode::SUCCESS)
 }

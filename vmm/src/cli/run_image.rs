@@ -53,6 +53,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
         mode: args.mode,
         identity: Default::default(),
+        dirty_log: false,
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

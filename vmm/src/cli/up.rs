@@ -48,8 +48,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     let host = KvmHost::open()?;
     let options = SystemOptions {
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
-        console: Arc::new(|_| Box::new(StdoutConsole)),
-        inbox_limit: 1024,
+        ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))
     };
     let image_of =
         |name: &str| resolve_image(name).map_err(|e| ankh_vmm::ImageError::Load(e.to_string()));

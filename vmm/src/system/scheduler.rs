@@ -8,7 +8,7 @@ use virtio_seep::message::DomainId;
 use virtio_seep::queue::{IpcOp, QueueSetup};
 use zerocopy::FromBytes;
 
-use super::DomainEnd;
+use super::{DomainEnd, IpcTrace};
 use crate::domain::{Domain, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
@@ -70,6 +70,7 @@ pub fn run(
     router: Router,
     threads: usize,
     domains: Vec<(DomainId, usize, Domain)>,
+    trace: Option<IpcTrace>,
 ) -> Vec<(DomainId, DomainEnd)> {
     let threads = threads.max(1);
     let mut per_thread: Vec<HashMap<DomainId, Slot>> =
@@ -104,6 +105,7 @@ pub fn run(
             .enumerate()
             .map(|(index, slots)| {
                 let shared = &shared;
+                let trace = trace.clone();
                 std::thread::Builder::new()
                     .name(format!("ankh-vcpu-{index}"))
                     .spawn_scoped(scope, move || {
@@ -112,6 +114,7 @@ pub fn run(
                             index,
                             slots,
                             host_errors: Vec::new(),
+                            trace,
                         }
                         .run()
                     })
@@ -139,6 +142,7 @@ struct Worker<'a> {
     index: usize,
     slots: HashMap<DomainId, Slot>,
     host_errors: Vec<(DomainId, String)>,
+    trace: Option<IpcTrace>,
 }
 
 impl Worker<'_> {
@@ -212,7 +216,12 @@ impl Worker<'_> {
                 RunEvent::Stopped(_) => return self.stopped(id),
                 RunEvent::Paused(_) => Ok(Next::Run),
                 RunEvent::IpcSetup(address) => self.setup(id, address).map(|()| Next::Run),
-                RunEvent::Ipc(value) => self.ipc(id, value),
+                RunEvent::Ipc(value) => {
+                    if let Some(trace) = &self.trace {
+                        trace(id, &self.slots[&id].domain);
+                    }
+                    self.ipc(id, value)
+                }
             };
             match next {
                 Ok(Next::Run) => {}

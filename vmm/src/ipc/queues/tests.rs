@@ -1,6 +1,9 @@
 //! The device side of the queues against a fake guest driver that writes rings and
 //! descriptors straight into guest memory, including every kind of garbage.
 
+// Fixture sizes and indexes are small constants.
+#![allow(clippy::cast_possible_truncation)]
+
 use proptest::prelude::*;
 use virtio_seep::opcode::{TEST_ECHO, TEST_NOTIFY};
 

@@ -1,0 +1,254 @@
+//! The virtio 1.x split virtqueue, driver side: ring layout and the few operations the
+//! IPC layer needs.
+//!
+//! One [`SplitRing`] holds the three parts of a queue next to each other (432 bytes for
+//! [`QUEUE_SIZE`] = 16, so both queues of a domain share a page with its message
+//! buffers):
+//!
+//! ```text
+//! offset   0  descriptor table  16 x {addr u64, len u32, flags u16, next u16}  (16-aligned)
+//! offset 256  avail ring        {flags u16, idx u16, ring[16] u16, used_event u16}  (2-aligned)
+//! offset 296  used ring         {flags u16, idx u16, ring[16] {id u32, len u32},
+//!                                avail_event u16}                          (4-aligned)
+//! ```
+//!
+//! The device (the VMM) reads the descriptor table and the avail ring and writes the
+//! used ring, but only while this domain's vCPU is stopped in a hypercall. So no CPU
+//! fence is needed, only the compiler's cooperation: every ring access is volatile, and
+//! a [`compiler_fence`] keeps the avail ring entry (and the descriptors and buffers
+//! before it) ahead of the `avail.idx` store that publishes it. `fence()` would emit
+//! `mfence`, an SSE2 instruction this project's guests must not contain.
+//!
+//! The driver keeps free-running 16-bit indexes, as virtio does: `avail.idx` and
+//! `used.idx` wrap at 65536 and ring slots are `idx % QUEUE_SIZE`.
+
+use core::mem::offset_of;
+use core::ptr;
+use core::sync::atomic::{compiler_fence, Ordering};
+
+use virtio_seep::queue::RingAddresses;
+
+/// Descriptors (and ring slots) per queue.
+pub const QUEUE_SIZE: u16 = 16;
+
+/// [`QUEUE_SIZE`] as an array length.
+const N: usize = QUEUE_SIZE as usize;
+
+/// Descriptor flag: the chain continues at `next`.
+pub const DESC_F_NEXT: u16 = 1;
+
+/// Descriptor flag: the buffer is device-writable (RX); otherwise device-readable (TX).
+pub const DESC_F_WRITE: u16 = 2;
+
+/// One descriptor: a buffer in guest memory (identity-mapped: address = pointer value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Descriptor {
+    /// Guest-physical address of the buffer.
+    pub addr: u64,
+    /// Length of the buffer in bytes.
+    pub len: u32,
+    /// [`DESC_F_NEXT`], [`DESC_F_WRITE`].
+    pub flags: u16,
+    /// Index of the next descriptor when `flags` has [`DESC_F_NEXT`].
+    pub next: u16,
+}
+
+/// The avail ring: the heads of the chains the driver offers, in order.
+#[derive(Debug)]
+#[repr(C)]
+pub struct AvailRing {
+    /// Zero (no interrupts exist to suppress).
+    pub flags: u16,
+    /// Free-running count of entries ever added; the device reads up to here.
+    pub idx: u16,
+    /// Chain heads; entry `i` lives at `ring[i % QUEUE_SIZE]`.
+    pub ring: [u16; N],
+    /// Unused (no `VIRTIO_F_EVENT_IDX`); part of the layout.
+    pub used_event: u16,
+}
+
+/// One used ring entry: a chain the device is done with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UsedElem {
+    /// Head index of the chain.
+    pub id: u32,
+    /// Bytes the device wrote into the chain (0 for TX chains).
+    pub len: u32,
+}
+
+/// The used ring: the chains the device returned, in order.
+#[derive(Debug)]
+#[repr(C)]
+pub struct UsedRing {
+    /// Written by the device; ignored.
+    pub flags: u16,
+    /// Free-running count of entries the device ever added.
+    pub idx: u16,
+    /// Entries; entry `i` lives at `ring[i % QUEUE_SIZE]`.
+    pub ring: [UsedElem; N],
+    /// Unused (no `VIRTIO_F_EVENT_IDX`); part of the layout.
+    pub avail_event: u16,
+}
+
+/// The memory of one split virtqueue (see the module docs for the layout).
+#[derive(Debug)]
+#[repr(C, align(16))]
+pub struct SplitRing {
+    /// The descriptor table.
+    pub desc: [Descriptor; N],
+    /// The avail ring (driver to device).
+    pub avail: AvailRing,
+    /// The used ring (device to driver).
+    pub used: UsedRing,
+}
+
+impl SplitRing {
+    /// An empty ring: every index and descriptor zero.
+    pub const fn new() -> SplitRing {
+        const EMPTY: Descriptor = Descriptor {
+            addr: 0,
+            len: 0,
+            flags: 0,
+            next: 0,
+        };
+        const UNUSED: UsedElem = UsedElem { id: 0, len: 0 };
+        SplitRing {
+            desc: [EMPTY; N],
+            avail: AvailRing {
+                flags: 0,
+                idx: 0,
+                ring: [0; N],
+                used_event: 0,
+            },
+            used: UsedRing {
+                flags: 0,
+                idx: 0,
+                ring: [UNUSED; N],
+                avail_event: 0,
+            },
+        }
+    }
+}
+
+impl Default for SplitRing {
+    fn default() -> SplitRing {
+        SplitRing::new()
+    }
+}
+
+/// Where the three parts of the ring at `ring` are, as `IpcSetup` wants them.
+pub fn ring_addresses(ring: *const SplitRing) -> RingAddresses {
+    let base = ring as u64;
+    RingAddresses {
+        desc: base + offset_of!(SplitRing, desc) as u64,
+        avail: base + offset_of!(SplitRing, avail) as u64,
+        used: base + offset_of!(SplitRing, used) as u64,
+        size: QUEUE_SIZE,
+        reserved: [0; 3],
+    }
+}
+
+/// The driver of one queue: the ring's address and the driver's shadow indexes.
+#[derive(Debug)]
+pub struct Queue {
+    /// The ring; valid and reserved for this driver and the device (see [`Queue::new`]).
+    ring: *mut SplitRing,
+    /// Free-running index of the next avail entry (equal to what `avail.idx` holds).
+    next_avail: u16,
+    /// Free-running index of the next used entry to look at.
+    next_used: u16,
+}
+
+impl Queue {
+    /// The driver of the ring at `ring`, whose indexes must be zero (a new ring).
+    ///
+    /// # Safety
+    ///
+    /// `ring` must be valid for reads and writes and suitably aligned for as long as the
+    /// queue exists, and nothing but this driver and the device may access it.
+    pub unsafe fn new(ring: *mut SplitRing) -> Queue {
+        Queue {
+            ring,
+            next_avail: 0,
+            next_used: 0,
+        }
+    }
+
+    /// Where the ring is, for `IpcSetup`.
+    pub fn addresses(&self) -> RingAddresses {
+        ring_addresses(self.ring)
+    }
+
+    /// Writes descriptor `index` (below [`QUEUE_SIZE`]).
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below [`QUEUE_SIZE`].
+    pub fn set_desc(&mut self, index: u16, desc: Descriptor) {
+        assert!(index < QUEUE_SIZE, "ipc: descriptor index out of range");
+        // SAFETY: the ring is valid and exclusively ours (`new`'s contract), `index` is in
+        // bounds; the device reads the table only during a hypercall, not concurrently.
+        unsafe {
+            ptr::write_volatile(&raw mut (*self.ring).desc[usize::from(index)], desc);
+        }
+    }
+
+    /// Offers the chain starting at descriptor `head`: writes the next avail ring entry,
+    /// then (after a compiler fence) the new `avail.idx`. The device sees it at the next
+    /// notify. `head` is not checked (the malformed-input tests offer bad heads).
+    pub fn push_avail(&mut self, head: u16) {
+        let slot = usize::from(self.next_avail % QUEUE_SIZE);
+        self.next_avail = self.next_avail.wrapping_add(1);
+        // SAFETY: as in `set_desc`; `slot` < QUEUE_SIZE.
+        unsafe {
+            ptr::write_volatile(&raw mut (*self.ring).avail.ring[slot], head);
+        }
+        // Descriptors, buffers and the ring entry above must be in memory before the
+        // index that publishes them (the device reads them in that order).
+        compiler_fence(Ordering::Release);
+        // SAFETY: as above.
+        unsafe {
+            ptr::write_volatile(&raw mut (*self.ring).avail.idx, self.next_avail);
+        }
+    }
+
+    /// The free-running index of the next avail entry (= the published `avail.idx`).
+    pub fn avail_idx(&self) -> u16 {
+        self.next_avail
+    }
+
+    /// The used index the device published (free-running).
+    pub fn device_used_idx(&self) -> u16 {
+        // SAFETY: as in `set_desc`; the device writes it only during a hypercall.
+        let idx = unsafe { ptr::read_volatile(&raw const (*self.ring).used.idx) };
+        // Used entries (and the buffers they return) are read after the index.
+        compiler_fence(Ordering::Acquire);
+        idx
+    }
+
+    /// The next used entry the device added, if any, and moves past it.
+    pub fn pop_used(&mut self) -> Option<UsedElem> {
+        if self.device_used_idx() == self.next_used {
+            return None;
+        }
+        let slot = usize::from(self.next_used % QUEUE_SIZE);
+        self.next_used = self.next_used.wrapping_add(1);
+        // SAFETY: as in `set_desc`; `slot` < QUEUE_SIZE.
+        Some(unsafe { ptr::read_volatile(&raw const (*self.ring).used.ring[slot]) })
+    }
+
+    /// Skips every used entry the device added so far; returns how many there were.
+    pub fn skip_used(&mut self) -> u16 {
+        let used = self.device_used_idx();
+        let count = used.wrapping_sub(self.next_used);
+        self.next_used = used;
+        count
+    }
+
+    /// Chains offered and not yet returned through the used entries seen so far.
+    pub fn in_flight(&self) -> u16 {
+        self.next_avail.wrapping_sub(self.next_used)
+    }
+}
