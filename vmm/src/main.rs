@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("ankh: error: {}", cli::error_chain(err.as_ref()));
-            ExitCode::from(cli::status::HOST_ERROR)
+            ExitCode::from(cli::status_of(err.as_ref()))
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod status {
     pub const CLEAN: u8 = 0;
     /// The guest exited cleanly with a non-zero code.
     pub const GUEST_ERROR_CODE: u8 = 1;
+    /// Bad command line or system description.
+    pub const USAGE: u8 = 2;
     /// The guest faulted.
     pub const FAULT: u8 = 3;
     /// The host could not do the job: no KVM, bad image, ...
@@ -27,7 +29,7 @@ pub mod status {
 #[derive(Debug, Parser)]
 #[command(name = "ankh", version, about, long_about = None)]
 #[command(after_help = "Exit status: 0 clean stop, 1 guest exit code != 0, \
-2 usage error, 3 guest fault, 4 host error (no KVM, bad image).")]
+2 bad command line or system description, 3 guest fault, 4 host error (no KVM, bad image).")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,6 +55,19 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::RunImage(args) => run_image::run(args),
         Command::Up(args) => up::run(args),
         Command::Bench(which) => bench::run(which),
+    }
+}
+
+/// The exit status for an error: a bad system description is the user's input, like a
+/// bad flag; anything else is a host error.
+pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
+    if err
+        .downcast_ref::<ankh_domains::DescriptionError>()
+        .is_some()
+    {
+        status::USAGE
+    } else {
+        status::HOST_ERROR
     }
 }
 
