@@ -8,14 +8,52 @@ pub type Errno = i32;
 
 /// Success.
 pub const OK: Errno = 0;
-/// No such destination or object.
+/// Operation not permitted.
+pub const EPERM: Errno = 1;
+/// No such file, directory or object.
 pub const ENOENT: Errno = 2;
+/// No such process.
+pub const ESRCH: Errno = 3;
+/// Argument list too long.
+pub const E2BIG: Errno = 7;
+/// Not an executable image.
+pub const ENOEXEC: Errno = 8;
+/// Bad file descriptor.
+pub const EBADF: Errno = 9;
+/// No child processes.
+pub const ECHILD: Errno = 10;
+/// Try again.
+pub const EAGAIN: Errno = 11;
+/// Out of memory (budget exceeded).
+pub const ENOMEM: Errno = 12;
+/// Bad address.
+pub const EFAULT: Errno = 14;
+/// File exists.
+pub const EEXIST: Errno = 17;
+/// Not a directory.
+pub const ENOTDIR: Errno = 20;
+/// Is a directory.
+pub const EISDIR: Errno = 21;
 /// Bad argument.
 pub const EINVAL: Errno = 22;
+/// Too many open files in the system.
+pub const ENFILE: Errno = 23;
+/// Too many open files in the process.
+pub const EMFILE: Errno = 24;
+/// Illegal seek (on a pipe).
+pub const ESPIPE: Errno = 29;
+/// No space left.
+pub const ENOSPC: Errno = 28;
+/// Broken pipe.
+pub const EPIPE: Errno = 32;
 /// The call would deadlock.
 pub const EDEADLK: Errno = 35;
+/// File name too long.
+pub const ENAMETOOLONG: Errno = 36;
 /// No such operation.
 pub const ENOSYS: Errno = 38;
+/// Directory not empty.
+pub const ENOTEMPTY: Errno = 39;
 /// The message does not fit.
 pub const EMSGSIZE: Errno = 90;
 /// The domain a call was waiting on stopped (it exited or faulted) before answering.

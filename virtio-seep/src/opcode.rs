@@ -35,6 +35,91 @@ pub struct OpcodeInfo {
 
 /// The reply to a request (status in the header, result in the payload).
 pub const REPLY: u16 = 0x0000;
+
+/// Kernel call (PM to the VMM): create an app domain from the ELF in the bulk data.
+pub const SYS_CREATE_DOMAIN: u16 = 0x0010;
+/// Kernel call (PM to the VMM): stop a domain (a kill).
+pub const SYS_KILL_DOMAIN: u16 = 0x0011;
+/// Kernel call (VFS to the VMM): the root file system archive, in the reply's bulk.
+pub const SYS_ROOT_FS: u16 = 0x0012;
+/// VMM to PM, one-way: an app domain stopped (exit code or fault in the payload).
+pub const SYS_DOMAIN_EXITED: u16 = 0x0013;
+
+/// PM: start a program (path and argv in the bulk data).
+pub const PM_SPAWN: u16 = 0x0100;
+/// PM: wait for a child to end (deferred until one does).
+pub const PM_WAIT: u16 = 0x0101;
+/// PM: the caller's pid.
+pub const PM_GETPID: u16 = 0x0102;
+/// PM: the caller's parent's pid.
+pub const PM_GETPPID: u16 = 0x0103;
+/// PM: stop a process.
+pub const PM_KILL: u16 = 0x0104;
+/// PM: the process table.
+pub const PM_PS: u16 = 0x0105;
+
+/// VFS: open (path in bulk).
+pub const VFS_OPEN: u16 = 0x0200;
+/// VFS: close.
+pub const VFS_CLOSE: u16 = 0x0201;
+/// VFS: read at the descriptor's offset (moves it).
+pub const VFS_READ: u16 = 0x0202;
+/// VFS: write at the descriptor's offset (data in bulk).
+pub const VFS_WRITE: u16 = 0x0203;
+/// VFS: read at an offset.
+pub const VFS_PREAD: u16 = 0x0204;
+/// VFS: write at an offset.
+pub const VFS_PWRITE: u16 = 0x0205;
+/// VFS: move the descriptor's offset.
+pub const VFS_LSEEK: u16 = 0x0206;
+/// VFS: stat a path.
+pub const VFS_STAT: u16 = 0x0207;
+/// VFS: stat a descriptor.
+pub const VFS_FSTAT: u16 = 0x0208;
+/// VFS: remove a file.
+pub const VFS_UNLINK: u16 = 0x0209;
+/// VFS: make a directory.
+pub const VFS_MKDIR: u16 = 0x020a;
+/// VFS: remove an empty directory.
+pub const VFS_RMDIR: u16 = 0x020b;
+/// VFS: list a directory.
+pub const VFS_READDIR: u16 = 0x020c;
+/// VFS: rename (both paths in bulk).
+pub const VFS_RENAME: u16 = 0x020d;
+/// VFS: set a file's length (path in bulk).
+pub const VFS_TRUNCATE: u16 = 0x020e;
+/// VFS: duplicate a descriptor.
+pub const VFS_DUP: u16 = 0x020f;
+/// VFS: make a pipe.
+pub const VFS_PIPE: u16 = 0x0210;
+/// VFS (from PM): a process was spawned; give it a descriptor table.
+pub const VFS_PROC_SPAWN: u16 = 0x0211;
+/// VFS (from PM): a process ended; close its descriptors.
+pub const VFS_PROC_EXIT: u16 = 0x0212;
+
+/// DS: publish a key (key and value in bulk).
+pub const DS_PUBLISH: u16 = 0x0300;
+/// DS: retrieve a key's value.
+pub const DS_RETRIEVE: u16 = 0x0301;
+/// DS: delete a key.
+pub const DS_DELETE: u16 = 0x0302;
+/// DS: list keys by prefix.
+pub const DS_LIST: u16 = 0x0303;
+/// DS: wait until a key with a prefix changes (deferred until one does).
+pub const DS_SUBSCRIBE: u16 = 0x0304;
+
+/// MM: move the caller's heap break.
+pub const MM_BRK: u16 = 0x0400;
+/// MM: map a region.
+pub const MM_MAP: u16 = 0x0401;
+/// MM: unmap a region.
+pub const MM_UNMAP: u16 = 0x0402;
+/// MM: the caller's and the system's memory use.
+pub const MM_USAGE: u16 = 0x0403;
+/// MM (from PM): a process was spawned.
+pub const MM_PROC_SPAWN: u16 = 0x0404;
+/// MM (from PM): a process ended; free its memory.
+pub const MM_PROC_EXIT: u16 = 0x0405;
 /// Test: ask for an empty reply.
 pub const TEST_PING: u16 = 0x7f00;
 /// Test: ask for the payload and bulk data back.
@@ -62,6 +147,61 @@ const fn op(code: u16, name: &'static str, class: SeepClass, expects_reply: bool
 /// Every opcode, sorted by code.
 pub const OPCODES: &[OpcodeInfo] = &[
     op(REPLY, "reply", SeepClass::Reply, false),
+    op(
+        SYS_CREATE_DOMAIN,
+        "sys-create-domain",
+        SeepClass::External,
+        true,
+    ),
+    op(
+        SYS_KILL_DOMAIN,
+        "sys-kill-domain",
+        SeepClass::External,
+        true,
+    ),
+    op(SYS_ROOT_FS, "sys-root-fs", SeepClass::Query, true),
+    op(
+        SYS_DOMAIN_EXITED,
+        "sys-domain-exited",
+        SeepClass::Update,
+        false,
+    ),
+    op(PM_SPAWN, "pm-spawn", SeepClass::Update, true),
+    op(PM_WAIT, "pm-wait", SeepClass::Update, true),
+    op(PM_GETPID, "pm-getpid", SeepClass::Query, true),
+    op(PM_GETPPID, "pm-getppid", SeepClass::Query, true),
+    op(PM_KILL, "pm-kill", SeepClass::Update, true),
+    op(PM_PS, "pm-ps", SeepClass::Query, true),
+    op(VFS_OPEN, "vfs-open", SeepClass::Update, true),
+    op(VFS_CLOSE, "vfs-close", SeepClass::Update, true),
+    op(VFS_READ, "vfs-read", SeepClass::Update, true),
+    op(VFS_WRITE, "vfs-write", SeepClass::Update, true),
+    op(VFS_PREAD, "vfs-pread", SeepClass::Query, true),
+    op(VFS_PWRITE, "vfs-pwrite", SeepClass::Update, true),
+    op(VFS_LSEEK, "vfs-lseek", SeepClass::Update, true),
+    op(VFS_STAT, "vfs-stat", SeepClass::Query, true),
+    op(VFS_FSTAT, "vfs-fstat", SeepClass::Query, true),
+    op(VFS_UNLINK, "vfs-unlink", SeepClass::Update, true),
+    op(VFS_MKDIR, "vfs-mkdir", SeepClass::Update, true),
+    op(VFS_RMDIR, "vfs-rmdir", SeepClass::Update, true),
+    op(VFS_READDIR, "vfs-readdir", SeepClass::Query, true),
+    op(VFS_RENAME, "vfs-rename", SeepClass::Update, true),
+    op(VFS_TRUNCATE, "vfs-truncate", SeepClass::Update, true),
+    op(VFS_DUP, "vfs-dup", SeepClass::Update, true),
+    op(VFS_PIPE, "vfs-pipe", SeepClass::Update, true),
+    op(VFS_PROC_SPAWN, "vfs-proc-spawn", SeepClass::Update, true),
+    op(VFS_PROC_EXIT, "vfs-proc-exit", SeepClass::Update, true),
+    op(DS_PUBLISH, "ds-publish", SeepClass::Update, true),
+    op(DS_RETRIEVE, "ds-retrieve", SeepClass::Query, true),
+    op(DS_DELETE, "ds-delete", SeepClass::Update, true),
+    op(DS_LIST, "ds-list", SeepClass::Query, true),
+    op(DS_SUBSCRIBE, "ds-subscribe", SeepClass::Update, true),
+    op(MM_BRK, "mm-brk", SeepClass::Update, true),
+    op(MM_MAP, "mm-map", SeepClass::Update, true),
+    op(MM_UNMAP, "mm-unmap", SeepClass::Update, true),
+    op(MM_USAGE, "mm-usage", SeepClass::Query, true),
+    op(MM_PROC_SPAWN, "mm-proc-spawn", SeepClass::Update, true),
+    op(MM_PROC_EXIT, "mm-proc-exit", SeepClass::Update, true),
     op(TEST_PING, "test-ping", SeepClass::Query, true),
     op(TEST_ECHO, "test-echo", SeepClass::Query, true),
     op(TEST_STORE, "test-store", SeepClass::Update, true),

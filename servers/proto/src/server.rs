@@ -1,0 +1,120 @@
+//! The interface of a server, independent of what runs it.
+
+use alloc::vec::Vec;
+
+use crate::{DomainId, Errno};
+
+/// The servers a server may call, by role (the substrate maps them to domain ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The process manager.
+    Pm,
+    /// The virtual file system.
+    Vfs,
+    /// The data store.
+    Ds,
+    /// The memory manager.
+    Mm,
+    /// The VMM itself (kernel calls).
+    Kernel,
+}
+
+/// A request as a server sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The true sender (stamped by the VMM): for an app, its pid.
+    pub source: DomainId,
+    /// What it asks (`virtio_seep::opcode`).
+    pub opcode: u16,
+    /// The id to answer it by (0 for a one-way message).
+    pub request_id: u64,
+    /// Inline payload.
+    pub payload: &'a [u8],
+    /// Bulk data.
+    pub bulk: &'a [u8],
+}
+
+/// A reply's content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// 0 or an errno.
+    pub status: Errno,
+    /// Inline payload (at most 224 bytes).
+    pub payload: Vec<u8>,
+    /// Bulk data (at most 1 MiB).
+    pub bulk: Vec<u8>,
+}
+
+impl Reply {
+    /// A successful reply with a payload.
+    pub fn ok(payload: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 0,
+            payload: payload.into(),
+            bulk: Vec::new(),
+        }
+    }
+
+    /// A successful reply with a payload and bulk data.
+    pub fn ok_with_bulk(payload: impl Into<Vec<u8>>, bulk: Vec<u8>) -> Reply {
+        Reply {
+            status: 0,
+            payload: payload.into(),
+            bulk,
+        }
+    }
+
+    /// An error reply.
+    pub fn err(status: Errno) -> Reply {
+        Reply {
+            status,
+            ..Reply::default()
+        }
+    }
+}
+
+/// What a server did with a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// Answer it now.
+    Reply(Reply),
+    /// The server parked it and will answer later with [`Kernel::reply`] (or it was a
+    /// one-way message that needs no answer).
+    Deferred,
+}
+
+impl From<Reply> for Handled {
+    fn from(reply: Reply) -> Handled {
+        Handled::Reply(reply)
+    }
+}
+
+impl From<Result<Reply, Errno>> for Handled {
+    fn from(result: Result<Reply, Errno>) -> Handled {
+        Handled::Reply(result.unwrap_or_else(Reply::err))
+    }
+}
+
+/// What a server may do besides answering the request in hand.
+pub trait Kernel {
+    /// Calls another server and waits for its reply (`sendrec`).
+    fn call(
+        &mut self,
+        to: Endpoint,
+        opcode: u16,
+        payload: &[u8],
+        bulk: &[u8],
+    ) -> Result<Reply, Errno>;
+
+    /// Answers a request parked earlier.
+    fn reply(&mut self, request_id: u64, reply: Reply);
+}
+
+/// A server: a state machine over requests.
+pub trait Server {
+    /// Called once before the first request (e.g. VFS loads the root file system).
+    fn start(&mut self, _kernel: &mut dyn Kernel) {}
+
+    /// Handles one request.
+    fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled;
+}
