@@ -87,6 +87,12 @@ pub enum DescriptionError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// More than one domain has the process-manager role.
+    #[error("domain {name:?} is a second process-manager; a system has at most one")]
+    SecondProcessManager {
+        /// The second domain with that role.
+        name: String,
+    },
     /// Two domains have the same name.
     #[error("two domains are named {name:?}")]
     DuplicateName {

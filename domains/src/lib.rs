@@ -48,8 +48,8 @@ mod validate;
 
 pub use error::DescriptionError;
 pub use spec::{
-    DomainId, DomainSpec, MessageRate, Mode, Policy, DEFAULT_MEMORY_MIB, MAX_CALLEES, MAX_DOMAINS,
-    MAX_MEMORY_MIB, MAX_THREADS, MIN_MEMORY_MIB, NAME_MAX, VMM_DOMAIN,
+    DomainId, DomainSpec, MessageRate, Mode, Policy, Role, DEFAULT_MEMORY_MIB, MAX_CALLEES,
+    MAX_DOMAINS, MAX_MEMORY_MIB, MAX_THREADS, MIN_MEMORY_MIB, NAME_MAX, VMM_DOMAIN,
 };
 pub use system::{SystemBuilder, SystemDescription};
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::error::DescriptionError;
-use crate::spec::{DomainSpec, MessageRate, Mode, Policy, DEFAULT_MEMORY_MIB};
+use crate::spec::{DomainSpec, MessageRate, Mode, Policy, Role, DEFAULT_MEMORY_MIB};
 use crate::validate::{validate, Invalid, Site};
 use crate::SystemDescription;
 
@@ -42,6 +42,7 @@ struct RawDomain {
     policy: Option<Policy>,
     thread: Option<Spanned<usize>>,
     mode: Option<Mode>,
+    role: Option<Spanned<Role>>,
 }
 
 /// Parses and validates `text`.
@@ -91,6 +92,7 @@ fn domain_spec(raw: &RawDomain, default_policy: Policy) -> DomainSpec {
         policy: raw.policy.unwrap_or(default_policy),
         thread: raw.thread.as_ref().map_or(0, |t| *t.get_ref()),
         mode: raw.mode.unwrap_or_default(),
+        role: raw.role.as_ref().map_or(Role::default(), |r| *r.get_ref()),
     }
 }
 

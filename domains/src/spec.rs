@@ -91,6 +91,23 @@ impl std::fmt::Display for Policy {
     }
 }
 
+/// What a domain is in the OS, which decides what the VMM lets it do.
+///
+/// In TOML: `"server"` (the default), `"process-manager"` or `"process"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A server: may make read-only kernel calls (e.g. fetch the root file system).
+    #[default]
+    Server,
+    /// The process manager (at most one): may make every kernel call (create and kill
+    /// domains) and is told when a process domain stops.
+    ProcessManager,
+    /// A process (an app): no kernel calls; its end is reported to the process
+    /// manager. Domains created at run time are processes.
+    Process,
+}
+
 /// The privilege level a domain's code runs at.
 ///
 /// In TOML: `"user"` or `"kernel"`. User mode is the default because on the nested
@@ -174,6 +191,8 @@ pub struct DomainSpec {
     pub thread: usize,
     /// The privilege level its code runs at.
     pub mode: Mode,
+    /// What it is in the OS.
+    pub role: Role,
 }
 
 impl DomainSpec {
@@ -188,7 +207,15 @@ impl DomainSpec {
             policy: Policy::default(),
             thread: 0,
             mode: Mode::default(),
+            role: Role::default(),
         }
+    }
+
+    /// Sets its role.
+    #[must_use]
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
     }
 
     /// Sets the domains it may call, in boot-info order.

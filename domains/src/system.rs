@@ -220,3 +220,13 @@ impl SystemBuilder {
             .map_err(|invalid| invalid.error)
     }
 }
+
+impl SystemDescription {
+    /// The domain with the process-manager role, if any.
+    pub fn process_manager(&self) -> Option<DomainId> {
+        self.ids().find(|id| {
+            self.spec(*id)
+                .is_some_and(|s| s.role == crate::Role::ProcessManager)
+        })
+    }
+}

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use crate::error::DescriptionError;
 use crate::graph::CallGraph;
 use crate::spec::{
-    DomainSpec, MessageRate, MAX_CALLEES, MAX_DOMAINS, MAX_MEMORY_MIB, MAX_THREADS, MIN_MEMORY_MIB,
-    NAME_MAX,
+    DomainSpec, MessageRate, Role, MAX_CALLEES, MAX_DOMAINS, MAX_MEMORY_MIB, MAX_THREADS,
+    MIN_MEMORY_MIB, NAME_MAX,
 };
 use crate::SystemDescription;
 
@@ -90,6 +90,15 @@ pub(crate) fn validate(
             };
             return Err(Invalid::new(error, Site::Name(index)));
         }
+    }
+    let managers: Vec<usize> = (0..domains.len())
+        .filter(|&i| domains[i].role == Role::ProcessManager)
+        .collect();
+    if let [_, second, ..] = managers.as_slice() {
+        let error = DescriptionError::SecondProcessManager {
+            name: domains[*second].name.clone(),
+        };
+        return Err(Invalid::new(error, Site::Name(*second)));
     }
     let graph = CallGraph::resolve(&domains)?;
     Ok(SystemDescription::from_validated(

@@ -1,0 +1,110 @@
+//! `DS_SUBSCRIBE` and [`crate::DataStore::drop_process`].
+
+use ankh_proto::ds::{KEY_MAX, SUBSCRIPTIONS_MAX};
+use ankh_proto::errno::{EAGAIN, EINVAL, ENAMETOOLONG, ENOENT, ESRCH};
+use ankh_proto::opcode::{DS_DELETE, DS_PUBLISH, DS_SUBSCRIBE};
+use ankh_proto::server::{Handled, Reply};
+
+use super::{kv, one, Fixture};
+
+/// Parks a subscription from `source`; returns its request id.
+fn subscribe(f: &mut Fixture, source: u32, prefix: &str) -> u64 {
+    assert_eq!(
+        f.send_from(source, DS_SUBSCRIBE, &one(prefix)),
+        Handled::Deferred
+    );
+    f.last_id()
+}
+
+#[test]
+fn a_publish_fires_matching_subscriptions_once() {
+    let mut f = Fixture::default();
+    let vfs = subscribe(&mut f, 3, "vfs.");
+    let pm = subscribe(&mut f, 4, "pm.");
+    assert_eq!(f.ds.subscriptions(), 2);
+    assert_eq!(f.status(DS_PUBLISH, &kv("vfs.open-files", "2")), 0);
+    assert_eq!(f.kernel.replies.len(), 1);
+    let (id, reply) = &f.kernel.replies[0];
+    assert_eq!(*id, vfs);
+    assert_eq!(
+        (reply.status, reply.bulk.as_slice()),
+        (0, &b"vfs.open-files\0"[..])
+    );
+    // Fired once: another publish answers nothing more for it.
+    assert_eq!(f.status(DS_PUBLISH, &kv("vfs.open-files", "3")), 0);
+    assert_eq!(f.kernel.replies.len(), 1);
+    assert_eq!(f.ds.subscriptions(), 1);
+    assert_eq!(f.status(DS_PUBLISH, &kv("pm.processes", "1")), 0);
+    assert_eq!(f.kernel.replies[1].0, pm);
+    assert_eq!(f.ds.subscriptions(), 0);
+}
+
+#[test]
+fn a_delete_fires_and_an_empty_prefix_matches_everything() {
+    let mut f = Fixture::default();
+    assert_eq!(f.status(DS_PUBLISH, &kv("a.b", "1")), 0);
+    let all = subscribe(&mut f, 3, "");
+    let exact = subscribe(&mut f, 4, "a.b");
+    let other = subscribe(&mut f, 5, "a.c");
+    assert_eq!(f.status(DS_DELETE, &one("a.b")), 0);
+    let ids: Vec<u64> = f.kernel.replies.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [all, exact], "fired oldest first");
+    assert!(f.kernel.replies.iter().all(|(_, r)| r.bulk == b"a.b\0"));
+    assert_eq!(f.ds.subscriptions(), 1);
+    // A failed delete or publish fires nothing.
+    assert_eq!(f.status(DS_DELETE, &one("a.c")), ENOENT);
+    assert_eq!(f.status(DS_PUBLISH, b"a.c\0"), EINVAL);
+    assert_eq!(f.kernel.replies.len(), 2);
+    assert_eq!(f.status(DS_PUBLISH, &kv("a.c", "")), 0);
+    assert_eq!(f.kernel.replies[2].0, other);
+}
+
+#[test]
+fn at_most_subscriptions_max_are_parked() {
+    let mut f = Fixture::default();
+    for _ in 0..SUBSCRIPTIONS_MAX {
+        subscribe(&mut f, 3, "x");
+    }
+    assert_eq!(f.status(DS_SUBSCRIBE, &one("x")), EAGAIN);
+    assert_eq!(f.status(DS_PUBLISH, &kv("x", "1")), 0);
+    assert_eq!(f.kernel.replies.len(), SUBSCRIPTIONS_MAX);
+    assert_eq!(f.ds.subscriptions(), 0);
+    subscribe(&mut f, 3, "x");
+}
+
+#[test]
+fn subscribe_errors() {
+    let mut f = Fixture::default();
+    assert_eq!(f.status(DS_SUBSCRIBE, b""), EINVAL);
+    assert_eq!(f.status(DS_SUBSCRIBE, b"a\0b\0"), EINVAL);
+    let too_long = "k".repeat(KEY_MAX + 1);
+    assert_eq!(f.status(DS_SUBSCRIBE, &one(&too_long)), ENAMETOOLONG);
+    // A one-way message cannot be parked.
+    let handled = f.send_with_id(3, DS_SUBSCRIBE, 0, &one("x"));
+    assert_eq!(
+        handled,
+        Handled::Reply(ankh_proto::server::Reply::err(EINVAL))
+    );
+    assert_eq!(f.ds.subscriptions(), 0);
+}
+
+#[test]
+fn drop_process_ends_only_that_process_s_subscriptions() {
+    let mut f = Fixture::default();
+    let a = subscribe(&mut f, 3, "a");
+    let kept = subscribe(&mut f, 4, "a");
+    let b = subscribe(&mut f, 3, "b");
+    assert_eq!(f.ds.drop_process(3, &mut f.kernel), 2);
+    assert_eq!(
+        f.kernel.replies,
+        [(a, Reply::err(ESRCH)), (b, Reply::err(ESRCH))]
+    );
+    assert_eq!(f.ds.drop_process(3, &mut f.kernel), 0);
+    assert_eq!(f.ds.subscriptions(), 1);
+    f.kernel.replies.clear();
+    assert_eq!(f.status(DS_PUBLISH, &kv("a", "1")), 0);
+    assert_eq!(f.status(DS_PUBLISH, &kv("b", "1")), 0);
+    let ids: Vec<u64> = f.kernel.replies.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [kept]);
+    assert!(f.kernel.calls.is_empty());
+}

@@ -1,0 +1,190 @@
+//! Ankh's process manager (PM): the process table. It spawns programs (loading their
+//! ELF through VFS and asking the VMM for a domain), learns from the VMM when a
+//! process domain stops, answers `wait`, kills, and lists processes.
+//!
+//! - [`ProcessManager`]: the server ([`ankh_proto::server::Server`]) and the queries
+//!   (`PM_GETPID`, `PM_GETPPID`, `PM_KILL`, `PM_PS`);
+//! - `table`: a process's entry and its lifecycle (running, zombie, reaped);
+//! - `spawn`: `PM_SPAWN`; `image`: reading a program through VFS;
+//! - `exit`: `SYS_DOMAIN_EXITED` and `PM_WAIT`;
+//! - `calls`: calling other servers, publishing to DS, decimal numbers.
+//!
+//! The protocol is in [`ankh_proto::pm`]. A pid is the domain id of the process's
+//! app domain, and the source of a request is stamped by the VMM, so the caller of
+//! `PM_GETPID` is who it says it is.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+mod calls;
+mod exit;
+mod image;
+mod spawn;
+mod table;
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ankh_proto::errno::{self, Errno};
+use ankh_proto::opcode::{
+    PM_GETPID, PM_GETPPID, PM_KILL, PM_PS, PM_SPAWN, PM_WAIT, SYS_DOMAIN_EXITED, SYS_KILL_DOMAIN,
+};
+use ankh_proto::pm::{PidRecord, ProcEntry};
+use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::sys::KillDomain;
+use ankh_proto::{wire, Pid};
+use virtio_seep::message::VMM_DOMAIN;
+
+use table::Proc;
+
+/// The process table and what PM does with it.
+///
+/// Init is created by the VMM, not spawned: it is in the table from the start with
+/// parent 0. A domain that calls PM without being in the table (another app the
+/// VMM started) is treated as a process whose parent is init; it is entered in the
+/// table when it spawns a child. Orphans are adopted by init (or, once init has
+/// ended, by nobody: they are reaped as soon as they end).
+pub struct ProcessManager {
+    init: Pid,
+    procs: BTreeMap<Pid, Proc>,
+}
+
+impl ProcessManager {
+    /// A table holding only `init`.
+    pub fn new(init: Pid) -> ProcessManager {
+        let mut procs = BTreeMap::new();
+        procs.insert(init, Proc::new(VMM_DOMAIN, Vec::new()));
+        ProcessManager { init, procs }
+    }
+
+    /// The argument vector `pid` was spawned with (`arg0` first, the path not
+    /// included); empty for init and for processes PM did not spawn; `None` for a
+    /// pid not in the table.
+    ///
+    /// How a child learns its arguments is not part of the protocol yet: PM keeps
+    /// them here (and `CreateDomain` carries only the image), so a later opcode or
+    /// boot-info field can hand them over.
+    pub fn args(&self, pid: Pid) -> Option<&[String]> {
+        self.procs.get(&pid).map(|p| p.args.as_slice())
+    }
+
+    /// The table as `PM_PS` answers it: live and zombie processes, sorted by pid.
+    pub fn entries(&self) -> Vec<ProcEntry> {
+        self.procs
+            .iter()
+            .map(|(&pid, p)| ProcEntry {
+                pid,
+                ppid: p.ppid,
+                state: p.state_code(),
+                reserved: 0,
+            })
+            .collect()
+    }
+
+    /// Number of live (not zombie) processes, as published under
+    /// [`ankh_proto::pm::DS_KEY_PROCESSES`].
+    pub fn live(&self) -> usize {
+        self.procs.values().filter(|p| p.is_running()).count()
+    }
+
+    /// Who adopts orphans and unknown callers: init while it runs, else nobody (0).
+    fn adoptive_parent(&self) -> Pid {
+        match self.procs.get(&self.init) {
+            Some(init) if init.is_running() => self.init,
+            _ => VMM_DOMAIN,
+        }
+    }
+
+    /// The parent of `pid`, entered or not (the caller made sure it is not a zombie).
+    fn parent_of(&self, pid: Pid) -> Pid {
+        match self.procs.get(&pid) {
+            Some(p) => p.ppid,
+            None => self.adoptive_parent(),
+        }
+    }
+
+    /// Enters an unknown caller in the table (so its children have a parent there).
+    fn enter(&mut self, pid: Pid) {
+        if !self.procs.contains_key(&pid) {
+            let ppid = self.adoptive_parent();
+            self.procs.insert(pid, Proc::new(ppid, Vec::new()));
+        }
+    }
+
+    /// `PM_KILL`: asks the VMM to stop a live process other than init. The exit itself
+    /// arrives later, as `SYS_DOMAIN_EXITED` with cause `EXIT_KILLED`.
+    fn kill(&mut self, payload: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
+        let PidRecord { pid, .. } = wire::record(payload)?;
+        match self.procs.get(&pid) {
+            Some(p) if p.is_running() => {}
+            _ => return Err(errno::ESRCH),
+        }
+        if pid == self.init {
+            return Err(errno::EPERM);
+        }
+        calls::call(
+            kernel,
+            Endpoint::Kernel,
+            SYS_KILL_DOMAIN,
+            &wire::bytes(&KillDomain {
+                id: pid,
+                reserved: 0,
+            }),
+            &[],
+        )?;
+        Ok(Reply::ok(Vec::new()))
+    }
+
+    /// `PM_PS`: the table as consecutive [`ProcEntry`] records in the bulk data.
+    fn ps(&self) -> Reply {
+        let mut bulk = Vec::new();
+        for entry in self.entries() {
+            bulk.extend_from_slice(&wire::bytes(&entry));
+        }
+        Reply::ok_with_bulk(Vec::new(), bulk)
+    }
+
+    /// Serves a `PM_*` request from a live process.
+    fn serve(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
+        let pid = request.source;
+        let record = |pid| Reply::ok(wire::bytes(&PidRecord { pid, reserved: 0 }));
+        match request.opcode {
+            PM_SPAWN => self.spawn(request, kernel).into(),
+            PM_WAIT => self.wait(request),
+            PM_GETPID => record(pid).into(),
+            PM_GETPPID => record(self.parent_of(pid)).into(),
+            PM_KILL => self.kill(request.payload, kernel).into(),
+            PM_PS => self.ps().into(),
+            _ => Reply::err(errno::ENOSYS).into(),
+        }
+    }
+}
+
+impl Server for ProcessManager {
+    fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
+        if request.opcode == SYS_DOMAIN_EXITED {
+            // One-way: nothing to answer, whoever sent it.
+            if request.source == VMM_DOMAIN {
+                self.domain_exited(request.payload, kernel);
+            }
+            return Handled::Deferred;
+        }
+        if request.source == VMM_DOMAIN {
+            // The VMM is not a process.
+            return Reply::err(errno::EPERM).into();
+        }
+        if self
+            .procs
+            .get(&request.source)
+            .is_some_and(|p| !p.is_running())
+        {
+            // A message sent just before its sender ended.
+            return Reply::err(errno::ESRCH).into();
+        }
+        self.serve(request, kernel)
+    }
+}

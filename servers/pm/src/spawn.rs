@@ -1,0 +1,115 @@
+//! `PM_SPAWN`: from a path and an argument list to a running, registered child.
+
+use alloc::vec::Vec;
+
+use ankh_proto::errno::{self, Errno};
+use ankh_proto::opcode::{MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, VFS_PROC_SPAWN};
+use ankh_proto::pm::{PidRecord, Spawn, ARG_MAX, PROC_MAX, SPAWN_INHERIT_FDS};
+use ankh_proto::server::{Endpoint, Kernel, Reply, Request};
+use ankh_proto::sys::{CreateDomain, Created, KillDomain};
+use ankh_proto::vfs::ProcSpawn;
+use ankh_proto::{wire, Pid};
+use virtio_seep::message::VMM_DOMAIN;
+
+use crate::calls::{self, call};
+use crate::image;
+use crate::table::Proc;
+use crate::ProcessManager;
+
+impl ProcessManager {
+    /// `PM_SPAWN` (`Spawn` record, bulk `path\0arg0\0...`): loads the program through
+    /// VFS, has the VMM make its domain, introduces the child to VFS and MM, enters it
+    /// in the table and answers its pid.
+    ///
+    /// Errors: `E2BIG` (list over `ARG_MAX`), `EINVAL` (malformed record, flags or
+    /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie), VFS's
+    /// errors for the file, `ENOEXEC` (not a regular ELF file), `EMSGSIZE` (the image
+    /// does not fit a message), the VMM's errors for the domain. When VFS or MM
+    /// refuses the child after its domain was made, the domain is killed, the child
+    /// is detached (reaped when its end is reported) and their error is answered.
+    pub(crate) fn spawn(
+        &mut self,
+        request: &Request<'_>,
+        kernel: &mut dyn Kernel,
+    ) -> Result<Reply, Errno> {
+        let parent = request.source;
+        let Spawn { flags, .. } = wire::record(request.payload)?;
+        if flags & !SPAWN_INHERIT_FDS != 0 {
+            return Err(errno::EINVAL);
+        }
+        if request.bulk.len() > ARG_MAX {
+            return Err(errno::E2BIG);
+        }
+        let list = wire::split(request.bulk)?;
+        let Some((path, args)) = list.split_first() else {
+            return Err(errno::EINVAL);
+        };
+        if path.is_empty() {
+            return Err(errno::EINVAL);
+        }
+        if self.procs.len() >= PROC_MAX {
+            return Err(errno::EAGAIN);
+        }
+        let child = create_domain(kernel, parent, path)?;
+        if child == VMM_DOMAIN || self.procs.contains_key(&child) {
+            // The VMM numbers domains and never reuses an id; PM does not take
+            // that on trust and refuses to overwrite an entry.
+            return Err(errno::EAGAIN);
+        }
+        self.enter(parent);
+        self.procs.insert(child, Proc::spawned(parent, args));
+        let introduced = introduce(kernel, child, parent, flags);
+        if introduced.is_err() {
+            if let Some(proc) = self.procs.get_mut(&child) {
+                proc.detached = true;
+            }
+            let kill = KillDomain {
+                id: child,
+                reserved: 0,
+            };
+            let _ = kernel.call(Endpoint::Kernel, SYS_KILL_DOMAIN, &wire::bytes(&kill), &[]);
+        }
+        calls::publish_processes(kernel, self.live());
+        introduced?;
+        Ok(Reply::ok(wire::bytes(&PidRecord {
+            pid: child,
+            reserved: 0,
+        })))
+    }
+}
+
+/// Loads `path` and asks the VMM for a domain running it; the new domain's id.
+fn create_domain(kernel: &mut dyn Kernel, parent: Pid, path: &str) -> Result<Pid, Errno> {
+    let name = image::domain_name(path);
+    let mut bulk = Vec::with_capacity(name.len() + 1);
+    bulk.extend_from_slice(name.as_bytes());
+    bulk.push(0);
+    image::load(kernel, path, &mut bulk)?;
+    let create = CreateDomain {
+        parent,
+        memory_mib: 0,
+    };
+    let reply = call(
+        kernel,
+        Endpoint::Kernel,
+        SYS_CREATE_DOMAIN,
+        &wire::bytes(&create),
+        &bulk,
+    )?;
+    let Created { id, .. } = wire::record(&reply.payload)?;
+    Ok(id)
+}
+
+/// Tells VFS (which gives the child a descriptor table) and MM (an empty account)
+/// about the child.
+fn introduce(kernel: &mut dyn Kernel, child: Pid, parent: Pid, flags: u32) -> Result<(), Errno> {
+    let record = wire::bytes(&ProcSpawn {
+        child,
+        parent,
+        flags,
+        reserved: 0,
+    });
+    call(kernel, Endpoint::Vfs, VFS_PROC_SPAWN, &record, &[])?;
+    call(kernel, Endpoint::Mm, MM_PROC_SPAWN, &record, &[])?;
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! [`Vfs`]: the file server as a [`Server`]. It owns the tree, the descriptors and
+//! the pipes, dispatches each opcode to its handler (in `ops`), answers requests that
+//! pipes woke, and publishes the number of open files to DS when it changes.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ankh_proto::errno::{self, Errno};
+use ankh_proto::opcode::{self, DS_PUBLISH, SYS_ROOT_FS};
+use ankh_proto::pm::SPAWN_INHERIT_FDS;
+use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::vfs::{ProcExit, ProcSpawn, DS_KEY_OPEN_FILES};
+use ankh_proto::{wire, Pid};
+
+use crate::fd::{Descriptors, OpenFile, Target};
+use crate::pipe::{Pipes, Wakeup};
+use crate::storage::{MemStorage, Storage, DEFAULT_DATA_BUDGET};
+use crate::tree::Tree;
+
+/// The default limit on inodes (files and directories, including removed ones that
+/// are still open).
+pub const DEFAULT_MAX_INODES: usize = 4096;
+
+/// Settings of a [`Vfs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Bytes of file data in all files together ([`MemStorage`] only; `ENOSPC`
+    /// beyond).
+    pub data_budget: u64,
+    /// Most inodes (`ENOSPC` beyond).
+    pub max_inodes: usize,
+    /// Publish the number of open files to DS (`vfs.open-files`) when it changes.
+    pub publish_open_files: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_budget: DEFAULT_DATA_BUDGET,
+            max_inodes: DEFAULT_MAX_INODES,
+            publish_open_files: true,
+        }
+    }
+}
+
+/// The virtual file system server.
+///
+/// Processes are the `source` pids the VMM stamps on requests. A process gets its
+/// descriptor table from `VFS_PROC_SPAWN` (sent by PM) or, for processes PM did not
+/// spawn (init, the servers), on its first request that makes a descriptor.
+///
+/// Limitation: the protocol does not tell a server which role sent a request, so
+/// `VFS_PROC_SPAWN`/`VFS_PROC_EXIT` are accepted from any source. What is refused:
+/// a process naming itself as the child of a spawn (it would copy another
+/// process's descriptors), and a spawn over a table that already has descriptors.
+/// Any caller may still end another process's descriptors with `VFS_PROC_EXIT`; the
+/// call graph of the system description is what keeps apps from sending it.
+#[derive(Clone, Debug)]
+pub struct Vfs<S = MemStorage> {
+    pub(crate) tree: Tree<S>,
+    pub(crate) fds: Descriptors,
+    pub(crate) pipes: Pipes,
+    config: Config,
+    /// The open-file count DS last heard of.
+    published: usize,
+    /// Answers to parked requests, sent when the request in hand is done.
+    pub(crate) woken: Vec<Wakeup>,
+}
+
+impl Vfs<MemStorage> {
+    /// An empty file system in memory with the default [`Config`].
+    pub fn new() -> Vfs {
+        Vfs::with_config(Config::default())
+    }
+
+    /// An empty file system in memory.
+    pub fn with_config(config: Config) -> Vfs {
+        Vfs::with_storage(MemStorage::new(config.data_budget), config)
+    }
+
+    /// A file system in memory holding a root file system archive (an empty root when
+    /// the archive is malformed or does not fit).
+    pub fn with_root(archive: &[u8]) -> Vfs {
+        let mut vfs = Vfs::new();
+        vfs.load_root(archive);
+        vfs
+    }
+}
+
+impl Default for Vfs<MemStorage> {
+    fn default() -> Vfs {
+        Vfs::new()
+    }
+}
+
+impl<S: Storage> Vfs<S> {
+    /// An empty file system over `storage` (whose own budget applies:
+    /// `config.data_budget` is for [`MemStorage`]).
+    pub fn with_storage(storage: S, config: Config) -> Vfs<S> {
+        Vfs {
+            tree: Tree::new(storage, config.max_inodes),
+            fds: Descriptors::new(),
+            pipes: Pipes::new(),
+            config,
+            published: 0,
+            woken: Vec::new(),
+        }
+    }
+
+    /// Loads a root file system archive into the (still unused) tree; on a malformed
+    /// archive or one that does not fit, the root is left empty. Returns success.
+    fn load_root(&mut self, archive: &[u8]) -> bool {
+        let loaded = self.tree.load(archive).is_ok();
+        if !loaded {
+            self.tree.clear();
+        }
+        loaded
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The storage of file data.
+    pub fn storage(&self) -> &S {
+        self.tree.storage()
+    }
+
+    /// Entries in the system-wide open-file table.
+    pub fn open_files(&self) -> usize {
+        self.fds.open_files()
+    }
+
+    /// Inodes in use.
+    pub fn inodes(&self) -> usize {
+        self.tree.inode_count()
+    }
+
+    /// Pipes in use.
+    pub fn pipes(&self) -> usize {
+        self.pipes.len()
+    }
+
+    /// Drops the last reference to an open file: closes the inode or the pipe end
+    /// (which may wake the other end's parked requests).
+    pub(crate) fn release(&mut self, file: OpenFile) {
+        match file.target {
+            Target::Node(ino) => self.tree.close(ino),
+            Target::Pipe { pipe, end } => self.pipes.close(pipe, end, &mut self.woken),
+        }
+    }
+
+    /// `VFS_PROC_SPAWN`: gives the child its table.
+    fn proc_spawn(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
+        let spawn: ProcSpawn = wire::record(payload)?;
+        if spawn.flags & !SPAWN_INHERIT_FDS != 0 || spawn.child == spawn.parent {
+            return Err(errno::EINVAL);
+        }
+        if spawn.child == source {
+            return Err(errno::EPERM);
+        }
+        let inherit = spawn.flags & SPAWN_INHERIT_FDS != 0;
+        self.fds.spawn(spawn.child, spawn.parent, inherit)?;
+        Ok(Reply::ok(Vec::new()))
+    }
+
+    /// `VFS_PROC_EXIT`: forgets the process's parked requests, closes its descriptors.
+    fn proc_exit(&mut self, payload: &[u8]) -> Result<Reply, Errno> {
+        let exit: ProcExit = wire::record(payload)?;
+        self.pipes.drop_parked(exit.pid, &mut self.woken);
+        for file in self.fds.exit(exit.pid) {
+            self.release(file);
+        }
+        Ok(Reply::ok(Vec::new()))
+    }
+
+    /// Dispatches one request.
+    fn dispatch(&mut self, request: &Request<'_>) -> Handled {
+        let pid = request.source;
+        let result = match request.opcode {
+            opcode::VFS_OPEN => self.open(pid, request),
+            opcode::VFS_CLOSE => self.close(pid, request),
+            opcode::VFS_READ => return self.read(pid, request),
+            opcode::VFS_WRITE => return self.write(pid, request),
+            opcode::VFS_PREAD => self.pread(pid, request),
+            opcode::VFS_PWRITE => self.pwrite(pid, request),
+            opcode::VFS_LSEEK => self.lseek(pid, request),
+            opcode::VFS_STAT => self.stat(request),
+            opcode::VFS_FSTAT => self.fstat(pid, request),
+            opcode::VFS_UNLINK => self.unlink(request),
+            opcode::VFS_MKDIR => self.mkdir(request),
+            opcode::VFS_RMDIR => self.rmdir(request),
+            opcode::VFS_READDIR => self.readdir(request),
+            opcode::VFS_RENAME => self.rename(request),
+            opcode::VFS_TRUNCATE => self.truncate(request),
+            opcode::VFS_DUP => self.dup(pid, request),
+            opcode::VFS_PIPE => self.pipe(pid),
+            opcode::VFS_PROC_SPAWN => self.proc_spawn(pid, request.payload),
+            opcode::VFS_PROC_EXIT => self.proc_exit(request.payload),
+            _ => Err(errno::ENOSYS),
+        };
+        result.into()
+    }
+
+    /// Tells DS the number of open files if it changed since last time.
+    fn publish(&mut self, kernel: &mut dyn Kernel) {
+        let count = self.fds.open_files();
+        if !self.config.publish_open_files || count == self.published {
+            return;
+        }
+        self.published = count;
+        let value = decimal(u64::try_from(count).unwrap_or(u64::MAX));
+        let bulk = wire::join([DS_KEY_OPEN_FILES, value.as_str()]);
+        // A DS that is down or full must not stop the file system.
+        let _ = kernel.call(Endpoint::Ds, DS_PUBLISH, &[], &bulk);
+    }
+}
+
+impl<S: Storage> Server for Vfs<S> {
+    fn start(&mut self, kernel: &mut dyn Kernel) {
+        match kernel.call(Endpoint::Kernel, SYS_ROOT_FS, &[], &[]) {
+            Ok(reply) if reply.status == errno::OK => {
+                self.load_root(&reply.bulk);
+            }
+            // No root file system: serve an empty root.
+            _ => {}
+        }
+    }
+
+    fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
+        let handled = self.dispatch(request);
+        for (request_id, reply) in core::mem::take(&mut self.woken) {
+            kernel.reply(request_id, reply);
+        }
+        self.publish(kernel);
+        handled
+    }
+}
+
+/// `n` in decimal, without `core::fmt` (whose integer formatting the guests cannot
+/// run).
+pub fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(n % 10).unwrap_or(0);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[at..]
+        .iter()
+        .map(|&digit| char::from(digit))
+        .collect()
+}
