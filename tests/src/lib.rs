@@ -144,3 +144,30 @@ pub fn run_system(
     let lines = console.lines.lock().unwrap().clone();
     Ran { report, lines }
 }
+
+/// Boots the OS of `systems/os.toml` with init running `jobs` (programs in `/bin`)
+/// and runs it until it is quiet.
+pub fn run_os(jobs: &[&str]) -> Ran {
+    let host = kvm();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/os.toml");
+    let description = ankh_domains::SystemDescription::from_path(&path, &|name| {
+        ankh_images::find(name).is_some()
+    })
+    .expect("systems/os.toml is valid");
+    let console = SystemConsole::default();
+    let sink = console.clone();
+    let options = ankh_vmm::system::SystemOptions {
+        watchdog_timeout: Duration::from_secs(5),
+        root_fs: ankh_vmm::system::root_fs_with_jobs(jobs)
+            .expect("valid job names")
+            .into(),
+        ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
+            Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
+        }))
+    };
+    let image_of = |name: &str| Ok(image(name));
+    let report = ankh_vmm::system::run_system(&host, &description, &image_of, &options)
+        .expect("booting the OS");
+    let lines = console.lines.lock().unwrap().clone();
+    Ran { report, lines }
+}

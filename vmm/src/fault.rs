@@ -123,6 +123,12 @@ pub enum DomainFault {
         /// The watchdog timeout in force.
         timeout: Duration,
     },
+    /// The process manager killed it (`SYS_KILL_DOMAIN`).
+    #[error("killed by domain {by}")]
+    Killed {
+        /// The domain that asked.
+        by: u32,
+    },
     /// The domain misused IPC (a malformed message, a forbidden destination, ...).
     #[error("IPC fault: {0}")]
     Ipc(#[from] IpcFault),
@@ -148,6 +154,7 @@ impl DomainFault {
             DomainFault::UnownedAddress { .. } => "unowned-address",
             DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
             DomainFault::Ipc(fault) => fault.kind(),
+            DomainFault::Killed { .. } => "killed",
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",
         }
     }

@@ -15,11 +15,18 @@ use clap::Args;
 use super::run_image::resolve_image;
 use super::status;
 
+/// The OS that `ankh up` boots without `--config`.
+const BUILTIN_OS: &str = include_str!("../../../systems/os.toml");
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// The system description (TOML); without it, the built-in IPC demo.
+    /// The system description (TOML); without it, the built-in OS (systems/os.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// A program init runs (`/bin/<PROGRAM>`), e.g. `suite` or `ubench`; repeat it to
+    /// run several side by side.
+    #[arg(long, value_name = "PROGRAM")]
+    run: Vec<String>,
     /// Override the number of host threads that run vCPUs.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: Option<u64>,
@@ -36,7 +43,7 @@ pub fn image_exists(name: &str) -> bool {
 pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     let mut description = match &args.config {
         Some(path) => SystemDescription::from_path(path, &image_exists)?,
-        None => SystemDescription::builtin_ipc_demo(),
+        None => SystemDescription::from_toml_str(BUILTIN_OS, &image_exists)?,
     };
     if let Some(threads) = args.threads {
         // Rebuilt, so the override is validated like the file.
@@ -48,26 +55,46 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     let host = KvmHost::open()?;
     let options = SystemOptions {
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
+        root_fs: system::root_fs_with_jobs(&args.run)?.into(),
         ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))
     };
     let image_of =
         |name: &str| resolve_image(name).map_err(|e| ankh_vmm::ImageError::Load(e.to_string()));
     let report = system::run_system(&host, &description, &image_of, &options)?;
+    if let Some(init) = report.domain("init") {
+        // An OS: its status is init's.
+        for domain in &report.domains {
+            println!("ankh: domain {} {}", domain.name, describe(&domain.end).0);
+        }
+        return Ok(ExitCode::from(match &init.end {
+            DomainEnd::Stopped(DomainExit::Exited { code }) => {
+                u8::try_from(*code).unwrap_or(u8::MAX)
+            }
+            DomainEnd::Stopped(DomainExit::Halted) => status::CLEAN,
+            DomainEnd::HostError(_) => status::HOST_ERROR,
+            _ => status::FAULT,
+        }));
+    }
     let mut worst = status::CLEAN;
     for domain in &report.domains {
-        let (text, code) = match &domain.end {
-            DomainEnd::Stopped(DomainExit::Exited { code: 0 } | DomainExit::Halted) => {
-                (format!("{}", DomainExit::Exited { code: 0 }), status::CLEAN)
-            }
-            DomainEnd::Stopped(exit @ DomainExit::Exited { .. }) => {
-                (exit.to_string(), status::GUEST_ERROR_CODE)
-            }
-            DomainEnd::Stopped(exit) => (exit.to_string(), status::FAULT),
-            DomainEnd::Waiting(wait) => (format!("waiting ({wait:?})"), status::CLEAN),
-            DomainEnd::HostError(error) => (format!("host error: {error}"), status::HOST_ERROR),
-        };
+        let (text, code) = describe(&domain.end);
         println!("ankh: domain {} {text}", domain.name);
         worst = worst.max(code);
     }
     Ok(ExitCode::from(worst))
+}
+
+/// One line about how a domain ended, and the exit status it would give.
+fn describe(end: &DomainEnd) -> (String, u8) {
+    match end {
+        DomainEnd::Stopped(DomainExit::Exited { code: 0 } | DomainExit::Halted) => {
+            (format!("{}", DomainExit::Exited { code: 0 }), status::CLEAN)
+        }
+        DomainEnd::Stopped(exit @ DomainExit::Exited { .. }) => {
+            (exit.to_string(), status::GUEST_ERROR_CODE)
+        }
+        DomainEnd::Stopped(exit) => (exit.to_string(), status::FAULT),
+        DomainEnd::Waiting(wait) => (format!("waiting ({wait:?})"), status::CLEAN),
+        DomainEnd::HostError(error) => (format!("host error: {error}"), status::HOST_ERROR),
+    }
 }

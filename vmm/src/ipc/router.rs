@@ -27,8 +27,22 @@ use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, MessageHeader, VMM_DOMAIN};
 use virtio_seep::opcode::{self, REPLY};
 use virtio_seep::queue::IpcOp;
+use zerocopy::IntoBytes;
+
+pub use ankh_domains::Role;
+use ankh_proto::sys::DomainExited;
 
 use super::{IpcFault, Message};
+
+/// Opcodes that tell servers about processes: only the process manager may send them,
+/// so no process can close another's descriptors or reset its memory accounting. From
+/// anyone else they are answered `EPERM` by the router and never delivered.
+const PROCESS_MANAGER_ONLY: [u16; 4] = [
+    opcode::VFS_PROC_SPAWN,
+    opcode::VFS_PROC_EXIT,
+    opcode::MM_PROC_SPAWN,
+    opcode::MM_PROC_EXIT,
+];
 
 /// What a waiting domain waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +129,7 @@ impl TokenBucket {
 
 #[derive(Debug)]
 struct Slot {
+    role: Role,
     activity: Activity,
     inbox: VecDeque<Message>,
     /// Requests delivered to this domain and not answered yet.
@@ -128,6 +143,15 @@ struct Request {
     callee: DomainId,
     /// The caller no longer wants the reply (it stopped, or its wait was refused).
     abandoned: bool,
+}
+
+/// How a domain ended, as the process manager is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitCause {
+    /// `ankh_proto::sys::EXIT_NORMAL`, `EXIT_FAULT` or `EXIT_KILLED`.
+    pub cause: u32,
+    /// The exit code (for `EXIT_NORMAL`).
+    pub code: i32,
 }
 
 /// The router of one system.
@@ -148,24 +172,125 @@ impl Router {
         call_graph: impl IntoIterator<Item = (DomainId, DomainId)>,
         limits: StormLimits,
     ) -> Router {
-        let now = Instant::now();
-        Router {
-            slots: (0..domains)
-                .map(|_| Slot {
-                    activity: Activity::Running,
-                    inbox: VecDeque::new(),
-                    received: HashSet::new(),
-                    bucket: TokenBucket {
-                        tokens: f64::from(limits.burst),
-                        last: now,
-                    },
-                })
-                .collect(),
+        Router::with_roles(vec![Role::Server; domains], call_graph, limits)
+    }
+
+    /// A router whose domain `i + 1` has role `roles[i]`.
+    pub fn with_roles(
+        roles: Vec<Role>,
+        call_graph: impl IntoIterator<Item = (DomainId, DomainId)>,
+        limits: StormLimits,
+    ) -> Router {
+        let mut router = Router {
+            slots: Vec::new(),
             allowed: call_graph.into_iter().collect(),
             requests: HashMap::new(),
             next_request: 1,
             limits,
+        };
+        for role in roles {
+            router.push_slot(role);
         }
+        router
+    }
+
+    fn push_slot(&mut self, role: Role) -> DomainId {
+        self.slots.push(Slot {
+            role,
+            activity: Activity::Running,
+            inbox: VecDeque::new(),
+            received: HashSet::new(),
+            bucket: TokenBucket {
+                tokens: f64::from(self.limits.burst),
+                last: Instant::now(),
+            },
+        });
+        self.domain_count()
+    }
+
+    /// Adds a domain (created at run time) that may call `callees`; returns its id.
+    pub fn add_domain(&mut self, role: Role, callees: &[DomainId]) -> DomainId {
+        let id = self.push_slot(role);
+        self.allowed.extend(callees.iter().map(|to| (id, *to)));
+        id
+    }
+
+    /// The domains `id` may call, in id order.
+    pub fn callees(&self, id: DomainId) -> Vec<DomainId> {
+        let mut callees: Vec<DomainId> = self
+            .allowed
+            .iter()
+            .filter(|(from, _)| *from == id)
+            .map(|(_, to)| *to)
+            .collect();
+        callees.sort_unstable();
+        callees
+    }
+
+    /// The role of domain `id`.
+    pub fn role(&self, id: DomainId) -> Role {
+        self.slot(id).role
+    }
+
+    /// The process manager, if the system has one that still runs.
+    pub fn process_manager(&self) -> Option<DomainId> {
+        (1..=self.domain_count()).find(|id| {
+            self.slot(*id).role == Role::ProcessManager
+                && self.slot(*id).activity != Activity::Stopped
+        })
+    }
+
+    /// Registers a kernel call (a request to the VMM, domain 0) from `from` after
+    /// checking that its role allows it; returns the request id to answer it by.
+    pub fn kernel_request(
+        &mut self,
+        from: DomainId,
+        opcode: u16,
+        now: Instant,
+    ) -> Result<u64, IpcFault> {
+        let allowed = match opcode {
+            opcode::SYS_ROOT_FS => self.role(from) != Role::Process,
+            opcode::SYS_CREATE_DOMAIN | opcode::SYS_KILL_DOMAIN => {
+                self.role(from) == Role::ProcessManager
+            }
+            _ => false,
+        };
+        if !allowed {
+            return Err(IpcFault::ForbiddenDestination(VMM_DOMAIN));
+        }
+        let limits = self.limits;
+        if !self.slot_mut(from).bucket.take(&limits, now) {
+            return Err(IpcFault::MessageStorm("kernel calls over the rate".into()));
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.requests.insert(
+            id,
+            Request {
+                caller: from,
+                callee: VMM_DOMAIN,
+                abandoned: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Answers kernel call `request`; returns the domains woken.
+    pub fn kernel_reply(&mut self, request: u64, mut reply: Message) -> Vec<DomainId> {
+        let mut woken = Vec::new();
+        let Some(entry) = self.requests.remove(&request) else {
+            return woken;
+        };
+        if entry.abandoned || self.slot(entry.caller).activity == Activity::Stopped {
+            return woken;
+        }
+        reply.header.source = VMM_DOMAIN;
+        reply.header.destination = entry.caller;
+        reply.header.opcode = REPLY;
+        reply.header.request_id = request;
+        reply.header.flags = 0;
+        self.enqueue(entry.caller, reply, &mut woken);
+        woken
     }
 
     /// Where domain `id` is.
@@ -191,6 +316,8 @@ impl Router {
                 continue;
             }
             let to = message.header.destination;
+            let refused = PROCESS_MANAGER_ONLY.contains(&message.header.opcode)
+                && self.role(from) != Role::ProcessManager;
             if !self.allowed.contains(&(from, to)) {
                 return Err(IpcFault::ForbiddenDestination(to));
             }
@@ -225,10 +352,15 @@ impl Router {
                 );
                 last_request = Some(id);
             }
-            if self.slot(to).activity == Activity::Stopped {
+            let failure = match (refused, self.slot(to).activity == Activity::Stopped) {
+                (true, _) => Some(errno::EPERM),
+                (false, true) => Some(errno::EDEADSRCDST),
+                (false, false) => None,
+            };
+            if let Some(errno) = failure {
                 if info.expects_reply {
                     let id = message.header.request_id;
-                    self.fail_request(id, to, errno::EDEADSRCDST, &mut woken);
+                    self.fail_request(id, to, errno, &mut woken);
                 }
                 continue;
             }
@@ -332,9 +464,13 @@ impl Router {
     }
 
     /// Domain `id` stopped: every request it was to answer fails with `EDEADSRCDST`,
-    /// and so does every wait for a message from it. Returns the domains woken.
-    pub fn stopped(&mut self, id: DomainId) -> Vec<DomainId> {
+    /// and so does every wait for a message from it; if it was a process, the process
+    /// manager is told how it ended (`SYS_DOMAIN_EXITED`). Returns the domains woken.
+    pub fn stopped(&mut self, id: DomainId, cause: ExitCause) -> Vec<DomainId> {
         let mut woken = Vec::new();
+        if self.slot(id).activity == Activity::Stopped {
+            return woken;
+        }
         let slot = self.slot_mut(id);
         slot.activity = Activity::Stopped;
         slot.inbox.clear();
@@ -361,6 +497,26 @@ impl Router {
             let message = self.refuse(d, Wait::Receive { from: Some(id) }, errno::EDEADSRCDST);
             self.slot_mut(d).activity = Activity::Ready(Box::new(message));
             woken.push(d);
+        }
+        if let (Role::Process, Some(manager)) = (self.role(id), self.process_manager()) {
+            let record = DomainExited {
+                id,
+                code: cause.code,
+                cause: cause.cause,
+                reserved: 0,
+            };
+            let notice = Message {
+                header: MessageHeader {
+                    source: VMM_DOMAIN,
+                    destination: manager,
+                    opcode: opcode::SYS_DOMAIN_EXITED,
+                    payload_len: u32::try_from(size_of::<DomainExited>()).expect("small"),
+                    ..MessageHeader::default()
+                },
+                payload: record.as_bytes().to_vec(),
+                bulk: Vec::new(),
+            };
+            self.enqueue(manager, notice, &mut woken);
         }
         woken
     }

@@ -13,12 +13,16 @@
 //! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
 //! has stopped or waits for a message that nothing can send any more.
 
+mod kernel;
+mod rootfs;
 mod scheduler;
+
+pub use rootfs::{root_fs_with_jobs, BadProgram};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ankh_domains::{Mode, SystemDescription};
+use ankh_domains::{Mode, Role, SystemDescription};
 use virtio_seep::message::DomainId;
 
 use crate::console::ConsoleSink;
@@ -46,6 +50,8 @@ pub struct SystemOptions {
     pub ipc_trace: Option<IpcTrace>,
     /// Whether KVM logs the pages each domain writes (for `ipc_trace` to read).
     pub dirty_log: bool,
+    /// The root file system archive servers get from `SYS_ROOT_FS`.
+    pub root_fs: Arc<[u8]>,
 }
 
 /// See [`SystemOptions::ipc_trace`].
@@ -60,6 +66,7 @@ impl SystemOptions {
             inbox_limit: 1024,
             ipc_trace: None,
             dirty_log: false,
+            root_fs: Arc::from(Vec::new()),
         }
     }
 }
@@ -173,25 +180,43 @@ pub fn run_system(
         burst: rate.burst,
         inbox: options.inbox_limit,
     };
-    let router = Router::new(domains.len(), call_graph, limits);
+    let roles = description.domains.iter().map(|spec| spec.role).collect();
+    let router = Router::with_roles(roles, call_graph, limits);
+    let names = description
+        .ids()
+        .zip(&description.domains)
+        .map(|(id, spec)| (id, spec.name.clone()))
+        .collect();
+    let mut process_callees: Vec<DomainId> = description
+        .ids()
+        .filter(|id| {
+            description
+                .spec(*id)
+                .is_some_and(|s| s.role == Role::Process)
+        })
+        .flat_map(|id| description.callees(id).map(|(to, _)| to))
+        .collect();
+    process_callees.sort_unstable();
+    process_callees.dedup();
+    let spawner = kernel::Spawner {
+        host,
+        options,
+        root_fs: Arc::clone(&options.root_fs),
+    };
     let mut ends = scheduler::run(
         router,
         description.threads,
         domains,
+        names,
+        process_callees,
         options.ipc_trace.clone(),
+        &spawner,
     );
-    ends.sort_by_key(|(id, _)| *id);
+    ends.sort_by_key(|(id, _, _)| *id);
     Ok(SystemReport {
         domains: ends
             .into_iter()
-            .map(|(id, end)| DomainReport {
-                id,
-                name: description
-                    .spec(id)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_default(),
-                end,
-            })
+            .map(|(id, name, end)| DomainReport { id, name, end })
             .collect(),
     })
 }

@@ -4,40 +4,49 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use virtio_seep::message::DomainId;
+use virtio_seep::message::{DomainId, VMM_DOMAIN};
+use virtio_seep::opcode::REPLY;
 use virtio_seep::queue::{IpcOp, QueueSetup};
 use zerocopy::FromBytes;
 
+use super::kernel::{exit_cause, Spawner};
 use super::{DomainEnd, IpcTrace};
-use crate::domain::{Domain, RunEvent};
+use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
-use crate::ipc::router::{Activity, Router, WaitOutcome};
+use crate::ipc::router::{Activity, Router, Wait, WaitOutcome};
 use crate::ipc::{IpcFault, Message};
 
 /// What the threads share.
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    pub(super) changed: Condvar,
 }
 
-struct State {
-    router: Router,
+pub(super) struct State {
+    pub(super) router: Router,
     /// Per thread: domains ready to run, the next one first.
-    ready: Vec<VecDeque<DomainId>>,
+    pub(super) ready: Vec<VecDeque<DomainId>>,
     /// Domains being run right now.
     running: usize,
     /// The system is quiet: every thread returns.
     done: bool,
     /// Which thread runs each domain.
-    thread_of: HashMap<DomainId, usize>,
+    pub(super) thread_of: HashMap<DomainId, usize>,
+    /// Every domain's name.
+    pub(super) names: HashMap<DomainId, String>,
+    /// Domains killed from another thread, not yet marked by their own.
+    pub(super) killed: HashMap<DomainId, DomainId>,
+    /// The domains a process created at run time may call when its parent is not a
+    /// process: everything the description's processes may call.
+    pub(super) process_callees: Vec<DomainId>,
 }
 
 impl State {
     /// Puts woken domains on their threads' ready queues: the current thread's at the
     /// front (the direct switch), others at the back. Returns whether another thread
     /// must be woken.
-    fn schedule(&mut self, woken: &[DomainId], current_thread: usize) -> bool {
+    pub(super) fn schedule(&mut self, woken: &[DomainId], current_thread: usize) -> bool {
         let mut other = false;
         for id in woken.iter().rev() {
             let thread = self.thread_of[id];
@@ -53,9 +62,18 @@ impl State {
 }
 
 /// A domain and its queues, owned by the thread that runs it.
-struct Slot {
-    domain: Domain,
+pub(super) struct Slot {
+    pub(super) domain: Domain,
     queues: Option<DomainQueues>,
+}
+
+impl Slot {
+    pub(super) fn new(domain: Domain) -> Slot {
+        Slot {
+            domain,
+            queues: None,
+        }
+    }
 }
 
 /// What a domain does next after an IPC hypercall.
@@ -64,14 +82,20 @@ enum Next {
     Block,
 }
 
+/// A domain at the start: id, thread, the domain.
+pub(super) type Boot = (DomainId, usize, Domain);
+
 /// Runs the domains on `threads` host threads until the system is quiet; returns how
-/// each domain ended up.
-pub fn run(
+/// each domain ended up, with its name, in no particular order.
+pub(super) fn run(
     router: Router,
     threads: usize,
-    domains: Vec<(DomainId, usize, Domain)>,
+    domains: Vec<Boot>,
+    names: HashMap<DomainId, String>,
+    process_callees: Vec<DomainId>,
     trace: Option<IpcTrace>,
-) -> Vec<(DomainId, DomainEnd)> {
+    spawner: &Spawner<'_>,
+) -> Vec<(DomainId, String, DomainEnd)> {
     let threads = threads.max(1);
     let mut per_thread: Vec<HashMap<DomainId, Slot>> =
         (0..threads).map(|_| HashMap::new()).collect();
@@ -81,13 +105,7 @@ pub fn run(
         let thread = thread.min(threads - 1);
         ready[thread].push_back(id);
         thread_of.insert(id, thread);
-        per_thread[thread].insert(
-            id,
-            Slot {
-                domain,
-                queues: None,
-            },
-        );
+        per_thread[thread].insert(id, Slot::new(domain));
     }
     let shared = Shared {
         state: Mutex::new(State {
@@ -96,10 +114,13 @@ pub fn run(
             running: 0,
             done: false,
             thread_of,
+            names,
+            killed: HashMap::new(),
+            process_callees,
         }),
         changed: Condvar::new(),
     };
-    let mut ends = std::thread::scope(|scope| {
+    let ends = std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .enumerate()
@@ -113,8 +134,9 @@ pub fn run(
                             shared,
                             index,
                             slots,
-                            host_errors: Vec::new(),
+                            host_errors: HashMap::new(),
                             trace,
+                            spawner,
                         }
                         .run()
                     })
@@ -127,27 +149,35 @@ pub fn run(
             .collect::<Vec<_>>()
     });
     let state = shared.state.into_inner().expect("no thread panicked");
-    for (id, end) in ends.iter_mut() {
-        if let DomainEnd::Waiting(_) = end {
-            if let Activity::Waiting(wait) = state.router.activity(*id) {
-                *end = DomainEnd::Waiting(*wait);
-            }
-        }
-    }
-    ends
+    ends.into_iter()
+        .map(|(id, end)| {
+            let end = match (end, state.router.activity(id)) {
+                (DomainEnd::Waiting(_), Activity::Waiting(wait)) => DomainEnd::Waiting(*wait),
+                (end, _) => end,
+            };
+            let name = state.names.get(&id).cloned().unwrap_or_default();
+            (id, name, end)
+        })
+        .collect()
 }
 
-struct Worker<'a> {
+pub(super) struct Worker<'a> {
     shared: &'a Shared,
-    index: usize,
-    slots: HashMap<DomainId, Slot>,
-    host_errors: Vec<(DomainId, String)>,
+    pub(super) index: usize,
+    pub(super) slots: HashMap<DomainId, Slot>,
+    host_errors: HashMap<DomainId, String>,
     trace: Option<IpcTrace>,
+    pub(super) spawner: &'a Spawner<'a>,
 }
 
 impl Worker<'_> {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().expect("no thread panicked")
+    }
+
+    /// Wakes the other threads (after scheduling for them).
+    pub(super) fn notify_others(&self) {
+        self.shared.changed.notify_all();
     }
 
     fn run(mut self) -> Vec<(DomainId, DomainEnd)> {
@@ -160,17 +190,20 @@ impl Worker<'_> {
                 self.shared.changed.notify_all();
             }
         }
-        let errors: HashMap<DomainId, String> = self.host_errors.drain(..).collect();
+        let killed = self.lock().killed.clone();
         self.slots
             .into_iter()
-            .map(|(id, slot)| {
-                let end = match (errors.get(&id), slot.domain.state()) {
-                    (Some(error), _) => DomainEnd::HostError(error.clone()),
-                    (None, crate::DomainState::Stopped(exit)) => DomainEnd::Stopped(exit.clone()),
-                    // Refined by the caller from the router's view.
-                    (None, crate::DomainState::Ready) => {
-                        DomainEnd::Waiting(crate::ipc::router::Wait::Receive { from: None })
+            .map(|(id, mut slot)| {
+                if let Some(by) = killed.get(&id) {
+                    if !matches!(slot.domain.state(), DomainState::Stopped(_)) {
+                        slot.domain.fail(DomainFault::Killed { by: *by });
                     }
+                }
+                let end = match (self.host_errors.get(&id), slot.domain.state()) {
+                    (Some(error), _) => DomainEnd::HostError(error.clone()),
+                    (None, DomainState::Stopped(exit)) => DomainEnd::Stopped(exit.clone()),
+                    // Refined by `run` from the router's view.
+                    (None, DomainState::Ready) => DomainEnd::Waiting(Wait::Receive { from: None }),
                 };
                 (id, end)
             })
@@ -208,10 +241,17 @@ impl Worker<'_> {
             let event = match slot.domain.resume(|_| false) {
                 Ok(event) => event,
                 Err(error) => {
-                    self.host_errors.push((id, error.to_string()));
+                    self.host_errors.insert(id, error.to_string());
                     return self.stopped(id);
                 }
             };
+            let killed_by = self.lock().killed.remove(&id);
+            if let Some(by) = killed_by {
+                // Killed from another thread while it ran.
+                let slot = self.slots.get_mut(&id).expect("own domain");
+                slot.domain.fail(DomainFault::Killed { by });
+                return;
+            }
             let next = match event {
                 RunEvent::Stopped(_) => return self.stopped(id),
                 RunEvent::Paused(_) => Ok(Next::Run),
@@ -236,14 +276,11 @@ impl Worker<'_> {
         if slot.queues.is_some() {
             return Err(IpcFault::NotSetUp("set up twice"));
         }
+        let size = size_of::<QueueSetup>() as u64;
         let bytes = slot
             .domain
             .memory()
-            .read_guest(
-                address,
-                size_of::<QueueSetup>() as u64,
-                size_of::<QueueSetup>() as u64,
-            )
+            .read_guest(address, size, size)
             .map_err(|e| IpcFault::BadSetup(e.to_string()))?;
         let setup = QueueSetup::read_from_bytes(&bytes).expect("exact size");
         slot.queues = Some(DomainQueues::setup(slot.domain.memory(), &setup)?);
@@ -259,14 +296,31 @@ impl Worker<'_> {
             .as_mut()
             .ok_or(IpcFault::NotSetUp("before IpcSetup"))?;
         let messages = queues.drain_tx(slot.domain.memory())?;
-        let outcome = {
-            let mut state = self.lock();
-            let (woken, last_request) = state.router.submit(id, messages, Instant::now())?;
-            if state.schedule(&woken, self.index) {
-                self.shared.changed.notify_all();
+        let mut last_request = None;
+        for message in messages {
+            if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
+                let now = Instant::now();
+                let request = self
+                    .lock()
+                    .router
+                    .kernel_request(id, message.header.opcode, now)?;
+                let reply = self.kernel_call(id, &message);
+                let mut state = self.lock();
+                let woken = state.router.kernel_reply(request, reply);
+                if state.schedule(&woken, self.index) {
+                    self.notify_others();
+                }
+                last_request = Some(request);
+            } else {
+                let mut state = self.lock();
+                let (woken, last) = state.router.submit(id, vec![message], Instant::now())?;
+                if state.schedule(&woken, self.index) {
+                    self.notify_others();
+                }
+                last_request = last.or(last_request);
             }
-            state.router.wait(id, op, source, last_request)?
-        };
+        }
+        let outcome = self.lock().router.wait(id, op, source, last_request)?;
         match outcome {
             WaitOutcome::Continue => Ok(Next::Run),
             WaitOutcome::Deliver(message) => self.deliver(id, &message).map(|()| Next::Run),
@@ -280,18 +334,22 @@ impl Worker<'_> {
         queues.deliver(slot.domain.memory(), message)
     }
 
-    fn fail(&mut self, id: DomainId, fault: DomainFault) {
+    pub(super) fn fail(&mut self, id: DomainId, fault: DomainFault) {
         let slot = self.slots.get_mut(&id).expect("own domain");
         slot.domain.fail(fault);
         self.stopped(id);
     }
 
     /// Tells the router the domain is gone and schedules whoever that wakes.
-    fn stopped(&mut self, id: DomainId) {
+    pub(super) fn stopped(&mut self, id: DomainId) {
+        let cause = match self.slots[&id].domain.state() {
+            DomainState::Stopped(exit) => exit_cause(exit),
+            DomainState::Ready => exit_cause(&crate::DomainExit::Halted),
+        };
         let mut state = self.lock();
-        let woken = state.router.stopped(id);
+        let woken = state.router.stopped(id, cause);
         if state.schedule(&woken, self.index) {
-            self.shared.changed.notify_all();
+            self.notify_others();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The router's rules, on fake domains: 1 = client, 2 = server, 3 = second client,
 //! 4 = a domain the client may not call.
 
+use ankh_proto::sys::DomainExited;
 use virtio_seep::opcode::{TEST_NOTIFY, TEST_PING};
 
 use super::*;
@@ -175,7 +176,7 @@ fn a_cycle_of_waits_is_refused_with_edeadlk() {
 fn a_stopped_callee_fails_its_callers() {
     let mut r = router();
     let id = call(&mut r, 1);
-    assert_eq!(r.stopped(2), [1]);
+    assert_eq!(r.stopped(2, EXITED), [1]);
     let answer = r.take_delivery(1).unwrap();
     assert_eq!(
         (answer.header.request_id, answer.header.status),
@@ -196,7 +197,7 @@ fn waiting_on_a_stopped_domain_fails() {
         r.wait(1, IpcOp::Receive, 3, None).unwrap(),
         WaitOutcome::Blocked
     );
-    assert_eq!(r.stopped(3), [1]);
+    assert_eq!(r.stopped(3, EXITED), [1]);
     assert_eq!(
         r.take_delivery(1).unwrap().header.status,
         errno::EDEADSRCDST
@@ -273,4 +274,98 @@ fn storms_are_faults() {
         r.submit(1, vec![request(2, TEST_NOTIFY)], now),
         Err(IpcFault::MessageStorm(_))
     ));
+}
+
+const EXITED: ExitCause = ExitCause { cause: 0, code: 0 };
+
+#[test]
+fn kernel_calls_follow_roles() {
+    let roles = vec![Role::ProcessManager, Role::Server, Role::Process];
+    let mut r = Router::with_roles(roles, [], StormLimits::default());
+    let now = Instant::now();
+    assert!(r.kernel_request(1, opcode::SYS_CREATE_DOMAIN, now).is_ok());
+    assert!(r.kernel_request(2, opcode::SYS_ROOT_FS, now).is_ok());
+    for (from, op) in [
+        (2, opcode::SYS_CREATE_DOMAIN),
+        (3, opcode::SYS_ROOT_FS),
+        (1, TEST_PING),
+    ] {
+        assert_eq!(
+            r.kernel_request(from, op, now),
+            Err(IpcFault::ForbiddenDestination(VMM_DOMAIN)),
+            "{from} {op:#x}"
+        );
+    }
+}
+
+#[test]
+fn a_kernel_reply_reaches_the_caller() {
+    let mut r = Router::with_roles(vec![Role::ProcessManager], [], StormLimits::default());
+    let id = r
+        .kernel_request(1, opcode::SYS_ROOT_FS, Instant::now())
+        .unwrap();
+    r.kernel_reply(
+        id,
+        Message {
+            bulk: b"fs".to_vec(),
+            ..Default::default()
+        },
+    );
+    let got = delivered(r.wait(1, IpcOp::AwaitReply, 0, Some(id)).unwrap());
+    assert_eq!((got.header.source, got.header.request_id), (VMM_DOMAIN, id));
+    assert_eq!(got.bulk, b"fs");
+}
+
+#[test]
+fn the_process_manager_hears_of_process_ends_only() {
+    let roles = vec![Role::ProcessManager, Role::Server, Role::Process];
+    let mut r = Router::with_roles(roles, [], StormLimits::default());
+    assert_eq!(
+        r.wait(1, IpcOp::Receive, 0, None).unwrap(),
+        WaitOutcome::Blocked
+    );
+    assert!(r.stopped(2, EXITED).is_empty(), "servers are not processes");
+    assert_eq!(r.stopped(3, ExitCause { cause: 1, code: 0 }), [1]);
+    let notice = r.take_delivery(1).unwrap();
+    assert_eq!(notice.header.opcode, opcode::SYS_DOMAIN_EXITED);
+    assert_eq!(notice.header.source, VMM_DOMAIN);
+    let record: DomainExited = ankh_proto::wire::record(&notice.payload).unwrap();
+    assert_eq!((record.id, record.cause), (3, 1));
+    assert!(r.stopped(3, EXITED).is_empty(), "once");
+}
+
+#[test]
+fn domains_added_at_run_time_get_their_edges() {
+    let mut r = router();
+    let id = r.add_domain(Role::Process, &[2]);
+    assert_eq!(id, 5);
+    assert_eq!(r.callees(id), [2]);
+    r.submit(id, vec![request(2, TEST_NOTIFY)], Instant::now())
+        .unwrap();
+    assert!(r
+        .submit(id, vec![request(1, TEST_NOTIFY)], Instant::now())
+        .is_err());
+}
+
+#[test]
+fn process_bookkeeping_is_for_the_process_manager_only() {
+    let roles = vec![Role::ProcessManager, Role::Server, Role::Process];
+    let mut r = Router::with_roles(roles, [(1, 2), (3, 2)], StormLimits::default());
+    let now = Instant::now();
+    r.submit(1, vec![request(2, opcode::VFS_PROC_EXIT)], now)
+        .unwrap();
+    let (_, last) = r
+        .submit(3, vec![request(2, opcode::VFS_PROC_EXIT)], now)
+        .unwrap();
+    let answer = delivered(r.wait(3, IpcOp::AwaitReply, 0, last).unwrap());
+    assert_eq!(answer.header.status, errno::EPERM);
+    let got = delivered(r.wait(2, IpcOp::Receive, 0, None).unwrap());
+    assert_eq!(
+        got.header.source, 1,
+        "only the process manager's message arrives"
+    );
+    assert_eq!(
+        r.wait(2, IpcOp::Receive, 0, None).unwrap(),
+        WaitOutcome::Blocked
+    );
 }

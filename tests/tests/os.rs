@@ -1,0 +1,59 @@
+//! The OS on real VMs: PM, VFS, DS and MM servers, init, and the programs it runs.
+
+use ankh_tests::run_os;
+use ankh_vmm::system::DomainEnd;
+use ankh_vmm::DomainExit;
+
+/// The `N passed, M failed` line of the suite, parsed.
+fn suite_result(lines: &[&str]) -> (u32, u32) {
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.ends_with(" failed"))
+        .unwrap_or_else(|| panic!("no result line in {lines:?}"));
+    let numbers: Vec<u32> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+#[test]
+fn the_conformance_suite_passes() {
+    let ran = run_os(&["suite"]);
+    let suite: Vec<&str> = ran.lines_of("suite");
+    let (passed, failed) = suite_result(&suite);
+    assert_eq!(failed, 0, "suite output: {suite:?}");
+    assert!(passed >= 60, "only {passed} checks");
+    ran.assert_exited_cleanly("init");
+}
+
+#[test]
+fn a_faulting_app_is_reaped_with_its_fault() {
+    let ran = run_os(&["child-ud2"]);
+    let fault = ran.fault("child-ud2");
+    assert_eq!(fault.kind(), "cpu-exception", "{fault}");
+    let init = ran.lines_of("init");
+    assert!(
+        init.iter().any(|l| l.contains("/bin/child-ud2") && l.contains("fault")),
+        "init reports the fault: {init:?}"
+    );
+    assert!(matches!(ran.end("init"), DomainEnd::Stopped(DomainExit::Exited { code }) if *code != 0));
+}
+
+#[test]
+fn a_flooding_app_does_not_disturb_the_suite() {
+    let ran = run_os(&["flood", "suite"]);
+    assert_eq!(ran.lines_of("flood").last(), Some(&"flood: done"));
+    let (passed, failed) = suite_result(&ran.lines_of("suite"));
+    assert_eq!(failed, 0, "{:?}", ran.lines_of("suite"));
+    assert!(passed >= 60);
+    for server in ["pm", "vfs", "ds", "mm"] {
+        assert!(
+            matches!(ran.end(server), DomainEnd::Waiting(_)),
+            "{server} is still serving: {:?}",
+            ran.end(server)
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The root file system a system's servers get from `SYS_ROOT_FS`.
+
+use ankh_proto::rootfs::{push, ENTRY_DIR, ENTRY_FILE};
+
+/// Why the job list was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("a program to run must be a name from /bin (at most 60 bytes, no '/'), not {0:?}")]
+pub struct BadProgram(pub String);
+
+/// The built-in root file system (`ankh_images::root_fs`), plus `/etc/init.job`
+/// listing `/bin/<program>` for each of `programs`, one per line (none: no job file,
+/// init runs its default).
+pub fn root_fs_with_jobs<S: AsRef<str>>(programs: &[S]) -> Result<Vec<u8>, BadProgram> {
+    let mut archive = ankh_images::root_fs().to_vec();
+    if programs.is_empty() {
+        return Ok(archive);
+    }
+    let mut job = String::new();
+    for program in programs.iter().map(AsRef::as_ref) {
+        if program.is_empty() || program.contains('/') || program.len() > 60 {
+            return Err(BadProgram(program.to_owned()));
+        }
+        job.push_str("/bin/");
+        job.push_str(program);
+        job.push('\n');
+    }
+    push(&mut archive, ENTRY_DIR, "/etc", b"");
+    push(&mut archive, ENTRY_FILE, "/etc/init.job", job.as_bytes());
+    Ok(archive)
+}
