@@ -50,6 +50,76 @@ fn main() {
     );
     std::fs::write(out_dir.join("builtin.rs"), builtin_rs(&images))
         .unwrap_or_else(|err| panic!("cannot write builtin.rs: {err}"));
+    let root_fs = root_fs(&root, &images);
+    std::fs::write(out_dir.join("rootfs.img"), root_fs)
+        .unwrap_or_else(|err| panic!("cannot write rootfs.img: {err}"));
+}
+
+/// The root file system archive: `/bin/<name>` for every program listed in
+/// `guest-servers/rootfs.list`, then every file under `images/rootfs/` at the same
+/// path, with the directories they need.
+fn root_fs(root: &Path, images: &[(String, String)]) -> Vec<u8> {
+    use ankh_proto::rootfs::{push, ENTRY_DIR, ENTRY_FILE};
+    let list_path = root.join("guest-servers/rootfs.list");
+    println!("cargo:rerun-if-changed={}", list_path.display());
+    let tree = root.join("images/rootfs");
+    println!("cargo:rerun-if-changed={}", tree.display());
+    let list = std::fs::read_to_string(&list_path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", list_path.display()));
+    let mut archive = Vec::new();
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut add_dirs = |archive: &mut Vec<u8>, path: &str| {
+        let mut at = 0;
+        while let Some(slash) = path[at + 1..].find('/') {
+            let dir = &path[..at + 1 + slash];
+            if dirs.insert(dir.to_owned()) {
+                push(archive, ENTRY_DIR, dir, b"");
+            }
+            at += 1 + slash;
+        }
+    };
+    for name in list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (_, path) = images
+            .iter()
+            .find(|(image, _)| image == name)
+            .unwrap_or_else(|| {
+                panic!("rootfs.list names {name:?}, which the guest build did not produce")
+            });
+        let elf = std::fs::read(path).unwrap_or_else(|err| panic!("cannot read {path}: {err}"));
+        let target = format!("/bin/{name}");
+        add_dirs(&mut archive, &target);
+        push(&mut archive, ENTRY_FILE, &target, &elf);
+    }
+    let mut files = Vec::new();
+    collect_files(&tree, &mut files);
+    files.sort();
+    for file in files {
+        let relative = file.strip_prefix(&tree).expect("under the tree");
+        let target = format!("/{}", relative.display());
+        let data = std::fs::read(&file)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", file.display()));
+        add_dirs(&mut archive, &target);
+        push(&mut archive, ENTRY_FILE, &target, &data);
+    }
+    archive
+}
+
+fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
 }
 
 /// Reruns this script when a guest source, manifest, lock or config file changes, or the

@@ -26,6 +26,13 @@ struct Aligned<Bytes: ?Sized>(Bytes);
 
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
+/// The root file system archive (`ankh_proto::rootfs` format) built with the images:
+/// the programs of `guest-servers/rootfs.list` in `/bin` and the files of
+/// `images/rootfs/`.
+pub fn root_fs() -> &'static [u8] {
+    include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.img"))
+}
+
 /// Every built-in image, sorted by name.
 pub fn builtin() -> &'static [BuiltinImage] {
     BUILTIN

@@ -12,14 +12,20 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 24] = [
+const NAMES: [&str; 39] = [
     "boot-probe",
     "bulk",
     "busy-loop",
+    "child-exit3",
+    "child-hog",
+    "child-sleep",
+    "child-subscribe",
+    "child-ud2",
     "deadlock-a",
     "deadlock-b",
     "deferred-release",
     "deferred-wait",
+    "ds",
     "echo",
     "exit7",
     "fault-div0",
@@ -32,11 +38,20 @@ const NAMES: [&str; 24] = [
     "fault-sse",
     "fault-triple",
     "fault-ud2",
+    "flood",
     "hello",
+    "hello-os",
+    "init",
     "ipc-bad",
     "ipc-bench",
+    "mm",
     "nop-loop",
     "ping",
+    "pipe-child",
+    "pm",
+    "suite",
+    "ubench",
+    "vfs",
 ];
 
 fn elf(name: &str) -> &'static [u8] {

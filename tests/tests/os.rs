@@ -36,10 +36,13 @@ fn a_faulting_app_is_reaped_with_its_fault() {
     assert_eq!(fault.kind(), "cpu-exception", "{fault}");
     let init = ran.lines_of("init");
     assert!(
-        init.iter().any(|l| l.contains("/bin/child-ud2") && l.contains("fault")),
+        init.iter()
+            .any(|l| l.contains("/bin/child-ud2") && l.contains("fault")),
         "init reports the fault: {init:?}"
     );
-    assert!(matches!(ran.end("init"), DomainEnd::Stopped(DomainExit::Exited { code }) if *code != 0));
+    assert!(
+        matches!(ran.end("init"), DomainEnd::Stopped(DomainExit::Exited { code }) if *code != 0)
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! An image is a `#![no_std]`, `#![no_main]` binary that names its main function with
 //! [`entry!`]. The runtime provides everything around it:
-//! - the entry point `_start` (module `start`): stack, call of the image's main,
+//! - the entry point `_start` (module `start`): stack, heap, call of the image's main,
 //!   [`hypercall::exit`] with its return value;
 //! - [`exceptions`]: the stubs through which any CPU exception is reported to the VMM,
 //!   and the ABI note that tells the VMM where they are;
@@ -11,6 +11,8 @@
 //!   ([`ipc::Ipc`]: `send`, `sendrec`, `receive`, `reply`, `reply_recv`);
 //! - [`console`]: line output, with its own integer formatting ([`num`]), because the
 //!   precompiled `core::fmt` contains SSE instructions that KVM cannot run here;
+//! - [`heap`]: the global allocator over the RAM above the image, so images can use
+//!   `alloc` (`Vec`, `BTreeMap`, ...); out of memory is a panic;
 //! - the panic handler (module `panic`), which reports file, line and static message;
 //! - `memcpy` and friends (module `mem`), which a freestanding link needs.
 //!
@@ -26,6 +28,7 @@
 
 pub mod console;
 pub mod exceptions;
+pub mod heap;
 pub mod hypercall;
 pub mod ipc;
 pub mod num;

@@ -1,8 +1,8 @@
-//! The entry point: `_start` sets up the stack and runs the image.
+//! The entry point: `_start` sets up the stack and the heap, and runs the image.
 
 use core::arch::global_asm;
 
-use crate::{hypercall, BootInfo};
+use crate::{heap, hypercall, BootInfo};
 
 extern "Rust" {
     /// The image's main function, defined by [`crate::entry!`].
@@ -26,13 +26,14 @@ global_asm!(
     start = sym start,
 );
 
-/// Rust half of the entry point: never returns, the domain ends with the exit hypercall.
+/// Rust half of the entry point: initializes the heap, runs main and never returns: the domain ends with the exit hypercall.
 extern "C" fn start(boot: *const BootInfo) -> ! {
     // SAFETY: the VMM wrote a `BootInfo` at this address (`BOOT_INFO_ADDR`, identity
     // mapped) before the first instruction ran and never changes it afterwards; every
     // bit pattern is a valid `BootInfo` (it is `FromBytes`), and it lives for the whole
     // run, so a shared `'static` reference is sound.
     let boot = unsafe { &*boot };
+    heap::init(boot);
     // SAFETY: `entry!` defines this symbol with exactly this signature; a missing or
     // mistyped main is a link or compile error in the image.
     let code = unsafe { __ankh_guest_main(boot) };

@@ -21,7 +21,7 @@ use super::stats::{micros, ratio, Summary};
 use crate::console::CapturedConsole;
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
-use crate::system::{run_system, SystemOptions};
+use crate::system::{run_system, SystemOptions, TraceEvent};
 use crate::x86_boot::GuestMode;
 
 /// One workload of the benchmark.
@@ -182,7 +182,10 @@ fn measure(
     let recorder = Arc::clone(&trace);
     let options = SystemOptions {
         watchdog_timeout: Duration::from_secs(10),
-        ipc_trace: Some(Arc::new(move |id, domain| {
+        ipc_trace: Some(Arc::new(move |event, id, domain| {
+            if event != TraceEvent::Ipc {
+                return;
+            }
             let now = Instant::now();
             let pages = if dirty_log {
                 domain.take_dirty_pages().unwrap_or(0)

@@ -6,3 +6,4 @@ pub mod boot;
 pub mod ipc;
 pub mod modes;
 pub mod stats;
+pub mod ubench;

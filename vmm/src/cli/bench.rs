@@ -13,6 +13,8 @@ pub enum BenchCommand {
     Modes(ModesArgs),
     /// Round trip of a call between two domains, against the raw exit cost.
     Ipc(ModesArgs),
+    /// Unixbench-style workloads on the OS: operations per second.
+    Ubench(ModesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +42,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         }
         BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
         BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
+        BenchCommand::Ubench(args) => print!("{}", ankh_vmm::bench::ubench::run(args.rounds)?),
     }
     Ok(ExitCode::SUCCESS)
 }

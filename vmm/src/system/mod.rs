@@ -45,8 +45,8 @@ pub struct SystemOptions {
     pub console: ConsoleFactory,
     /// Messages that may wait in one domain's inbox.
     pub inbox_limit: usize,
-    /// Called at every IPC hypercall of every domain, before it is served (benchmarks
-    /// measure with it; `None` costs nothing).
+    /// Called at every IPC and `Nop` hypercall of every domain, before it is served
+    /// (benchmarks measure with it; `None` costs nothing).
     pub ipc_trace: Option<IpcTrace>,
     /// Whether KVM logs the pages each domain writes (for `ipc_trace` to read).
     pub dirty_log: bool,
@@ -55,7 +55,16 @@ pub struct SystemOptions {
 }
 
 /// See [`SystemOptions::ipc_trace`].
-pub type IpcTrace = Arc<dyn Fn(DomainId, &Domain) + Send + Sync>;
+pub type IpcTrace = Arc<dyn Fn(TraceEvent, DomainId, &Domain) + Send + Sync>;
+
+/// What a domain did when [`SystemOptions::ipc_trace`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceEvent {
+    /// An IPC hypercall, before it is served.
+    Ipc,
+    /// A `Nop` hypercall (benchmarks use them as timestamps).
+    Nop,
+}
 
 impl SystemOptions {
     /// Defaults: 1 s watchdog, 1024 inbox slots, no tracing, consoles from `console`.

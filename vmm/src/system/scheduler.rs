@@ -4,13 +4,14 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use virtio_seep::abi::hypercall::Hypercall;
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
 use virtio_seep::opcode::REPLY;
 use virtio_seep::queue::{IpcOp, QueueSetup};
 use zerocopy::FromBytes;
 
 use super::kernel::{exit_cause, Spawner};
-use super::{DomainEnd, IpcTrace};
+use super::{DomainEnd, IpcTrace, TraceEvent};
 use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
@@ -228,6 +229,10 @@ impl Worker<'_> {
 
     /// Runs domain `id` until it blocks or stops.
     fn run_domain(&mut self, id: DomainId, delivery: Option<Box<Message>>) {
+        if matches!(self.slots[&id].domain.state(), DomainState::Stopped(_)) {
+            // Stopped (killed) after it was queued to run.
+            return;
+        }
         if let Some(message) = delivery {
             if let Err(fault) = self.deliver(id, &message) {
                 return self.fail(id, fault.into());
@@ -238,7 +243,8 @@ impl Worker<'_> {
                 .slots
                 .get_mut(&id)
                 .expect("a thread runs only its domains");
-            let event = match slot.domain.resume(|_| false) {
+            let tracing = self.trace.is_some();
+            let event = match slot.domain.resume(|call| tracing && call == Hypercall::Nop) {
                 Ok(event) => event,
                 Err(error) => {
                     self.host_errors.insert(id, error.to_string());
@@ -254,11 +260,16 @@ impl Worker<'_> {
             }
             let next = match event {
                 RunEvent::Stopped(_) => return self.stopped(id),
-                RunEvent::Paused(_) => Ok(Next::Run),
+                RunEvent::Paused(_) => {
+                    if let Some(trace) = &self.trace {
+                        trace(TraceEvent::Nop, id, &self.slots[&id].domain);
+                    }
+                    Ok(Next::Run)
+                }
                 RunEvent::IpcSetup(address) => self.setup(id, address).map(|()| Next::Run),
                 RunEvent::Ipc(value) => {
                     if let Some(trace) = &self.trace {
-                        trace(id, &self.slots[&id].domain);
+                        trace(TraceEvent::Ipc, id, &self.slots[&id].domain);
                     }
                     self.ipc(id, value)
                 }

@@ -7,7 +7,6 @@ use core::arch::asm;
 use ankh_guest_rt::BootInfo;
 use ankh_test_images::expect::{FAULT_HYPERCALL_VALUE, FAULT_PORT, RESUMED_AFTER_FAULT_CODE};
 
-
 ankh_guest_rt::entry!(main);
 
 fn main(_boot: &BootInfo) -> u32 {

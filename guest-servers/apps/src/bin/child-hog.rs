@@ -1,0 +1,13 @@
+//! Opens files until refused, reports the errno to its parent and blocks (see
+//! `ankh_apps::helpers::hog`).
+#![no_std]
+#![no_main]
+
+use ankh_guest_rt::BootInfo;
+use ankh_ulib::System;
+
+ankh_guest_rt::entry!(main);
+
+fn main(boot: &BootInfo) -> u32 {
+    ankh_apps::helpers::hog(&mut System::init(boot))
+}

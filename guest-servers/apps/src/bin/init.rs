@@ -1,0 +1,13 @@
+//! The first process: runs the job named in `/etc/init.job` (see `ankh_apps::init`).
+#![no_std]
+#![no_main]
+
+use ankh_apps::out::Console;
+use ankh_guest_rt::BootInfo;
+use ankh_ulib::System;
+
+ankh_guest_rt::entry!(main);
+
+fn main(boot: &BootInfo) -> u32 {
+    ankh_apps::init::run(&mut System::init(boot), &mut Console)
+}

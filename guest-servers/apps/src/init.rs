@@ -1,0 +1,111 @@
+//! `init`: the first process. Prints `init: starting`, starts all its jobs side by side
+//! (in the order listed), waits for each in that order, printing
+//! `init: <job> exited with <code>`, and returns 0 when every job returned 0, else the
+//! last non-zero code.
+//!
+//! The jobs are the programs listed in [`INIT_JOB_PATH`], one absolute path per line
+//! (e.g. `/bin/suite`); without that file (or with no path in it) init runs
+//! [`DEFAULT_JOB`]. argv is not delivered to programs yet, so a job is a program, not
+//! a command line. A job that ends by a fault or a kill counts as
+//! `SIGNALED_BASE + cause` (129 for a fault, 130 for a kill, like a shell's
+//! `128 + signal`), and its line says so: `init: <job> exited with 129 (fault)`. A job
+//! that cannot be started or waited for counts as [`INIT_FAILED`].
+
+use alloc::vec::Vec;
+
+use ankh_proto::sys::{EXIT_FAULT, EXIT_KILLED, EXIT_NORMAL};
+use ankh_ulib::{Channel, Os, Pid};
+
+use crate::out::{Out, Text};
+use crate::paths::{
+    DEFAULT_JOB, INIT_FAILED, INIT_JOB_PATH, JOBS_FILE_MAX, JOB_MAX, SIGNALED_BASE,
+};
+
+/// The jobs listed in the contents of [`INIT_JOB_PATH`]: the first word of each
+/// line, if it is an absolute path of at most [`JOB_MAX`] bytes (other lines are
+/// skipped); empty when the contents are not UTF-8.
+pub fn parse_jobs(contents: &[u8]) -> Vec<&str> {
+    let Ok(text) = core::str::from_utf8(contents) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|job| job.starts_with('/') && job.len() <= JOB_MAX)
+        .collect()
+}
+
+/// Runs init; returns its exit code.
+pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
+    Text::new().str("init: starting").send(out);
+    let contents = os
+        .read_file(INIT_JOB_PATH, JOBS_FILE_MAX)
+        .unwrap_or_default();
+    let mut jobs = parse_jobs(&contents);
+    if jobs.is_empty() {
+        jobs.push(DEFAULT_JOB);
+    }
+    let started: Vec<(&str, Option<Pid>)> = jobs
+        .into_iter()
+        .map(|job| (job, start_job(os, out, job)))
+        .collect();
+    let mut code = 0;
+    for (job, pid) in started {
+        let status = match pid {
+            Some(pid) => finish_job(os, out, job, pid),
+            None => INIT_FAILED,
+        };
+        if status != 0 {
+            code = status;
+        }
+    }
+    code
+}
+
+/// Starts one job; its pid, or `None` (reported) when it cannot be started.
+fn start_job<C: Channel>(os: &mut Os<C>, out: &mut dyn Out, job: &str) -> Option<Pid> {
+    match os.spawn(job, &[job], false) {
+        Ok(pid) => Some(pid),
+        Err(errno) => {
+            let line = Text::new()
+                .str("init: cannot start ")
+                .str(job)
+                .str(" errno ");
+            line.int(errno.into()).send(out);
+            None
+        }
+    }
+}
+
+/// Waits for the job `pid` and reports how it ended; returns its code as init counts
+/// it.
+fn finish_job<C: Channel>(os: &mut Os<C>, out: &mut dyn Out, job: &str, pid: Pid) -> u32 {
+    let (code, how) = match os.wait(pid) {
+        Ok(status) if status.cause == EXIT_NORMAL => {
+            (u32::from_le_bytes(status.code.to_le_bytes()), "")
+        }
+        Ok(status) => {
+            let how = match status.cause {
+                EXIT_FAULT => " (fault)",
+                EXIT_KILLED => " (killed)",
+                _ => " (abnormal end)",
+            };
+            (SIGNALED_BASE.saturating_add(status.cause), how)
+        }
+        Err(errno) => {
+            let line = Text::new()
+                .str("init: cannot wait for ")
+                .str(job)
+                .str(" errno ");
+            line.int(errno.into()).send(out);
+            return INIT_FAILED;
+        }
+    };
+    Text::new()
+        .str("init: ")
+        .str(job)
+        .str(" exited with ")
+        .dec(code.into())
+        .str(how)
+        .send(out);
+    code
+}

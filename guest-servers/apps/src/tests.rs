@@ -1,0 +1,302 @@
+//! The suite's server sections, init's job parsing, the benchmark and flood, run
+//! against the real DS, VFS and MM server crates in this process (PM and processes
+//! need the VMM: those sections are skipped).
+
+use std::collections::HashMap;
+
+use ankh_ds::DataStore;
+use ankh_mm::MemoryManager;
+use ankh_proto::opcode::SYS_ROOT_FS;
+use ankh_proto::rootfs::{push, ENTRY_DIR, ENTRY_FILE};
+use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::{DomainId, Errno, Pid};
+use ankh_ulib::errno::ENOSYS;
+use ankh_ulib::{Channel, Os, Servers};
+use ankh_vfs::Vfs;
+
+use crate::bench::{Bench, Budget};
+use crate::init::parse_jobs;
+use crate::out::Out;
+use crate::suite::{self, Sections};
+
+/// Domain ids of the servers in the harness (the order of the system description).
+const DS: DomainId = 1;
+const VFS: DomainId = 2;
+const MM: DomainId = 3;
+const PM: DomainId = 4;
+/// The app's pid.
+const APP: Pid = 5;
+
+/// The servers, run synchronously: a call is a `handle`, nested calls recurse.
+struct Local {
+    ds: DataStore,
+    vfs: Vfs,
+    mm: MemoryManager,
+    next_id: u64,
+}
+
+/// What a server may do in the harness: call DS or the kernel, answer parked requests
+/// (which the harness records; the app never waits on one here).
+struct LocalKernel<'a> {
+    ds: Option<&'a mut DataStore>,
+    source: DomainId,
+    next_id: &'a mut u64,
+    parked: &'a mut HashMap<u64, Reply>,
+}
+
+impl Kernel for LocalKernel<'_> {
+    fn call(
+        &mut self,
+        to: Endpoint,
+        opcode: u16,
+        payload: &[u8],
+        bulk: &[u8],
+    ) -> Result<Reply, Errno> {
+        match (to, opcode) {
+            (Endpoint::Kernel, SYS_ROOT_FS) => Ok(Reply::ok_with_bulk(Vec::new(), root_fs())),
+            (Endpoint::Ds, _) => {
+                let ds = self.ds.as_deref_mut().ok_or(ENOSYS)?;
+                *self.next_id += 1;
+                let request = Request {
+                    source: self.source,
+                    opcode,
+                    request_id: *self.next_id,
+                    payload,
+                    bulk,
+                };
+                let mut parked = HashMap::new();
+                let mut inner = LocalKernel {
+                    ds: None,
+                    source: DS,
+                    next_id: self.next_id,
+                    parked: &mut parked,
+                };
+                match ds.handle(&request, &mut inner) {
+                    Handled::Reply(reply) if reply.status == 0 => Ok(reply),
+                    Handled::Reply(reply) => Err(reply.status),
+                    Handled::Deferred => panic!("DS parked a server's call"),
+                }
+            }
+            _ => Err(ENOSYS),
+        }
+    }
+
+    fn reply(&mut self, request_id: u64, reply: Reply) {
+        self.parked.insert(request_id, reply);
+    }
+}
+
+/// The root file system of the harness: `/bin/child-hog` and `/etc`.
+fn root_fs() -> Vec<u8> {
+    let mut archive = Vec::new();
+    push(&mut archive, ENTRY_DIR, "/bin", b"");
+    push(&mut archive, ENTRY_FILE, "/bin/child-hog", b"\x7fELF");
+    push(&mut archive, ENTRY_DIR, "/etc", b"");
+    archive
+}
+
+impl Local {
+    fn new() -> Local {
+        let mut local = Local {
+            ds: DataStore::new(),
+            vfs: Vfs::new(),
+            mm: MemoryManager::default().with_process_manager(PM),
+            next_id: 0,
+        };
+        let mut parked = HashMap::new();
+        let mut kernel = LocalKernel {
+            ds: Some(&mut local.ds),
+            source: VFS,
+            next_id: &mut local.next_id,
+            parked: &mut parked,
+        };
+        local.vfs.start(&mut kernel);
+        local
+    }
+}
+
+impl Channel for Local {
+    fn call<R>(
+        &mut self,
+        to: DomainId,
+        opcode: u16,
+        payload: &[u8],
+        bulk: &[u8],
+        reply: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Result<R, Errno> {
+        self.next_id += 1;
+        let request = Request {
+            source: APP,
+            opcode,
+            request_id: self.next_id,
+            payload,
+            bulk,
+        };
+        let mut parked = HashMap::new();
+        let Local {
+            ds,
+            vfs,
+            mm,
+            next_id,
+        } = self;
+        let (server, ds): (&mut dyn Server, _) = match to {
+            DS => (ds, None),
+            VFS => (vfs, Some(ds)),
+            MM => (mm, None),
+            _ => return Err(ENOSYS),
+        };
+        let mut kernel = LocalKernel {
+            ds,
+            source: to,
+            next_id,
+            parked: &mut parked,
+        };
+        let answer = match server.handle(&request, &mut kernel) {
+            Handled::Reply(answer) => answer,
+            Handled::Deferred => panic!("the app would block forever (opcode {opcode:#x})"),
+        };
+        if answer.status != 0 {
+            return Err(answer.status);
+        }
+        Ok(reply(&answer.payload, &answer.bulk))
+    }
+}
+
+/// The harness's app: RAM wide enough for host buffers, without the low pages.
+fn app() -> Os<Local> {
+    let servers = Servers {
+        pm: Some(PM),
+        vfs: Some(VFS),
+        ds: Some(DS),
+        mm: Some(MM),
+    };
+    Os::with_servers(Local::new(), servers, 0x10_0000..0x8000_0000_0000_0000)
+}
+
+/// Collects lines.
+#[derive(Default)]
+struct Lines(Vec<String>);
+
+impl Out for Lines {
+    fn line(&mut self, line: &[u8]) {
+        self.0.push(String::from_utf8_lossy(line).into_owned());
+    }
+}
+
+#[test]
+fn suite_server_sections_pass_against_the_real_servers() {
+    let mut os = app();
+    let mut lines = Lines::default();
+    let code = suite::run(&mut os, &mut lines, Sections { processes: false });
+    let last = lines.0.last().cloned().unwrap_or_default();
+    assert!(
+        code == 0 && last.ends_with(" passed, 0 failed"),
+        "suite failed:\n{}",
+        lines.0.join("\n")
+    );
+    let passed: u64 = last.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 60, "only {passed} checks ran");
+    assert_eq!(lines.0.len(), 1, "{:?}", lines.0);
+}
+
+#[test]
+fn suite_prints_failures_and_the_summary() {
+    // Without DS, every DS check fails with ENOSYS; the summary counts them.
+    let mut os = Os::with_servers(
+        Local::new(),
+        Servers {
+            pm: None,
+            vfs: Some(VFS),
+            ds: None,
+            mm: Some(MM),
+        },
+        0x10_0000..0x8000_0000_0000_0000,
+    );
+    let mut lines = Lines::default();
+    assert_eq!(
+        suite::run(&mut os, &mut lines, Sections { processes: false }),
+        1
+    );
+    assert!(
+        lines
+            .0
+            .iter()
+            .any(|l| l == "suite: FAIL ds publish errno 38"),
+        "{:?}",
+        lines.0
+    );
+    let last = lines.0.last().unwrap();
+    let failed = lines.0.len() - 1;
+    assert!(
+        last.ends_with(&format!(" passed, {failed} failed")),
+        "{last}"
+    );
+}
+
+#[test]
+fn init_reads_its_jobs() {
+    assert_eq!(parse_jobs(b"/bin/suite\n"), ["/bin/suite"]);
+    assert_eq!(
+        parse_jobs(b"/bin/flood\n/bin/suite\n"),
+        ["/bin/flood", "/bin/suite"]
+    );
+    assert_eq!(
+        parse_jobs(b"  /bin/suite  extra\n\nsuite\n/bin/x"),
+        ["/bin/suite", "/bin/x"]
+    );
+    assert!(parse_jobs(b"").is_empty());
+    assert!(parse_jobs(b"/bin/\xff").is_empty());
+    assert!(parse_jobs(format!("/{}", "x".repeat(300)).as_bytes()).is_empty());
+}
+
+#[test]
+fn bench_workloads_without_processes_run_and_mark_each() {
+    let mut os = app();
+    let mut marks = 0;
+    let mut mark = || marks += 1;
+    let mut lines = Lines::default();
+    let budget = Budget {
+        syscall: 3,
+        pipe: 5,
+        context: 0,
+        spawn: 0,
+        copy_blocks: 100,
+        ds: 7,
+    };
+    let code = Bench {
+        os: &mut os,
+        mark: &mut mark,
+        out: &mut lines,
+        processes: false,
+    }
+    .run(&budget);
+    // syscall fails here: no PM in the harness.
+    assert_eq!(code, 1);
+    assert_eq!(
+        lines.0,
+        [
+            "ubench: syscall failed errno 38",
+            "ubench: pipe 5",
+            "ubench: fcopy-1k 100",
+            "ubench: fcopy-4k 100",
+            "ubench: ds-lookup 7",
+        ]
+    );
+    assert_eq!(marks, 2 * 5);
+}
+
+#[test]
+fn flood_leaves_the_servers_working() {
+    let mut os = app();
+    let mut lines = Lines::default();
+    let code = crate::flood::run(&mut os, &mut lines, 2000);
+    // No PM in the harness: getpid fails, the others must still work.
+    assert_eq!(
+        lines.0[1..],
+        ["flood: FAIL pm stopped working", "flood: done"],
+        "{:?}",
+        lines.0
+    );
+    assert_eq!(code, 1);
+    assert!(lines.0[0].starts_with("flood: 2000 requests, "));
+}
