@@ -12,10 +12,11 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 39] = [
+const NAMES: [&str; 40] = [
     "boot-probe",
     "bulk",
     "busy-loop",
+    "child-args",
     "child-exit3",
     "child-hog",
     "child-sleep",

@@ -57,6 +57,8 @@ pub const PM_GETPPID: u16 = 0x0103;
 pub const PM_KILL: u16 = 0x0104;
 /// PM: the process table.
 pub const PM_PS: u16 = 0x0105;
+/// PM: the caller's argument list (as given to `PM_SPAWN`), in the reply's bulk data.
+pub const PM_GETARGS: u16 = 0x0106;
 
 /// VFS: open (path in bulk).
 pub const VFS_OPEN: u16 = 0x0200;
@@ -172,6 +174,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(PM_GETPPID, "pm-getppid", SeepClass::Query, true),
     op(PM_KILL, "pm-kill", SeepClass::Update, true),
     op(PM_PS, "pm-ps", SeepClass::Query, true),
+    op(PM_GETARGS, "pm-getargs", SeepClass::Query, true),
     op(VFS_OPEN, "vfs-open", SeepClass::Update, true),
     op(VFS_CLOSE, "vfs-close", SeepClass::Update, true),
     op(VFS_READ, "vfs-read", SeepClass::Update, true),

@@ -23,6 +23,11 @@ pub const INIT_FAILED: u32 = 127;
 /// Echoes its input pipe into its output pipe until end of file (see
 /// [`crate::helpers::pipe_child`]).
 pub const PIPE_CHILD: &str = "/bin/pipe-child";
+/// Exits with the number of its arguments if they are [`CHILD_ARGS_ARGV`].
+pub const CHILD_ARGS: &str = "/bin/child-args";
+/// The argument list the suite gives [`CHILD_ARGS`].
+pub const CHILD_ARGS_ARGV: [&str; 3] = ["child-args", "one", "two words"];
+
 /// Exits with [`CHILD_EXIT3_CODE`] at once.
 pub const CHILD_EXIT3: &str = "/bin/child-exit3";
 /// Exit code of [`CHILD_EXIT3`].

@@ -1,9 +1,10 @@
 //! Process calls (PM).
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use ankh_proto::errno::{ECHILD, EINVAL};
-use ankh_proto::opcode::{PM_GETPID, PM_GETPPID, PM_KILL, PM_PS, PM_SPAWN, PM_WAIT};
+use ankh_proto::opcode::{PM_GETARGS, PM_GETPID, PM_GETPPID, PM_KILL, PM_PS, PM_SPAWN, PM_WAIT};
 pub use ankh_proto::pm::WaitStatus;
 use ankh_proto::pm::{PidRecord, ProcEntry, Spawn, Wait, SPAWN_INHERIT_FDS};
 use ankh_proto::{Errno, Pid};
@@ -56,6 +57,14 @@ impl<C: Channel> Os<C> {
     pub fn getppid(&mut self) -> Result<Pid, Errno> {
         let record: PidRecord = self.request_record(Server::Pm, PM_GETPPID, &[], &[])?;
         Ok(record.pid)
+    }
+
+    /// This process's argument list, as its parent passed it to `spawn` (empty for
+    /// processes the VMM started, like init).
+    pub fn args(&mut self) -> Result<Vec<String>, Errno> {
+        self.request(Server::Pm, PM_GETARGS, &[], &[], |_, bulk| {
+            ankh_proto::wire::split(bulk).map(|args| args.into_iter().map(String::from).collect())
+        })?
     }
 
     /// Stops the process `pid` (its parent's `wait` reports `EXIT_KILLED`).

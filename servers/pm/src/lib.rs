@@ -3,7 +3,7 @@
 //! process domain stops, answers `wait`, kills, and lists processes.
 //!
 //! - [`ProcessManager`]: the server ([`ankh_proto::server::Server`]) and the queries
-//!   (`PM_GETPID`, `PM_GETPPID`, `PM_KILL`, `PM_PS`);
+//!   (`PM_GETPID`, `PM_GETPPID`, `PM_GETARGS`, `PM_KILL`, `PM_PS`);
 //! - `table`: a process's entry and its lifecycle (running, zombie, reaped);
 //! - `spawn`: `PM_SPAWN`; `image`: reading a program through VFS;
 //! - `exit`: `SYS_DOMAIN_EXITED` and `PM_WAIT`;
@@ -31,7 +31,8 @@ use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::{
-    PM_GETPID, PM_GETPPID, PM_KILL, PM_PS, PM_SPAWN, PM_WAIT, SYS_DOMAIN_EXITED, SYS_KILL_DOMAIN,
+    PM_GETARGS, PM_GETPID, PM_GETPPID, PM_KILL, PM_PS, PM_SPAWN, PM_WAIT, SYS_DOMAIN_EXITED,
+    SYS_KILL_DOMAIN,
 };
 use ankh_proto::pm::{PidRecord, ProcEntry};
 use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
@@ -159,6 +160,10 @@ impl ProcessManager {
             PM_GETPPID => record(self.parent_of(pid)).into(),
             PM_KILL => self.kill(request.payload, kernel).into(),
             PM_PS => self.ps().into(),
+            PM_GETARGS => {
+                let args = self.args(pid).unwrap_or_default();
+                Reply::ok_with_bulk(Vec::new(), wire::join(args.iter().map(String::as_str))).into()
+            }
             _ => Reply::err(errno::ENOSYS).into(),
         }
     }

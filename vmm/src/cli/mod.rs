@@ -58,13 +58,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
-/// The exit status for an error: a bad system description is the user's input, like a
-/// bad flag; anything else is a host error.
+/// The exit status for an error: a bad system description or `--run` program is the
+/// user's input, like a bad flag; anything else is a host error.
 pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
-    if err
-        .downcast_ref::<ankh_domains::DescriptionError>()
-        .is_some()
-    {
+    let description = err.downcast_ref::<ankh_domains::DescriptionError>();
+    let program = err.downcast_ref::<ankh_vmm::system::BadProgram>();
+    if description.is_some() || program.is_some() {
         status::USAGE
     } else {
         status::HOST_ERROR

@@ -14,13 +14,14 @@ use ankh_ulib::{Channel, Fd, Os, Pid, Server};
 
 use crate::check::Checker;
 use crate::paths::{
-    pipe_child, CHILD_EXIT3, CHILD_EXIT3_CODE, CHILD_SLEEP, CHILD_SUBSCRIBE, CHILD_UD2, PIPE_CHILD,
-    SUBSCRIBE_ACK,
+    pipe_child, CHILD_ARGS, CHILD_ARGS_ARGV, CHILD_EXIT3, CHILD_EXIT3_CODE, CHILD_SLEEP,
+    CHILD_SUBSCRIBE, CHILD_UD2, PIPE_CHILD, SUBSCRIBE_ACK,
 };
 
 /// Runs the section.
 pub(super) fn run<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
     identity(os, check);
+    arguments(os, check);
     pm_guards(os, check);
     exits(os, check);
     deaths(os, check);
@@ -28,6 +29,21 @@ pub(super) fn run<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
     pipe_to_child(os, check);
     no_inheritance(os, check);
     subscription(os, check);
+}
+
+/// A spawned child reads exactly the argv its parent gave.
+fn arguments<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
+    let own = os.args();
+    check.check("own args readable", own.is_ok());
+    let Some(pid) = check.ok(
+        "spawn child-args",
+        os.spawn(CHILD_ARGS, &CHILD_ARGS_ARGV, false),
+    ) else {
+        return;
+    };
+    let status = check.ok("wait child-args", os.wait(pid));
+    let argc = i32::try_from(CHILD_ARGS_ARGV.len()).unwrap_or(0);
+    check.check("child got its argv", exited(status, pid, argc));
 }
 
 /// The entry of `pid` in the process table, if listed.

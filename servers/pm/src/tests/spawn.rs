@@ -60,6 +60,12 @@ fn spawn_loads_creates_introduces_and_records() {
     }
     assert_eq!(f.world.ds["pm.processes"], "2");
     assert_eq!(f.pm.args(child).unwrap(), ["sh", "-c", "true"]);
+    let reply = f.ask(child, ankh_proto::opcode::PM_GETARGS, &[], &[]);
+    assert_eq!(
+        wire::split(&reply.bulk).unwrap(),
+        ["sh", "-c", "true"],
+        "the child can read them"
+    );
     assert_eq!(f.pm.args(INIT).unwrap(), [] as [String; 0]);
     assert_eq!(f.pm.args(99), None);
     assert_eq!(f.pm.live(), 2);
