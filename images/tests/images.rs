@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 40] = [
+const NAMES: [&str; 41] = [
     "boot-probe",
     "bulk",
     "busy-loop",
@@ -22,6 +22,7 @@ const NAMES: [&str; 40] = [
     "child-sleep",
     "child-subscribe",
     "child-ud2",
+    "ckpt-probe",
     "deadlock-a",
     "deadlock-b",
     "deferred-release",

@@ -20,6 +20,7 @@ use kvm_bindings::{
 use kvm_ioctls::{VcpuExit, VcpuFd, VmFd};
 use virtio_seep::abi::hypercall::Hypercall;
 
+use crate::checkpoint::{self, CheckpointStore, VcpuState};
 use crate::console::{Console, ConsoleSink};
 use crate::fault::{DomainExit, DomainFault};
 use crate::hypercall::{HypercallContext, HypercallOutcome};
@@ -112,6 +113,10 @@ pub enum DomainError {
         #[source]
         source: kvm_ioctls::Error,
     },
+    /// Checkpoints were asked of a domain created without `dirty_log`, or a rollback
+    /// before any checkpoint.
+    #[error("domain has no checkpoint (create it with dirty_log and take one first)")]
+    NoCheckpoints,
     /// The domain was asked to run after it stopped.
     #[error("domain {domain} already stopped ({exit})")]
     AlreadyStopped {
@@ -172,6 +177,8 @@ pub struct Domain {
     console: Console,
     watch: Arc<VcpuWatch>,
     state: DomainState,
+    /// Present when the domain was created with `dirty_log`.
+    checkpoints: Option<CheckpointStore>,
 }
 
 impl Domain {
@@ -240,6 +247,9 @@ impl Domain {
             vm,
             vcpu,
             state: DomainState::Ready,
+            checkpoints: config
+                .dirty_log
+                .then(|| CheckpointStore::new(config.memory_size)),
         })
     }
 
@@ -320,6 +330,93 @@ impl Domain {
             )
             .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
         Ok(bitmap.iter().map(|word| word.count_ones() as usize).sum())
+    }
+
+    /// Takes a checkpoint: the pages written since the previous one (by the guest or by
+    /// the VMM) go into the checkpoint store, with the vCPU state. Returns the pages
+    /// copied. The domain must have been created with `dirty_log`, and must not have
+    /// stopped.
+    pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
+        let written = self.written_since_last_look()?;
+        let vcpu = VcpuState {
+            regs: self.regs()?,
+            sregs: self
+                .vcpu
+                .get_sregs()
+                .map_err(|source| self.run_error("KVM_GET_SREGS", source))?,
+            fpu: self
+                .vcpu
+                .get_fpu()
+                .map_err(|source| self.run_error("KVM_GET_FPU", source))?,
+        };
+        let store = self
+            .checkpoints
+            .as_mut()
+            .ok_or(DomainError::NoCheckpoints)?;
+        Ok(store.capture(&self.memory, &written, vcpu))
+    }
+
+    /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
+    /// as it was, the domain `Ready` again (whatever stopped it). Returns the pages
+    /// restored.
+    pub fn rollback(&mut self) -> Result<usize, DomainError> {
+        let written = self.written_since_last_look()?;
+        let store = self
+            .checkpoints
+            .as_ref()
+            .ok_or(DomainError::NoCheckpoints)?;
+        let vcpu = store.vcpu().ok_or(DomainError::NoCheckpoints)?.clone();
+        let restored = store.restore(&self.memory, &written);
+        // The restore itself went through the VMM's bitmap; those pages now equal the
+        // checkpoint, so they are not "written since".
+        self.memory.take_vmm_written();
+        let error = |what| {
+            let domain = self.name.clone();
+            move |source| DomainError::Run {
+                domain,
+                what,
+                source,
+            }
+        };
+        self.vcpu
+            .set_sregs(&vcpu.sregs)
+            .map_err(error("KVM_SET_SREGS"))?;
+        self.vcpu
+            .set_regs(&vcpu.regs)
+            .map_err(error("KVM_SET_REGS"))?;
+        self.vcpu.set_fpu(&vcpu.fpu).map_err(error("KVM_SET_FPU"))?;
+        self.state = DomainState::Ready;
+        Ok(restored)
+    }
+
+    /// A hash of the domain's whole RAM (tests compare memory before and after a
+    /// rollback with it).
+    pub fn memory_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut bytes = vec![0u8; usize::try_from(self.memory.size()).expect("RAM fits")];
+        // Reading all of RAM cannot fail: the range is exactly the region.
+        let _ = vm_memory::Bytes::read_slice(
+            self.memory.guest(),
+            &mut bytes,
+            vm_memory::GuestAddress(0),
+        );
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Pages written since the last checkpoint or rollback: KVM's log of the guest's
+    /// writes and the VMM's own.
+    fn written_since_last_look(&self) -> Result<Vec<u64>, DomainError> {
+        if self.checkpoints.is_none() {
+            return Err(DomainError::NoCheckpoints);
+        }
+        let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
+        let guest = self
+            .vm
+            .get_dirty_log(0, size)
+            .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
+        Ok(checkpoint::union(&guest, &self.memory.take_vmm_written()))
     }
 
     /// Stops the domain with `fault`, found by the VMM outside the vCPU (e.g. a

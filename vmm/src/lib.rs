@@ -6,6 +6,7 @@
 //! - [`image`]: validating and loading guest ELF images (ABI version check);
 //! - [`x86_boot`]: GDT, TSS, page tables, boot info and registers for 64-bit entry;
 //! - [`domain`]: one guest VM, its run loop, and its lifecycle;
+//! - [`checkpoint`]: a domain's memory and vCPU at a request boundary, and rollback;
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
 //! - [`ipc`]: messages between domains: queues, validation, the router;
 //! - [`system`]: all domains of a system description, run and scheduled together;
@@ -17,6 +18,7 @@
 //! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`).
 
 pub mod bench;
+pub mod checkpoint;
 pub mod console;
 pub mod domain;
 pub mod fault;

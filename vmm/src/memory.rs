@@ -2,9 +2,17 @@
 //!
 //! Every pointer a guest hands the VMM goes through [`DomainMemory::read_guest`], which
 //! refuses ranges that overflow, leave guest RAM or exceed the caller's limit.
+//!
+//! The memory carries vm-memory's dirty bitmap: every write the VMM itself makes into
+//! the guest (image load, boot structures, message delivery, used rings) marks its page,
+//! because KVM's dirty log sees only the guest's own writes and checkpoints need both.
 
 use virtio_seep::abi::layout::{MAX_MEMORY_SIZE, MIN_MEMORY_SIZE, PAGE_SIZE};
+use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+
+/// Guest memory with a dirty bitmap of the VMM's own writes.
+pub type GuestMem = GuestMemoryMmap<AtomicBitmap>;
 
 /// Why a domain's memory could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +60,7 @@ pub enum GuestRangeError {
 
 /// The RAM of one domain: one region at guest-physical address 0.
 pub struct DomainMemory {
-    mem: GuestMemoryMmap,
+    mem: GuestMem,
     size: u64,
 }
 
@@ -63,7 +71,7 @@ impl DomainMemory {
             return Err(MemoryError::BadSize { size });
         }
         let len = usize::try_from(size).map_err(|_| MemoryError::BadSize { size })?;
-        let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), len)])
+        let mem = GuestMem::from_ranges(&[(GuestAddress(0), len)])
             .map_err(|source| MemoryError::Map { size, source })?;
         Ok(DomainMemory { mem, size })
     }
@@ -74,8 +82,15 @@ impl DomainMemory {
     }
 
     /// The underlying guest memory, for loaders and setup code.
-    pub fn guest(&self) -> &GuestMemoryMmap {
+    pub fn guest(&self) -> &GuestMem {
         &self.mem
+    }
+
+    /// The pages the VMM wrote since the last call, as a bitmap (bit `n` of word `w`:
+    /// page `64 * w + n`), in the layout of KVM's dirty log.
+    pub fn take_vmm_written(&self) -> Vec<u64> {
+        let region = self.mem.iter().next().expect("one region");
+        std::ops::Deref::deref(region).bitmap().get_and_reset()
     }
 
     /// Host virtual address of guest-physical address 0 (for KVM's memory slot).

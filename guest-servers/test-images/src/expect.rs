@@ -216,3 +216,6 @@ pub const BENCH_64K_COUNT: u32 = 300;
 
 /// Bulk bytes per call of `bench-64k`.
 pub const BENCH_64K_BULK: u32 = 65536;
+
+/// Pages `ckpt-probe` writes between its checkpoints.
+pub const CKPT_PAGES: usize = 16;

@@ -5,5 +5,6 @@
 pub mod boot;
 pub mod ipc;
 pub mod modes;
+pub mod recovery;
 pub mod stats;
 pub mod ubench;

@@ -15,6 +15,8 @@ pub enum BenchCommand {
     Ipc(ModesArgs),
     /// Unixbench-style workloads on the OS: operations per second.
     Ubench(ModesArgs),
+    /// Checkpoint, rollback and restart latency of a domain.
+    Recovery(ModesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,6 +45,9 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
         BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
         BenchCommand::Ubench(args) => print!("{}", ankh_vmm::bench::ubench::run(args.rounds)?),
+        BenchCommand::Recovery(args) => {
+            print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

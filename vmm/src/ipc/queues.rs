@@ -14,7 +14,9 @@ use virtio_seep::message::{
 };
 use virtio_seep::opcode;
 use virtio_seep::queue::{QueueSetup, RingAddresses, QUEUE_SIZE_MAX};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress};
+
+use crate::memory::GuestMem;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::{IpcFault, Message};
@@ -114,9 +116,9 @@ fn device_queue(
 /// Follows a chain, refusing loops, over-long chains and chains that end early (an
 /// index out of range, an unreadable descriptor, lengths adding up past 4 GiB).
 fn walk(
-    chain: DescriptorChain<&GuestMemoryMmap>,
+    chain: DescriptorChain<&GuestMem>,
     queue: &Queue,
-    mem: &GuestMemoryMmap,
+    mem: &GuestMem,
 ) -> Result<Vec<Descriptor>, IpcFault> {
     let mut seen = [false; QUEUE_SIZE_MAX as usize];
     let mut index = chain.head_index();

@@ -1,0 +1,107 @@
+//! `ankh bench recovery` (first part): what a checkpoint and a rollback cost, and a
+//! restart for comparison, against the raw exit cost of the same run.
+//!
+//! The `ckpt-probe` image writes `CKPT_PAGES` pages between a checkpoint and a fault,
+//! so each rollback restores that many guest pages plus the pages of its stack.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use ankh_images::expect::{CKPT_PAGES, NOP_LOOP_COUNT};
+use virtio_seep::abi::hypercall::Hypercall;
+
+use super::modes::time_run;
+use super::stats::{micros, ratio, Summary};
+use crate::console::CapturedConsole;
+use crate::domain::{Domain, DomainConfig};
+use crate::image::GuestImage;
+use crate::kvm_host::KvmHost;
+use crate::x86_boot::GuestMode;
+
+/// What `ankh bench recovery` measured.
+#[derive(Debug)]
+pub struct RecoveryReport {
+    /// Median raw exit, the baseline.
+    pub raw_exit: Duration,
+    /// Taking a checkpoint after the probe's first pass.
+    pub checkpoint: Summary,
+    /// Pages a checkpoint copied (median).
+    pub checkpoint_pages: usize,
+    /// Rolling back after the fault.
+    pub rollback: Summary,
+    /// Pages a rollback restored (median).
+    pub rollback_pages: usize,
+    /// A restart: a fresh domain from the image to its first hypercall.
+    pub restart: Summary,
+}
+
+impl fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "ankh bench recovery (ckpt-probe: {CKPT_PAGES} pages written per pass)"
+        )?;
+        writeln!(f, "baseline: raw exit median {}", micros(self.raw_exit))?;
+        writeln!(
+            f,
+            "{:<24} {:>10} {:>10} {:>7} {:>8}",
+            "", "median", "p99", "pages", "/exit"
+        )?;
+        for (label, s, pages) in [
+            ("checkpoint", self.checkpoint, Some(self.checkpoint_pages)),
+            ("rollback", self.rollback, Some(self.rollback_pages)),
+            ("restart (new domain)", self.restart, None),
+        ] {
+            writeln!(
+                f,
+                "{label:<24} {:>10} {:>10} {:>7} {:>8}",
+                micros(s.median),
+                micros(s.p99),
+                pages.map_or("-".into(), |p| p.to_string()),
+                ratio(s.median, self.raw_exit)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `rounds` checkpoint/fault/rollback cycles.
+pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> {
+    let host = KvmHost::open()?;
+    let builtin = ankh_images::find("ckpt-probe").ok_or("ckpt-probe is not built in")?;
+    let image = GuestImage::parse(builtin.name, builtin.elf.to_vec())?;
+    let config = DomainConfig {
+        dirty_log: true,
+        ..DomainConfig::named("probe")
+    };
+    let mut exits = Vec::new();
+    let (mut checkpoints, mut rollbacks, mut restarts) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut checkpoint_pages, mut rollback_pages) = (Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        exits.push(time_run(&host, "nop-loop", GuestMode::User)? / NOP_LOOP_COUNT);
+
+        let start = Instant::now();
+        let mut domain =
+            Domain::create(&host, &config, &image, Box::new(CapturedConsole::default()))?;
+        domain.run_until(|call| call == Hypercall::Nop)?;
+        restarts.push(start.elapsed());
+
+        let start = Instant::now();
+        checkpoint_pages.push(domain.checkpoint()?);
+        checkpoints.push(start.elapsed());
+        domain.run()?;
+        let start = Instant::now();
+        rollback_pages.push(domain.rollback()?);
+        rollbacks.push(start.elapsed());
+    }
+    checkpoint_pages.sort_unstable();
+    rollback_pages.sort_unstable();
+    Ok(RecoveryReport {
+        raw_exit: Summary::of(&mut exits).expect("rounds >= 1").median,
+        checkpoint: Summary::of(&mut checkpoints).expect("rounds >= 1"),
+        checkpoint_pages: checkpoint_pages[checkpoint_pages.len() / 2],
+        rollback: Summary::of(&mut rollbacks).expect("rounds >= 1"),
+        rollback_pages: rollback_pages[rollback_pages.len() / 2],
+        restart: Summary::of(&mut restarts).expect("rounds >= 1"),
+    })
+}

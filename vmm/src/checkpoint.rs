@@ -1,0 +1,166 @@
+//! Checkpoints of a domain: its memory and vCPU at a request boundary, and rollback to
+//! them.
+//!
+//! The store keeps a *shadow* of the domain's RAM as it was at the last checkpoint.
+//! Taking a checkpoint copies into the shadow only the pages written since the
+//! previous one: the guest's writes (KVM's dirty log) and the VMM's own (the dirty
+//! bitmap of [`crate::memory`]: message delivery, used rings; KVM does not log those).
+//! Rolling back copies the pages written since the checkpoint back from the shadow, so
+//! the domain's memory is byte-identical to the checkpoint, and restores the vCPU. The
+//! shadow is allocated lazily by the host, so it costs only the pages ever written.
+
+use kvm_bindings::{kvm_fpu, kvm_regs, kvm_sregs};
+use vm_memory::{Bytes, GuestAddress};
+
+use crate::memory::DomainMemory;
+use virtio_seep::abi::layout::PAGE_SIZE;
+
+/// The vCPU state a checkpoint keeps.
+#[derive(Clone, Debug)]
+pub struct VcpuState {
+    /// General registers.
+    pub regs: kvm_regs,
+    /// Segment, control and descriptor-table registers.
+    pub sregs: kvm_sregs,
+    /// x87 state (guests use no SSE, but may use x87).
+    pub fpu: kvm_fpu,
+}
+
+/// The shadow memory and vCPU state of the last checkpoint.
+pub struct CheckpointStore {
+    shadow: Vec<u8>,
+    vcpu: Option<VcpuState>,
+}
+
+impl CheckpointStore {
+    /// A store for a domain with `memory_size` bytes of RAM (all zero, like fresh RAM).
+    pub fn new(memory_size: u64) -> CheckpointStore {
+        let len = usize::try_from(memory_size).expect("RAM fits in usize");
+        CheckpointStore {
+            // Zeroed and lazily backed by the host: untouched pages cost nothing.
+            shadow: vec![0; len],
+            vcpu: None,
+        }
+    }
+
+    /// Whether a checkpoint was taken.
+    pub fn has_checkpoint(&self) -> bool {
+        self.vcpu.is_some()
+    }
+
+    /// The vCPU state of the last checkpoint.
+    pub fn vcpu(&self) -> Option<&VcpuState> {
+        self.vcpu.as_ref()
+    }
+
+    /// Records a checkpoint: copies the pages in `written` (bitmap, KVM layout) from
+    /// `memory` into the shadow, and keeps `vcpu`. Returns the pages copied.
+    pub fn capture(&mut self, memory: &DomainMemory, written: &[u64], vcpu: VcpuState) -> usize {
+        let mut copied = 0;
+        for page in pages(written) {
+            let at = page * PAGE_SIZE;
+            let range = slot(at);
+            if memory
+                .guest()
+                .read_slice(&mut self.shadow[range], GuestAddress(at))
+                .is_ok()
+            {
+                copied += 1;
+            }
+        }
+        self.vcpu = Some(vcpu);
+        copied
+    }
+
+    /// Puts back into `memory` the pages in `written` (bitmap, KVM layout) as they were
+    /// at the checkpoint. Returns the pages restored.
+    pub fn restore(&self, memory: &DomainMemory, written: &[u64]) -> usize {
+        let mut restored = 0;
+        for page in pages(written) {
+            let at = page * PAGE_SIZE;
+            if memory
+                .guest()
+                .write_slice(&self.shadow[slot(at)], GuestAddress(at))
+                .is_ok()
+            {
+                restored += 1;
+            }
+        }
+        restored
+    }
+}
+
+/// The shadow range of the page at guest address `at`.
+fn slot(at: u64) -> std::ops::Range<usize> {
+    let start = usize::try_from(at).expect("RAM fits in usize");
+    start..start + usize::try_from(PAGE_SIZE).expect("4096")
+}
+
+/// The page numbers whose bits are set in a dirty bitmap.
+pub fn pages(bitmap: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    bitmap.iter().enumerate().flat_map(|(word, bits)| {
+        (0..64u64)
+            .filter(move |bit| bits & (1 << bit) != 0)
+            .map(move |bit| word as u64 * 64 + bit)
+    })
+}
+
+/// Merges two dirty bitmaps (the shorter is padded with zeros).
+pub fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
+    (0..a.len().max(b.len()))
+        .map(|i| a.get(i).copied().unwrap_or(0) | b.get(i).copied().unwrap_or(0))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_pages_and_union() {
+        assert_eq!(pages(&[0b101, 1 << 63]).collect::<Vec<_>>(), [0, 2, 127]);
+        assert_eq!(union(&[1], &[0, 2]), [1, 2]);
+    }
+
+    #[test]
+    fn restore_puts_back_exactly_the_captured_pages() {
+        let memory = DomainMemory::new(4 << 20).unwrap();
+        let mut store = CheckpointStore::new(memory.size());
+        memory
+            .guest()
+            .write_slice(b"before", GuestAddress(0x20_0000))
+            .unwrap();
+        let written = memory.take_vmm_written();
+        let vcpu = VcpuState {
+            regs: kvm_regs::default(),
+            sregs: kvm_sregs::default(),
+            fpu: kvm_fpu::default(),
+        };
+        assert!(store.capture(&memory, &written, vcpu) >= 1);
+        memory
+            .guest()
+            .write_slice(b"after!", GuestAddress(0x20_0000))
+            .unwrap();
+        memory
+            .guest()
+            .write_slice(b"new", GuestAddress(0x30_0000))
+            .unwrap();
+        let written = memory.take_vmm_written();
+        assert_eq!(store.restore(&memory, &written), 2);
+        let mut back = [0u8; 6];
+        memory
+            .guest()
+            .read_slice(&mut back, GuestAddress(0x20_0000))
+            .unwrap();
+        assert_eq!(&back, b"before");
+        memory
+            .guest()
+            .read_slice(&mut back[..3], GuestAddress(0x30_0000))
+            .unwrap();
+        assert_eq!(
+            &back[..3],
+            b"\0\0\0",
+            "a page first written after the checkpoint is zero again"
+        );
+    }
+}
