@@ -1,0 +1,91 @@
+//! How many requests finished with the recovery window still open: the share of
+//! requests a fault at their last instruction could have rolled back consistently.
+//!
+//! Only requests that finished count (replied to, parked, or one-way messages
+//! handled), each once, in the state returned by
+//! [`RecoveryWindow::on_reply_sent`](crate::RecoveryWindow::on_reply_sent) or
+//! [`RecoveryWindow::end_request`](crate::RecoveryWindow::end_request). Under none
+//! and stateless the window is tracked pessimistically (see [`crate::window`]), so
+//! their counts say how many requests exposed state.
+
+use std::collections::BTreeMap;
+
+use ankh_domains::DomainId;
+use serde::Serialize;
+
+use crate::window::WindowState;
+
+/// The requests one domain (or all of them) finished, by window state at the end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// Finished with the window open.
+    pub open: u64,
+    /// Finished with the window closed.
+    pub closed: u64,
+}
+
+impl Coverage {
+    /// Counts one request that finished in `finished`; [`WindowState::Idle`] (no
+    /// request was in hand) counts nothing.
+    pub fn record(&mut self, finished: WindowState) {
+        match finished {
+            WindowState::Idle => {}
+            WindowState::Open { .. } => self.open += 1,
+            WindowState::Closed { .. } => self.closed += 1,
+        }
+    }
+
+    /// Every finished request.
+    pub const fn total(self) -> u64 {
+        self.open + self.closed
+    }
+
+    /// The share of finished requests that finished inside the window, 0.0 to 1.0;
+    /// `None` before any request finished.
+    pub fn share_open(self) -> Option<f64> {
+        let total = self.total();
+        (total > 0).then(|| self.open as f64 / total as f64)
+    }
+}
+
+/// [`Coverage`] of every domain that finished a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoverageStats {
+    per_domain: BTreeMap<DomainId, Coverage>,
+}
+
+impl CoverageStats {
+    /// No requests yet.
+    pub fn new() -> Self {
+        CoverageStats::default()
+    }
+
+    /// `domain` finished a request in `finished` (see [`Coverage::record`]).
+    pub fn record(&mut self, domain: DomainId, finished: WindowState) {
+        if finished != WindowState::Idle {
+            self.per_domain.entry(domain).or_default().record(finished);
+        }
+    }
+
+    /// The coverage of `domain` (zero if it finished no request).
+    pub fn get(&self, domain: DomainId) -> Coverage {
+        self.per_domain.get(&domain).copied().unwrap_or_default()
+    }
+
+    /// Every domain that finished a request, by increasing id.
+    pub fn iter(&self) -> impl Iterator<Item = (DomainId, Coverage)> + '_ {
+        self.per_domain
+            .iter()
+            .map(|(&id, &coverage)| (id, coverage))
+    }
+
+    /// The sum over every domain.
+    pub fn total(&self) -> Coverage {
+        self.per_domain
+            .values()
+            .fold(Coverage::default(), |sum, c| Coverage {
+                open: sum.open + c.open,
+                closed: sum.closed + c.closed,
+            })
+    }
+}
