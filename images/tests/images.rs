@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 41] = [
+const NAMES: [&str; 42] = [
     "boot-probe",
     "bulk",
     "busy-loop",
@@ -23,6 +23,7 @@ const NAMES: [&str; 41] = [
     "child-subscribe",
     "child-ud2",
     "ckpt-probe",
+    "crasher",
     "deadlock-a",
     "deadlock-b",
     "deferred-release",

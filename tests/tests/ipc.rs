@@ -1,7 +1,7 @@
 //! Domains talking over virtio-seep: calls, bulk data, deferred replies, deadlock
 //! detection, and every kind of malformed input, on real VMs.
 
-use ankh_domains::{DomainSpec, MessageRate};
+use ankh_domains::{DomainSpec, MessageRate, Role};
 use ankh_tests::run_system;
 use ankh_vmm::ipc::router::Wait;
 use ankh_vmm::system::DomainEnd;
@@ -11,8 +11,11 @@ fn echo() -> DomainSpec {
     DomainSpec::new("echo", "echo")
 }
 
+/// Clients are processes: when they fault they stop (servers would be recovered).
 fn client(name: &str, image: &str) -> DomainSpec {
-    DomainSpec::new(name, image).calls(["echo"])
+    DomainSpec::new(name, image)
+        .calls(["echo"])
+        .role(Role::Process)
 }
 
 #[test]
@@ -63,8 +66,10 @@ fn a_cycle_of_waits_fails_with_edeadlk_instead_of_hanging() {
         1,
         None,
         vec![
-            DomainSpec::new("deadlock-a", "deadlock-a"),
-            DomainSpec::new("deadlock-b", "deadlock-b").calls(["deadlock-a"]),
+            DomainSpec::new("deadlock-a", "deadlock-a").role(Role::Process),
+            DomainSpec::new("deadlock-b", "deadlock-b")
+                .calls(["deadlock-a"])
+                .role(Role::Process),
         ],
     );
     ran.assert_exited_cleanly("deadlock-a");

@@ -58,3 +58,7 @@ pub const ENOTEMPTY: Errno = 39;
 pub const EMSGSIZE: Errno = 90;
 /// The domain a call was waiting on stopped (it exited or faulted) before answering.
 pub const EDEADSRCDST: Errno = 1000;
+/// The server faulted while handling the request and was recovered (rolled back or
+/// restarted): the request was not carried out, and is not replayed. The caller may
+/// try again (like `ERESTART` in MINIX/OSIRIS error virtualization).
+pub const ERESTART: Errno = 1001;

@@ -12,6 +12,7 @@
 //! - [`opcode`]: the opcode registry with each opcode's SEEP class;
 //! - [`errno`]: the error numbers replies carry;
 //! - [`queue`]: the virtqueue pair of a domain and the IPC notify hypercall.
+//!
 //! It must never contain host-only code (KVM, files, threads) nor guest-only code
 //! (port I/O, linker symbols).
 #![cfg_attr(not(test), no_std)]

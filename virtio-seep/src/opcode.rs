@@ -136,6 +136,8 @@ pub const TEST_PRINT: u16 = 0x7f04;
 pub const TEST_DEFERRED: u16 = 0x7f05;
 /// Test: release every parked request (one reply each, then a reply to this one).
 pub const TEST_RELEASE: u16 = 0x7f06;
+/// Test: the receiver crashes (a poison request: `echo` executes `ud2`).
+pub const TEST_CRASH: u16 = 0x7f07;
 
 const fn op(code: u16, name: &'static str, class: SeepClass, expects_reply: bool) -> OpcodeInfo {
     OpcodeInfo {
@@ -212,6 +214,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(TEST_PRINT, "test-print", SeepClass::External, true),
     op(TEST_DEFERRED, "test-deferred", SeepClass::Query, true),
     op(TEST_RELEASE, "test-release", SeepClass::Update, true),
+    op(TEST_CRASH, "test-crash", SeepClass::Query, true),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.

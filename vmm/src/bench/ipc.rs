@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ankh_domains::{DomainSpec, SystemDescription};
+use ankh_domains::{DomainSpec, Policy, Role, SystemDescription};
 use virtio_seep::message::DomainId;
 
 use super::modes::time_run;
@@ -174,8 +174,17 @@ fn measure(
 ) -> Result<Measured, Box<dyn std::error::Error>> {
     let description = SystemDescription::builder()
         .threads(threads)
-        .domain(DomainSpec::new("echo", "echo").thread(threads - 1))
-        .domain(DomainSpec::new(case.client, "ipc-bench").calls(["echo"]))
+        // Recovery off: this measures the message path alone.
+        .domain(
+            DomainSpec::new("echo", "echo")
+                .thread(threads - 1)
+                .policy(Policy::None),
+        )
+        .domain(
+            DomainSpec::new(case.client, "ipc-bench")
+                .calls(["echo"])
+                .role(Role::Process),
+        )
         .build(&|name| ankh_images::find(name).is_some())?;
     let server: DomainId = 1;
     let trace = Arc::new(Mutex::new(Trace::default()));

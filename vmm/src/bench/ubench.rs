@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ankh_domains::SystemDescription;
+use ankh_domains::{Policy, SystemDescription};
 
 use crate::console::{CapturedConsole, ConsoleSink};
 use crate::image::GuestImage;
@@ -38,60 +38,95 @@ impl Workload {
     }
 }
 
-/// What `ankh bench ubench` measured: the median run of each workload.
+/// What `ankh bench ubench` measured: the median run of each workload, with the
+/// servers' recovery off (`none`, the baseline) and under `policy`.
 #[derive(Debug)]
 pub struct UbenchReport {
-    /// Runs of the whole program.
+    /// Runs of the whole program per policy.
     pub rounds: usize,
-    /// Each workload, median over the rounds by operations per second.
+    /// The policy compared with `none`.
+    pub policy: Policy,
+    /// Each workload without recovery, median over the rounds by operations per second.
+    pub baseline: Vec<Workload>,
+    /// Each workload under `policy`.
     pub workloads: Vec<Workload>,
 }
 
 impl fmt::Display for UbenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ankh bench ubench (median of {} runs)", self.rounds)?;
         writeln!(
             f,
-            "{:<12} {:>10} {:>12} {:>14}",
-            "workload", "ops", "time", "ops/s"
+            "ankh bench ubench (median of {} runs per policy)",
+            self.rounds
         )?;
-        for w in &self.workloads {
+        writeln!(
+            f,
+            "{:<12} {:>8} {:>14} {:>16} {:>10}",
+            "workload",
+            "ops",
+            "ops/s none",
+            format!("ops/s {}", self.policy),
+            "overhead"
+        )?;
+        let mut log_sum = 0.0;
+        for (base, w) in self.baseline.iter().zip(&self.workloads) {
+            let ratio = base.per_second() / w.per_second();
+            log_sum += ratio.ln();
             writeln!(
                 f,
-                "{:<12} {:>10} {:>9.1} ms {:>14.0}",
+                "{:<12} {:>8} {:>14.0} {:>16.0} {:>9.1}%",
                 w.name,
                 w.operations,
-                w.elapsed.as_secs_f64() * 1e3,
-                w.per_second()
+                base.per_second(),
+                w.per_second(),
+                (ratio - 1.0) * 100.0
             )?;
         }
-        Ok(())
+        let geo = (log_sum / self.workloads.len().max(1) as f64).exp();
+        writeln!(
+            f,
+            "geometric-mean overhead of {} against none: {:.1}%",
+            self.policy,
+            (geo - 1.0) * 100.0
+        )
     }
 }
 
-/// Runs `ubench` `rounds` times.
-pub fn run(rounds: usize) -> Result<UbenchReport, Box<dyn std::error::Error>> {
+/// Runs `ubench` `rounds` times without recovery and `rounds` times under `policy`,
+/// alternating so both see the same machine.
+pub fn run(rounds: usize, policy: Policy) -> Result<UbenchReport, Box<dyn std::error::Error>> {
     let host = KvmHost::open()?;
-    let mut runs: Vec<Vec<Workload>> = Vec::new();
+    let (mut base_runs, mut runs) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
-        runs.push(run_once(&host)?);
-    }
-    let mut workloads = Vec::new();
-    for index in 0..runs[0].len() {
-        let mut samples: Vec<Workload> =
-            runs.iter().filter_map(|r| r.get(index).cloned()).collect();
-        samples.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
-        workloads.push(samples[samples.len() / 2].clone());
+        base_runs.push(run_once(&host, Policy::None)?);
+        runs.push(run_once(&host, policy)?);
     }
     Ok(UbenchReport {
         rounds: runs.len(),
-        workloads,
+        policy,
+        baseline: medians(&base_runs),
+        workloads: medians(&runs),
     })
 }
 
-fn run_once(host: &KvmHost) -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
-    let description =
+/// The median run of each workload.
+fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
+    (0..runs[0].len())
+        .map(|index| {
+            let mut samples: Vec<Workload> =
+                runs.iter().filter_map(|r| r.get(index).cloned()).collect();
+            samples.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+            samples[samples.len() / 2].clone()
+        })
+        .collect()
+}
+
+fn run_once(host: &KvmHost, policy: Policy) -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
+    let mut description =
         SystemDescription::from_toml_str(OS, &|name| ankh_images::find(name).is_some())?;
+    for spec in &mut description.domains {
+        spec.policy = policy;
+    }
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let recorder = Arc::clone(&stamps);
     let console = CapturedConsole::default();

@@ -44,7 +44,10 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         }
         BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
         BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
-        BenchCommand::Ubench(args) => print!("{}", ankh_vmm::bench::ubench::run(args.rounds)?),
+        BenchCommand::Ubench(args) => {
+            let policy = ankh_domains::Policy::Enhanced;
+            print!("{}", ankh_vmm::bench::ubench::run(args.rounds, policy)?)
+        }
         BenchCommand::Recovery(args) => {
             print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
         }

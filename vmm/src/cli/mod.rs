@@ -22,6 +22,8 @@ pub mod status {
     pub const FAULT: u8 = 3;
     /// The host could not do the job: no KVM, bad image, ...
     pub const HOST_ERROR: u8 = 4;
+    /// The system shut down cleanly because no consistent recovery existed.
+    pub const SHUTDOWN: u8 = 5;
 }
 
 /// Ankh runs the components of a multi-server OS in isolated micro-VMs that survive
@@ -29,7 +31,8 @@ pub mod status {
 #[derive(Debug, Parser)]
 #[command(name = "ankh", version, about, long_about = None)]
 #[command(after_help = "Exit status: 0 clean stop, 1 guest exit code != 0, \
-2 bad command line or system description, 3 guest fault, 4 host error (no KVM, bad image).")]
+2 bad command line or system description, 3 guest fault (or a halt), 4 host error \
+(no KVM, bad image), 5 controlled shutdown.")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

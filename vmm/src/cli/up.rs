@@ -61,6 +61,21 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     let image_of =
         |name: &str| resolve_image(name).map_err(|e| ankh_vmm::ImageError::Load(e.to_string()));
     let report = system::run_system(&host, &description, &image_of, &options)?;
+    if let Some(stop) = &report.stop {
+        for domain in &report.domains {
+            println!("ankh: domain {} {}", domain.name, describe(&domain.end).0);
+        }
+        return Ok(ExitCode::from(match stop {
+            system::SystemStop::Halted { domain, fault } => {
+                println!("ankh: system halted: domain {domain} faulted with no recovery ({fault})");
+                status::FAULT
+            }
+            system::SystemStop::Shutdown { domain, reason } => {
+                println!("ankh: controlled shutdown: domain {domain}: {reason}");
+                status::SHUTDOWN
+            }
+        }));
+    }
     if let Some(init) = report.domain("init") {
         // An OS: its status is init's.
         for domain in &report.domains {

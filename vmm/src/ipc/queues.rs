@@ -7,7 +7,7 @@
 //! there) and never reads or writes outside the domain's RAM.
 
 use virtio_queue::desc::split::Descriptor;
-use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
+use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueState, QueueT};
 use virtio_seep::abi::layout::SUPERVISOR_AREA_END;
 use virtio_seep::message::{
     MessageHeader, BULK_MAX, CHAIN_MAX, FLAG_TRUNCATED, HEADER_SIZE, INLINE_PAYLOAD_MAX,
@@ -31,6 +31,13 @@ pub struct DomainQueues {
     rx: Queue,
 }
 
+/// The device-side positions of both queues, kept with a checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuesSnapshot {
+    tx: QueueState,
+    rx: QueueState,
+}
+
 impl DomainQueues {
     /// Validates the guest's [`QueueSetup`] and builds the device side of both queues.
     pub fn setup(memory: &DomainMemory, setup: &QueueSetup) -> Result<DomainQueues, IpcFault> {
@@ -38,6 +45,22 @@ impl DomainQueues {
             tx: device_queue(memory, &setup.tx, "TX")?,
             rx: device_queue(memory, &setup.rx, "RX")?,
         })
+    }
+
+    /// The queues' device-side state, for a checkpoint.
+    pub fn snapshot(&self) -> QueuesSnapshot {
+        QueuesSnapshot {
+            tx: self.tx.state(),
+            rx: self.rx.state(),
+        }
+    }
+
+    /// Puts the queues back where `snapshot` found them (after a rollback of the
+    /// domain's memory to the same checkpoint).
+    pub fn restore(&mut self, snapshot: &QueuesSnapshot) {
+        // The states were taken from valid queues, so rebuilding them cannot fail.
+        self.tx = Queue::try_from(snapshot.tx).expect("a state of a valid queue");
+        self.rx = Queue::try_from(snapshot.rx).expect("a state of a valid queue");
     }
 
     /// Consumes every chain on the TX queue, in order, and returns the messages. The

@@ -521,6 +521,47 @@ impl Router {
         woken
     }
 
+    /// Domain `id` was rolled back to its last request boundary: the request it had in
+    /// hand (if any) fails with `ERESTART` and is never replayed, the calls it made since
+    /// are abandoned (their replies will be dropped), and it waits for a message again,
+    /// as it did at the boundary. Returns the domains woken (possibly `id` itself, when
+    /// a message is already waiting for it).
+    pub fn recovered(&mut self, id: DomainId, interrupted: Option<u64>) -> Vec<DomainId> {
+        let mut woken = Vec::new();
+        if let Some(request) = interrupted {
+            self.slot_mut(id).received.remove(&request);
+            self.fail_request(request, id, errno::ERESTART, &mut woken);
+        }
+        for request in self.requests.values_mut().filter(|r| r.caller == id) {
+            request.abandoned = true;
+        }
+        let wait = Wait::Receive { from: None };
+        self.slot_mut(id).activity = Activity::Waiting(wait);
+        if let Some(message) = self.take_matching(id, wait) {
+            self.slot_mut(id).activity = Activity::Ready(Box::new(message));
+            woken.push(id);
+        }
+        woken
+    }
+
+    /// Domain `id` was restarted from its image: every request it received and has not
+    /// answered fails with `ERESTART`, its calls are abandoned, and it runs again (it
+    /// will set its queues up and receive). Messages waiting in its inbox stay there.
+    pub fn restarted(&mut self, id: DomainId) -> Vec<DomainId> {
+        let mut woken = Vec::new();
+        let mut owed: Vec<u64> = self.slot_mut(id).received.drain().collect();
+        owed.sort_unstable();
+        for request in owed {
+            self.fail_request(request, id, errno::ERESTART, &mut woken);
+        }
+        for request in self.requests.values_mut().filter(|r| r.caller == id) {
+            request.abandoned = true;
+        }
+        self.slot_mut(id).activity = Activity::Running;
+        woken.push(id);
+        woken
+    }
+
     /// Number of domains.
     pub fn domain_count(&self) -> DomainId {
         DomainId::try_from(self.slots.len()).expect("at most 255 domains")

@@ -140,7 +140,7 @@ impl Worker<'_> {
         let console = (options.console)(&name);
         match Domain::create(self.spawner.host, &config, &image, console) {
             Ok(domain) => {
-                self.slots.insert(id, Slot::new(domain));
+                self.slots.insert(id, Slot::new(domain, None));
                 self.lock().ready[self.index].push_back(id);
                 let created = Created { id, reserved: 0 };
                 Ok(reply(created.as_bytes().to_vec(), Vec::new()))

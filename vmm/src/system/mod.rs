@@ -14,6 +14,7 @@
 //! has stopped or waits for a message that nothing can send any more.
 
 mod kernel;
+mod recovery;
 mod rootfs;
 mod scheduler;
 
@@ -121,11 +122,36 @@ pub struct DomainReport {
     pub end: DomainEnd,
 }
 
-/// How a system run ended.
+/// Why a system stopped before it went quiet.
 #[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SystemStop {
+    /// A server without recovery (policy `none`) faulted: the system crashed.
+    Halted {
+        /// The domain.
+        domain: DomainId,
+        /// Its fault.
+        fault: String,
+    },
+    /// No consistent recovery existed (the window had closed): controlled shutdown.
+    Shutdown {
+        /// The domain.
+        domain: DomainId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How a system run ended.
+#[derive(Clone, Debug)]
 pub struct SystemReport {
     /// Every domain, in id order.
     pub domains: Vec<DomainReport>,
+    /// Requests that finished inside / outside their recovery window.
+    pub coverage: ankh_recovery::CoverageStats,
+    /// Every recovery, in order.
+    pub recoveries: Vec<ankh_recovery::RecoveryEvent>,
+    /// Why the run stopped early, if it did.
+    pub stop: Option<SystemStop>,
 }
 
 impl SystemReport {
@@ -170,14 +196,20 @@ pub fn run_system(
                     .map(|(peer, name)| (peer, name.to_owned()))
                     .collect(),
             },
-            dirty_log: options.dirty_log,
+            dirty_log: options.dirty_log
+                || (spec.role != Role::Process && ankh_recovery::has_window(spec.policy)),
         };
         let console = (options.console)(&spec.name);
-        domains.push((
+        let domain = Domain::create(host, &config, &image, console)?;
+        // Servers are recovered; processes (apps) end, and PM hears of it.
+        let recovery = (spec.role != Role::Process)
+            .then(|| recovery::Recovery::new(spec.policy, image, config));
+        domains.push(scheduler::Boot {
             id,
-            spec.thread,
-            Domain::create(host, &config, &image, console)?,
-        ));
+            thread: spec.thread,
+            domain,
+            recovery,
+        });
     }
     let call_graph: Vec<(DomainId, DomainId)> = description
         .ids()
@@ -212,7 +244,7 @@ pub fn run_system(
         options,
         root_fs: Arc::clone(&options.root_fs),
     };
-    let mut ends = scheduler::run(
+    let mut outcome = scheduler::run(
         router,
         description.threads,
         domains,
@@ -221,11 +253,15 @@ pub fn run_system(
         options.ipc_trace.clone(),
         &spawner,
     );
-    ends.sort_by_key(|(id, _, _)| *id);
+    outcome.ends.sort_by_key(|(id, _, _)| *id);
     Ok(SystemReport {
-        domains: ends
+        domains: outcome
+            .ends
             .into_iter()
             .map(|(id, name, end)| DomainReport { id, name, end })
             .collect(),
+        coverage: outcome.coverage,
+        recoveries: outcome.recoveries,
+        stop: outcome.stop,
     })
 }

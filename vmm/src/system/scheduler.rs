@@ -10,8 +10,11 @@ use virtio_seep::opcode::REPLY;
 use virtio_seep::queue::{IpcOp, QueueSetup};
 use zerocopy::FromBytes;
 
+use ankh_recovery::{CoverageStats, RecoveryEvent};
+
 use super::kernel::{exit_cause, Spawner};
-use super::{DomainEnd, IpcTrace, TraceEvent};
+use super::recovery::Recovery;
+use super::{DomainEnd, IpcTrace, SystemStop, TraceEvent};
 use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
@@ -41,9 +44,20 @@ pub(super) struct State {
     /// The domains a process created at run time may call when its parent is not a
     /// process: everything the description's processes may call.
     pub(super) process_callees: Vec<DomainId>,
+    /// Requests finished inside / outside their recovery window, per domain.
+    pub(super) coverage: CoverageStats,
+    /// Every recovery, in order.
+    pub(super) recoveries: Vec<RecoveryEvent>,
+    /// Why the system was stopped early (a halt or a controlled shutdown).
+    pub(super) stop: Option<SystemStop>,
 }
 
 impl State {
+    /// Ends the run: every thread returns at its next look.
+    pub(super) fn end(&mut self) {
+        self.done = true;
+    }
+
     /// Puts woken domains on their threads' ready queues: the current thread's at the
     /// front (the direct switch), others at the back. Returns whether another thread
     /// must be woken.
@@ -65,14 +79,17 @@ impl State {
 /// A domain and its queues, owned by the thread that runs it.
 pub(super) struct Slot {
     pub(super) domain: Domain,
-    queues: Option<DomainQueues>,
+    pub(super) queues: Option<DomainQueues>,
+    /// Present for servers: how they are recovered.
+    pub(super) recovery: Option<Recovery>,
 }
 
 impl Slot {
-    pub(super) fn new(domain: Domain) -> Slot {
+    pub(super) fn new(domain: Domain, recovery: Option<Recovery>) -> Slot {
         Slot {
             domain,
             queues: None,
+            recovery,
         }
     }
 }
@@ -83,8 +100,21 @@ enum Next {
     Block,
 }
 
-/// A domain at the start: id, thread, the domain.
-pub(super) type Boot = (DomainId, usize, Domain);
+/// A domain at the start.
+pub(super) struct Boot {
+    pub(super) id: DomainId,
+    pub(super) thread: usize,
+    pub(super) domain: Domain,
+    pub(super) recovery: Option<Recovery>,
+}
+
+/// What a run leaves besides each domain's end.
+pub(super) struct RunOutcome {
+    pub(super) ends: Vec<(DomainId, String, DomainEnd)>,
+    pub(super) coverage: CoverageStats,
+    pub(super) recoveries: Vec<RecoveryEvent>,
+    pub(super) stop: Option<SystemStop>,
+}
 
 /// Runs the domains on `threads` host threads until the system is quiet; returns how
 /// each domain ended up, with its name, in no particular order.
@@ -96,17 +126,17 @@ pub(super) fn run(
     process_callees: Vec<DomainId>,
     trace: Option<IpcTrace>,
     spawner: &Spawner<'_>,
-) -> Vec<(DomainId, String, DomainEnd)> {
+) -> RunOutcome {
     let threads = threads.max(1);
     let mut per_thread: Vec<HashMap<DomainId, Slot>> =
         (0..threads).map(|_| HashMap::new()).collect();
     let mut ready = vec![VecDeque::new(); threads];
     let mut thread_of = HashMap::new();
-    for (id, thread, domain) in domains {
-        let thread = thread.min(threads - 1);
-        ready[thread].push_back(id);
-        thread_of.insert(id, thread);
-        per_thread[thread].insert(id, Slot::new(domain));
+    for boot in domains {
+        let thread = boot.thread.min(threads - 1);
+        ready[thread].push_back(boot.id);
+        thread_of.insert(boot.id, thread);
+        per_thread[thread].insert(boot.id, Slot::new(boot.domain, boot.recovery));
     }
     let shared = Shared {
         state: Mutex::new(State {
@@ -118,6 +148,9 @@ pub(super) fn run(
             names,
             killed: HashMap::new(),
             process_callees,
+            coverage: CoverageStats::new(),
+            recoveries: Vec::new(),
+            stop: None,
         }),
         changed: Condvar::new(),
     };
@@ -150,7 +183,8 @@ pub(super) fn run(
             .collect::<Vec<_>>()
     });
     let state = shared.state.into_inner().expect("no thread panicked");
-    ends.into_iter()
+    let ends = ends
+        .into_iter()
         .map(|(id, end)| {
             let end = match (end, state.router.activity(id)) {
                 (DomainEnd::Waiting(_), Activity::Waiting(wait)) => DomainEnd::Waiting(*wait),
@@ -159,7 +193,13 @@ pub(super) fn run(
             let name = state.names.get(&id).cloned().unwrap_or_default();
             (id, name, end)
         })
-        .collect()
+        .collect();
+    RunOutcome {
+        ends,
+        coverage: state.coverage,
+        recoveries: state.recoveries,
+        stop: state.stop,
+    }
 }
 
 pub(super) struct Worker<'a> {
@@ -259,7 +299,12 @@ impl Worker<'_> {
                 return;
             }
             let next = match event {
-                RunEvent::Stopped(_) => return self.stopped(id),
+                RunEvent::Stopped(_) => {
+                    if !self.try_recover(id) {
+                        self.stopped(id);
+                    }
+                    return;
+                }
                 RunEvent::Paused(_) => {
                     if let Some(trace) = &self.trace {
                         trace(TraceEvent::Nop, id, &self.slots[&id].domain);
@@ -309,6 +354,7 @@ impl Worker<'_> {
         let messages = queues.drain_tx(slot.domain.memory())?;
         let mut last_request = None;
         for message in messages {
+            self.on_outgoing(id, &message);
             if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
                 let now = Instant::now();
                 let request = self
@@ -340,6 +386,7 @@ impl Worker<'_> {
     }
 
     fn deliver(&mut self, id: DomainId, message: &Message) -> Result<(), IpcFault> {
+        self.before_delivery(id, message);
         let slot = self.slots.get_mut(&id).expect("own domain");
         let queues = slot.queues.as_mut().ok_or(IpcFault::NoReceiveBuffer)?;
         queues.deliver(slot.domain.memory(), message)
@@ -348,7 +395,9 @@ impl Worker<'_> {
     pub(super) fn fail(&mut self, id: DomainId, fault: DomainFault) {
         let slot = self.slots.get_mut(&id).expect("own domain");
         slot.domain.fail(fault);
-        self.stopped(id);
+        if !self.try_recover(id) {
+            self.stopped(id);
+        }
     }
 
     /// Tells the router the domain is gone and schedules whoever that wakes.

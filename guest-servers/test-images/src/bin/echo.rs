@@ -3,7 +3,9 @@
 //!
 //! - `TEST_PING`: empty reply.
 //! - `TEST_ECHO`: reply with the same payload and bulk data.
-//! - `TEST_STORE`: keep the payload (its state changes), empty reply.
+//! - `TEST_STORE`: keep the payload (its state changes); the reply carries the payload
+//!   stored before;
+//! - `TEST_CRASH`: corrupt the stored payload, then crash (`ud2`): a poison request;
 //! - `TEST_NOTIFY` (one-way): count it, no reply.
 //! - `TEST_PRINT`: print the payload as one console line, empty reply.
 //! - `TEST_DEFERRED`: park the request (up to `ECHO_PARK_MAX`; one more is answered at
@@ -23,7 +25,8 @@ use ankh_test_images::expect::ECHO_PARK_MAX;
 use virtio_seep::errno::{Errno, EINVAL, ENOSYS, OK};
 use virtio_seep::message::INLINE_PAYLOAD_MAX;
 use virtio_seep::opcode::{
-    TEST_DEFERRED, TEST_ECHO, TEST_NOTIFY, TEST_PING, TEST_PRINT, TEST_RELEASE, TEST_STORE,
+    TEST_CRASH, TEST_DEFERRED, TEST_ECHO, TEST_NOTIFY, TEST_PING, TEST_PRINT, TEST_RELEASE,
+    TEST_STORE,
 };
 
 ankh_guest_rt::entry!(main);
@@ -124,11 +127,32 @@ fn handle(
             }
         }
         TEST_STORE => {
+            // The reply carries what was stored before (so a client can see whether a
+            // crash in between was rolled back).
+            let previous = STORED_LEN.load(Ordering::Relaxed);
+            for (slot, byte) in out.iter_mut().zip(&STORED).take(previous) {
+                *slot = byte.load(Ordering::Relaxed);
+            }
             for (slot, &byte) in STORED.iter().zip(message.payload) {
                 slot.store(byte, Ordering::Relaxed);
             }
             STORED_LEN.store(message.payload.len(), Ordering::Relaxed);
-            empty(OK)
+            Action::Reply {
+                id,
+                status: OK,
+                len: previous,
+                echo_bulk: false,
+            }
+        }
+        TEST_CRASH => {
+            // Corrupt the state first: a recovered server must not keep this.
+            for slot in &STORED {
+                slot.store(b'X', Ordering::Relaxed);
+            }
+            STORED_LEN.store(INLINE_PAYLOAD_MAX, Ordering::Relaxed);
+            // SAFETY: `ud2` raises #UD, reported by the runtime's exception stubs; the
+            // VMM recovers or stops the domain, it never resumes past this.
+            unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
         }
         TEST_NOTIFY => {
             NOTIFIED.fetch_add(1, Ordering::Relaxed);

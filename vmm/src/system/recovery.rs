@@ -1,0 +1,209 @@
+//! Recovery of server domains: checkpoints at request boundaries, the recovery
+//! window of the request in hand, and what to do when the domain faults (decided by
+//! `ankh_recovery`, carried out here).
+
+use std::time::Instant;
+
+use ankh_domains::Policy;
+use ankh_recovery::{
+    decide, has_window, Action, Escalation, EscalationConfig, RecoveryEvent, RecoveryWindow,
+    WindowState,
+};
+use virtio_seep::message::DomainId;
+use virtio_seep::opcode::{self, REPLY};
+
+use super::scheduler::Worker;
+use super::SystemStop;
+use crate::domain::{Domain, DomainConfig, DomainState};
+use crate::fault::{DomainExit, DomainFault};
+use crate::image::GuestImage;
+use crate::ipc::queues::QueuesSnapshot;
+use crate::ipc::Message;
+
+/// What a recoverable domain carries besides the domain itself.
+pub(super) struct Recovery {
+    policy: Policy,
+    window: RecoveryWindow,
+    /// The queues at the last checkpoint (`None`: no checkpoint yet).
+    snapshot: Option<QueuesSnapshot>,
+    /// What a restart boots again.
+    image: GuestImage,
+    config: DomainConfig,
+    /// Faults in a row: a domain that keeps faulting is restarted, then the system
+    /// is shut down.
+    escalation: Escalation,
+    /// When recovery started watching (escalation counts time from here).
+    born: Instant,
+}
+
+impl Recovery {
+    /// Recovery under `policy` for a domain booted from `image` with `config`.
+    pub(super) fn new(policy: Policy, image: GuestImage, config: DomainConfig) -> Recovery {
+        Recovery {
+            policy,
+            window: RecoveryWindow::new(),
+            snapshot: None,
+            image,
+            config,
+            escalation: Escalation::new(EscalationConfig::default()),
+            born: Instant::now(),
+        }
+    }
+
+    /// Whether the domain takes checkpoints (the policy has a recovery window).
+    pub(super) fn checkpoints(&self) -> bool {
+        has_window(self.policy)
+    }
+}
+
+impl Worker<'_> {
+    /// Before `message` is written into `id`'s queue: at a request boundary, a
+    /// recoverable domain takes its checkpoint and opens the window.
+    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) {
+        let is_request = message.header.opcode != REPLY && message.header.request_id != 0;
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+            return;
+        };
+        if !is_request || !recovery.checkpoints() {
+            return;
+        }
+        if slot.domain.checkpoint().is_ok() {
+            recovery.snapshot = Some(queues.snapshot());
+        }
+        let finished = recovery
+            .window
+            .on_request_delivered(message.header.request_id);
+        self.lock().coverage.record(id, finished);
+    }
+
+    /// `message` leaves recoverable domain `id`: it may close the window.
+    pub(super) fn on_outgoing(&mut self, id: DomainId, message: &Message) {
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let Some(recovery) = slot.recovery.as_mut() else {
+            return;
+        };
+        let policy = recovery.policy;
+        if message.header.opcode == REPLY {
+            if recovery.window.request() == Some(message.header.request_id) {
+                let finished = recovery.window.on_reply_sent();
+                self.lock().coverage.record(id, finished);
+            } else {
+                recovery.window.on_reply_to_other(policy);
+            }
+        } else if let Some(info) = opcode::lookup(message.header.opcode) {
+            recovery.window.on_outgoing(info.class, policy);
+        }
+    }
+
+    /// Domain `id` stopped. A recoverable server that faulted is rolled back,
+    /// restarted, or stops the system, as its policy says; returns true when it was
+    /// recovered (it must not be treated as stopped).
+    pub(super) fn try_recover(&mut self, id: DomainId) -> bool {
+        let start = Instant::now();
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let fault = match slot.domain.state() {
+            DomainState::Stopped(DomainExit::Faulted(fault)) => fault.clone(),
+            _ => return false,
+        };
+        let Some(recovery) = slot.recovery.as_mut() else {
+            return false;
+        };
+        if matches!(fault, DomainFault::Killed { .. }) {
+            return false;
+        }
+        let window = recovery.window.state();
+        let escalate = recovery
+            .escalation
+            .record_fault(start.duration_since(recovery.born));
+        let decided = decide(recovery.policy, window, false);
+        let mut action = escalate.apply(decided, recovery.escalation.config());
+        if matches!(action, Action::Rollback { .. }) && recovery.snapshot.is_none() {
+            // Faulted before its first request: nothing to roll back to.
+            action = Action::Restart;
+        }
+        let done = match action {
+            Action::Rollback { error_reply } => self.roll_back(id, error_reply.then_some(window)),
+            Action::Restart => self.restart(id),
+            Action::Halt => {
+                self.stop_system(SystemStop::Halted {
+                    domain: id,
+                    fault: fault.to_string(),
+                });
+                false
+            }
+            Action::Shutdown { reason } => {
+                self.stop_system(SystemStop::Shutdown {
+                    domain: id,
+                    reason: reason.to_string(),
+                });
+                false
+            }
+        };
+        let event = RecoveryEvent {
+            domain_id: id,
+            domain_name: self.slots[&id].domain.name().to_owned(),
+            request_id: window.request(),
+            fault: fault.kind().to_owned(),
+            action,
+            latency: start.elapsed(),
+            window,
+        };
+        println!("{event}");
+        self.lock().recoveries.push(event);
+        done
+    }
+
+    fn roll_back(&mut self, id: DomainId, interrupted: Option<WindowState>) -> bool {
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let recovery = slot.recovery.as_mut().expect("recoverable");
+        if slot.domain.rollback().is_err() {
+            return self.restart(id);
+        }
+        if let (Some(queues), Some(snapshot)) = (slot.queues.as_mut(), recovery.snapshot.as_ref()) {
+            queues.restore(snapshot);
+        }
+        recovery.window.end_request();
+        let request = interrupted.and_then(|w| w.request());
+        let mut state = self.lock();
+        let woken = state.router.recovered(id, request);
+        if state.schedule(&woken, self.index) {
+            self.notify_others();
+        }
+        true
+    }
+
+    fn restart(&mut self, id: DomainId) -> bool {
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let recovery = slot.recovery.as_mut().expect("recoverable");
+        let console = (self.spawner.options.console)(&recovery.config.name);
+        let Ok(domain) = Domain::create(
+            self.spawner.host,
+            &recovery.config,
+            &recovery.image,
+            console,
+        ) else {
+            return false;
+        };
+        slot.domain = domain;
+        slot.queues = None;
+        recovery.window = RecoveryWindow::new();
+        recovery.snapshot = None;
+        let mut state = self.lock();
+        let woken = state.router.restarted(id);
+        if state.schedule(&woken, self.index) {
+            self.notify_others();
+        }
+        true
+    }
+
+    /// Ends the whole system run (a halt or a controlled shutdown).
+    fn stop_system(&mut self, stop: SystemStop) {
+        let mut state = self.lock();
+        if state.stop.is_none() {
+            state.stop = Some(stop);
+        }
+        state.end();
+        self.notify_others();
+    }
+}
