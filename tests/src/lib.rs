@@ -123,6 +123,17 @@ pub fn run_system(
     rate: Option<ankh_domains::MessageRate>,
     domains: Vec<ankh_domains::DomainSpec>,
 ) -> Ran {
+    run_system_with(threads, rate, domains, false)
+}
+
+/// [`run_system`], choosing what happens when a server faults after its window
+/// closed: restart it (`fallback_restart`) or shut down.
+pub fn run_system_with(
+    threads: usize,
+    rate: Option<ankh_domains::MessageRate>,
+    domains: Vec<ankh_domains::DomainSpec>,
+    fallback_restart: bool,
+) -> Ran {
     let host = kvm();
     let mut builder = ankh_domains::SystemDescription::builder()
         .threads(threads)
@@ -135,9 +146,12 @@ pub fn run_system(
         .expect("a valid system description");
     let console = SystemConsole::default();
     let sink = console.clone();
-    let options = ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
-        Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
-    }));
+    let options = ankh_vmm::system::SystemOptions {
+        fallback_restart,
+        ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
+            Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
+        }))
+    };
     let image_of = |name: &str| Ok(image(name));
     let report = ankh_vmm::system::run_system(&host, &description, &image_of, &options)
         .expect("booting the system");

@@ -7,7 +7,7 @@ use ankh_domains::{DomainSpec, Policy, Role};
 use ankh_recovery::Action;
 use ankh_tests::run_system;
 use ankh_vmm::system::{DomainEnd, SystemStop};
-use virtio_seep::errno::{EDEADSRCDST, ERESTART};
+use virtio_seep::errno::ERESTART;
 
 fn run(policy: Policy) -> ankh_tests::Ran {
     run_system(
@@ -91,5 +91,73 @@ fn without_recovery_the_system_halts() {
     );
     assert_eq!(ran.report.recoveries.len(), 1);
     assert_eq!(ran.report.recoveries[0].action, Action::Halt);
-    let _ = EDEADSRCDST;
+}
+
+/// echo parks deferred-wait's request, then release-crasher makes it answer that
+/// request (its state reaches another client: the window closes) and crash.
+fn run_window_closed(policy: Policy, fallback_restart: bool) -> ankh_tests::Ran {
+    ankh_tests::run_system_with(
+        1,
+        None,
+        vec![
+            DomainSpec::new("echo", "echo").policy(policy),
+            DomainSpec::new("deferred-wait", "deferred-wait")
+                .calls(["echo"])
+                .role(Role::Process),
+            DomainSpec::new("release-crasher", "release-crasher")
+                .calls(["echo"])
+                .role(Role::Process),
+        ],
+        fallback_restart,
+    )
+}
+
+#[test]
+fn a_fault_after_the_window_closed_shuts_down_under_pessimistic_and_enhanced() {
+    for policy in [Policy::Pessimistic, Policy::Enhanced] {
+        let ran = run_window_closed(policy, false);
+        assert!(
+            matches!(
+                ran.report.stop,
+                Some(SystemStop::Shutdown { domain: 1, .. })
+            ),
+            "{policy:?}: {:?}",
+            ran.report.stop
+        );
+        let event = &ran.report.recoveries[0];
+        assert!(
+            matches!(event.action, Action::Shutdown { .. }),
+            "{policy:?}"
+        );
+        assert!(!event.window.is_open());
+    }
+}
+
+#[test]
+fn naive_rolls_back_even_after_the_window_closed() {
+    let ran = run_window_closed(Policy::Naive, false);
+    assert_eq!(ran.report.stop, None);
+    assert_eq!(
+        ran.lines_of("release-crasher"),
+        [format!("release-crasher: errno {ERESTART}")]
+    );
+    assert_eq!(
+        ran.report.recoveries[0].action,
+        Action::Rollback { error_reply: true }
+    );
+}
+
+#[test]
+fn fallback_restart_replaces_the_shutdown() {
+    let ran = run_window_closed(Policy::Enhanced, true);
+    assert_eq!(ran.report.stop, None);
+    assert_eq!(ran.report.recoveries[0].action, Action::Restart);
+    assert_eq!(
+        ran.lines_of("release-crasher"),
+        [format!("release-crasher: errno {ERESTART}")]
+    );
+    assert!(
+        matches!(ran.end("echo"), DomainEnd::Waiting(_)),
+        "the new echo serves"
+    );
 }

@@ -138,6 +138,9 @@ pub const TEST_DEFERRED: u16 = 0x7f05;
 pub const TEST_RELEASE: u16 = 0x7f06;
 /// Test: the receiver crashes (a poison request: `echo` executes `ud2`).
 pub const TEST_CRASH: u16 = 0x7f07;
+/// Test: the receiver answers its parked requests (exposing its state to other
+/// clients: its recovery window closes), then crashes.
+pub const TEST_RELEASE_CRASH: u16 = 0x7f08;
 
 const fn op(code: u16, name: &'static str, class: SeepClass, expects_reply: bool) -> OpcodeInfo {
     OpcodeInfo {
@@ -215,6 +218,12 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(TEST_DEFERRED, "test-deferred", SeepClass::Query, true),
     op(TEST_RELEASE, "test-release", SeepClass::Update, true),
     op(TEST_CRASH, "test-crash", SeepClass::Query, true),
+    op(
+        TEST_RELEASE_CRASH,
+        "test-release-crash",
+        SeepClass::Update,
+        true,
+    ),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.

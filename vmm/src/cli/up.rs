@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ankh_domains::SystemDescription;
+use ankh_domains::{Policy, SystemDescription};
 use ankh_vmm::console::StdoutConsole;
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::{DomainExit, KvmHost};
@@ -30,6 +30,13 @@ pub struct UpArgs {
     /// Override the number of host threads that run vCPUs.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: Option<u64>,
+    /// Recovery policy of every server, overriding the description.
+    #[arg(long, value_enum)]
+    policy: Option<PolicyArg>,
+    /// What to do when a server faults after its recovery window closed: shut the
+    /// system down cleanly (default) or restart the server (best effort).
+    #[arg(long, value_enum, default_value_t = Fallback::Shutdown)]
+    fallback: Fallback,
     /// Stop a domain as hung when it runs this long without an exit.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     watchdog_ms: u64,
@@ -38,6 +45,35 @@ pub struct UpArgs {
 /// Whether an image name is known: built in, or an existing file.
 pub fn image_exists(name: &str) -> bool {
     ankh_images::find(name).is_some() || std::path::Path::new(name).is_file()
+}
+
+/// `--policy`, as the command line spells it.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum PolicyArg {
+    None,
+    Stateless,
+    Naive,
+    Pessimistic,
+    Enhanced,
+}
+
+impl From<PolicyArg> for Policy {
+    fn from(arg: PolicyArg) -> Policy {
+        match arg {
+            PolicyArg::None => Policy::None,
+            PolicyArg::Stateless => Policy::Stateless,
+            PolicyArg::Naive => Policy::Naive,
+            PolicyArg::Pessimistic => Policy::Pessimistic,
+            PolicyArg::Enhanced => Policy::Enhanced,
+        }
+    }
+}
+
+/// `--fallback`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Fallback {
+    Shutdown,
+    Restart,
 }
 
 pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -52,8 +88,14 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
             .threads(usize::try_from(threads)?)
             .build(&image_exists)?;
     }
+    if let Some(policy) = args.policy {
+        for spec in &mut description.domains {
+            spec.policy = policy.into();
+        }
+    }
     let host = KvmHost::open()?;
     let options = SystemOptions {
+        fallback_restart: args.fallback == Fallback::Restart,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
         root_fs: system::root_fs_with_jobs(&args.run)?.into(),
         ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))

@@ -53,6 +53,9 @@ pub struct SystemOptions {
     pub dirty_log: bool,
     /// The root file system archive servers get from `SYS_ROOT_FS`.
     pub root_fs: Arc<[u8]>,
+    /// When a server faults after its window closed, restart it (best effort) instead
+    /// of shutting the system down.
+    pub fallback_restart: bool,
 }
 
 /// See [`SystemOptions::ipc_trace`].
@@ -77,6 +80,7 @@ impl SystemOptions {
             ipc_trace: None,
             dirty_log: false,
             root_fs: Arc::from(Vec::new()),
+            fallback_restart: false,
         }
     }
 }

@@ -116,7 +116,8 @@ impl Worker<'_> {
         let escalate = recovery
             .escalation
             .record_fault(start.duration_since(recovery.born));
-        let decided = decide(recovery.policy, window, false);
+        let fallback = self.spawner.options.fallback_restart;
+        let decided = decide(recovery.policy, window, fallback);
         let mut action = escalate.apply(decided, recovery.escalation.config());
         if matches!(action, Action::Rollback { .. }) && recovery.snapshot.is_none() {
             // Faulted before its first request: nothing to roll back to.

@@ -6,6 +6,7 @@
 //! - `TEST_STORE`: keep the payload (its state changes); the reply carries the payload
 //!   stored before;
 //! - `TEST_CRASH`: corrupt the stored payload, then crash (`ud2`): a poison request;
+//! - `TEST_RELEASE_CRASH`: answer the parked requests (the window closes), then crash;
 //! - `TEST_NOTIFY` (one-way): count it, no reply.
 //! - `TEST_PRINT`: print the payload as one console line, empty reply.
 //! - `TEST_DEFERRED`: park the request (up to `ECHO_PARK_MAX`; one more is answered at
@@ -26,7 +27,7 @@ use virtio_seep::errno::{Errno, EINVAL, ENOSYS, OK};
 use virtio_seep::message::INLINE_PAYLOAD_MAX;
 use virtio_seep::opcode::{
     TEST_CRASH, TEST_DEFERRED, TEST_ECHO, TEST_NOTIFY, TEST_PING, TEST_PRINT, TEST_RELEASE,
-    TEST_STORE,
+    TEST_RELEASE_CRASH, TEST_STORE,
 };
 
 ankh_guest_rt::entry!(main);
@@ -54,6 +55,8 @@ enum Action {
     },
     /// Answer every parked request, then `id`.
     Release { id: u64 },
+    /// Answer every parked request, then crash.
+    ReleaseCrash,
 }
 
 /// The requests parked by `TEST_DEFERRED`, in arrival order.
@@ -96,6 +99,14 @@ fn main(_boot: &BootInfo) -> u32 {
                 }
                 parked.count = 0;
                 ipc.reply_recv(id, OK, &[], &[])
+            }
+            Action::ReleaseCrash => {
+                for (position, &parked_id) in parked.ids[..parked.count].iter().enumerate() {
+                    ipc.reply(parked_id, OK, &position.to_le_bytes()[..1], &[]);
+                }
+                // SAFETY: `ud2` raises #UD, reported by the runtime's exception stubs;
+                // the VMM recovers or stops the domain, it never resumes past this.
+                unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
             }
         };
     }
@@ -169,6 +180,7 @@ fn handle(
         }
         TEST_DEFERRED => empty(EINVAL),
         TEST_RELEASE => Action::Release { id },
+        TEST_RELEASE_CRASH => Action::ReleaseCrash,
         _ if message.is_request() => empty(ENOSYS),
         _ => Action::Receive,
     }
