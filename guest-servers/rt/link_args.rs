@@ -1,0 +1,27 @@
+// Shared by the build scripts of every crate with guest binaries (`include!`d), so
+// every image is linked the same way: freestanding, with the runtime's linker script.
+
+/// Passes the guest link arguments to the binaries of the crate being built.
+fn link_guest_binaries() {
+    let manifest_dir =
+        std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let script = manifest_dir.join("../rt/guest.ld");
+    let script = script
+        .canonicalize()
+        .unwrap_or_else(|err| panic!("linker script {}: {err}", script.display()));
+    println!("cargo:rerun-if-changed={}", script.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=../rt/link_args.rs");
+    let args = [
+        "-nostartfiles".to_owned(),
+        "-nostdlib".to_owned(),
+        "-static".to_owned(),
+        format!("-T{}", script.display()),
+        "-Wl,--gc-sections".to_owned(),
+        "-Wl,--build-id=none".to_owned(),
+        "-Wl,-z,max-page-size=4096".to_owned(),
+    ];
+    for arg in args {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+}
