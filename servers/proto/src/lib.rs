@@ -24,6 +24,8 @@ pub mod pm;
 pub mod rootfs;
 pub mod server;
 pub mod sys;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vfs;
 pub mod wire;
 

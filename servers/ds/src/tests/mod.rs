@@ -4,35 +4,14 @@ mod ops;
 mod prop;
 mod subscribe;
 
-use ankh_proto::errno::{self, Errno};
-use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::errno::Errno;
+use ankh_proto::server::{Handled, Reply, Request, Server};
 use ankh_proto::{wire, Pid};
 
 use crate::DataStore;
 
-/// A kernel that records calls (answering `ENOSYS`: DS calls nobody) and replies.
-#[derive(Debug, Default)]
-pub(crate) struct FakeKernel {
-    pub(crate) calls: Vec<(Endpoint, u16)>,
-    pub(crate) replies: Vec<(u64, Reply)>,
-}
-
-impl Kernel for FakeKernel {
-    fn call(
-        &mut self,
-        to: Endpoint,
-        opcode: u16,
-        _payload: &[u8],
-        _bulk: &[u8],
-    ) -> Result<Reply, Errno> {
-        self.calls.push((to, opcode));
-        Err(errno::ENOSYS)
-    }
-
-    fn reply(&mut self, request_id: u64, reply: Reply) {
-        self.replies.push((request_id, reply));
-    }
-}
+/// A kernel that records calls and replies.
+pub(crate) type FakeKernel = ankh_proto::testing::RecordingKernel;
 
 /// A store and a kernel, with shortcuts for requests.
 #[derive(Default)]

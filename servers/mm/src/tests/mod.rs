@@ -4,36 +4,15 @@ mod lifecycle;
 mod memory;
 mod prop;
 
-use ankh_proto::errno::{self, Errno};
-use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::errno::Errno;
+use ankh_proto::server::{Handled, Reply, Request, Server};
 use ankh_proto::Pid;
 use ankh_proto::{mm::Region, wire};
 
 use crate::MemoryManager;
 
-/// A kernel that records calls (answering `ENOSYS`: MM calls nobody) and replies.
-#[derive(Debug, Default)]
-pub(crate) struct FakeKernel {
-    pub(crate) calls: Vec<(Endpoint, u16)>,
-    pub(crate) replies: Vec<(u64, Reply)>,
-}
-
-impl Kernel for FakeKernel {
-    fn call(
-        &mut self,
-        to: Endpoint,
-        opcode: u16,
-        _payload: &[u8],
-        _bulk: &[u8],
-    ) -> Result<Reply, Errno> {
-        self.calls.push((to, opcode));
-        Err(errno::ENOSYS)
-    }
-
-    fn reply(&mut self, request_id: u64, reply: Reply) {
-        self.replies.push((request_id, reply));
-    }
-}
+/// A kernel that records calls and replies.
+pub(crate) type FakeKernel = ankh_proto::testing::RecordingKernel;
 
 /// A manager and a kernel, with shortcuts for requests.
 pub(crate) struct Fixture {
