@@ -123,6 +123,9 @@ pub enum DomainFault {
         /// The watchdog timeout in force.
         timeout: Duration,
     },
+    /// A fault injected on purpose (hot-kill, fault-injection campaigns).
+    #[error("injected fault ({0})")]
+    Injected(&'static str),
     /// The process manager killed it (`SYS_KILL_DOMAIN`).
     #[error("killed by domain {by}")]
     Killed {
@@ -155,6 +158,7 @@ impl DomainFault {
             DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
             DomainFault::Ipc(fault) => fault.kind(),
             DomainFault::Killed { .. } => "killed",
+            DomainFault::Injected(_) => "injected",
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",
         }
     }

@@ -66,3 +66,25 @@ fn bad_input_gets_one_line_and_status_2() {
     assert_eq!(ankh(&["up", "--threads", "0"]).0, 2);
     assert_eq!(ankh(&["up", "--run", "../etc"]).0, 2);
 }
+
+#[test]
+fn demo_survives_hot_kills_of_every_server() {
+    let (status, stdout, stderr) = ankh(&["demo"]);
+    assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        stdout.contains("system: survived, every server still serving"),
+        "{stdout}"
+    );
+    for server in ["ds", "vfs", "pm"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("recovery: {server} request "))),
+            "{server} was killed and recovered: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("error-virtualized requests answered ERESTART"),
+        "{stdout}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `ankh` subcommands and their exit statuses.
 
 mod bench;
+mod demo;
 mod images;
 mod run_image;
 mod up;
@@ -46,6 +47,9 @@ enum Command {
     RunImage(run_image::RunImageArgs),
     /// Boot a whole system (domains talking over virtio-seep) and run it until quiet.
     Up(up::UpArgs),
+    /// Run the conformance suite while hot-killing every server mid-request, then
+    /// print a recovery report.
+    Demo(demo::DemoArgs),
     /// Run a benchmark and print its figures (never a pass/fail test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -57,6 +61,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Images => images::list(),
         Command::RunImage(args) => run_image::run(args),
         Command::Up(args) => up::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(which) => bench::run(which),
     }
 }

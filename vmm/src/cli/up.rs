@@ -16,7 +16,7 @@ use super::run_image::resolve_image;
 use super::status;
 
 /// The OS that `ankh up` boots without `--config`.
-const BUILTIN_OS: &str = include_str!("../../../systems/os.toml");
+pub const BUILTIN_OS: &str = include_str!("../../../systems/os.toml");
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -49,7 +49,7 @@ pub fn image_exists(name: &str) -> bool {
 
 /// `--policy`, as the command line spells it.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum PolicyArg {
+pub enum PolicyArg {
     None,
     Stateless,
     Naive,

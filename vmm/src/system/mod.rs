@@ -56,6 +56,9 @@ pub struct SystemOptions {
     /// When a server faults after its window closed, restart it (best effort) instead
     /// of shutting the system down.
     pub fallback_restart: bool,
+    /// Planned hot-kills: the named server crashes right after its n-th request is
+    /// delivered (mid-request), for each `(name, n)`.
+    pub kills: Vec<(String, u64)>,
 }
 
 /// See [`SystemOptions::ipc_trace`].
@@ -81,6 +84,7 @@ impl SystemOptions {
             dirty_log: false,
             root_fs: Arc::from(Vec::new()),
             fallback_restart: false,
+            kills: Vec::new(),
         }
     }
 }
@@ -206,8 +210,13 @@ pub fn run_system(
         let console = (options.console)(&spec.name);
         let domain = Domain::create(host, &config, &image, console)?;
         // Servers are recovered; processes (apps) end, and PM hears of it.
+        let kills = options
+            .kills
+            .iter()
+            .filter(|(name, _)| *name == spec.name)
+            .map(|(_, n)| *n);
         let recovery = (spec.role != Role::Process)
-            .then(|| recovery::Recovery::new(spec.policy, image, config));
+            .then(|| recovery::Recovery::new(spec.policy, image, config).kill_at(kills));
         domains.push(scheduler::Boot {
             id,
             thread: spec.thread,

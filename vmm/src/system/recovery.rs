@@ -34,6 +34,10 @@ pub(super) struct Recovery {
     escalation: Escalation,
     /// When recovery started watching (escalation counts time from here).
     born: Instant,
+    /// Requests delivered so far.
+    requests: u64,
+    /// Request numbers (1-based) at which to inject a crash right after delivery.
+    kills: Vec<u64>,
 }
 
 impl Recovery {
@@ -47,7 +51,16 @@ impl Recovery {
             config,
             escalation: Escalation::new(EscalationConfig::default()),
             born: Instant::now(),
+            requests: 0,
+            kills: Vec::new(),
         }
+    }
+
+    /// Crashes the domain right after its `n`-th request is delivered, for each `n`
+    /// (hot-kill mid-request).
+    pub(super) fn kill_at(mut self, requests: impl IntoIterator<Item = u64>) -> Recovery {
+        self.kills.extend(requests);
+        self
     }
 
     /// Whether the domain takes checkpoints (the policy has a recovery window).
@@ -58,15 +71,21 @@ impl Recovery {
 
 impl Worker<'_> {
     /// Before `message` is written into `id`'s queue: at a request boundary, a
-    /// recoverable domain takes its checkpoint and opens the window.
-    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) {
+    /// recoverable domain takes its checkpoint and opens the window. Returns true when
+    /// a crash is planned right after this delivery (hot-kill mid-request).
+    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) -> bool {
         let is_request = message.header.opcode != REPLY && message.header.request_id != 0;
         let slot = self.slots.get_mut(&id).expect("own domain");
         let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
-            return;
+            return false;
         };
-        if !is_request || !recovery.checkpoints() {
-            return;
+        if !is_request {
+            return false;
+        }
+        recovery.requests += 1;
+        let kill = recovery.kills.contains(&recovery.requests);
+        if !recovery.checkpoints() {
+            return kill;
         }
         if slot.domain.checkpoint().is_ok() {
             recovery.snapshot = Some(queues.snapshot());
@@ -75,6 +94,7 @@ impl Worker<'_> {
             .window
             .on_request_delivered(message.header.request_id);
         self.lock().coverage.record(id, finished);
+        kill
     }
 
     /// `message` leaves recoverable domain `id`: it may close the window.

@@ -274,8 +274,10 @@ impl Worker<'_> {
             return;
         }
         if let Some(message) = delivery {
-            if let Err(fault) = self.deliver(id, &message) {
-                return self.fail(id, fault.into());
+            match self.deliver(id, &message) {
+                Ok(false) => {}
+                Ok(true) => return self.fail(id, DomainFault::Injected("hot-kill mid-request")),
+                Err(fault) => return self.fail(id, fault.into()),
             }
         }
         loop {
@@ -380,16 +382,25 @@ impl Worker<'_> {
         let outcome = self.lock().router.wait(id, op, source, last_request)?;
         match outcome {
             WaitOutcome::Continue => Ok(Next::Run),
-            WaitOutcome::Deliver(message) => self.deliver(id, &message).map(|()| Next::Run),
+            WaitOutcome::Deliver(message) => match self.deliver(id, &message)? {
+                false => Ok(Next::Run),
+                true => {
+                    self.fail(id, DomainFault::Injected("hot-kill mid-request"));
+                    Ok(Next::Block)
+                }
+            },
             WaitOutcome::Blocked => Ok(Next::Block),
         }
     }
 
-    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<(), IpcFault> {
-        self.before_delivery(id, message);
+    /// Writes `message` into `id`'s RX queue; true when a crash is planned right now
+    /// (the caller injects it instead of resuming the domain).
+    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<bool, IpcFault> {
+        let kill = self.before_delivery(id, message);
         let slot = self.slots.get_mut(&id).expect("own domain");
         let queues = slot.queues.as_mut().ok_or(IpcFault::NoReceiveBuffer)?;
-        queues.deliver(slot.domain.memory(), message)
+        queues.deliver(slot.domain.memory(), message)?;
+        Ok(kill)
     }
 
     pub(super) fn fail(&mut self, id: DomainId, fault: DomainFault) {
