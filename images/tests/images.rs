@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 43] = [
+const NAMES: [&str; 44] = [
     "boot-probe",
     "bulk",
     "busy-loop",
@@ -52,6 +52,7 @@ const NAMES: [&str; 43] = [
     "ping",
     "pipe-child",
     "pm",
+    "queue-crasher",
     "release-crasher",
     "suite",
     "ubench",

@@ -161,3 +161,49 @@ fn fallback_restart_replaces_the_shutdown() {
         "the new echo serves"
     );
 }
+
+#[test]
+fn messages_queued_behind_a_fault_are_delivered_exactly_once() {
+    let ran = run_system(
+        1,
+        None,
+        vec![
+            DomainSpec::new("echo", "echo").policy(Policy::Enhanced),
+            DomainSpec::new("queue-crasher", "queue-crasher")
+                .calls(["echo"])
+                .role(Role::Process),
+        ],
+    );
+    ran.assert_exited_cleanly("queue-crasher");
+    let want = format!(
+        "queue-crasher: count {}",
+        ankh_images::expect::QUEUED_NOTIFIES
+    );
+    assert_eq!(ran.lines_of("queue-crasher"), [want.as_str()]);
+    assert_eq!(ran.report.recoveries.len(), 1);
+}
+
+#[test]
+fn a_stateless_restart_fails_the_parked_requests_instead_of_hanging() {
+    let ran = run_system(
+        1,
+        None,
+        vec![
+            DomainSpec::new("echo", "echo").policy(Policy::Stateless),
+            DomainSpec::new("deferred-wait", "deferred-wait")
+                .calls(["echo"])
+                .role(Role::Process),
+            DomainSpec::new("crasher", "crasher")
+                .calls(["echo"])
+                .role(Role::Process),
+        ],
+    );
+    let parked = ran.lines_of("deferred-wait");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert!(
+        parked[0].contains(&format!("errno {ERESTART}")),
+        "{parked:?}"
+    );
+    ran.assert_exited_cleanly("crasher");
+    assert!(matches!(ran.end("echo"), DomainEnd::Waiting(_)));
+}

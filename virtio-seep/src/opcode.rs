@@ -138,6 +138,8 @@ pub const TEST_DEFERRED: u16 = 0x7f05;
 pub const TEST_RELEASE: u16 = 0x7f06;
 /// Test: the receiver crashes (a poison request: `echo` executes `ud2`).
 pub const TEST_CRASH: u16 = 0x7f07;
+/// Test: ask for the number of `TEST_NOTIFY` messages the receiver has counted.
+pub const TEST_COUNT: u16 = 0x7f09;
 /// Test: the receiver answers its parked requests (exposing its state to other
 /// clients: its recovery window closes), then crashes.
 pub const TEST_RELEASE_CRASH: u16 = 0x7f08;
@@ -224,6 +226,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
         SeepClass::Update,
         true,
     ),
+    op(TEST_COUNT, "test-count", SeepClass::Query, true),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.

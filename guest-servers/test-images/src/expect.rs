@@ -219,3 +219,6 @@ pub const BENCH_64K_BULK: u32 = 65536;
 
 /// Pages `ckpt-probe` writes between its checkpoints.
 pub const CKPT_PAGES: usize = 16;
+
+/// One-way messages `queue-crasher` queues behind its poison request.
+pub const QUEUED_NOTIFIES: u64 = 5;
