@@ -1,6 +1,7 @@
 //! The `ankh` subcommands and their exit statuses.
 
 mod bench;
+mod ctl;
 mod demo;
 mod images;
 mod run_image;
@@ -47,6 +48,8 @@ enum Command {
     RunImage(run_image::RunImageArgs),
     /// Boot a whole system (domains talking over virtio-seep) and run it until quiet.
     Up(up::UpArgs),
+    /// Talk to a running system's control socket: hot-kill a server, show status.
+    Ctl(ctl::CtlArgs),
     /// Run the conformance suite while hot-killing every server mid-request, then
     /// print a recovery report.
     Demo(demo::DemoArgs),
@@ -62,6 +65,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::RunImage(args) => run_image::run(args),
         Command::Up(args) => up::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Ctl(args) => ctl::run(args),
         Command::Bench(which) => bench::run(which),
     }
 }

@@ -37,6 +37,10 @@ pub struct UpArgs {
     /// system down cleanly (default) or restart the server (best effort).
     #[arg(long, value_enum, default_value_t = Fallback::Shutdown)]
     fallback: Fallback,
+    /// Open a control socket here (see `ankh ctl`): hot-kills and status while the
+    /// system runs.
+    #[arg(long, value_name = "PATH")]
+    control: Option<PathBuf>,
     /// Stop a domain as hung when it runs this long without an exit.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     watchdog_ms: u64,
@@ -94,7 +98,17 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         }
     }
     let host = KvmHost::open()?;
+    let control = match &args.control {
+        Some(path) => {
+            let hub = Arc::new(ankh_vmm::system::control::ControlHub::default());
+            hub.serve(path)
+                .map_err(|e| format!("cannot open the control socket {}: {e}", path.display()))?;
+            Some(hub)
+        }
+        None => None,
+    };
     let options = SystemOptions {
+        control,
         fallback_restart: args.fallback == Fallback::Restart,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
         root_fs: system::root_fs_with_jobs(&args.run)?.into(),

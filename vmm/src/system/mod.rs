@@ -13,6 +13,7 @@
 //! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
 //! has stopped or waits for a message that nothing can send any more.
 
+pub mod control;
 mod kernel;
 mod recovery;
 mod rootfs;
@@ -59,6 +60,8 @@ pub struct SystemOptions {
     /// Planned hot-kills: the named server crashes right after its n-th request is
     /// delivered (mid-request), for each `(name, n)`.
     pub kills: Vec<(String, u64)>,
+    /// The control socket's hub (hot-kills at run time, status), if any.
+    pub control: Option<Arc<control::ControlHub>>,
 }
 
 /// See [`SystemOptions::ipc_trace`].
@@ -85,6 +88,7 @@ impl SystemOptions {
             root_fs: Arc::from(Vec::new()),
             fallback_restart: false,
             kills: Vec::new(),
+            control: None,
         }
     }
 }
@@ -215,6 +219,9 @@ pub fn run_system(
             .iter()
             .filter(|(name, _)| *name == spec.name)
             .map(|(_, n)| *n);
+        if let (Some(hub), false) = (&options.control, spec.role == Role::Process) {
+            hub.update(&spec.name, |_| {});
+        }
         let recovery = (spec.role != Role::Process)
             .then(|| recovery::Recovery::new(spec.policy, image, config).kill_at(kills));
         domains.push(scheduler::Boot {

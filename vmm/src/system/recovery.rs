@@ -83,17 +83,30 @@ impl Worker<'_> {
             return false;
         }
         recovery.requests += 1;
-        let kill = recovery.kills.contains(&recovery.requests);
-        if !recovery.checkpoints() {
-            return kill;
+        let hub = self.spawner.options.control.as_ref();
+        let name = slot.domain.name().to_owned();
+        let kill = recovery.kills.contains(&recovery.requests)
+            || hub.is_some_and(|hub| hub.take_kill(&name));
+        let mut pages = None;
+        if recovery.checkpoints() {
+            if let Ok(copied) = slot.domain.checkpoint() {
+                recovery.snapshot = Some(queues.snapshot());
+                pages = Some(copied as u64);
+            }
+            let finished = recovery
+                .window
+                .on_request_delivered(message.header.request_id);
+            self.record_finished(id, finished);
         }
-        if slot.domain.checkpoint().is_ok() {
-            recovery.snapshot = Some(queues.snapshot());
+        if let Some(hub) = hub {
+            hub.update(&name, |stats| {
+                stats.requests += 1;
+                if let Some(pages) = pages {
+                    stats.checkpoints += 1;
+                    stats.checkpoint_pages += pages;
+                }
+            });
         }
-        let finished = recovery
-            .window
-            .on_request_delivered(message.header.request_id);
-        self.lock().coverage.record(id, finished);
         kill
     }
 
@@ -107,7 +120,7 @@ impl Worker<'_> {
         if message.header.opcode == REPLY {
             if recovery.window.request() == Some(message.header.request_id) {
                 let finished = recovery.window.on_reply_sent();
-                self.lock().coverage.record(id, finished);
+                self.record_finished(id, finished);
             } else {
                 recovery.window.on_reply_to_other(policy);
             }
@@ -171,8 +184,30 @@ impl Worker<'_> {
             window,
         };
         println!("{event}");
+        if let Some(hub) = &self.spawner.options.control {
+            hub.update(&event.domain_name, |stats| {
+                *stats
+                    .recoveries
+                    .entry(event.action.to_string())
+                    .or_default() += 1;
+            });
+        }
         self.lock().recoveries.push(event);
         done
+    }
+
+    /// A request of `id` finished in window state `finished`: coverage and status.
+    fn record_finished(&mut self, id: DomainId, finished: WindowState) {
+        if finished.request().is_none() {
+            return;
+        }
+        self.lock().coverage.record(id, finished);
+        if let Some(hub) = &self.spawner.options.control {
+            hub.update(self.slots[&id].domain.name(), |stats| {
+                stats.finished += 1;
+                stats.finished_in_window += u64::from(finished.is_open());
+            });
+        }
     }
 
     fn roll_back(&mut self, id: DomainId, interrupted: Option<WindowState>) -> bool {
