@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 44] = [
+const NAMES: [&str; 45] = [
     "boot-probe",
     "bulk",
     "busy-loop",
@@ -42,6 +42,7 @@ const NAMES: [&str; 44] = [
     "fault-triple",
     "fault-ud2",
     "flood",
+    "hanger",
     "hello",
     "hello-os",
     "init",

@@ -134,6 +134,23 @@ pub fn run_system_with(
     domains: Vec<ankh_domains::DomainSpec>,
     fallback_restart: bool,
 ) -> Ran {
+    run_system_timed(
+        threads,
+        rate,
+        domains,
+        fallback_restart,
+        Duration::from_secs(1),
+    )
+}
+
+/// [`run_system_with`] with a watchdog timeout of `watchdog`.
+pub fn run_system_timed(
+    threads: usize,
+    rate: Option<ankh_domains::MessageRate>,
+    domains: Vec<ankh_domains::DomainSpec>,
+    fallback_restart: bool,
+    watchdog: Duration,
+) -> Ran {
     let host = kvm();
     let mut builder = ankh_domains::SystemDescription::builder()
         .threads(threads)
@@ -148,6 +165,7 @@ pub fn run_system_with(
     let sink = console.clone();
     let options = ankh_vmm::system::SystemOptions {
         fallback_restart,
+        watchdog_timeout: watchdog,
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))

@@ -207,3 +207,29 @@ fn a_stateless_restart_fails_the_parked_requests_instead_of_hanging() {
     ran.assert_exited_cleanly("crasher");
     assert!(matches!(ran.end("echo"), DomainEnd::Waiting(_)));
 }
+
+#[test]
+fn a_hung_request_is_caught_by_the_watchdog_and_recovered() {
+    let ran = ankh_tests::run_system_timed(
+        1,
+        None,
+        vec![
+            DomainSpec::new("echo", "echo").policy(Policy::Enhanced),
+            DomainSpec::new("hanger", "hanger")
+                .calls(["echo"])
+                .role(Role::Process),
+        ],
+        false,
+        std::time::Duration::from_millis(200),
+    );
+    assert_eq!(
+        ran.lines_of("hanger"),
+        [
+            format!("hanger: hang errno {ERESTART}").as_str(),
+            "hanger: ping ok"
+        ]
+    );
+    let event = &ran.report.recoveries[0];
+    assert_eq!(event.fault, "watchdog-timeout");
+    assert_eq!(event.action, Action::Rollback { error_reply: true });
+}

@@ -138,6 +138,8 @@ pub const TEST_DEFERRED: u16 = 0x7f05;
 pub const TEST_RELEASE: u16 = 0x7f06;
 /// Test: the receiver crashes (a poison request: `echo` executes `ud2`).
 pub const TEST_CRASH: u16 = 0x7f07;
+/// Test: the receiver hangs (spins without exits) while handling it.
+pub const TEST_HANG: u16 = 0x7f0a;
 /// Test: ask for the number of `TEST_NOTIFY` messages the receiver has counted.
 pub const TEST_COUNT: u16 = 0x7f09;
 /// Test: the receiver answers its parked requests (exposing its state to other
@@ -227,6 +229,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
         true,
     ),
     op(TEST_COUNT, "test-count", SeepClass::Query, true),
+    op(TEST_HANG, "test-hang", SeepClass::Query, true),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.
