@@ -180,12 +180,27 @@ pub fn run_system_timed(
 /// Boots the OS of `systems/os.toml` with init running `jobs` (programs in `/bin`)
 /// and runs it until it is quiet.
 pub fn run_os(jobs: &[&str]) -> Ran {
+    run_os_with(jobs, None, Vec::new())
+}
+
+/// [`run_os`] with every server under `policy` (when given) and the planned hot-kills
+/// `kills` (`(server, n)`: crash right after its n-th request is delivered).
+pub fn run_os_with(
+    jobs: &[&str],
+    policy: Option<ankh_domains::Policy>,
+    kills: Vec<(String, u64)>,
+) -> Ran {
     let host = kvm();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/os.toml");
-    let description = ankh_domains::SystemDescription::from_path(&path, &|name| {
+    let mut description = ankh_domains::SystemDescription::from_path(&path, &|name| {
         ankh_images::find(name).is_some()
     })
     .expect("systems/os.toml is valid");
+    if let Some(policy) = policy {
+        for spec in &mut description.domains {
+            spec.policy = policy;
+        }
+    }
     let console = SystemConsole::default();
     let sink = console.clone();
     let options = ankh_vmm::system::SystemOptions {
@@ -193,6 +208,7 @@ pub fn run_os(jobs: &[&str]) -> Ran {
         root_fs: ankh_vmm::system::root_fs_with_jobs(jobs)
             .expect("valid job names")
             .into(),
+        kills,
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))
