@@ -2,9 +2,9 @@
 //! boots, its memory, the host thread that runs it, its privilege mode, the call graph
 //! (who may send requests to whom) and the recovery policy of each domain.
 //!
-//! It is read from a TOML file ([`SystemDescription::from_path`]), built in code
-//! ([`SystemDescription::builder`]) or taken built in
-//! ([`SystemDescription::builtin_ipc_demo`]), and validated the same way each time
+//! It is read from a TOML file ([`SystemDescription::from_path`],
+//! [`SystemDescription::from_toml_str`]; `ankh up` embeds `systems/os.toml`) or built
+//! in code ([`SystemDescription::builder`]), and validated the same way each time
 //! with one-line errors ([`DescriptionError`]). It is pure data and validation: it
 //! never touches KVM, guest memory or threads, and reads no file but the one
 //! `from_path` is given (images are checked through a callback).

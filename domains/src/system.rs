@@ -10,8 +10,8 @@ use crate::validate::validate;
 /// A validated Ankh system: its domains, their call graph and the system settings.
 ///
 /// Only validation creates one ([`SystemDescription::from_toml_str`],
-/// [`SystemDescription::from_path`], [`SystemBuilder::build`],
-/// [`SystemDescription::builtin_ipc_demo`]), so every value satisfies the rules in
+/// [`SystemDescription::from_path`], [`SystemBuilder::build`]), so every value
+/// satisfies the rules in
 /// the crate docs. The public fields are for reading: the call graph is resolved
 /// from them at validation, so to change a system, go through
 /// [`SystemDescription::into_builder`] and validate again.
@@ -65,17 +65,6 @@ impl SystemDescription {
             path: path.to_path_buf(),
             error: Box::new(error),
         })
-    }
-
-    /// The default system: an `echo` server (image `echo`) and a `ping` client (image
-    /// `ping`) that calls it, on one host thread with every other setting at its
-    /// default.
-    pub fn builtin_ipc_demo() -> Self {
-        Self::builder()
-            .domain(DomainSpec::new("echo", "echo"))
-            .domain(DomainSpec::new("ping", "ping").calls(["echo"]))
-            .build(&|_| true)
-            .expect("the built-in IPC demo is a valid system")
     }
 
     /// A builder for a system made in code; [`SystemBuilder::build`] validates it
