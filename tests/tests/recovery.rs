@@ -139,7 +139,7 @@ fn naive_rolls_back_even_after_the_window_closed() {
     assert_eq!(ran.report.stop, None);
     assert_eq!(
         ran.lines_of("release-crasher"),
-        [format!("release-crasher: errno {ERESTART}")]
+        [format!("release-crasher: release errno {ERESTART}")]
     );
     assert_eq!(
         ran.report.recoveries[0].action,
@@ -154,7 +154,7 @@ fn fallback_restart_replaces_the_shutdown() {
     assert_eq!(ran.report.recoveries[0].action, Action::Restart);
     assert_eq!(
         ran.lines_of("release-crasher"),
-        [format!("release-crasher: errno {ERESTART}")]
+        [format!("release-crasher: release errno {ERESTART}")]
     );
     assert!(
         matches!(ran.end("echo"), DomainEnd::Waiting(_)),

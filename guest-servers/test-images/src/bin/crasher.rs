@@ -10,9 +10,12 @@ use ankh_guest_rt::console::Line;
 use ankh_guest_rt::ipc::Ipc;
 use ankh_guest_rt::BootInfo;
 use ankh_test_images::expect::ECHO_PEER;
-use virtio_seep::opcode::{TEST_CRASH, TEST_PING, TEST_STORE};
+use ankh_test_images::report::{call_errno, ping};
+use virtio_seep::opcode::{TEST_CRASH, TEST_STORE};
 
 ankh_guest_rt::entry!(main);
+
+const IMAGE: &str = "crasher";
 
 fn main(boot: &BootInfo) -> u32 {
     let Some(echo) = boot.peer(ECHO_PEER) else {
@@ -20,7 +23,7 @@ fn main(boot: &BootInfo) -> u32 {
     };
     let mut ipc = Ipc::init();
     let _ = ipc.sendrec(echo, TEST_STORE, b"a", &[]);
-    crash(&mut ipc, echo);
+    call_errno(&mut ipc, IMAGE, "crash", echo, TEST_CRASH);
     match ipc.sendrec(echo, TEST_STORE, b"b", &[]) {
         Ok(reply) => Line::new()
             .str("crasher: previous ")
@@ -31,24 +34,7 @@ fn main(boot: &BootInfo) -> u32 {
             .int(errno.into())
             .send(),
     }
-    crash(&mut ipc, echo);
-    match ipc.sendrec(echo, TEST_PING, &[], &[]) {
-        Ok(_) => Line::new().str("crasher: ping ok").send(),
-        Err(errno) => Line::new()
-            .str("crasher: ping errno ")
-            .int(errno.into())
-            .send(),
-    }
+    call_errno(&mut ipc, IMAGE, "crash", echo, TEST_CRASH);
+    ping(&mut ipc, IMAGE, echo);
     0
-}
-
-fn crash(ipc: &mut Ipc, echo: u32) {
-    let errno = match ipc.sendrec(echo, TEST_CRASH, &[], &[]) {
-        Ok(_) => 0,
-        Err(errno) => errno,
-    };
-    Line::new()
-        .str("crasher: crash errno ")
-        .int(errno.into())
-        .send();
 }

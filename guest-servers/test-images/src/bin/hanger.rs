@@ -4,11 +4,11 @@
 #![no_std]
 #![no_main]
 
-use ankh_guest_rt::console::Line;
 use ankh_guest_rt::ipc::Ipc;
 use ankh_guest_rt::BootInfo;
 use ankh_test_images::expect::ECHO_PEER;
-use virtio_seep::opcode::{TEST_HANG, TEST_PING};
+use ankh_test_images::report::{call_errno, ping};
+use virtio_seep::opcode::TEST_HANG;
 
 ankh_guest_rt::entry!(main);
 
@@ -17,20 +17,7 @@ fn main(boot: &BootInfo) -> u32 {
         return 1;
     };
     let mut ipc = Ipc::init();
-    let errno = match ipc.sendrec(echo, TEST_HANG, &[], &[]) {
-        Ok(_) => 0,
-        Err(errno) => errno,
-    };
-    Line::new()
-        .str("hanger: hang errno ")
-        .int(errno.into())
-        .send();
-    match ipc.sendrec(echo, TEST_PING, &[], &[]) {
-        Ok(_) => Line::new().str("hanger: ping ok").send(),
-        Err(errno) => Line::new()
-            .str("hanger: ping errno ")
-            .int(errno.into())
-            .send(),
-    }
+    call_errno(&mut ipc, "hanger", "hang", echo, TEST_HANG);
+    ping(&mut ipc, "hanger", echo);
     0
 }
