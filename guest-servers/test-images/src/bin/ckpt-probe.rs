@@ -16,10 +16,12 @@ static mut PAGES: [[u8; 4096]; CKPT_PAGES] = [[0; 4096]; CKPT_PAGES];
 
 /// Writes `value` at the start of every page.
 fn fill(value: u8) {
+    let first = addr_of_mut!(PAGES).cast::<[u8; 4096]>();
     for page in 0..CKPT_PAGES {
-        // SAFETY: `PAGES` is this image's own static, only touched here, by its one
-        // vCPU; a volatile write keeps the stores in place.
-        unsafe { write_volatile(addr_of_mut!(PAGES[page][0]), value) };
+        // SAFETY: `page < CKPT_PAGES`, so the pointer stays inside this image's own
+        // static `PAGES`, only touched here by its one vCPU; a volatile write keeps
+        // the stores in place.
+        unsafe { write_volatile(first.add(page).cast::<u8>(), value) };
     }
 }
 
