@@ -26,6 +26,8 @@ pub const ECHILD: Errno = 10;
 pub const EAGAIN: Errno = 11;
 /// Out of memory (budget exceeded).
 pub const ENOMEM: Errno = 12;
+/// Input/output error (a block device failed).
+pub const EIO: Errno = 5;
 /// Bad address.
 pub const EFAULT: Errno = 14;
 /// File exists.

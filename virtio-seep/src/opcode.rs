@@ -4,7 +4,7 @@
 //! point, SEEP) from this table alone; a message with an opcode not in the table is a
 //! fault of its sender. Ranges: `0x0000` replies and system messages, `0x7f00..`
 //! test and benchmark messages, later `0x01xx` PM, `0x02xx` VFS, `0x03xx` DS, `0x04xx`
-//! MM.
+//! MM, `0x05xx` block drivers.
 
 /// What a message does to the state of the system, which decides whether it closes
 /// the sender's recovery window (DESIGN.md, "SEEP classes").
@@ -98,6 +98,8 @@ pub const VFS_PIPE: u16 = 0x0210;
 pub const VFS_PROC_SPAWN: u16 = 0x0211;
 /// VFS (from PM): a process ended; close its descriptors.
 pub const VFS_PROC_EXIT: u16 = 0x0212;
+/// VFS: make a file's data and the file system's metadata durable (`fsync`).
+pub const VFS_FSYNC: u16 = 0x0213;
 
 /// DS: publish a key (key and value in bulk).
 pub const DS_PUBLISH: u16 = 0x0300;
@@ -122,6 +124,15 @@ pub const MM_USAGE: u16 = 0x0403;
 pub const MM_PROC_SPAWN: u16 = 0x0404;
 /// MM (from PM): a process ended; free its memory.
 pub const MM_PROC_EXIT: u16 = 0x0405;
+/// Block driver: the device's geometry (`ankh_proto::blk::Geometry` in the reply).
+pub const BLK_INFO: u16 = 0x0500;
+/// Block driver: read sectors (`ankh_proto::blk::Range`; the data in the reply's bulk).
+pub const BLK_READ: u16 = 0x0501;
+/// Block driver: write sectors (`ankh_proto::blk::Range`; the data in bulk).
+pub const BLK_WRITE: u16 = 0x0502;
+/// Block driver: make every completed write durable (reaches the host file).
+pub const BLK_FLUSH: u16 = 0x0503;
+
 /// Test: ask for an empty reply.
 pub const TEST_PING: u16 = 0x7f00;
 /// Test: ask for the payload and bulk data back.
@@ -203,6 +214,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(VFS_PIPE, "vfs-pipe", SeepClass::Update, true),
     op(VFS_PROC_SPAWN, "vfs-proc-spawn", SeepClass::Update, true),
     op(VFS_PROC_EXIT, "vfs-proc-exit", SeepClass::Update, true),
+    op(VFS_FSYNC, "vfs-fsync", SeepClass::Update, true),
     op(DS_PUBLISH, "ds-publish", SeepClass::Update, true),
     op(DS_RETRIEVE, "ds-retrieve", SeepClass::Query, true),
     op(DS_DELETE, "ds-delete", SeepClass::Update, true),
@@ -214,6 +226,10 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(MM_USAGE, "mm-usage", SeepClass::Query, true),
     op(MM_PROC_SPAWN, "mm-proc-spawn", SeepClass::Update, true),
     op(MM_PROC_EXIT, "mm-proc-exit", SeepClass::Update, true),
+    op(BLK_INFO, "blk-info", SeepClass::Query, true),
+    op(BLK_READ, "blk-read", SeepClass::Query, true),
+    op(BLK_WRITE, "blk-write", SeepClass::Update, true),
+    op(BLK_FLUSH, "blk-flush", SeepClass::Update, true),
     op(TEST_PING, "test-ping", SeepClass::Query, true),
     op(TEST_ECHO, "test-echo", SeepClass::Query, true),
     op(TEST_STORE, "test-store", SeepClass::Update, true),

@@ -14,6 +14,8 @@ pub const VFS: &str = "vfs";
 pub const DS: &str = "ds";
 /// See [`PM`].
 pub const MM: &str = "mm";
+/// See [`PM`].
+pub const BLK: &str = "blk";
 
 /// The domain ids of the servers this domain may call (`None`: no call-graph edge).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,16 +28,19 @@ pub struct Peers {
     pub ds: Option<DomainId>,
     /// The memory manager.
     pub mm: Option<DomainId>,
+    /// The block-device driver.
+    pub blk: Option<DomainId>,
 }
 
 impl Peers {
-    /// The peers named `pm`, `vfs`, `ds` and `mm` in `boot`.
+    /// The peers named `pm`, `vfs`, `ds`, `mm` and `blk` in `boot`.
     pub fn from_boot(boot: &BootInfo) -> Peers {
         Peers {
             pm: boot.peer(PM),
             vfs: boot.peer(VFS),
             ds: boot.peer(DS),
             mm: boot.peer(MM),
+            blk: boot.peer(BLK),
         }
     }
 
@@ -47,6 +52,7 @@ impl Peers {
             Endpoint::Vfs => self.vfs,
             Endpoint::Ds => self.ds,
             Endpoint::Mm => self.mm,
+            Endpoint::Blk => self.blk,
             Endpoint::Kernel => Some(VMM_DOMAIN),
         }
     }

@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod blk;
 pub mod ds;
 pub mod mm;
 pub mod pm;

@@ -15,6 +15,8 @@ pub enum Endpoint {
     Ds,
     /// The memory manager.
     Mm,
+    /// The block-device driver.
+    Blk,
     /// The VMM itself (kernel calls).
     Kernel,
 }

@@ -18,6 +18,9 @@ pub const O_EXCL: u32 = 0x80;
 pub const O_TRUNC: u32 = 0x200;
 /// Every write appends.
 pub const O_APPEND: u32 = 0x400;
+/// Every write on the descriptor is durable when it returns (as if followed by
+/// `fsync`).
+pub const O_SYNC: u32 = 0x10_1000;
 
 /// Longest path, in bytes.
 pub const PATH_MAX: usize = 255;
