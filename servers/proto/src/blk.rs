@@ -16,7 +16,9 @@ pub const SECTOR_SIZE: usize = 512;
 /// Most bytes one `BLK_READ` or `BLK_WRITE` moves (the bulk limit of a message).
 pub const IO_MAX: usize = 1 << 20;
 /// Most sectors one request moves.
-pub const SECTORS_MAX: u32 = (IO_MAX / SECTOR_SIZE) as u32;
+pub const SECTORS_MAX: u32 = 2048;
+
+const _: () = assert!(SECTORS_MAX as usize * SECTOR_SIZE == IO_MAX);
 
 /// `BLK_READ` / `BLK_WRITE` request.
 #[derive(

@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::vfs::{NFILE, OPEN_MAX, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_WRONLY};
+use ankh_proto::vfs::{NFILE, OPEN_MAX, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY};
 use ankh_proto::Pid;
 
 use crate::pipe::PipeId;
@@ -43,7 +43,7 @@ pub enum Target {
 pub struct OpenFile {
     /// What it refers to.
     pub target: Target,
-    /// The access mode and `O_APPEND`.
+    /// The access mode, `O_APPEND` and `O_SYNC`.
     pub flags: u32,
     /// The offset of the next read or write (files only).
     pub offset: u64,
@@ -75,6 +75,11 @@ impl OpenFile {
     /// Every write goes to the end.
     pub fn append(&self) -> bool {
         self.flags & O_APPEND != 0
+    }
+
+    /// True when every write must be durable before it returns (`O_SYNC`).
+    pub fn sync_writes(&self) -> bool {
+        self.flags & O_SYNC == O_SYNC
     }
 }
 

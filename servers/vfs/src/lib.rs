@@ -7,7 +7,9 @@
 //! - `ops`: the handlers of the file, directory and descriptor requests;
 //! - [`tree`]: directories, inodes and path resolution;
 //! - [`path`]: path syntax and limits;
-//! - [`storage`]: file data per inode ([`MemStorage`] now, a block device later);
+//! - [`fs`]: [`FileSystem`](fs::FileSystem), where the tree lives: in memory
+//!   ([`tree`]) or on a disk (`ankh_ext2`, through [`blk_client`]);
+//! - [`storage`]: file data per inode of the in-memory tree ([`MemStorage`]);
 //! - [`fd`]: per-process descriptor tables over the system-wide open-file table;
 //! - [`pipe`]: pipes and the reads and writes parked on them.
 //!
@@ -19,7 +21,9 @@
 
 extern crate alloc;
 
+pub mod blk_client;
 pub mod fd;
+pub mod fs;
 mod ops;
 pub mod path;
 pub mod pipe;

@@ -8,16 +8,19 @@ use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Handled, Reply, Request};
 use ankh_proto::vfs::{
     Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL,
-    O_RDONLY, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
+    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
 };
 use ankh_proto::{wire, Pid};
 
 use crate::fd::{End, OpenFile, Target};
 use crate::server::Vfs;
-use crate::storage::{Ino, Storage};
+use ankh_ext2::BlockDevice;
+
+use crate::fs::FileSystem;
+use crate::storage::Ino;
 
 /// The `O_*` flags `VFS_OPEN` knows.
-const OPEN_FLAGS: u32 = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND;
+const OPEN_FLAGS: u32 = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_SYNC;
 
 /// Largest offset (offsets are `off_t`-like: they fit an `i64`).
 const OFFSET_MAX: u64 = i64::MAX as u64;
@@ -73,9 +76,14 @@ fn maybe_parked(result: Result<Option<Reply>, Errno>) -> Handled {
     }
 }
 
-impl<S: Storage> Vfs<S> {
+impl<F: FileSystem> Vfs<F> {
     /// `VFS_OPEN`.
-    pub(crate) fn open(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn open(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let open: Open = wire::record(request.payload)?;
         let path = path(request)?;
         if open.flags & !OPEN_FLAGS != 0 || open.flags & O_ACCMODE == O_ACCMODE {
@@ -83,22 +91,27 @@ impl<S: Storage> Vfs<S> {
         }
         // Descriptor room first, so that a failed open creates nothing.
         self.fds.check_room(pid, 1)?;
-        let ino = self.tree.open(path, open.flags)?;
+        let ino = self.fs.open(dev, path, open.flags)?;
         let file = OpenFile::new(Target::Node(ino), open.flags);
         match self.fds.install(pid, file) {
             Ok(fd) => Ok(fd_reply(fd)),
             Err(status) => {
-                self.tree.close(ino);
+                self.fs.close(dev, ino);
                 Err(status)
             }
         }
     }
 
     /// `VFS_CLOSE`.
-    pub(crate) fn close(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn close(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let fd: Fd = wire::record(request.payload)?;
         if let Some(file) = self.fds.close(pid, fd.fd)? {
-            self.release(file);
+            self.release(dev, file);
         }
         Ok(Reply::ok(Vec::new()))
     }
@@ -113,11 +126,21 @@ impl<S: Storage> Vfs<S> {
     }
 
     /// `VFS_READ`: at the offset, which moves; a pipe may park it.
-    pub(crate) fn read(&mut self, pid: Pid, request: &Request<'_>) -> Handled {
-        maybe_parked(self.try_read(pid, request))
+    pub(crate) fn read(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Handled {
+        maybe_parked(self.try_read(dev, pid, request))
     }
 
-    fn try_read(&mut self, pid: Pid, request: &Request<'_>) -> Result<Option<Reply>, Errno> {
+    fn try_read(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Option<Reply>, Errno> {
         let io: Io = wire::record(request.payload)?;
         let file = self.fds.get(pid, io.fd)?;
         if !file.readable() {
@@ -127,7 +150,7 @@ impl<S: Storage> Vfs<S> {
         let len = io_len(io.len)?;
         match target {
             Target::Node(ino) => {
-                let data = self.tree.read(ino, at, len)?;
+                let data = self.fs.read(dev, ino, at, len)?;
                 let moved = u64::try_from(data.len()).unwrap_or(u64::MAX);
                 self.fds.get_mut(pid, io.fd)?.offset = at.saturating_add(moved);
                 Ok(Some(count_reply(data.len(), data)))
@@ -141,22 +164,36 @@ impl<S: Storage> Vfs<S> {
 
     /// `VFS_WRITE`: at the offset (the end with `O_APPEND`), which moves; a pipe may
     /// park it.
-    pub(crate) fn write(&mut self, pid: Pid, request: &Request<'_>) -> Handled {
-        maybe_parked(self.try_write(pid, request))
+    pub(crate) fn write(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Handled {
+        maybe_parked(self.try_write(dev, pid, request))
     }
 
-    fn try_write(&mut self, pid: Pid, request: &Request<'_>) -> Result<Option<Reply>, Errno> {
+    fn try_write(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Option<Reply>, Errno> {
         let fd: Fd = wire::record(request.payload)?;
         let file = self.fds.get(pid, fd.fd)?;
         if !file.writable() {
             return Err(errno::EBADF);
         }
-        let (target, at, append) = (file.target, file.offset, file.append());
+        let (target, at, append, sync) =
+            (file.target, file.offset, file.append(), file.sync_writes());
         let data = io_data(request)?;
         match target {
             Target::Node(ino) => {
-                let at = if append { self.tree.len(ino)? } else { at };
-                let n = self.tree.write(ino, at, data)?;
+                let at = if append { self.fs.len(dev, ino)? } else { at };
+                let n = self.fs.write(dev, ino, at, data)?;
+                if sync {
+                    self.fs.sync(dev)?;
+                }
                 let moved = u64::try_from(n).unwrap_or(u64::MAX);
                 self.fds.get_mut(pid, fd.fd)?.offset = at.saturating_add(moved);
                 Ok(Some(count_reply(n, Vec::new())))
@@ -169,37 +206,72 @@ impl<S: Storage> Vfs<S> {
     }
 
     /// `VFS_PREAD`: at a given offset, which the descriptor does not keep.
-    pub(crate) fn pread(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn pread(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let io: Io = wire::record(request.payload)?;
         let (ino, file) = self.seekable(pid, io.fd)?;
         if !file.readable() {
             return Err(errno::EBADF);
         }
         let at = offset(io.offset)?;
-        let data = self.tree.read(ino, at, io_len(io.len)?)?;
+        let data = self.fs.read(dev, ino, at, io_len(io.len)?)?;
         Ok(count_reply(data.len(), data))
     }
 
     /// `VFS_PWRITE`: at a given offset, which the descriptor does not keep.
-    pub(crate) fn pwrite(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn pwrite(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let io: Io = wire::record(request.payload)?;
         let (ino, file) = self.seekable(pid, io.fd)?;
         if !file.writable() {
             return Err(errno::EBADF);
         }
+        let sync = file.sync_writes();
         let at = offset(io.offset)?;
-        let n = self.tree.write(ino, at, io_data(request)?)?;
+        let n = self.fs.write(dev, ino, at, io_data(request)?)?;
+        if sync {
+            self.fs.sync(dev)?;
+        }
         Ok(count_reply(n, Vec::new()))
     }
 
+    /// `VFS_FSYNC`: makes the file system durable up to now (`EINVAL` for a pipe, as
+    /// POSIX says for objects that cannot be synchronized).
+    pub(crate) fn fsync(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        let fd: Fd = wire::record(request.payload)?;
+        match self.fds.get(pid, fd.fd)?.target {
+            Target::Node(_) => self.fs.sync(dev)?,
+            Target::Pipe { .. } => return Err(errno::EINVAL),
+        }
+        Ok(Reply::ok(Vec::new()))
+    }
+
     /// `VFS_LSEEK`.
-    pub(crate) fn lseek(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn lseek(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let seek: Seek = wire::record(request.payload)?;
         let (ino, file) = self.seekable(pid, seek.fd)?;
         let base = match seek.whence {
             SEEK_SET => 0,
             SEEK_CUR => file.offset,
-            SEEK_END => self.tree.stat(ino)?.size,
+            SEEK_END => self.fs.stat(dev, ino)?.size,
             _ => return Err(errno::EINVAL),
         };
         let base = i64::try_from(base).map_err(|_| errno::EINVAL)?;
@@ -210,43 +282,68 @@ impl<S: Storage> Vfs<S> {
     }
 
     /// `VFS_STAT`.
-    pub(crate) fn stat(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
-        let ino = self.tree.resolve(path(request)?)?;
-        Ok(Reply::ok(wire::bytes(&self.tree.stat(ino)?)))
+    pub(crate) fn stat(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        let ino = self.fs.resolve(dev, path(request)?)?;
+        Ok(Reply::ok(wire::bytes(&self.fs.stat(dev, ino)?)))
     }
 
     /// `VFS_FSTAT`.
-    pub(crate) fn fstat(&mut self, pid: Pid, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn fstat(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let fd: Fd = wire::record(request.payload)?;
         let stat = match self.fds.get(pid, fd.fd)?.target {
-            Target::Node(ino) => self.tree.stat(ino)?,
+            Target::Node(ino) => self.fs.stat(dev, ino)?,
             Target::Pipe { pipe, .. } => self.pipes.get_mut(pipe)?.stat(),
         };
         Ok(Reply::ok(wire::bytes(&stat)))
     }
 
     /// `VFS_UNLINK`.
-    pub(crate) fn unlink(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
-        self.tree.unlink(path(request)?)?;
+    pub(crate) fn unlink(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        self.fs.unlink(dev, path(request)?)?;
         Ok(Reply::ok(Vec::new()))
     }
 
     /// `VFS_MKDIR`.
-    pub(crate) fn mkdir(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
-        self.tree.mkdir(path(request)?)?;
+    pub(crate) fn mkdir(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        self.fs.mkdir(dev, path(request)?)?;
         Ok(Reply::ok(Vec::new()))
     }
 
     /// `VFS_RMDIR`.
-    pub(crate) fn rmdir(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
-        self.tree.rmdir(path(request)?)?;
+    pub(crate) fn rmdir(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        self.fs.rmdir(dev, path(request)?)?;
         Ok(Reply::ok(Vec::new()))
     }
 
     /// `VFS_READDIR`: the names as a NUL-terminated list in the bulk data.
-    pub(crate) fn readdir(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
-        let ino = self.tree.resolve(path(request)?)?;
-        let names = self.tree.readdir(ino)?;
+    pub(crate) fn readdir(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        let ino = self.fs.resolve(dev, path(request)?)?;
+        let names = self.fs.readdir(dev, ino)?;
         if names.len() > IO_MAX {
             return Err(errno::EMSGSIZE);
         }
@@ -254,19 +351,27 @@ impl<S: Storage> Vfs<S> {
     }
 
     /// `VFS_RENAME`: bulk `old\0new\0`.
-    pub(crate) fn rename(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn rename(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let [old, new] = wire::split(request.bulk)?[..] else {
             return Err(errno::EINVAL);
         };
-        self.tree.rename(old, new)?;
+        self.fs.rename(dev, old, new)?;
         Ok(Reply::ok(Vec::new()))
     }
 
     /// `VFS_TRUNCATE`: the path in bulk, the length in an [`Offset`].
-    pub(crate) fn truncate(&mut self, request: &Request<'_>) -> Result<Reply, Errno> {
+    pub(crate) fn truncate(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
         let len: Offset = wire::record(request.payload)?;
-        let ino = self.tree.resolve(path(request)?)?;
-        self.tree.truncate(ino, offset(len.offset)?)?;
+        let ino = self.fs.resolve(dev, path(request)?)?;
+        self.fs.truncate(dev, ino, offset(len.offset)?)?;
         Ok(Reply::ok(Vec::new()))
     }
 
@@ -279,7 +384,7 @@ impl<S: Storage> Vfs<S> {
     /// `VFS_PIPE`.
     pub(crate) fn pipe(&mut self, pid: Pid) -> Result<Reply, Errno> {
         self.fds.check_room(pid, 2)?;
-        let ino = self.tree.alloc_ino();
+        let ino = self.alloc_pipe_ino();
         let pipe = self.pipes.create(ino);
         let end = |end| Target::Pipe { pipe, end };
         let read = self

@@ -14,7 +14,11 @@ use ankh_proto::{wire, Pid};
 
 use crate::fd::{Descriptors, OpenFile, Target};
 use crate::pipe::{Pipes, Wakeup};
-use crate::storage::{MemStorage, Storage, DEFAULT_DATA_BUDGET};
+use ankh_ext2::BlockDevice;
+
+use crate::blk_client::{BlkClient, NoDevice};
+use crate::fs::FileSystem;
+use crate::storage::{Ino, MemStorage, Storage, DEFAULT_DATA_BUDGET};
 use crate::tree::Tree;
 
 /// The default limit on inodes (files and directories, including removed ones that
@@ -56,8 +60,8 @@ impl Default for Config {
 /// Any caller may still end another process's descriptors with `VFS_PROC_EXIT`; the
 /// call graph of the system description is what keeps apps from sending it.
 #[derive(Clone, Debug)]
-pub struct Vfs<S = MemStorage> {
-    pub(crate) tree: Tree<S>,
+pub struct Vfs<F = Tree<MemStorage>> {
+    pub(crate) fs: F,
     pub(crate) fds: Descriptors,
     pub(crate) pipes: Pipes,
     config: Config,
@@ -65,9 +69,18 @@ pub struct Vfs<S = MemStorage> {
     published: usize,
     /// Answers to parked requests, sent when the request in hand is done.
     pub(crate) woken: Vec<Wakeup>,
+    /// The next inode number of a pipe (above every file system's).
+    next_pipe_ino: Ino,
+    /// File-system blocks on the `blk` device, when the files live on one.
+    disk_blocks: Option<u64>,
+    /// Block requests issued again because the driver crashed under them.
+    reissued: u64,
 }
 
-impl Vfs<MemStorage> {
+/// Pipes get inode numbers from here up, clear of any file system's.
+pub const PIPE_INO_BASE: Ino = 1 << 48;
+
+impl Vfs {
     /// An empty file system in memory with the default [`Config`].
     pub fn new() -> Vfs {
         Vfs::with_config(Config::default())
@@ -75,7 +88,10 @@ impl Vfs<MemStorage> {
 
     /// An empty file system in memory.
     pub fn with_config(config: Config) -> Vfs {
-        Vfs::with_storage(MemStorage::new(config.data_budget), config)
+        Vfs::with_fs(
+            Tree::new(MemStorage::new(config.data_budget), config.max_inodes),
+            config,
+        )
     }
 
     /// A file system in memory holding a root file system archive (an empty root when
@@ -87,44 +103,68 @@ impl Vfs<MemStorage> {
     }
 }
 
-impl Default for Vfs<MemStorage> {
+impl Default for Vfs {
     fn default() -> Vfs {
         Vfs::new()
     }
 }
 
-impl<S: Storage> Vfs<S> {
-    /// An empty file system over `storage` (whose own budget applies:
+impl<S: Storage> Vfs<Tree<S>> {
+    /// An empty file system in memory over `storage` (whose own budget applies:
     /// `config.data_budget` is for [`MemStorage`]).
-    pub fn with_storage(storage: S, config: Config) -> Vfs<S> {
+    pub fn with_storage(storage: S, config: Config) -> Vfs<Tree<S>> {
+        Vfs::with_fs(Tree::new(storage, config.max_inodes), config)
+    }
+
+    /// The storage of file data.
+    pub fn storage(&self) -> &S {
+        self.fs.storage()
+    }
+}
+
+impl<F: FileSystem> Vfs<F> {
+    /// A server over the file system `fs` (which decides, when the server starts,
+    /// whether to mount a disk or load the root archive).
+    pub fn with_fs(fs: F, config: Config) -> Vfs<F> {
         Vfs {
-            tree: Tree::new(storage, config.max_inodes),
+            fs,
             fds: Descriptors::new(),
             pipes: Pipes::new(),
             config,
             published: 0,
             woken: Vec::new(),
+            next_pipe_ino: PIPE_INO_BASE,
+            disk_blocks: None,
+            reissued: 0,
         }
+    }
+
+    /// The file system.
+    pub fn fs(&self) -> &F {
+        &self.fs
+    }
+
+    /// Block requests issued again because the driver crashed under them.
+    pub fn reissued(&self) -> u64 {
+        self.reissued
+    }
+
+    /// A fresh inode number for a pipe.
+    pub(crate) fn alloc_pipe_ino(&mut self) -> Ino {
+        let ino = self.next_pipe_ino;
+        self.next_pipe_ino = self.next_pipe_ino.wrapping_add(1).max(PIPE_INO_BASE);
+        ino
     }
 
     /// Loads a root file system archive into the (still unused) tree; on a malformed
     /// archive or one that does not fit, the root is left empty. Returns success.
     fn load_root(&mut self, archive: &[u8]) -> bool {
-        let loaded = self.tree.load(archive).is_ok();
-        if !loaded {
-            self.tree.clear();
-        }
-        loaded
+        self.fs.load_archive(archive).is_ok()
     }
 
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// The storage of file data.
-    pub fn storage(&self) -> &S {
-        self.tree.storage()
     }
 
     /// Entries in the system-wide open-file table.
@@ -134,7 +174,7 @@ impl<S: Storage> Vfs<S> {
 
     /// Inodes in use.
     pub fn inodes(&self) -> usize {
-        self.tree.inode_count()
+        self.fs.inode_count()
     }
 
     /// Pipes in use.
@@ -144,9 +184,9 @@ impl<S: Storage> Vfs<S> {
 
     /// Drops the last reference to an open file: closes the inode or the pipe end
     /// (which may wake the other end's parked requests).
-    pub(crate) fn release(&mut self, file: OpenFile) {
+    pub(crate) fn release(&mut self, dev: &mut dyn BlockDevice, file: OpenFile) {
         match file.target {
-            Target::Node(ino) => self.tree.close(ino),
+            Target::Node(ino) => self.fs.close(dev, ino),
             Target::Pipe { pipe, end } => self.pipes.close(pipe, end, &mut self.woken),
         }
     }
@@ -166,38 +206,39 @@ impl<S: Storage> Vfs<S> {
     }
 
     /// `VFS_PROC_EXIT`: forgets the process's parked requests, closes its descriptors.
-    fn proc_exit(&mut self, payload: &[u8]) -> Result<Reply, Errno> {
+    fn proc_exit(&mut self, dev: &mut dyn BlockDevice, payload: &[u8]) -> Result<Reply, Errno> {
         let exit: ProcExit = wire::record(payload)?;
         self.pipes.drop_parked(exit.pid, &mut self.woken);
         for file in self.fds.exit(exit.pid) {
-            self.release(file);
+            self.release(dev, file);
         }
         Ok(Reply::ok(Vec::new()))
     }
 
     /// Dispatches one request.
-    fn dispatch(&mut self, request: &Request<'_>) -> Handled {
+    fn dispatch(&mut self, dev: &mut dyn BlockDevice, request: &Request<'_>) -> Handled {
         let pid = request.source;
         let result = match request.opcode {
-            opcode::VFS_OPEN => self.open(pid, request),
-            opcode::VFS_CLOSE => self.close(pid, request),
-            opcode::VFS_READ => return self.read(pid, request),
-            opcode::VFS_WRITE => return self.write(pid, request),
-            opcode::VFS_PREAD => self.pread(pid, request),
-            opcode::VFS_PWRITE => self.pwrite(pid, request),
-            opcode::VFS_LSEEK => self.lseek(pid, request),
-            opcode::VFS_STAT => self.stat(request),
-            opcode::VFS_FSTAT => self.fstat(pid, request),
-            opcode::VFS_UNLINK => self.unlink(request),
-            opcode::VFS_MKDIR => self.mkdir(request),
-            opcode::VFS_RMDIR => self.rmdir(request),
-            opcode::VFS_READDIR => self.readdir(request),
-            opcode::VFS_RENAME => self.rename(request),
-            opcode::VFS_TRUNCATE => self.truncate(request),
+            opcode::VFS_OPEN => self.open(dev, pid, request),
+            opcode::VFS_CLOSE => self.close(dev, pid, request),
+            opcode::VFS_READ => return self.read(dev, pid, request),
+            opcode::VFS_WRITE => return self.write(dev, pid, request),
+            opcode::VFS_PREAD => self.pread(dev, pid, request),
+            opcode::VFS_PWRITE => self.pwrite(dev, pid, request),
+            opcode::VFS_LSEEK => self.lseek(dev, pid, request),
+            opcode::VFS_STAT => self.stat(dev, request),
+            opcode::VFS_FSTAT => self.fstat(dev, pid, request),
+            opcode::VFS_UNLINK => self.unlink(dev, request),
+            opcode::VFS_MKDIR => self.mkdir(dev, request),
+            opcode::VFS_RMDIR => self.rmdir(dev, request),
+            opcode::VFS_READDIR => self.readdir(dev, request),
+            opcode::VFS_RENAME => self.rename(dev, request),
+            opcode::VFS_TRUNCATE => self.truncate(dev, request),
             opcode::VFS_DUP => self.dup(pid, request),
             opcode::VFS_PIPE => self.pipe(pid),
             opcode::VFS_PROC_SPAWN => self.proc_spawn(pid, request.payload),
-            opcode::VFS_PROC_EXIT => self.proc_exit(request.payload),
+            opcode::VFS_PROC_EXIT => self.proc_exit(dev, request.payload),
+            opcode::VFS_FSYNC => self.fsync(dev, pid, request),
             _ => Err(errno::ENOSYS),
         };
         result.into()
@@ -217,8 +258,19 @@ impl<S: Storage> Vfs<S> {
     }
 }
 
-impl<S: Storage> Server for Vfs<S> {
+impl<F: FileSystem> Server for Vfs<F> {
     fn start(&mut self, kernel: &mut dyn Kernel) {
+        // With a block driver among the peers the files live on its disk; without
+        // one, in memory, filled from the root file system archive.
+        if let Ok(blocks) = BlkClient::geometry(kernel) {
+            self.disk_blocks = Some(blocks);
+            let mut reissued = 0;
+            let mut dev = BlkClient::new(kernel, blocks, &mut reissued);
+            // A disk that does not mount leaves an empty root (and says so in the
+            // failed opens that follow); the VMM checks images before booting.
+            let _ = self.fs.mount(&mut dev);
+            return;
+        }
         match kernel.call(Endpoint::Kernel, SYS_ROOT_FS, &[], &[]) {
             Ok(reply) if reply.status == errno::OK => {
                 self.load_root(&reply.bulk);
@@ -229,7 +281,16 @@ impl<S: Storage> Server for Vfs<S> {
     }
 
     fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
-        let handled = self.dispatch(request);
+        let handled = match self.disk_blocks {
+            Some(blocks) => {
+                let mut reissued = 0;
+                let mut dev = BlkClient::new(kernel, blocks, &mut reissued);
+                let handled = self.dispatch(&mut dev, request);
+                self.reissued += reissued;
+                handled
+            }
+            None => self.dispatch(&mut NoDevice, request),
+        };
         for (request_id, reply) in core::mem::take(&mut self.woken) {
             kernel.reply(request_id, reply);
         }

@@ -442,8 +442,11 @@ fn start_loads_the_root_file_system_from_the_kernel() {
     let mut h = Harness::new();
     h.kernel.root_fs = Ok(Reply::ok_with_bulk(Vec::new(), sample_archive()));
     h.vfs.start(&mut h.kernel);
-    assert_eq!(h.kernel.calls[0].to, Endpoint::Kernel);
-    assert_eq!(h.kernel.calls[0].opcode, SYS_ROOT_FS);
+    // First it looks for a block driver (none answers with a geometry here).
+    assert_eq!(h.kernel.calls[0].to, Endpoint::Blk);
+    assert_eq!(h.kernel.calls[0].opcode, BLK_INFO);
+    assert_eq!(h.kernel.calls[1].to, Endpoint::Kernel);
+    assert_eq!(h.kernel.calls[1].opcode, SYS_ROOT_FS);
     assert_eq!(h.readdir("/").unwrap(), ["bin", "etc"]);
     assert_eq!(h.get("/bin/init").unwrap(), b"\x7fELF");
     assert_eq!(h.get("/etc/motd").unwrap(), b"welcome\n");

@@ -354,7 +354,7 @@ pub fn check(vfs: &Vfs, kernel: &FakeKernel) {
             }
         }
     }
-    vfs.tree.check(&opens);
+    vfs.fs.check(&opens);
     assert_eq!(vfs.pipes.len(), ends.len(), "pipes without open files");
     for (id, pipe) in vfs.pipes.iter() {
         let (readers, writers) = ends[id];
