@@ -51,10 +51,15 @@ impl MemDisk {
         &self.data
     }
 
+    /// The device's bytes, taken.
+    pub fn into_image(self) -> Vec<u8> {
+        self.data
+    }
+
     /// The byte range of `len` bytes from `block`, if it is on the device and whole
     /// blocks long.
     fn span(&self, block: u64, len: usize) -> Result<core::ops::Range<usize>, Errno> {
-        if len % BLOCK_SIZE != 0 {
+        if len.next_multiple_of(BLOCK_SIZE) != len {
             return Err(errno::EINVAL);
         }
         let start = usize::try_from(block)

@@ -56,7 +56,7 @@ impl OpenFile {
     pub fn new(target: Target, flags: u32) -> OpenFile {
         OpenFile {
             target,
-            flags: flags & (O_ACCMODE | O_APPEND),
+            flags: flags & (O_ACCMODE | O_APPEND | O_SYNC),
             offset: 0,
             refs: 0,
         }
@@ -296,5 +296,21 @@ impl Descriptors {
         }
         assert_eq!(self.open, self.files.iter().flatten().count());
         assert!(self.open <= NFILE);
+    }
+}
+
+#[cfg(test)]
+mod open_file_tests {
+    use super::*;
+    use ankh_proto::vfs::{O_CREAT, O_RDWR, O_TRUNC};
+
+    #[test]
+    fn an_open_file_keeps_the_flags_that_matter_after_open() {
+        let flags = O_RDWR | O_APPEND | O_SYNC | O_CREAT | O_TRUNC;
+        let file = OpenFile::new(Target::Node(7), flags);
+        assert!(file.readable() && file.writable() && file.append());
+        assert!(file.sync_writes(), "O_SYNC must survive the open");
+        assert_eq!(file.flags, O_RDWR | O_APPEND | O_SYNC);
+        assert!(!OpenFile::new(Target::Node(7), O_RDWR).sync_writes());
     }
 }

@@ -21,7 +21,9 @@
 
 extern crate alloc;
 
+pub mod backend;
 pub mod blk_client;
+pub mod disk;
 pub mod fd;
 pub mod fs;
 mod ops;

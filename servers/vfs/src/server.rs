@@ -16,6 +16,7 @@ use crate::fd::{Descriptors, OpenFile, Target};
 use crate::pipe::{Pipes, Wakeup};
 use ankh_ext2::BlockDevice;
 
+use crate::backend::Backend;
 use crate::blk_client::{BlkClient, NoDevice};
 use crate::fs::FileSystem;
 use crate::storage::{Ino, MemStorage, Storage, DEFAULT_DATA_BUDGET};
@@ -106,6 +107,14 @@ impl Vfs {
 impl Default for Vfs {
     fn default() -> Vfs {
         Vfs::new()
+    }
+}
+
+impl Vfs<Backend> {
+    /// The server of a VFS domain: its files live on the disk of its `blk` peer when
+    /// it has one, else in memory, filled from the root file system archive.
+    pub fn for_domain(config: Config) -> Vfs<Backend> {
+        Vfs::with_fs(Backend::new(&config), config)
     }
 }
 

@@ -1,0 +1,245 @@
+//! The block cache: blocks read from the device, and blocks changed since the last
+//! sync (dirty), which stay until the sync writes them. Clean blocks are evicted,
+//! least recently used first, when the cache is over its capacity; dirty ones never
+//! are (the file system syncs before they could outgrow it, see `fs`).
+
+use alloc::collections::BTreeMap;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ankh_proto::errno::Errno;
+
+use crate::device::{BlockDevice, BLOCK_SIZE};
+
+/// One cached block.
+#[derive(Debug)]
+struct Slot {
+    data: Vec<u8>,
+    dirty: bool,
+    /// When it was last used (the cache's clock).
+    used: u64,
+}
+
+/// Cached blocks by block number.
+#[derive(Debug)]
+pub struct BlockCache {
+    slots: BTreeMap<u64, Slot>,
+    capacity: usize,
+    clock: u64,
+    dirty: usize,
+}
+
+impl BlockCache {
+    /// An empty cache that keeps about `capacity` blocks.
+    pub fn new(capacity: usize) -> BlockCache {
+        BlockCache {
+            slots: BTreeMap::new(),
+            capacity: capacity.max(1),
+            clock: 0,
+            dirty: 0,
+        }
+    }
+
+    /// Blocks changed since the last [`mark_clean`](BlockCache::mark_clean).
+    pub fn dirty_count(&self) -> usize {
+        self.dirty
+    }
+
+    /// Blocks held.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// Makes room for one more block by evicting the least recently used quarter of
+    /// the clean blocks (a batch, so the scan is paid rarely); returns how many went.
+    fn make_room(&mut self) -> usize {
+        if self.slots.len() < self.capacity {
+            return 0;
+        }
+        let mut clean: Vec<(u64, u64)> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| !slot.dirty)
+            .map(|(&block, slot)| (slot.used, block))
+            .collect();
+        clean.sort_unstable();
+        let evict = (self.capacity / 4).max(1).min(clean.len());
+        for &(_, block) in &clean[..evict] {
+            self.slots.remove(&block);
+        }
+        evict
+    }
+
+    /// Loads a block into the cache if it is not there.
+    fn load(&mut self, dev: &mut dyn BlockDevice, block: u64) -> Result<(), Errno> {
+        if !self.slots.contains_key(&block) {
+            let mut data = vec![0; BLOCK_SIZE];
+            dev.read_blocks(block, &mut data)?;
+            self.make_room();
+            self.slots.insert(
+                block,
+                Slot {
+                    data,
+                    dirty: false,
+                    used: 0,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// A block's contents, read from the device if needed.
+    pub fn read(&mut self, dev: &mut dyn BlockDevice, block: u64) -> Result<&[u8], Errno> {
+        self.load(dev, block)?;
+        let now = self.tick();
+        let slot = self.slots.get_mut(&block).ok_or(ankh_proto::errno::EIO)?;
+        slot.used = now;
+        Ok(&slot.data)
+    }
+
+    /// A block's contents to change (read first if needed); the block becomes dirty.
+    pub fn write(&mut self, dev: &mut dyn BlockDevice, block: u64) -> Result<&mut [u8], Errno> {
+        self.load(dev, block)?;
+        Ok(self.dirty_slot(block))
+    }
+
+    /// A dirty block of zeros, without reading the device (a block just allocated).
+    pub fn zeroed(&mut self, block: u64) -> &mut [u8] {
+        self.set(block, None)
+    }
+
+    /// Replaces a block's contents (one block of `data`) without reading the device;
+    /// the block becomes dirty.
+    pub fn overwrite(&mut self, block: u64, data: &[u8]) {
+        self.set(block, Some(data));
+    }
+
+    fn set(&mut self, block: u64, data: Option<&[u8]>) -> &mut [u8] {
+        if !self.slots.contains_key(&block) {
+            self.make_room();
+            self.slots.insert(
+                block,
+                Slot {
+                    data: vec![0; BLOCK_SIZE],
+                    dirty: false,
+                    used: 0,
+                },
+            );
+        }
+        let slot = self.dirty_slot(block);
+        match data {
+            Some(data) => slot.copy_from_slice(data),
+            None => slot.fill(0),
+        }
+        slot
+    }
+
+    /// The held block `block`, marked dirty and used.
+    fn dirty_slot(&mut self, block: u64) -> &mut [u8] {
+        let now = self.tick();
+        let dirty = &mut self.dirty;
+        let slot = self.slots.entry(block).or_insert_with(|| Slot {
+            data: vec![0; BLOCK_SIZE],
+            dirty: false,
+            used: 0,
+        });
+        if !slot.dirty {
+            slot.dirty = true;
+            *dirty += 1;
+        }
+        slot.used = now;
+        &mut slot.data
+    }
+
+    /// A block's contents if held, without touching the device.
+    pub fn peek(&self, block: u64) -> Option<&[u8]> {
+        self.slots.get(&block).map(|slot| slot.data.as_slice())
+    }
+
+    /// Keeps a block read ahead (clean; a held block is left as it is).
+    pub fn insert_clean(&mut self, block: u64, data: &[u8]) {
+        if !self.slots.contains_key(&block) {
+            self.make_room();
+            let used = self.tick();
+            self.slots.insert(
+                block,
+                Slot {
+                    data: data.to_vec(),
+                    dirty: false,
+                    used,
+                },
+            );
+        }
+    }
+
+    /// Forgets a block (freed: its contents no longer matter, dirty or not).
+    pub fn discard(&mut self, block: u64) {
+        if let Some(slot) = self.slots.remove(&block) {
+            if slot.dirty {
+                self.dirty -= 1;
+            }
+        }
+    }
+
+    /// The dirty blocks, by increasing block number.
+    pub fn dirty_blocks(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| slot.dirty)
+            .map(|(&block, slot)| (block, slot.data.as_slice()))
+    }
+
+    /// Marks every block clean (they were written), then trims to capacity.
+    pub fn mark_clean(&mut self) {
+        for slot in self.slots.values_mut() {
+            slot.dirty = false;
+        }
+        self.dirty = 0;
+        while self.slots.len() > self.capacity && self.make_room() > 0 {}
+    }
+
+    /// Forgets everything (after the journal rewrote blocks under the cache).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.dirty = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::MemDisk;
+
+    #[test]
+    fn dirty_blocks_stay_and_clean_ones_go() {
+        let mut disk = MemDisk::new(64);
+        disk.write_blocks(3, &[7; BLOCK_SIZE]).unwrap();
+        let mut cache = BlockCache::new(8);
+        assert_eq!(cache.read(&mut disk, 3).unwrap()[0], 7);
+        cache.write(&mut disk, 3).unwrap()[0] = 9;
+        cache.zeroed(4)[1] = 1;
+        cache.overwrite(5, &[5; BLOCK_SIZE]);
+        assert_eq!(cache.dirty_count(), 3);
+        for block in 10..40 {
+            cache.read(&mut disk, block).unwrap();
+        }
+        assert!(cache.len() <= 9);
+        let dirty: Vec<u64> = cache.dirty_blocks().map(|(b, _)| b).collect();
+        assert_eq!(dirty, [3, 4, 5]);
+        assert_eq!(cache.peek(3).unwrap()[0], 9);
+        cache.discard(4);
+        assert_eq!(cache.dirty_count(), 2);
+        cache.mark_clean();
+        assert_eq!(cache.dirty_count(), 0);
+        // The device was never written: the cache only holds the change.
+        let mut buf = [0; BLOCK_SIZE];
+        disk.read_blocks(3, &mut buf).unwrap();
+        assert_eq!(buf[0], 7);
+    }
+}
