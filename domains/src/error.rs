@@ -93,6 +93,14 @@ pub enum DescriptionError {
         /// The second domain with that role.
         name: String,
     },
+    /// More than one domain has `disk = true`.
+    #[error("domains {first:?} and {second:?} both have disk = true; a system has at most one disk domain")]
+    SecondDisk {
+        /// The first domain with a disk.
+        first: String,
+        /// The second one.
+        second: String,
+    },
     /// Two domains have the same name.
     #[error("two domains are named {name:?}")]
     DuplicateName {

@@ -29,13 +29,14 @@
 //! - `image` must be known to the caller's `image_exists` callback.
 //! - `memory_mib` is 2..=1024 (virtio-seep's memory layout limits).
 //! - `thread` is below `threads`.
+//! - At most one domain has `disk = true` (the VMM gives it the system's disk).
 //! - `calls` names existing domains, not the domain itself, none twice, at most 16 of
 //!   them (the boot info lists at most 16 peers), and the call graph is acyclic:
 //!   IPC is synchronous, so a cycle could deadlock. A cycle is reported as its path,
 //!   `a -> b -> a`.
 //!
 //! Defaults: policy `enhanced` (OSIRIS's best consistent policy), mode `user` (the
-//! fast mode on nested KVM, see docs/guest-modes.md), 4 MiB, thread 0, and a message
+//! fast mode on nested KVM, see docs/guest-modes.md), 4 MiB, thread 0, no disk, and a message
 //! rate so high that only a runaway loop meets it ([`MessageRate`]).
 #![forbid(unsafe_code)]
 

@@ -43,6 +43,7 @@ struct RawDomain {
     thread: Option<Spanned<usize>>,
     mode: Option<Mode>,
     role: Option<Spanned<Role>>,
+    disk: Option<Spanned<bool>>,
 }
 
 /// Parses and validates `text`.
@@ -93,6 +94,7 @@ fn domain_spec(raw: &RawDomain, default_policy: Policy) -> DomainSpec {
         thread: raw.thread.as_ref().map_or(0, |t| *t.get_ref()),
         mode: raw.mode.unwrap_or_default(),
         role: raw.role.as_ref().map_or(Role::default(), |r| *r.get_ref()),
+        disk: raw.disk.as_ref().is_some_and(|d| *d.get_ref()),
     }
 }
 
@@ -130,6 +132,9 @@ fn site_span(raw: &RawSystem, site: Site) -> Option<Range<usize>> {
             .or_else(|| table(index)),
         Site::Thread(index) => domain(index)
             .and_then(|d| d.get_ref().thread.as_ref().map(Spanned::span))
+            .or_else(|| table(index)),
+        Site::Disk(index) => domain(index)
+            .and_then(|d| d.get_ref().disk.as_ref().map(Spanned::span))
             .or_else(|| table(index)),
         Site::Call(index, slot) => domain(index)
             .and_then(|d| d.get_ref().calls.get(slot).map(Spanned::span))

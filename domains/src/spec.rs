@@ -193,11 +193,14 @@ pub struct DomainSpec {
     pub mode: Mode,
     /// What it is in the OS.
     pub role: Role,
+    /// Whether it owns the system's disk (at most one domain does): it gets a
+    /// virtio-blk device over the host image file the VMM is given.
+    pub disk: bool,
 }
 
 impl DomainSpec {
     /// A domain named `name` booting `image`, with the defaults: 4 MiB, no callees,
-    /// [`Policy::Enhanced`], thread 0, [`Mode::User`].
+    /// [`Policy::Enhanced`], thread 0, [`Mode::User`], no disk.
     pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
         DomainSpec {
             name: name.into(),
@@ -208,7 +211,15 @@ impl DomainSpec {
             thread: 0,
             mode: Mode::default(),
             role: Role::default(),
+            disk: false,
         }
+    }
+
+    /// Gives it the system's disk (or not).
+    #[must_use]
+    pub fn disk(mut self, disk: bool) -> Self {
+        self.disk = disk;
+        self
     }
 
     /// Sets its role.

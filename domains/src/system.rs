@@ -211,6 +211,11 @@ impl SystemBuilder {
 }
 
 impl SystemDescription {
+    /// The domain that owns the disk (`disk = true`), if any.
+    pub fn disk_domain(&self) -> Option<DomainId> {
+        self.ids().find(|id| self.spec(*id).is_some_and(|s| s.disk))
+    }
+
     /// The domain with the process-manager role, if any.
     pub fn process_manager(&self) -> Option<DomainId> {
         self.ids().find(|id| {

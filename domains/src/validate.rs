@@ -32,6 +32,8 @@ pub(crate) enum Site {
     Memory(usize),
     /// The `thread` of the domain at this index.
     Thread(usize),
+    /// The `disk` of the domain at this index.
+    Disk(usize),
     /// The entry at the second index of the `calls` of the domain at the first index.
     Call(usize, usize),
 }
@@ -99,6 +101,14 @@ pub(crate) fn validate(
             name: domains[*second].name.clone(),
         };
         return Err(Invalid::new(error, Site::Name(*second)));
+    }
+    let disks: Vec<usize> = (0..domains.len()).filter(|&i| domains[i].disk).collect();
+    if let [first, second, ..] = disks.as_slice() {
+        let error = DescriptionError::SecondDisk {
+            first: domains[*first].name.clone(),
+            second: domains[*second].name.clone(),
+        };
+        return Err(Invalid::new(error, Site::Disk(*second)));
     }
     let graph = CallGraph::resolve(&domains)?;
     Ok(SystemDescription::from_validated(

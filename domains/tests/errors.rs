@@ -465,3 +465,23 @@ fn from_path_names_the_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_second_disk_domain_is_rejected_at_its_disk_key() {
+    let error = reject(
+        "[[domain]]\nname = \"blk\"\ndisk = true\n\
+         [[domain]]\nname = \"blk2\"\nmemory_mib = 4\ndisk = true\n",
+    );
+    assert_eq!(
+        error.to_string(),
+        "line 7: domains \"blk\" and \"blk2\" both have disk = true; \
+         a system has at most one disk domain"
+    );
+    assert!(matches!(error.root(), DescriptionError::SecondDisk { .. }));
+    let built = reject_built(
+        SystemDescription::builder()
+            .domain(DomainSpec::new("a", "a").disk(true))
+            .domain(DomainSpec::new("b", "b").disk(true)),
+    );
+    assert!(matches!(built, DescriptionError::SecondDisk { .. }));
+}

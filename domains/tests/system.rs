@@ -211,3 +211,16 @@ fn policy_and_mode_names() {
     assert_eq!(Mode::default(), Mode::User);
     assert_eq!(Mode::Kernel.to_string(), "kernel");
 }
+
+#[test]
+fn the_disk_domain_is_found_and_survives_the_round_trip() {
+    let text =
+        "[[domain]]\nname = \"blk\"\ndisk = true\n[[domain]]\nname = \"app\"\ncalls = [\"blk\"]\n";
+    let system = SystemDescription::from_toml_str(text, &|_| true).unwrap();
+    assert_eq!(system.disk_domain(), system.id_of("blk"));
+    assert!(!system.spec(2).unwrap().disk, "disk defaults to false");
+    let again = SystemDescription::from_toml_str(&system.to_toml_string(), &|_| true).unwrap();
+    assert_eq!(again, system);
+    let none = SystemDescription::from_toml_str("[[domain]]\nname = \"a\"\n", &|_| true).unwrap();
+    assert_eq!(none.disk_domain(), None);
+}

@@ -1,5 +1,7 @@
-//! The guest/VMM ABI: version, hypercalls, memory layout and boot information.
+//! The guest/VMM ABI: version, hypercalls, memory layout, boot information and the
+//! block device's virtio-mmio interface.
 
+pub mod blk;
 pub mod boot;
 pub mod hypercall;
 pub mod layout;

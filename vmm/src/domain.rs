@@ -22,6 +22,8 @@ use virtio_seep::abi::hypercall::Hypercall;
 
 use crate::checkpoint::{self, CheckpointStore, VcpuState};
 use crate::console::{Console, ConsoleSink};
+use crate::devices::blk::{BlkDevice, BlkSnapshot, BlkStats, DiskFile};
+use crate::devices::DeviceFault;
 use crate::fault::{DomainExit, DomainFault};
 use crate::hypercall::{HypercallContext, HypercallOutcome};
 use crate::image::{GuestImage, ImageError};
@@ -46,6 +48,9 @@ pub struct DomainConfig {
     pub identity: DomainIdentity,
     /// Whether KVM logs the pages the guest writes ([`Domain::take_dirty_pages`]).
     pub dirty_log: bool,
+    /// The disk the domain owns, if any: it gets a virtio-blk device over this image,
+    /// mapped in its device window (`virtio_seep::abi::blk`).
+    pub disk: Option<Arc<DiskFile>>,
 }
 
 impl DomainConfig {
@@ -58,6 +63,7 @@ impl DomainConfig {
             mode: GuestMode::User,
             identity: DomainIdentity::default(),
             dirty_log: false,
+            disk: None,
         }
     }
 
@@ -102,6 +108,14 @@ pub enum DomainError {
         #[source]
         source: vm_memory::GuestMemoryError,
     },
+    /// A fault could not be injected into the domain.
+    #[error("cannot inject a fault into domain {domain}: {what}")]
+    Inject {
+        /// The domain.
+        domain: String,
+        /// Why.
+        what: &'static str,
+    },
     /// A KVM call failed while running the domain.
     #[error("{what} failed while running domain {domain}")]
     Run {
@@ -136,11 +150,13 @@ pub enum DomainState {
     Stopped(DomainExit),
 }
 
-/// What one KVM_RUN ended with, copied out of the vCPU's shared run area.
+/// What one KVM_RUN ended with, copied out of the vCPU's shared run area (`Device`: an
+/// access to the domain's device, already served or refused).
 enum Exit {
     PortWrite { port: u16, size: usize, value: u32 },
     PortRead { port: u16, size: usize },
     Mmio { gpa: u64, len: usize, write: bool },
+    Device(Result<(), DeviceFault>),
     Hlt,
     Shutdown,
     InternalError,
@@ -179,6 +195,10 @@ pub struct Domain {
     state: DomainState,
     /// Present when the domain was created with `dirty_log`.
     checkpoints: Option<CheckpointStore>,
+    /// Present when the domain owns a disk.
+    device: Option<BlkDevice>,
+    /// The device's state at the last checkpoint.
+    device_checkpoint: Option<BlkSnapshot>,
 }
 
 impl Domain {
@@ -202,12 +222,15 @@ impl Domain {
         let entry = image.load(&memory)?;
         let stubs = image.exception_stubs();
         let identity = &config.identity;
-        x86_boot::write_boot_structures(&memory, &name, identity, image.end(), stubs).map_err(
-            |source| DomainError::BootStructures {
-                domain: name.clone(),
-                source,
-            },
-        )?;
+        let boot_error = |source| DomainError::BootStructures {
+            domain: name.clone(),
+            source,
+        };
+        x86_boot::write_boot_structures(&memory, &name, identity, image.end(), stubs)
+            .map_err(boot_error)?;
+        if config.disk.is_some() {
+            x86_boot::map_device_window(&memory).map_err(boot_error)?;
+        }
 
         let vm = host
             .kvm()
@@ -250,6 +273,8 @@ impl Domain {
             checkpoints: config
                 .dirty_log
                 .then(|| CheckpointStore::new(config.memory_size)),
+            device: config.disk.clone().map(BlkDevice::new),
+            device_checkpoint: None,
         })
     }
 
@@ -266,6 +291,11 @@ impl Domain {
     /// Where the domain is in its life.
     pub fn state(&self) -> &DomainState {
         &self.state
+    }
+
+    /// What the domain's block device did so far (`None`: the domain has no disk).
+    pub fn blk_stats(&self) -> Option<BlkStats> {
+        self.device.as_ref().map(BlkDevice::stats)
     }
 
     /// Runs a domain that is not part of a system until it stops. IPC needs a system:
@@ -353,6 +383,7 @@ impl Domain {
             .checkpoints
             .as_mut()
             .ok_or(DomainError::NoCheckpoints)?;
+        self.device_checkpoint = self.device.as_ref().map(BlkDevice::snapshot);
         Ok(store.capture(&self.memory, &written, vcpu))
     }
 
@@ -385,6 +416,9 @@ impl Domain {
             .set_regs(&vcpu.regs)
             .map_err(error("KVM_SET_REGS"))?;
         self.vcpu.set_fpu(&vcpu.fpu).map_err(error("KVM_SET_FPU"))?;
+        if let (Some(device), Some(snapshot)) = (&mut self.device, &self.device_checkpoint) {
+            device.restore(snapshot);
+        }
         self.state = DomainState::Ready;
         Ok(restored)
     }
@@ -419,6 +453,34 @@ impl Domain {
         Ok(checkpoint::union(&guest, &self.memory.take_vmm_written()))
     }
 
+    /// Fault injection: makes the guest spin where it stands (the VMM writes a
+    /// jump-to-itself at its instruction pointer), so that the next run hangs without
+    /// exits until the watchdog stops it. A rollback restores the code page (the VMM's
+    /// write is in vm-memory's dirty bitmap); a restart reloads it.
+    pub fn inject_hang(&mut self) -> Result<(), DomainError> {
+        const JUMP_TO_SELF: [u8; 2] = [0xeb, 0xfe];
+        let rip = self.regs()?.rip;
+        vm_memory::Bytes::write_slice(
+            self.memory.guest(),
+            &JUMP_TO_SELF,
+            vm_memory::GuestAddress(rip),
+        )
+        .map_err(|_| DomainError::Inject {
+            domain: self.name.clone(),
+            what: "its instruction pointer is outside its RAM",
+        })
+    }
+
+    /// Fault injection: gives the guest a non-canonical stack pointer, so that its next
+    /// stack access faults by itself (detected by the CPU, not by the VMM).
+    pub fn corrupt_stack(&mut self) -> Result<(), DomainError> {
+        let mut regs = self.regs()?;
+        regs.rsp = 0xdead_0000_0000_0000;
+        self.vcpu
+            .set_regs(&regs)
+            .map_err(|source| self.run_error("KVM_SET_REGS", source))
+    }
+
     /// Stops the domain with `fault`, found by the VMM outside the vCPU (e.g. a
     /// malformed message). Returns the exit.
     pub fn fail(&mut self, fault: DomainFault) -> DomainExit {
@@ -433,8 +495,16 @@ impl Domain {
 
     fn step(&mut self) -> Result<Step, DomainError> {
         self.watch.enter();
-        let exit = self.vcpu.run().map(|exit| copy_exit(&exit));
-        let watchdog_fired = self.watch.leave();
+        let (device, memory, watch) = (self.device.as_mut(), &self.memory, &self.watch);
+        // The guest stops running when KVM_RUN returns: a device access is served after
+        // the watch is left, so the device's I/O never counts as time in the guest.
+        let (exit, watchdog_fired) = match self.vcpu.run() {
+            Ok(exit) => {
+                let fired = watch.leave();
+                (Ok(copy_exit(exit, device, memory)), fired)
+            }
+            Err(error) => (Err(error), watch.leave()),
+        };
         let exit = match exit {
             Ok(exit) => exit,
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => {
@@ -463,6 +533,8 @@ impl Domain {
             Exit::Mmio { gpa, len, write } => {
                 fault(DomainFault::UnownedAddress { gpa, len, write })
             }
+            Exit::Device(Ok(())) => Ok(Step::Continue(None)),
+            Exit::Device(Err(device_fault)) => fault(device_fault.into()),
             Exit::Hlt => Ok(Step::Stop(DomainExit::Halted)),
             Exit::Shutdown => {
                 let rip = self.regs()?.rip;
@@ -549,31 +621,42 @@ fn unknown_port(port: u16, direction: &'static str, size: usize) -> DomainFault 
     }
 }
 
-fn copy_exit(exit: &VcpuExit<'_>) -> Exit {
+/// Copies what the exit says out of the run area; an access to the domain's device is
+/// served right here, while KVM's `data` buffer is at hand (a read's value must be in
+/// it before the next KVM_RUN).
+fn copy_exit(exit: VcpuExit<'_>, device: Option<&mut BlkDevice>, memory: &DomainMemory) -> Exit {
     match exit {
         VcpuExit::IoOut(port, data) => {
             let mut value = [0u8; 4];
             let len = data.len().min(4);
             value[..len].copy_from_slice(&data[..len]);
             Exit::PortWrite {
-                port: *port,
+                port,
                 size: data.len(),
                 value: u32::from_le_bytes(value),
             }
         }
         VcpuExit::IoIn(port, data) => Exit::PortRead {
-            port: *port,
+            port,
             size: data.len(),
         },
-        VcpuExit::MmioRead(gpa, data) => Exit::Mmio {
-            gpa: *gpa,
-            len: data.len(),
-            write: false,
+        VcpuExit::MmioRead(gpa, data) => match device {
+            Some(device) if BlkDevice::owns(gpa) => Exit::Device(device.mmio_read(gpa, data)),
+            _ => Exit::Mmio {
+                gpa,
+                len: data.len(),
+                write: false,
+            },
         },
-        VcpuExit::MmioWrite(gpa, data) => Exit::Mmio {
-            gpa: *gpa,
-            len: data.len(),
-            write: true,
+        VcpuExit::MmioWrite(gpa, data) => match device {
+            Some(device) if BlkDevice::owns(gpa) => {
+                Exit::Device(device.mmio_write(memory, gpa, data))
+            }
+            _ => Exit::Mmio {
+                gpa,
+                len: data.len(),
+                write: true,
+            },
         },
         VcpuExit::Hlt => Exit::Hlt,
         VcpuExit::Shutdown => Exit::Shutdown,

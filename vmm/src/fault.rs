@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::devices::DeviceFault;
 use crate::ipc::IpcFault;
 use std::time::Duration;
 
@@ -135,6 +136,9 @@ pub enum DomainFault {
     /// The domain misused IPC (a malformed message, a forbidden destination, ...).
     #[error("IPC fault: {0}")]
     Ipc(#[from] IpcFault),
+    /// The domain misused its device (a bad register access, a malformed request, ...).
+    #[error("device fault: {0}")]
+    Device(#[from] DeviceFault),
     /// KVM stopped the guest for a reason the VMM does not expect from its guests
     /// (e.g. a failed VM entry).
     #[error("unexpected KVM exit: {reason}")]
@@ -157,6 +161,7 @@ impl DomainFault {
             DomainFault::UnownedAddress { .. } => "unowned-address",
             DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
             DomainFault::Ipc(fault) => fault.kind(),
+            DomainFault::Device(fault) => fault.kind(),
             DomainFault::Killed { .. } => "killed",
             DomainFault::Injected(_) => "injected",
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",

@@ -12,8 +12,9 @@ use virtio_seep::abi::boot::{
 };
 use virtio_seep::abi::hypercall::{HYPERCALL_PORT_BASE, HYPERCALL_PORT_END};
 use virtio_seep::abi::layout::{
-    BOOT_INFO_ADDR, CODE64_SELECTOR, DATA_SELECTOR, EXCEPTION_STACK_BOTTOM, EXCEPTION_STACK_TOP,
-    GDT_ADDR, IDENTITY_MAP_SIZE, IDT_ADDR, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR, PT_LOW_ADDR,
+    BOOT_INFO_ADDR, CODE64_SELECTOR, DATA_SELECTOR, DEVICE_PD_ADDR, DEVICE_WINDOW_BASE,
+    DEVICE_WINDOW_MAP_SIZE, EXCEPTION_STACK_BOTTOM, EXCEPTION_STACK_TOP, GDT_ADDR,
+    IDENTITY_MAP_SIZE, IDT_ADDR, PAGE_SIZE, PDPT_ADDR, PD_ADDR, PML4_ADDR, PT_LOW_ADDR,
     SUPERVISOR_AREA_END, TSS_ADDR, TSS_SELECTOR, USER_CODE64_SELECTOR, USER_DATA_SELECTOR,
 };
 use virtio_seep::abi::{ABI_VERSION, EXCEPTION_STUB_SIZE, EXCEPTION_VECTORS};
@@ -48,6 +49,8 @@ const RFLAGS_RESERVED: u64 = 1 << 1;
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
 const PTE_USER: u64 = 1 << 2;
+const PTE_WRITE_THROUGH: u64 = 1 << 3;
+const PTE_CACHE_DISABLE: u64 = 1 << 4;
 const PTE_HUGE: u64 = 1 << 7;
 const ENTRIES_PER_TABLE: usize = 512;
 const HUGE_PAGE_SIZE: u64 = 2 << 20;
@@ -78,6 +81,11 @@ const INTERRUPT_GATE: u64 = 0x8e;
 const GATE_IST: u64 = 1;
 
 const _: () = assert!(TSS_ADDR + TSS_LIMIT < BOOT_INFO_ADDR);
+/// The device window is one 2 MiB page of the fifth PDPT entry, outside the identity map.
+const DIRECTORY_SPAN: u64 = HUGE_PAGE_SIZE * ENTRIES_PER_TABLE as u64;
+const _: () = assert!(DEVICE_WINDOW_MAP_SIZE == HUGE_PAGE_SIZE);
+const _: () = assert!(DEVICE_WINDOW_BASE >= IDENTITY_MAP_SIZE);
+const _: () = assert!(DEVICE_WINDOW_BASE / DIRECTORY_SPAN < ENTRIES_PER_TABLE as u64);
 const _: () = assert!(IDT_ADDR + EXCEPTION_VECTORS * 16 <= EXCEPTION_STACK_BOTTOM);
 
 /// Who a domain is in its system: its id and the domains it may call.
@@ -212,6 +220,23 @@ fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
         };
     }
     mem.write_slice(table.as_bytes(), GuestAddress(PT_LOW_ADDR))
+}
+
+/// Maps the device window of a domain that owns a device: one uncached 2 MiB page at
+/// [`DEVICE_WINDOW_BASE`], user-accessible, through the page directory at
+/// [`DEVICE_PD_ADDR`]. Domains without a device never get it: an access there is a
+/// page fault in the guest. No RAM backs it, so every access is an MMIO exit.
+pub fn map_device_window(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
+    let mem = memory.guest();
+    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER;
+    let pdpt_slot = DEVICE_WINDOW_BASE / DIRECTORY_SPAN;
+    let pd_slot = (DEVICE_WINDOW_BASE % DIRECTORY_SPAN) / HUGE_PAGE_SIZE;
+    mem.write_obj(
+        DEVICE_PD_ADDR | table_flags,
+        GuestAddress(PDPT_ADDR + pdpt_slot * 8),
+    )?;
+    let page = DEVICE_WINDOW_BASE | table_flags | PTE_HUGE | PTE_WRITE_THROUGH | PTE_CACHE_DISABLE;
+    mem.write_obj(page, GuestAddress(DEVICE_PD_ADDR + pd_slot * 8))
 }
 
 /// Sets the special registers for 64-bit mode with the VMM's GDT, IDT, TSS and page

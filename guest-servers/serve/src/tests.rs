@@ -145,6 +145,7 @@ fn peers() -> Peers {
         vfs: Some(2),
         ds: Some(1),
         mm: None,
+        blk: None,
     }
 }
 

@@ -222,3 +222,76 @@ pub const CKPT_PAGES: usize = 16;
 
 /// One-way messages `queue-crasher` queues behind its poison request.
 pub const QUEUED_NOTIFIES: u64 = 5;
+
+// ---------------------------------------------------------------------------------------
+// Block device images. `blk` (the driver domain, in `os/`) needs `disk = true`; the
+// clients call it as the peer named `blk`. `blk-bad` and `mmio-loop` drive the device
+// themselves and need a disk of their own.
+// ---------------------------------------------------------------------------------------
+
+/// The peer name of the block driver domain.
+pub const BLK_PEER: &str = "blk";
+
+/// Sectors of the disk the tests give `blk-client` (2 MiB).
+pub const BLK_TEST_SECTORS: u64 = 4096;
+
+/// Byte `offset` of the test disk before `blk-client` runs (the host writes it).
+pub const fn blk_initial(offset: u64) -> u8 {
+    offset.wrapping_mul(13).to_le_bytes()[0] ^ (offset >> 9).to_le_bytes()[0]
+}
+
+/// Byte `offset` of the test disk in a range `blk-client` wrote.
+pub const fn blk_written(offset: u64) -> u8 {
+    offset.wrapping_mul(7).to_le_bytes()[0] ^ 0xa5 ^ (offset >> 12).to_le_bytes()[0]
+}
+
+/// The ranges `blk-client` writes (first sector, sectors): a small one, and a full
+/// 1 MiB one that ends at the last sector of the disk. Everything else keeps
+/// [`blk_initial`].
+pub const BLK_CLIENT_WRITES: [(u64, u32); 2] = [(10, 3), (2048, 2048)];
+
+/// `blk-client` prints this line and returns 0 when every check passed; otherwise a line
+/// `blk-client: FAILED <what> <n>` and [`IPC_FAILED_CODE`].
+pub const BLK_CLIENT_OK: &str = "blk-client: ok";
+
+/// `blk-bench` moves this many MiB each way, 1 MiB per `BLK_READ`/`BLK_WRITE`...
+pub const BLK_BENCH_MIB: u64 = 64;
+
+/// ...on a disk of this many MiB (its writes wrap around). It makes a `Nop` hypercall
+/// before the writes, after the writes and their `BLK_FLUSH`, and after the reads, then
+/// returns 0 (or prints `blk-bench: FAILED ...` and returns [`IPC_FAILED_CODE`]).
+pub const BLK_BENCH_DISK_MIB: u64 = 16;
+
+/// `mmio-loop` reads the block device's magic register this many times (one MMIO exit
+/// each), then returns 0 (1 if a read did not return the magic value).
+pub const MMIO_LOOP_COUNT: u32 = 20_000;
+
+/// `blk-bad` sets the block device up correctly, then does what its domain name says;
+/// each is a fault of the domain, and none may change the disk. If the VMM resumes it,
+/// it returns [`RESUMED_AFTER_FAULT_CODE`]; for any other name it returns
+/// [`UNKNOWN_NAME_CODE`].
+/// - `bad-sector`: a write of one sector at the disk's capacity (past the end);
+/// - `bad-overflow`: a write of two sectors at sector `u64::MAX`;
+/// - `bad-length`: a write of 700 bytes;
+/// - `bad-address`: a write whose data descriptor points past the end of RAM;
+/// - `bad-vmm-area`: a read into the page tables (guest address 0x3000);
+/// - `bad-loop`: a write whose chain loops (data descriptor back to itself);
+/// - `bad-direction`: a write whose data descriptor is device-writable;
+/// - `bad-queue`: the queue made ready again with 3 entries;
+/// - `bad-register`: a write to the read-only magic register;
+/// - `outside-window`: a read just past the device's registers (inside its mapping).
+pub const BLK_BAD_CASES: [&str; 10] = [
+    "bad-sector",
+    "bad-overflow",
+    "bad-length",
+    "bad-address",
+    "bad-vmm-area",
+    "bad-loop",
+    "bad-direction",
+    "bad-queue",
+    "bad-register",
+    "outside-window",
+];
+
+/// The byte `blk-rollback` writes over sector 0.
+pub const BLK_ROLLBACK_BYTE: u8 = 0x5a;

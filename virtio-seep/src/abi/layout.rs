@@ -11,7 +11,8 @@
 //! physical) by page tables the VMM writes. The first 2 MiB use 4 KiB pages so that the
 //! null page can stay unmapped; the rest of the first [`IDENTITY_MAP_SIZE`] bytes use
 //! 2 MiB pages. Addresses that are mapped but not backed by RAM reach the VMM as MMIO
-//! exits; addresses above the map fault in the guest (#PF).
+//! exits; addresses above the map fault in the guest (#PF), except the device window of
+//! a domain that owns a device (see below).
 //!
 //! ```text
 //! 0x0000_0000  null page (not present: a null dereference faults)
@@ -19,8 +20,12 @@
 //! 0x0000_2000  boot information (see `boot`)                          (user, read)
 //! 0x0000_3000  page tables: PML4, PDPT, 4 PDs, the PT of the first 2 MiB (supervisor)
 //! 0x0000_a000  IDT: 256 gates to the image's exception stubs          (supervisor)
+//! 0x0000_b000  page directory of the device window (device domains only) (supervisor)
 //! 0x0000_c000  exception stack (IST1), 16 KiB, top at 0x1_0000         (supervisor)
 //! 0x0010_0000  the image (ELF PT_LOAD segments), then whatever the guest wants
+//! 0x1_0000_0000 device window: the virtio-mmio registers of the domain's block
+//!              device (`abi::blk`), one uncached 2 MiB page, mapped only in the
+//!              domain that owns the device; no RAM there, every access is an MMIO exit
 //! ```
 //!
 //! "Supervisor" pages are not accessible from user mode, so a user-mode guest cannot
@@ -46,6 +51,15 @@ pub const PD_ADDR: u64 = 0x5000;
 pub const PT_LOW_ADDR: u64 = 0x9000;
 /// Guest-physical address of the IDT (256 16-byte gates).
 pub const IDT_ADDR: u64 = 0xa000;
+/// Guest-physical address of the page directory that maps the device window (written
+/// only for a domain that owns a device; the page is unused otherwise).
+pub const DEVICE_PD_ADDR: u64 = 0xb000;
+/// Guest-physical address of the device window: just above the identity map, so it is
+/// mapped in no domain but the one that owns the device.
+pub const DEVICE_WINDOW_BASE: u64 = IDENTITY_MAP_SIZE;
+/// Bytes the device window's mapping covers (one uncached 2 MiB page); the registers
+/// occupy its first page, any other access in it is a fault of the domain.
+pub const DEVICE_WINDOW_MAP_SIZE: u64 = 2 << 20;
 /// Lowest address of the exception stack used through IST1.
 pub const EXCEPTION_STACK_BOTTOM: u64 = 0xc000;
 /// One past the highest address of the exception stack.
@@ -76,7 +90,11 @@ pub const MAX_MEMORY_SIZE: u64 = 1 << 30;
 
 const _: () = assert!(TSS_ADDR >= GDT_ADDR + (TSS_SELECTOR as u64) + 16);
 const _: () = assert!(PT_LOW_ADDR + PAGE_SIZE <= IDT_ADDR);
-const _: () = assert!(IDT_ADDR + 256 * 16 <= EXCEPTION_STACK_BOTTOM);
+const _: () = assert!(IDT_ADDR + 256 * 16 <= DEVICE_PD_ADDR);
+const _: () = assert!(DEVICE_PD_ADDR + PAGE_SIZE <= EXCEPTION_STACK_BOTTOM);
+const _: () =
+    assert!(DEVICE_WINDOW_BASE >= IDENTITY_MAP_SIZE && DEVICE_WINDOW_BASE > MAX_MEMORY_SIZE);
+const _: () = assert!(DEVICE_WINDOW_BASE.is_multiple_of(DEVICE_WINDOW_MAP_SIZE));
 const _: () = assert!(EXCEPTION_STACK_TOP == SUPERVISOR_AREA_END);
 const _: () = assert!(EXCEPTION_STACK_TOP <= IMAGE_BASE);
 const _: () = assert!(PD_ADDR + 4 * PAGE_SIZE == PT_LOW_ADDR);

@@ -2,6 +2,7 @@
 //! in the same run, because absolute times on nested-virtualization hosts mean little.
 //! They are never pass/fail tests.
 
+pub mod blk;
 pub mod boot;
 pub mod ipc;
 pub mod modes;

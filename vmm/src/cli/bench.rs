@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Ubench(ModesArgs),
     /// Checkpoint, rollback and restart latency of a domain.
     Recovery(ModesArgs),
+    /// 1 MiB reads and writes through the blk domain vs the host file; MMIO exit cost.
+    Blk(ModesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +53,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         BenchCommand::Recovery(args) => {
             print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
         }
+        BenchCommand::Blk(args) => print!("{}", ankh_vmm::bench::blk::run(args.rounds)?),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ankh_vmm::console::StdoutConsole;
+use ankh_vmm::devices::blk::DiskFile;
 use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, GuestMode, KvmHost};
 use clap::Args;
 
@@ -27,6 +28,9 @@ pub struct RunImageArgs {
     /// The privilege level the guest runs at (user: native speed on kvm_pvm hosts).
     #[arg(long, value_enum, default_value_t = GuestMode::User)]
     mode: GuestMode,
+    /// Give the domain a virtio-blk disk over this raw image file.
+    #[arg(long, value_name = "PATH")]
+    disk: Option<std::path::PathBuf>,
 }
 
 /// Loads a built-in image by name, or an image file by path.
@@ -54,6 +58,10 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
         mode: args.mode,
         identity: Default::default(),
         dirty_log: false,
+        disk: match &args.disk {
+            Some(path) => Some(std::sync::Arc::new(DiskFile::open(path)?)),
+            None => None,
+        },
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

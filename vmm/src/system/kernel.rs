@@ -136,6 +136,7 @@ impl Worker<'_> {
             mode: GuestMode::User,
             identity: DomainIdentity { id, peers },
             dirty_log: options.dirty_log,
+            disk: None,
         };
         let console = (options.console)(&name);
         match Domain::create(self.spawner.host, &config, &image, console) {

@@ -1,0 +1,310 @@
+//! The request queue, driver side: one virtio 1.x split virtqueue of up to
+//! [`QUEUE_SIZE`] entries, with the request headers and status bytes beside it, all
+//! in one page ([`QueueMemory`]), so a request touches few pages.
+//!
+//! ```text
+//! offset   0  descriptor table  16 x {addr u64, len u32, flags u16, next u16}
+//! offset 256  avail ring        {flags, idx, ring[16], used_event}       (u16s)
+//! offset 296  used ring         {flags, idx, ring[16] {id u32, len u32}, avail_event}
+//! offset 432  request headers   16 x RequestHeader (slot = head descriptor index)
+//! offset 688  status bytes      16 x u8            (slot = head descriptor index)
+//! ```
+//!
+//! The device (the VMM) reads the table and the avail ring and writes the used ring and
+//! status bytes only during a notify, while this vCPU is stopped; every access here is
+//! volatile, and a compiler fence keeps the avail entry ahead of the `avail.idx` store
+//! that publishes it (no CPU fence: `mfence` is an SSE2 instruction, banned in guests).
+
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+use core::ptr;
+use core::sync::atomic::{compiler_fence, AtomicBool, Ordering};
+
+use virtio_seep::abi::blk::RequestHeader;
+
+/// Entries of the queue the driver asks for (fewer when the device offers fewer).
+pub const QUEUE_SIZE: u16 = 16;
+
+const N: usize = QUEUE_SIZE as usize;
+
+/// Descriptor flag: the chain continues at `next`.
+pub const DESC_F_NEXT: u16 = 1;
+/// Descriptor flag: the device writes the buffer.
+pub const DESC_F_WRITE: u16 = 2;
+
+/// One descriptor: a buffer in guest memory (identity-mapped: address = pointer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Descriptor {
+    /// Guest-physical address of the buffer.
+    pub addr: u64,
+    /// Its length in bytes.
+    pub len: u32,
+    /// [`DESC_F_NEXT`], [`DESC_F_WRITE`].
+    pub flags: u16,
+    /// The next descriptor when `flags` has [`DESC_F_NEXT`].
+    pub next: u16,
+}
+
+/// One used ring entry: a chain the device completed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct UsedElem {
+    /// Head index of the chain.
+    pub id: u32,
+    /// Bytes the device wrote into the chain.
+    pub len: u32,
+}
+
+/// The avail ring.
+#[derive(Debug)]
+#[repr(C)]
+struct AvailRing {
+    flags: u16,
+    idx: u16,
+    ring: [u16; N],
+    used_event: u16,
+}
+
+/// The used ring.
+#[derive(Debug)]
+#[repr(C)]
+struct UsedRing {
+    flags: u16,
+    idx: u16,
+    ring: [UsedElem; N],
+    avail_event: u16,
+}
+
+/// The memory of the request queue (see the module docs for the layout).
+#[derive(Debug)]
+#[repr(C, align(4096))]
+pub struct QueueMemory {
+    desc: [Descriptor; N],
+    avail: AvailRing,
+    used: UsedRing,
+    headers: [RequestHeader; N],
+    statuses: [u8; N],
+}
+
+const _: () = assert!(offset_of!(QueueMemory, avail) == 256);
+const _: () = assert!(offset_of!(QueueMemory, used) == 296);
+const _: () = assert!(core::mem::size_of::<QueueMemory>() <= 4096);
+
+impl QueueMemory {
+    /// All zero.
+    pub const fn new() -> QueueMemory {
+        const EMPTY: Descriptor = Descriptor {
+            addr: 0,
+            len: 0,
+            flags: 0,
+            next: 0,
+        };
+        const HEADER: RequestHeader = RequestHeader {
+            kind: 0,
+            reserved: 0,
+            sector: 0,
+        };
+        QueueMemory {
+            desc: [EMPTY; N],
+            avail: AvailRing {
+                flags: 0,
+                idx: 0,
+                ring: [0; N],
+                used_event: 0,
+            },
+            used: UsedRing {
+                flags: 0,
+                idx: 0,
+                ring: [UsedElem { id: 0, len: 0 }; N],
+                avail_event: 0,
+            },
+            headers: [HEADER; N],
+            statuses: [0; N],
+        }
+    }
+}
+
+impl Default for QueueMemory {
+    fn default() -> QueueMemory {
+        QueueMemory::new()
+    }
+}
+
+/// A [`QueueMemory`] in a static (`.bss`), handed out once.
+#[derive(Debug)]
+pub struct StaticQueue {
+    memory: UnsafeCell<QueueMemory>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the memory is only reached through `take`, which hands it out at most once.
+unsafe impl Sync for StaticQueue {}
+
+impl StaticQueue {
+    /// Zeroed queue memory.
+    pub const fn new() -> StaticQueue {
+        StaticQueue {
+            memory: UnsafeCell::new(QueueMemory::new()),
+            taken: AtomicBool::new(false),
+        }
+    }
+
+    /// The memory, the first time; `None` after.
+    // A `&mut` from a `&`: sound because the flag hands it out only once.
+    #[allow(clippy::mut_from_ref)]
+    pub fn take(&'static self) -> Option<&'static mut QueueMemory> {
+        // `swap` is an `xchg`: no fence instruction, SSE-free.
+        if self.taken.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        // SAFETY: the flag lets this line run once, so this is the only reference to
+        // the memory ever made; the static lives forever.
+        Some(unsafe { &mut *self.memory.get() })
+    }
+}
+
+impl Default for StaticQueue {
+    fn default() -> StaticQueue {
+        StaticQueue::new()
+    }
+}
+
+/// The driver's side of the queue: the memory and its free-running indexes.
+#[derive(Debug)]
+pub struct Ring {
+    memory: *mut QueueMemory,
+    size: u16,
+    next_avail: u16,
+    next_used: u16,
+}
+
+impl Ring {
+    /// The driver of a fresh (zeroed) queue of `size` entries (at most
+    /// [`QUEUE_SIZE`]) in `memory`.
+    pub fn new(memory: &'static mut QueueMemory, size: u16) -> Ring {
+        *memory = QueueMemory::new();
+        Ring {
+            memory,
+            size: size.min(QUEUE_SIZE),
+            next_avail: 0,
+            next_used: 0,
+        }
+    }
+
+    /// Entries of the queue.
+    pub fn size(&self) -> u16 {
+        self.size
+    }
+
+    /// Addresses of the descriptor table, the avail ring and the used ring.
+    pub fn addresses(&self) -> [u64; 3] {
+        let base = self.memory as u64;
+        [
+            base + offset_of!(QueueMemory, desc) as u64,
+            base + offset_of!(QueueMemory, avail) as u64,
+            base + offset_of!(QueueMemory, used) as u64,
+        ]
+    }
+
+    /// Writes descriptor `index`.
+    ///
+    /// # Panics
+    ///
+    /// If `index` is not below the queue size.
+    pub fn set_desc(&mut self, index: u16, desc: Descriptor) {
+        assert!(index < self.size, "blk: descriptor index out of range");
+        // SAFETY: the memory is ours (`new` took a `&'static mut`) and `index` is in
+        // bounds; the device reads the table only during a notify.
+        unsafe { ptr::write_volatile(&raw mut (*self.memory).desc[usize::from(index)], desc) };
+    }
+
+    /// Writes the request header of slot `slot` and returns its address.
+    ///
+    /// # Panics
+    ///
+    /// If `slot` is not below [`QUEUE_SIZE`].
+    pub fn set_header(&mut self, slot: u16, header: RequestHeader) -> u64 {
+        let slot = usize::from(slot);
+        assert!(slot < N, "blk: header slot out of range");
+        // SAFETY: as in `set_desc`.
+        unsafe {
+            let at = &raw mut (*self.memory).headers[slot];
+            ptr::write_volatile(at, header);
+            at as u64
+        }
+    }
+
+    /// Sets the status byte of slot `slot` to `value` (a value the device never
+    /// writes, so a request it did not complete is seen) and returns its address.
+    ///
+    /// # Panics
+    ///
+    /// If `slot` is not below [`QUEUE_SIZE`].
+    pub fn set_status(&mut self, slot: u16, value: u8) -> u64 {
+        let slot = usize::from(slot);
+        assert!(slot < N, "blk: status slot out of range");
+        // SAFETY: as in `set_desc`.
+        unsafe {
+            let at = &raw mut (*self.memory).statuses[slot];
+            ptr::write_volatile(at, value);
+            at as u64
+        }
+    }
+
+    /// The status byte of slot `slot`, as the device left it.
+    ///
+    /// # Panics
+    ///
+    /// If `slot` is not below [`QUEUE_SIZE`].
+    pub fn status(&self, slot: u16) -> u8 {
+        let slot = usize::from(slot);
+        assert!(slot < N, "blk: status slot out of range");
+        // SAFETY: as in `set_desc`; the device writes status bytes only during a notify.
+        unsafe { ptr::read_volatile(&raw const (*self.memory).statuses[slot]) }
+    }
+
+    /// Offers the chain at `head`: the next avail entry, then (after a compiler fence)
+    /// the new `avail.idx`. The device sees it at the next notify. `head` is not
+    /// checked (the malformed-input image offers bad heads).
+    pub fn publish(&mut self, head: u16) {
+        let slot = usize::from(self.next_avail % self.size);
+        self.next_avail = self.next_avail.wrapping_add(1);
+        // SAFETY: as in `set_desc`.
+        unsafe {
+            ptr::write_volatile(&raw mut (*self.memory).avail.ring[slot], head);
+            compiler_fence(Ordering::Release);
+            ptr::write_volatile(&raw mut (*self.memory).avail.idx, self.next_avail);
+        }
+    }
+
+    /// The next used entry the driver has not seen, if the device added one.
+    pub fn pop_used(&mut self) -> Option<UsedElem> {
+        compiler_fence(Ordering::Acquire);
+        // SAFETY: as in `set_desc`; the device writes the used ring only during a
+        // notify, and the slot index is reduced modulo the queue size.
+        unsafe {
+            let idx = ptr::read_volatile(&raw const (*self.memory).used.idx);
+            if idx == self.next_used {
+                return None;
+            }
+            let slot = usize::from(self.next_used % self.size);
+            self.next_used = self.next_used.wrapping_add(1);
+            Some(ptr::read_volatile(
+                &raw const (*self.memory).used.ring[slot],
+            ))
+        }
+    }
+
+    /// Chains offered and not yet seen completed.
+    pub fn in_flight(&self) -> u16 {
+        self.next_avail.wrapping_sub(self.next_used)
+    }
+
+    /// Entries the device says it completed beyond the ones the driver has seen.
+    pub fn unseen_used(&self) -> u16 {
+        // SAFETY: as in `pop_used`.
+        let idx = unsafe { ptr::read_volatile(&raw const (*self.memory).used.idx) };
+        idx.wrapping_sub(self.next_used)
+    }
+}
