@@ -88,3 +88,70 @@ fn demo_survives_hot_kills_of_every_server() {
         "{stdout}"
     );
 }
+
+/// `ankh up --control` with `ankh ctl`: status, then a hot-kill of an idle server,
+/// then the recovery shows in the status. ubench runs meanwhile (it lasts seconds).
+#[test]
+fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() {
+    use std::time::{Duration, Instant};
+
+    let dir = std::env::temp_dir().join(format!("ankh-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("control.sock");
+    let socket = socket.to_str().unwrap();
+    let mut system = Command::new(env!("CARGO_BIN_EXE_ankh"))
+        .args(["up", "--control", socket, "--run", "ubench"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("running ankh up");
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["ctl", "--control", socket];
+        all.extend_from_slice(args);
+        ankh(&all)
+    };
+    // Waits (bounded) until the status satisfies `done`; returns that status.
+    let wait_for = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, stdout, _) = ctl(&["status"]);
+            if status == 0 {
+                let answer: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+                if done(&answer) {
+                    return answer;
+                }
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let domain = |answer: &serde_json::Value, name: &str| {
+        answer["domains"]
+            .as_array()
+            .and_then(|all| all.iter().find(|d| d["name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    let status = wait_for("ds to serve requests", &|s| {
+        domain(s, "ds")["requests"].as_u64() > Some(0)
+    });
+    for server in ["ds", "vfs", "mm", "pm"] {
+        assert_eq!(domain(&status, server)["state"], "up", "{status}");
+    }
+
+    let (code, stdout, _) = ctl(&["kill", "ds", "--when", "idle", "--kind", "crash"]);
+    assert_eq!((code, stdout.trim()), (0, r#"{"ok":true}"#));
+    let status = wait_for("the recovery of ds", &|s| {
+        domain(s, "ds")["recoveries"]["rollback"].as_u64() == Some(1)
+    });
+    assert_eq!(domain(&status, "ds")["state"], "up", "{status}");
+
+    // Bad requests: a server that does not exist, a time that does not exist.
+    let (code, stdout, _) = ctl(&["kill", "nosuch"]);
+    assert_eq!(code, 2);
+    assert!(stdout.contains("no server domain"), "{stdout}");
+    let (code, _, stderr) = ctl(&["kill", "ds", "--when", "later"]);
+    assert_eq!(code, 2, "{stderr}");
+
+    system.kill().expect("stopping ankh up");
+    system.wait().expect("reaping ankh up");
+    let _ = std::fs::remove_dir_all(&dir);
+}

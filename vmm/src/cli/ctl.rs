@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Debug, Args)]
 pub struct CtlArgs {
@@ -18,12 +18,36 @@ pub struct CtlArgs {
     command: CtlCommand,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WhenArg {
+    Now,
+    Idle,
+    MidRequest,
+    WindowClosed,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum KindArg {
+    Crash,
+    Hang,
+    Corrupt,
+}
+
 #[derive(Debug, Subcommand)]
 enum CtlCommand {
-    /// Crash a server right after its next request is delivered (mid-request).
+    /// Inject a fault into a server; its recovery policy then acts.
     Kill {
         /// The server domain.
         domain: String,
+        /// When: as soon as it is not running (`now`), the next time it is idle,
+        /// right after its next request is delivered, or right after its window
+        /// closes mid-request.
+        #[arg(long, value_enum, default_value = "mid-request")]
+        when: WhenArg,
+        /// What: a crash, a hang (caught by the watchdog), or a corrupted stack
+        /// pointer (the guest faults by itself).
+        #[arg(long, value_enum, default_value = "crash")]
+        kind: KindArg,
     },
     /// Per server: requests, checkpoints, recoveries, share finished in the window.
     Status,
@@ -31,7 +55,14 @@ enum CtlCommand {
 
 pub fn run(args: CtlArgs) -> Result<ExitCode, Box<dyn Error>> {
     let request = match &args.command {
-        CtlCommand::Kill { domain } => serde_json::json!({ "cmd": "kill", "domain": domain }),
+        CtlCommand::Kill { domain, when, kind } => {
+            serde_json::json!({
+                "cmd": "kill",
+                "domain": domain,
+                "when": word(when),
+                "kind": word(kind),
+            })
+        }
         CtlCommand::Status => serde_json::json!({ "cmd": "status" }),
     };
     let mut stream = UnixStream::connect(&args.control).map_err(|e| {
@@ -53,4 +84,13 @@ pub fn run(args: CtlArgs) -> Result<ExitCode, Box<dyn Error>> {
     } else {
         ExitCode::from(super::status::USAGE)
     })
+}
+
+/// The word a flag value is written as, which is also the control protocol's word.
+fn word(value: &impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .expect("no skipped values")
+        .get_name()
+        .to_owned()
 }

@@ -3,13 +3,16 @@
 //! Protocol: a Unix stream socket; the client writes one JSON object per line, the
 //! system answers one JSON object per line.
 //!
-//! - `{"cmd":"kill","domain":"vfs"}` plans a hot-kill: the server crashes right after
-//!   its next request is delivered (mid-request) and is recovered by its policy.
-//!   Answer: `{"ok":true}`, or `{"ok":false,"error":"..."}`.
+//! - `{"cmd":"kill","domain":"vfs","when":"mid-request","kind":"crash"}` injects a
+//!   fault into a server, which is then recovered by its policy. `when` is `now`, `idle`,
+//!   `mid-request` (the default) or `window-closed`; `kind` is `crash` (the default),
+//!   `hang` or `corrupt` (see [`super::injection`]). Answer: `{"ok":true}`, or
+//!   `{"ok":false,"error":"..."}`.
 //! - `{"cmd":"status"}` answers `{"ok":true,"domains":[...]}` with, per server domain:
-//!   `name`, `requests` (delivered), `checkpoints`, `checkpoint_pages` (copied in
-//!   all), `recoveries` (count per action), `finished_in_window` and `finished` (so
-//!   the share of requests that finished inside their window is the ratio).
+//!   `name`, `state` (`up`, `stopped`), `requests` (delivered), `checkpoints`,
+//!   `checkpoint_pages` (copied in all) and `pages_per_checkpoint`, `recoveries`
+//!   (count per action), `finished_in_window` and `finished`, and `window_share`
+//!   (the share of finished requests that finished inside their window).
 //!
 //! Anything else is answered `{"ok":false,"error":"..."}`; the connection stays open.
 
@@ -21,11 +24,15 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::injection::{Injection, Kind, When};
+
 /// What one server domain has done, for `status`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DomainStats {
     /// The domain's name.
     pub name: String,
+    /// `up` while it serves, `stopped` once it stopped for good.
+    pub state: &'static str,
     /// Requests delivered to it.
     pub requests: u64,
     /// Checkpoints taken.
@@ -43,26 +50,25 @@ pub struct DomainStats {
 /// Shared between the control socket and the vCPU threads.
 #[derive(Debug, Default)]
 pub struct ControlHub {
-    kills: Mutex<Vec<String>>,
+    kills: Mutex<Vec<(String, Injection)>>,
     stats: Mutex<BTreeMap<String, DomainStats>>,
 }
 
 impl ControlHub {
-    /// Plans a hot-kill of `domain` at its next request.
-    pub fn plan_kill(&self, domain: &str) {
-        self.kills.lock().expect("hub lock").push(domain.to_owned());
+    /// Plans `injection` into `domain`.
+    pub fn plan_kill(&self, domain: &str, injection: Injection) {
+        let mut kills = self.kills.lock().expect("hub lock");
+        kills.push((domain.to_owned(), injection));
     }
 
-    /// Takes a planned hot-kill of `domain`, if any.
-    pub fn take_kill(&self, domain: &str) -> bool {
+    /// Takes the oldest planned injection into `domain` that strikes at one of
+    /// `when`, if any.
+    pub fn take_kill(&self, domain: &str, when: &[When]) -> Option<Injection> {
         let mut kills = self.kills.lock().expect("hub lock");
-        match kills.iter().position(|d| d == domain) {
-            Some(at) => {
-                kills.remove(at);
-                true
-            }
-            None => false,
-        }
+        let at = kills
+            .iter()
+            .position(|(d, i)| d == domain && when.contains(&i.when))?;
+        Some(kills.remove(at).1)
     }
 
     /// Updates the statistics of `domain`.
@@ -72,6 +78,7 @@ impl ControlHub {
             .entry(domain.to_owned())
             .or_insert_with(|| DomainStats {
                 name: domain.to_owned(),
+                state: "up",
                 ..DomainStats::default()
             });
         update(entry);
@@ -84,22 +91,38 @@ impl ControlHub {
             Err(e) => return error(&format!("not JSON: {e}")),
         };
         match request["cmd"].as_str() {
-            Some("kill") => match request["domain"].as_str() {
-                Some(domain) if self.stats.lock().expect("hub lock").contains_key(domain) => {
-                    self.plan_kill(domain);
-                    r#"{"ok":true}"#.to_owned()
-                }
-                Some(domain) => error(&format!("no server domain called {domain:?}")),
-                None => error("kill needs a \"domain\""),
+            Some("kill") => match self.kill(&request) {
+                Ok(()) => r#"{"ok":true}"#.to_owned(),
+                Err(message) => error(&message),
             },
             Some("status") => {
                 let stats = self.stats.lock().expect("hub lock");
-                let domains: Vec<&DomainStats> = stats.values().collect();
+                let domains: Vec<serde_json::Value> = stats.values().map(status_of).collect();
                 serde_json::json!({ "ok": true, "domains": domains }).to_string()
             }
             Some(other) => error(&format!("unknown cmd {other:?} (kill, status)")),
             None => error("a request needs a \"cmd\""),
         }
+    }
+
+    /// A `kill` request: plans the injection it names.
+    fn kill(&self, request: &serde_json::Value) -> Result<(), String> {
+        let domain = request["domain"]
+            .as_str()
+            .ok_or("kill needs a \"domain\"")?;
+        if !self.stats.lock().expect("hub lock").contains_key(domain) {
+            return Err(format!("no server domain called {domain:?}"));
+        }
+        let word = |key: &str, default: &'static str| match &request[key] {
+            serde_json::Value::Null => Ok(default),
+            value => value.as_str().ok_or(format!("\"{key}\" must be a string")),
+        };
+        let when: When = word("when", "mid-request")?
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let kind: Kind = word("kind", "crash")?.parse().map_err(|e| format!("{e}"))?;
+        self.plan_kill(domain, Injection { when, kind });
+        Ok(())
     }
 
     /// Serves the socket at `path` on a thread of its own (the file is replaced).
@@ -132,6 +155,15 @@ impl ControlHub {
     }
 }
 
+/// One domain's `status` entry: its counters and the ratios derived from them.
+fn status_of(stats: &DomainStats) -> serde_json::Value {
+    let mut value = serde_json::to_value(stats).expect("plain data");
+    let ratio = |part: u64, whole: u64| (whole > 0).then(|| part as f64 / whole as f64);
+    value["pages_per_checkpoint"] = ratio(stats.checkpoint_pages, stats.checkpoints).into();
+    value["window_share"] = ratio(stats.finished_in_window, stats.finished).into();
+    value
+}
+
 fn error(message: &str) -> String {
     serde_json::json!({ "ok": false, "error": message }).to_string()
 }
@@ -148,8 +180,19 @@ mod tests {
             hub.answer(r#"{"cmd":"kill","domain":"vfs"}"#),
             r#"{"ok":true}"#
         );
-        assert!(hub.take_kill("vfs"));
-        assert!(!hub.take_kill("vfs"));
+        let mid = [When::MidRequest, When::WindowClosed];
+        assert_eq!(hub.take_kill("vfs", &mid), Some(Injection::default()));
+        assert_eq!(hub.take_kill("vfs", &mid), None);
+        assert_eq!(
+            hub.answer(r#"{"cmd":"kill","domain":"vfs","when":"now","kind":"hang"}"#),
+            r#"{"ok":true}"#
+        );
+        assert_eq!(hub.take_kill("vfs", &mid), None);
+        let now = Injection {
+            when: When::Now,
+            kind: Kind::Hang,
+        };
+        assert_eq!(hub.take_kill("vfs", &[When::Now]), Some(now));
         assert!(hub
             .answer(r#"{"cmd":"kill","domain":"nope"}"#)
             .contains("no server domain"));
@@ -170,17 +213,27 @@ mod tests {
         assert_eq!(status["domains"][0]["name"], "ds");
         assert_eq!(status["domains"][0]["requests"], 3);
         assert_eq!(status["domains"][0]["recoveries"]["rollback+error"], 1);
+        assert_eq!(status["domains"][0]["state"], "up");
+        assert_eq!(status["domains"][0]["window_share"], 1.0);
+        assert_eq!(
+            status["domains"][0]["pages_per_checkpoint"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]
     fn bad_requests_get_an_error_line() {
         let hub = ControlHub::default();
+        hub.update("ds", |_| {});
         for bad in [
             "",
             "{",
             r#"{"cmd":"reboot"}"#,
             r#"{"x":1}"#,
             r#"{"cmd":"kill"}"#,
+            r#"{"cmd":"kill","domain":"ds","when":"later"}"#,
+            r#"{"cmd":"kill","domain":"ds","kind":"melt"}"#,
+            r#"{"cmd":"kill","domain":"ds","kind":3}"#,
         ] {
             let answer: serde_json::Value = serde_json::from_str(&hub.answer(bad)).unwrap();
             assert_eq!(answer["ok"], false, "{bad}");

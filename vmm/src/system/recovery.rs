@@ -10,8 +10,9 @@ use ankh_recovery::{
     WindowState,
 };
 use virtio_seep::message::DomainId;
-use virtio_seep::opcode::{self, REPLY};
+use virtio_seep::opcode::{self, SeepClass, REPLY};
 
+use super::injection::{Injection, Kind, When};
 use super::scheduler::Worker;
 use super::SystemStop;
 use crate::domain::{Domain, DomainConfig, DomainState};
@@ -36,8 +37,10 @@ pub(super) struct Recovery {
     born: Instant,
     /// Requests delivered so far.
     requests: u64,
-    /// Request numbers (1-based) at which to inject a crash right after delivery.
-    kills: Vec<u64>,
+    /// Planned injections: each strikes once its request (1-based) is delivered.
+    kills: Vec<(u64, Injection)>,
+    /// An injection waiting for the window of the request in hand to close.
+    armed: Option<Kind>,
 }
 
 impl Recovery {
@@ -53,14 +56,20 @@ impl Recovery {
             born: Instant::now(),
             requests: 0,
             kills: Vec::new(),
+            armed: None,
         }
     }
 
     /// Crashes the domain right after its `n`-th request is delivered, for each `n`
     /// (hot-kill mid-request).
-    pub(super) fn kill_at(mut self, requests: impl IntoIterator<Item = u64>) -> Recovery {
-        self.kills.extend(requests);
+    pub(super) fn kill_at(mut self, kills: impl IntoIterator<Item = (u64, Injection)>) -> Recovery {
+        self.kills.extend(kills);
         self
+    }
+
+    /// Whether the domain has no request in hand (it is at a request boundary).
+    pub(super) fn idle(&self) -> bool {
+        self.window.request().is_none()
     }
 
     /// Whether the domain takes checkpoints (the policy has a recovery window).
@@ -71,22 +80,41 @@ impl Recovery {
 
 impl Worker<'_> {
     /// Before `message` is written into `id`'s queue: at a request boundary, a
-    /// recoverable domain takes its checkpoint and opens the window. Returns true when
-    /// a crash is planned right after this delivery (hot-kill mid-request).
-    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) -> bool {
+    /// recoverable domain takes its checkpoint and opens the window. Returns the fault
+    /// to inject right after this delivery (hot-kill mid-request), if one is planned;
+    /// injections planned for later are armed.
+    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
         let is_request = message.header.opcode != REPLY && message.header.request_id != 0;
         let slot = self.slots.get_mut(&id).expect("own domain");
-        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
-            return false;
+        let (Some(recovery), Some(_)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+            return None;
         };
         if !is_request {
-            return false;
+            return None;
         }
         recovery.requests += 1;
         let hub = self.spawner.options.control.as_ref();
         let name = slot.domain.name().to_owned();
-        let kill = recovery.kills.contains(&recovery.requests)
-            || hub.is_some_and(|hub| hub.take_kill(&name));
+        let mut strikes: Vec<Injection> = recovery
+            .kills
+            .iter()
+            .filter(|(at, _)| *at == recovery.requests)
+            .map(|(_, injection)| *injection)
+            .collect();
+        let later = [When::MidRequest, When::WindowClosed];
+        strikes.extend(hub.and_then(|hub| hub.take_kill(&name, &later)));
+        let mut kill = None;
+        for injection in strikes {
+            match injection.when {
+                When::MidRequest => kill = Some(injection.kind),
+                When::WindowClosed => recovery.armed = Some(injection.kind),
+                When::Now | When::Idle => self.pending.push((id, injection)),
+            }
+        }
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+            return None;
+        };
         let mut pages = None;
         if recovery.checkpoints() {
             if let Ok(copied) = slot.domain.checkpoint() {
@@ -110,22 +138,46 @@ impl Worker<'_> {
         kill
     }
 
-    /// `message` leaves recoverable domain `id`: it may close the window.
-    pub(super) fn on_outgoing(&mut self, id: DomainId, message: &Message) {
+    /// `message` leaves recoverable domain `id`: it may close the window. Returns the
+    /// fault to inject once the message is on its way, when one was waiting for the
+    /// window to close.
+    pub(super) fn on_outgoing(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
         let slot = self.slots.get_mut(&id).expect("own domain");
-        let Some(recovery) = slot.recovery.as_mut() else {
-            return;
-        };
+        let recovery = slot.recovery.as_mut()?;
         let policy = recovery.policy;
-        if message.header.opcode == REPLY {
+        let in_hand = recovery.window.request().is_some();
+        let class = if message.header.opcode == REPLY {
             if recovery.window.request() == Some(message.header.request_id) {
                 let finished = recovery.window.on_reply_sent();
                 self.record_finished(id, finished);
-            } else {
-                recovery.window.on_reply_to_other(policy);
+                return None;
             }
-        } else if let Some(info) = opcode::lookup(message.header.opcode) {
-            recovery.window.on_outgoing(info.class, policy);
+            recovery.window.on_reply_to_other(policy);
+            SeepClass::External
+        } else {
+            let class = opcode::lookup(message.header.opcode)?.class;
+            recovery.window.on_outgoing(class, policy);
+            class
+        };
+        // An armed injection waits, across requests, for the first message that
+        // exposes state mid-request: the one that closes the window under the enhanced
+        // policy (under pessimistic the window may have closed earlier; under naive it
+        // never closes).
+        let exposes = matches!(class, SeepClass::Update | SeepClass::External);
+        (in_hand && exposes)
+            .then(|| recovery.armed.take())
+            .flatten()
+    }
+
+    /// Takes a checkpoint of idle domain `id` where it stands (before a fault is
+    /// injected into it, so that recovering it loses nothing).
+    pub(super) fn checkpoint_idle(&mut self, id: DomainId) {
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+            return;
+        };
+        if recovery.checkpoints() && recovery.idle() && slot.domain.checkpoint().is_ok() {
+            recovery.snapshot = Some(queues.snapshot());
         }
     }
 
@@ -151,7 +203,16 @@ impl Worker<'_> {
             .record_fault(start.duration_since(recovery.born));
         let fallback = self.spawner.options.fallback_restart;
         let decided = decide(recovery.policy, window, fallback);
-        let mut action = escalate.apply(decided, recovery.escalation.config());
+        // Escalation turns repeated rollbacks into a restart, then a shutdown. A
+        // stateless domain (a driver) is restarted every time instead, as MINIX 3's
+        // reincarnation server does: its state is rebuilt from its clients, whose
+        // re-issues are bounded (a driver that fails every request costs its client
+        // an EIO, not a loop).
+        let mut action = if recovery.policy == Policy::Stateless {
+            decided
+        } else {
+            escalate.apply(decided, recovery.escalation.config())
+        };
         if matches!(action, Action::Rollback { .. }) && recovery.snapshot.is_none() {
             // Faulted before its first request: nothing to roll back to.
             action = Action::Restart;

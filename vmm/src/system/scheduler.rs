@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use virtio_seep::abi::hypercall::Hypercall;
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
@@ -12,6 +12,7 @@ use zerocopy::FromBytes;
 
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
+use super::injection::{Injection, Kind, When};
 use super::kernel::{exit_cause, Spawner};
 use super::recovery::Recovery;
 use super::{DomainEnd, IpcTrace, SystemStop, TraceEvent};
@@ -95,10 +96,22 @@ impl Slot {
 }
 
 /// What a domain does next after an IPC hypercall.
-enum Next {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Next {
     Run,
     Block,
 }
+
+/// What a thread does next.
+enum Work {
+    /// Run the domain (after delivering the message).
+    Run(DomainId, Option<Box<Message>>),
+    /// Inject a fault into the domain, which is not running.
+    Inject(DomainId, Kind),
+}
+
+/// How often idle threads look for injections that came in on the control socket.
+const CONTROL_POLL: Duration = Duration::from_millis(20);
 
 /// A domain at the start.
 pub(super) struct Boot {
@@ -168,6 +181,7 @@ pub(super) fn run(
                             shared,
                             index,
                             slots,
+                            pending: Vec::new(),
                             host_errors: HashMap::new(),
                             trace,
                             spawner,
@@ -206,6 +220,8 @@ pub(super) struct Worker<'a> {
     shared: &'a Shared,
     pub(super) index: usize,
     pub(super) slots: HashMap<DomainId, Slot>,
+    /// Injections that strike as soon as their domain is not running.
+    pub(super) pending: Vec<(DomainId, Injection)>,
     host_errors: HashMap<DomainId, String>,
     trace: Option<IpcTrace>,
     pub(super) spawner: &'a Spawner<'a>,
@@ -222,8 +238,11 @@ impl Worker<'_> {
     }
 
     fn run(mut self) -> Vec<(DomainId, DomainEnd)> {
-        while let Some((id, delivery)) = self.next_domain() {
-            self.run_domain(id, delivery);
+        while let Some(work) = self.next_work() {
+            match work {
+                Work::Run(id, delivery) => self.run_domain(id, delivery),
+                Work::Inject(id, kind) => self.inject_now(id, kind),
+            }
             let mut state = self.lock();
             state.running -= 1;
             if state.ready.iter().all(VecDeque::is_empty) && state.running == 0 {
@@ -251,19 +270,90 @@ impl Worker<'_> {
             .collect()
     }
 
-    /// Waits for a domain of this thread to be ready; `None` when the system is quiet.
-    fn next_domain(&self) -> Option<(DomainId, Option<Box<Message>>)> {
-        let mut state = self.lock();
+    /// Waits for work on this thread: an injection whose domain is not running, or a
+    /// domain ready to run; `None` when the system is quiet.
+    fn next_work(&mut self) -> Option<Work> {
+        let shared = self.shared;
+        let hub = self.spawner.options.control.clone();
+        let mut state = shared.state.lock().expect("no thread panicked");
         loop {
             if state.done {
                 return None;
             }
+            if let Some(hub) = &hub {
+                for (&id, slot) in &self.slots {
+                    let now = [When::Now, When::Idle];
+                    if let Some(injection) = hub.take_kill(slot.domain.name(), &now) {
+                        self.pending.push((id, injection));
+                    }
+                }
+            }
+            let slots = &self.slots;
+            // Strike at a request boundary (blocked in receive, no request in hand:
+            // the checkpoint taken there is exact), or, for `now`, also in a call made
+            // for the request in hand. Not in a call made while handling a one-way
+            // message: there is no request to roll back to the start of.
+            let strikes = |(id, injection): &(DomainId, Injection)| {
+                let idle = slots[id].recovery.as_ref().is_none_or(Recovery::idle);
+                match state.router.activity(*id) {
+                    Activity::Waiting(Wait::Receive { from: None }) => idle,
+                    Activity::Waiting(Wait::Reply { .. }) => injection.when == When::Now && !idle,
+                    _ => false,
+                }
+            };
+            if let Some(at) = self.pending.iter().position(strikes) {
+                let (id, injection) = self.pending.remove(at);
+                state.running += 1;
+                return Some(Work::Inject(id, injection.kind));
+            }
             if let Some(id) = state.ready[self.index].pop_front() {
                 state.running += 1;
                 let delivery = state.router.take_delivery(id);
-                return Some((id, delivery));
+                return Some(Work::Run(id, delivery));
             }
-            state = self.shared.changed.wait(state).expect("no thread panicked");
+            state = match hub {
+                // Commands on the control socket do not wake the threads: look again
+                // now and then.
+                Some(_) => {
+                    shared
+                        .changed
+                        .wait_timeout(state, CONTROL_POLL)
+                        .expect("no thread panicked")
+                        .0
+                }
+                None => shared.changed.wait(state).expect("no thread panicked"),
+            };
+        }
+    }
+
+    /// Injects `kind` into domain `id`, which is not running: an idle server is first
+    /// checkpointed where it stands; then it crashes, or runs into its hang or its
+    /// broken stack.
+    fn inject_now(&mut self, id: DomainId, kind: Kind) {
+        if matches!(self.slots[&id].domain.state(), DomainState::Stopped(_)) {
+            return;
+        }
+        self.checkpoint_idle(id);
+        if self.sabotage(id, kind) == Next::Run {
+            self.run_domain(id, None);
+        }
+    }
+
+    /// Injects `kind` into domain `id` where it stands: whether it must run on (into
+    /// its hang or its broken stack) or was stopped (a crash, recovered or not).
+    pub(super) fn sabotage(&mut self, id: DomainId, kind: Kind) -> Next {
+        let domain = &mut self.slots.get_mut(&id).expect("own domain").domain;
+        let done = match kind {
+            Kind::Crash => Err(()),
+            Kind::Hang => domain.inject_hang().map_err(|_| ()),
+            Kind::Corrupt => domain.corrupt_stack().map_err(|_| ()),
+        };
+        match done {
+            Ok(()) => Next::Run,
+            Err(()) => {
+                self.fail(id, DomainFault::Injected("hot-kill"));
+                Next::Block
+            }
         }
     }
 
@@ -275,8 +365,12 @@ impl Worker<'_> {
         }
         if let Some(message) = delivery {
             match self.deliver(id, &message) {
-                Ok(false) => {}
-                Ok(true) => return self.fail(id, DomainFault::Injected("hot-kill mid-request")),
+                Ok(None) => {}
+                Ok(Some(kind)) => {
+                    if self.sabotage(id, kind) == Next::Block {
+                        return;
+                    }
+                }
                 Err(fault) => return self.fail(id, fault.into()),
             }
         }
@@ -355,8 +449,9 @@ impl Worker<'_> {
             .ok_or(IpcFault::NotSetUp("before IpcSetup"))?;
         let messages = queues.drain_tx(slot.domain.memory())?;
         let mut last_request = None;
+        let mut strike = None;
         for message in messages {
-            self.on_outgoing(id, &message);
+            strike = strike.or(self.on_outgoing(id, &message));
             if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
                 let now = Instant::now();
                 let request = self
@@ -379,23 +474,26 @@ impl Worker<'_> {
                 last_request = last.or(last_request);
             }
         }
+        if let Some(kind) = strike {
+            // Its window just closed: the messages are on their way.
+            if self.sabotage(id, kind) == Next::Block {
+                return Ok(Next::Block);
+            }
+        }
         let outcome = self.lock().router.wait(id, op, source, last_request)?;
         match outcome {
             WaitOutcome::Continue => Ok(Next::Run),
             WaitOutcome::Deliver(message) => match self.deliver(id, &message)? {
-                false => Ok(Next::Run),
-                true => {
-                    self.fail(id, DomainFault::Injected("hot-kill mid-request"));
-                    Ok(Next::Block)
-                }
+                None => Ok(Next::Run),
+                Some(kind) => Ok(self.sabotage(id, kind)),
             },
             WaitOutcome::Blocked => Ok(Next::Block),
         }
     }
 
-    /// Writes `message` into `id`'s RX queue; true when a crash is planned right now
-    /// (the caller injects it instead of resuming the domain).
-    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<bool, IpcFault> {
+    /// Writes `message` into `id`'s RX queue; returns the fault to inject right now,
+    /// if one is planned (the caller injects it before resuming the domain).
+    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<Option<Kind>, IpcFault> {
         let kill = self.before_delivery(id, message);
         let slot = self.slots.get_mut(&id).expect("own domain");
         let queues = slot.queues.as_mut().ok_or(IpcFault::NoReceiveBuffer)?;
@@ -413,6 +511,11 @@ impl Worker<'_> {
 
     /// Tells the router the domain is gone and schedules whoever that wakes.
     pub(super) fn stopped(&mut self, id: DomainId) {
+        if let (Some(hub), Some(_)) = (&self.spawner.options.control, &self.slots[&id].recovery) {
+            hub.update(self.slots[&id].domain.name(), |stats| {
+                stats.state = "stopped"
+            });
+        }
         let cause = match self.slots[&id].domain.state() {
             DomainState::Stopped(exit) => exit_cause(exit),
             DomainState::Ready => exit_cause(&crate::DomainExit::Halted),
