@@ -51,8 +51,40 @@ fn main() {
     std::fs::write(out_dir.join("builtin.rs"), builtin_rs(&images))
         .unwrap_or_else(|err| panic!("cannot write builtin.rs: {err}"));
     let root_fs = root_fs(&root, &images);
+    std::fs::write(out_dir.join("rootdisk.sparse"), root_disk(&root_fs))
+        .unwrap_or_else(|err| panic!("cannot write rootdisk.sparse: {err}"));
     std::fs::write(out_dir.join("rootfs.img"), root_fs)
         .unwrap_or_else(|err| panic!("cannot write rootfs.img: {err}"));
+}
+
+/// Blocks of the root disk: 64 MiB.
+const ROOT_DISK_BLOCKS: u64 = (64 << 20) / ankh_ext2::BLOCK_SIZE as u64;
+
+/// The root disk: an ext2 file system holding the entries of the root archive, built
+/// by `ankh_ext2`, in its sparse form (only the blocks that hold data).
+fn root_disk(archive: &[u8]) -> Vec<u8> {
+    use ankh_proto::rootfs::{entries, ENTRY_DIR};
+    let mut image = ankh_ext2::Image::new(ROOT_DISK_BLOCKS)
+        .unwrap_or_else(|errno| panic!("mkfs of the root disk: errno {errno}"));
+    for entry in entries(archive) {
+        let entry = entry.expect("the build's own archive is well formed");
+        let added = if entry.kind == ENTRY_DIR {
+            // The root and directories made on the way to a file exist already.
+            image.add_dir(entry.path).or_else(|errno| match errno {
+                ankh_proto::errno::EEXIST => Ok(()),
+                other => Err(other),
+            })
+        } else {
+            image.add_file(entry.path, entry.data)
+        };
+        added.unwrap_or_else(|errno| {
+            panic!("adding {} to the root disk: errno {errno}", entry.path)
+        });
+    }
+    let image = image
+        .finish()
+        .unwrap_or_else(|errno| panic!("finishing the root disk: errno {errno}"));
+    ankh_ext2::sparse(&image)
 }
 
 /// The root file system archive: `/bin/<name>` for every program listed in
@@ -123,7 +155,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
 }
 
 /// Reruns this script when a guest source, manifest, lock or config file changes, or the
-/// ABI crate (or the root manifest it inherits from) does. The guest build's own target
+/// ABI crate, a server crate, or the root manifest they inherit from does. The guest build's own target
 /// directory, should someone build there by hand, is left out.
 fn watch_sources(root: &Path, guest_dir: &Path) {
     let entries = std::fs::read_dir(guest_dir)
@@ -136,7 +168,14 @@ fn watch_sources(root: &Path, guest_dir: &Path) {
             println!("cargo:rerun-if-changed={}", entry.path().display());
         }
     }
-    for path in ["virtio-seep/src", "virtio-seep/Cargo.toml", "Cargo.toml"] {
+    // The server crates (servers/*: proto, the OS servers, ext2) are compiled into
+    // the guests too.
+    for path in [
+        "virtio-seep/src",
+        "virtio-seep/Cargo.toml",
+        "servers",
+        "Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 }

@@ -33,6 +33,12 @@ pub fn root_fs() -> &'static [u8] {
     include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.img"))
 }
 
+/// The root disk: an ext2 image of the same files as [`root_fs`], built by
+/// `ankh_ext2`, in `ankh_ext2::sparse` form (expand it with `ankh_ext2::unsparse_into`).
+pub fn root_disk() -> &'static [u8] {
+    include_bytes!(concat!(env!("OUT_DIR"), "/rootdisk.sparse"))
+}
+
 /// Every built-in image, sorted by name.
 pub fn builtin() -> &'static [BuiltinImage] {
     BUILTIN

@@ -12,7 +12,12 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 45] = [
+const NAMES: [&str; 53] = [
+    "blk",
+    "blk-bad",
+    "blk-bench",
+    "blk-client",
+    "blk-rollback",
     "boot-probe",
     "bulk",
     "busy-loop",
@@ -28,6 +33,8 @@ const NAMES: [&str; 45] = [
     "deadlock-b",
     "deferred-release",
     "deferred-wait",
+    "disk-check",
+    "disk-writer",
     "ds",
     "echo",
     "exit7",
@@ -49,6 +56,7 @@ const NAMES: [&str; 45] = [
     "ipc-bad",
     "ipc-bench",
     "mm",
+    "mmio-loop",
     "nop-loop",
     "ping",
     "pipe-child",

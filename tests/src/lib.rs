@@ -183,12 +183,78 @@ pub fn run_os(jobs: &[&str]) -> Ran {
     run_os_with(jobs, None, Vec::new())
 }
 
+/// A temporary copy of the built-in root disk whose init runs `jobs`.
+pub fn os_disk(jobs: &[&str]) -> ankh_vmm::disk_image::DiskImage {
+    let disk = ankh_vmm::disk_image::DiskImage::temporary().expect("a temporary disk image");
+    write_jobs(&disk, jobs);
+    disk
+}
+
+/// `e2fsck -fn` on the image at `path`: its exit status and output. Fails, saying what
+/// to install, when e2fsprogs is missing.
+pub fn e2fsck(path: &std::path::Path) -> (i32, String) {
+    let e2fsck = ["/usr/sbin/e2fsck", "/sbin/e2fsck", "e2fsck"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists() || *p == "e2fsck")
+        .expect("a candidate");
+    let output = std::process::Command::new(e2fsck)
+        .args(["-fn"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run e2fsck ({e}): install e2fsprogs (apt-get install e2fsprogs)")
+        });
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// Makes init on `disk` run `jobs`.
+pub fn write_jobs(disk: &ankh_vmm::disk_image::DiskImage, jobs: &[&str]) {
+    let list = ankh_vmm::system::init_jobs(jobs).expect("valid job names");
+    disk.write_file(ankh_vmm::system::INIT_JOBS, list.as_bytes())
+        .expect("writing init's jobs on the disk");
+}
+
 /// [`run_os`] with every server under `policy` (when given) and the planned hot-kills
-/// `kills` (`(server, n)`: crash right after its n-th request is delivered).
+/// `kills`.
 pub fn run_os_with(
     jobs: &[&str],
     policy: Option<ankh_domains::Policy>,
-    kills: Vec<(String, u64)>,
+    kills: Vec<ankh_vmm::system::injection::PlannedKill>,
+) -> Ran {
+    run_os_configured(jobs, policy, kills, false)
+}
+
+/// [`run_os_with`], and a restart instead of a controlled shutdown when a server
+/// faults after its window closed (`fallback_restart`).
+pub fn run_os_configured(
+    jobs: &[&str],
+    policy: Option<ankh_domains::Policy>,
+    kills: Vec<ankh_vmm::system::injection::PlannedKill>,
+    fallback_restart: bool,
+) -> Ran {
+    let disk = os_disk(jobs);
+    run_os_full(jobs, policy, kills, fallback_restart, &disk)
+}
+
+/// Boots the OS on `disk` (kept: run it again to see what persisted), its init
+/// running `jobs`, with the policies of `systems/os.toml` and the planned hot-kills.
+pub fn run_os_on_disk(
+    disk: &ankh_vmm::disk_image::DiskImage,
+    jobs: &[&str],
+    kills: Vec<ankh_vmm::system::injection::PlannedKill>,
+) -> Ran {
+    write_jobs(disk, jobs);
+    run_os_full(jobs, None, kills, false, disk)
+}
+
+fn run_os_full(
+    jobs: &[&str],
+    policy: Option<ankh_domains::Policy>,
+    kills: Vec<ankh_vmm::system::injection::PlannedKill>,
+    fallback_restart: bool,
+    disk: &ankh_vmm::disk_image::DiskImage,
 ) -> Ran {
     let host = kvm();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/os.toml");
@@ -204,11 +270,15 @@ pub fn run_os_with(
     let console = SystemConsole::default();
     let sink = console.clone();
     let options = ankh_vmm::system::SystemOptions {
-        watchdog_timeout: Duration::from_secs(5),
+        disk: Some(disk.path().to_owned()),
+        // Injected hangs are caught by the watchdog: short, but far above any
+        // request's run between two exits.
+        watchdog_timeout: Duration::from_millis(500),
         root_fs: ankh_vmm::system::root_fs_with_jobs(jobs)
             .expect("valid job names")
             .into(),
         kills,
+        fallback_restart,
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))

@@ -9,17 +9,22 @@
 //! - [`checkpoint`]: a domain's memory and vCPU at a request boundary, and rollback;
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
 //! - [`ipc`]: messages between domains: queues, validation, the router;
+//! - [`devices`]: devices emulated for domains (a virtio-blk disk over MMIO);
+//! - [`disk_image`]: the host file behind a system's disk (persistent or temporary);
 //! - [`system`]: all domains of a system description, run and scheduled together;
 //! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
 //! - [`console`]: guest output as sanitized lines prefixed with the domain's name;
 //! - [`watchdog`]: stopping a guest that runs too long without exiting;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //!
-//! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`).
+//! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`,
+//! the disk backend's reads and writes into guest memory).
 
 pub mod bench;
 pub mod checkpoint;
 pub mod console;
+pub mod devices;
+pub mod disk_image;
 pub mod domain;
 pub mod fault;
 pub mod hypercall;

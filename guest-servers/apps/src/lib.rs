@@ -7,7 +7,8 @@
 //! - `hello-os`: prints its pid; `flood`: malformed calls to every server ([`flood`]);
 //! - helpers the suite and the benchmark spawn: `pipe-child` (echoes one pipe into
 //!   another), `child-exit3`, `child-ud2`, `child-sleep`, `child-hog`,
-//!   `child-subscribe` (see [`paths`]).
+//!   `child-subscribe` (see [`paths`]);
+//! - `disk-writer`, `disk-check`: files made durable, then read back ([`durability`]).
 //!
 //! Everything here is generic over `ankh_ulib::Channel` and writes through [`out::Out`],
 //! so the host tests can run the suite's server checks against the real server crates
@@ -18,6 +19,7 @@ extern crate alloc;
 
 pub mod bench;
 pub mod check;
+pub mod durability;
 pub mod flood;
 pub mod helpers;
 pub mod init;

@@ -5,13 +5,14 @@ use alloc::vec::Vec;
 use core::slice;
 
 use ankh_proto::opcode::{
-    VFS_CLOSE, VFS_DUP, VFS_FSTAT, VFS_LSEEK, VFS_MKDIR, VFS_OPEN, VFS_PIPE, VFS_PREAD, VFS_PWRITE,
-    VFS_READ, VFS_READDIR, VFS_RENAME, VFS_RMDIR, VFS_STAT, VFS_TRUNCATE, VFS_UNLINK, VFS_WRITE,
+    VFS_CLOSE, VFS_DUP, VFS_FSTAT, VFS_FSYNC, VFS_LSEEK, VFS_MKDIR, VFS_OPEN, VFS_PIPE, VFS_PREAD,
+    VFS_PWRITE, VFS_READ, VFS_READDIR, VFS_RENAME, VFS_RMDIR, VFS_STAT, VFS_TRUNCATE, VFS_UNLINK,
+    VFS_WRITE,
 };
 use ankh_proto::vfs::{Count, Fd as FdRecord, Io, Offset, Open, PipeFds, Seek};
 pub use ankh_proto::vfs::{
-    Stat, KIND_DIR, KIND_FILE, KIND_PIPE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC,
-    O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
+    Stat, KIND_DIR, KIND_FILE, KIND_PIPE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_SYNC,
+    O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
 };
 use ankh_proto::{wire, Errno};
 use zerocopy::IntoBytes;
@@ -37,6 +38,12 @@ impl<C: Channel> Os<C> {
         let fd: FdRecord =
             self.request_record(Server::Vfs, VFS_OPEN, request.as_bytes(), &list([path]))?;
         Ok(fd.fd)
+    }
+
+    /// Makes what was written through `fd` (and the file system's metadata) durable:
+    /// it survives crashes of the file server and the disk driver, and a restart.
+    pub fn fsync(&mut self, fd: Fd) -> Result<(), Errno> {
+        self.request_unit(Server::Vfs, VFS_FSYNC, fd_record(fd).as_bytes(), &[])
     }
 
     /// Closes `fd`.

@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 use ankh_domains::{Policy, SystemDescription};
 
 use crate::console::{CapturedConsole, ConsoleSink};
+use crate::disk_image::DiskImage;
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
-use crate::system::{root_fs_with_jobs, run_system, SystemOptions, TraceEvent};
+use crate::system::{
+    init_jobs, root_fs_with_jobs, run_system, SystemOptions, TraceEvent, INIT_JOBS,
+};
 
 /// The OS the workloads run on.
 const OS: &str = include_str!("../../../systems/os.toml");
@@ -131,7 +134,11 @@ fn run_once(host: &KvmHost, policy: Policy) -> Result<Vec<Workload>, Box<dyn std
     let recorder = Arc::clone(&stamps);
     let console = CapturedConsole::default();
     let sink = console.clone();
+    // The OS's files live on its disk: a fresh copy of the root disk per run.
+    let disk = DiskImage::temporary()?;
+    disk.write_file(INIT_JOBS, init_jobs(&["ubench"])?.as_bytes())?;
     let options = SystemOptions {
+        disk: Some(disk.path().to_owned()),
         watchdog_timeout: Duration::from_secs(10),
         root_fs: root_fs_with_jobs(&["ubench"])?.into(),
         ipc_trace: Some(Arc::new(move |event, _, domain| {

@@ -1,5 +1,6 @@
 //! `ankh demo`: the OS runs its conformance suite while every server is hot-killed
-//! mid-request, several times; then a recovery report.
+//! mid-request several times (crashes, broken stacks and hangs in turn) and once
+//! while idle; then a recovery report.
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use ankh_domains::{Policy, SystemDescription};
 use ankh_vmm::console::{ConsoleSink, StdoutConsole};
+use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::KvmHost;
 use clap::Args;
@@ -21,9 +23,33 @@ pub struct DemoArgs {
     /// Recovery policy of every server.
     #[arg(long, value_enum, default_value = "enhanced")]
     policy: super::up::PolicyArg,
-    /// The request numbers at which each server is killed (right after delivery).
+    /// The request numbers at which each server is killed (right after delivery); the
+    /// kinds go round: crash, corrupt, hang.
     #[arg(long, value_delimiter = ',', default_value = "10,40,90")]
     kill_at: Vec<u64>,
+    /// Also crash each server while it is idle, once it has served this many requests
+    /// (0: never).
+    #[arg(long, default_value_t = 25)]
+    idle_kill_after: u64,
+}
+
+/// The kinds of the mid-request kills, in turn.
+const KINDS: [Kind; 3] = [Kind::Crash, Kind::Corrupt, Kind::Hang];
+
+/// The planned kills of the demo.
+fn planned_kills(args: &DemoArgs) -> Vec<PlannedKill> {
+    let mut kills = Vec::new();
+    for server in SERVERS {
+        for (n, &at) in args.kill_at.iter().enumerate() {
+            let kind = KINDS[n % KINDS.len()];
+            kills.push(PlannedKill::new(server, at, When::MidRequest, kind));
+        }
+        if args.idle_kill_after > 0 {
+            let at = args.idle_kill_after;
+            kills.push(PlannedKill::new(server, at, When::Now, Kind::Crash));
+        }
+    }
+    kills
 }
 
 /// The servers the demo kills.
@@ -53,13 +79,13 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Box<dyn Error>> {
     let host = KvmHost::open()?;
     let tee = Tee::default();
     let sink = tee.clone();
+    let disk = super::up::prepare_disk(&description, None, &["suite".to_owned()])?;
     let options = SystemOptions {
-        watchdog_timeout: Duration::from_secs(5),
+        // Injected hangs are caught by the watchdog: keep it short.
+        watchdog_timeout: Duration::from_millis(250),
         root_fs: system::root_fs_with_jobs(&["suite"])?.into(),
-        kills: SERVERS
-            .iter()
-            .flat_map(|s| args.kill_at.iter().map(move |n| (s.to_string(), *n)))
-            .collect(),
+        kills: planned_kills(&args),
+        disk: disk.as_ref().map(|d| d.path().to_owned()),
         ..SystemOptions::new(Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ConsoleSink>
         }))
@@ -69,14 +95,19 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Box<dyn Error>> {
     let report = system::run_system(&host, &description, &image_of, &options)?;
 
     println!();
-    println!("== ankh demo: recovery report (policy {policy}, kills at requests {:?} of each of {SERVERS:?})", args.kill_at);
     println!(
-        "{:<6} {:>8} {:<10} {:<16} {:>10}  window",
+        "== ankh demo: recovery report (policy {policy}; each of {SERVERS:?} killed mid-request at requests {:?} ({}), and idle after request {})",
+        args.kill_at,
+        KINDS.map(|k| k.to_string()).join(", "),
+        args.idle_kill_after
+    );
+    println!(
+        "{:<6} {:>8} {:<16} {:<16} {:>10}  window",
         "domain", "request", "fault", "action", "latency"
     );
     for event in &report.recoveries {
         println!(
-            "{:<6} {:>8} {:<10} {:<16} {:>7.1} us  {}",
+            "{:<6} {:>8} {:<16} {:<16} {:>7.1} us  {}",
             event.domain_name,
             event.request_id.map_or("-".into(), |r| r.to_string()),
             event.fault,

@@ -70,12 +70,16 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
-/// The exit status for an error: a bad system description or `--run` program is the
-/// user's input, like a bad flag; anything else is a host error.
+/// The exit status for an error: a bad system description, `--run` program or a
+/// missing `--disk` is the user's input, like a bad flag; anything else is a host error.
 pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
     let description = err.downcast_ref::<ankh_domains::DescriptionError>();
     let program = err.downcast_ref::<ankh_vmm::system::BadProgram>();
-    if description.is_some() || program.is_some() {
+    let no_disk = matches!(
+        err.downcast_ref::<ankh_vmm::system::SystemError>(),
+        Some(ankh_vmm::system::SystemError::NoDiskImage { .. })
+    );
+    if description.is_some() || program.is_some() || no_disk {
         status::USAGE
     } else {
         status::HOST_ERROR

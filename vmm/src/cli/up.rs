@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ankh_domains::{Policy, SystemDescription};
 use ankh_vmm::console::StdoutConsole;
+use ankh_vmm::disk_image::DiskImage;
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::{DomainExit, KvmHost};
 use clap::Args;
@@ -44,6 +45,39 @@ pub struct UpArgs {
     /// Stop a domain as hung when it runs this long without an exit.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     watchdog_ms: u64,
+    /// The disk image of the domain with `disk = true` (the OS's root file system): kept
+    /// across runs, created from the built-in root file system when it does not exist.
+    /// Without it, a temporary copy of the built-in one is used and deleted at the end.
+    #[arg(long, value_name = "PATH")]
+    disk: Option<PathBuf>,
+}
+
+/// The disk of a system with a disk domain: the image at `path` (created when missing)
+/// or a temporary copy of the built-in root disk; for an OS (a system with an `init`),
+/// `/etc/init.job` on it lists `programs` (none: init's default job).
+pub fn prepare_disk(
+    description: &SystemDescription,
+    path: Option<&std::path::Path>,
+    programs: &[String],
+) -> Result<Option<DiskImage>, Box<dyn Error>> {
+    if description.disk_domain().is_none() {
+        if let Some(path) = path {
+            return Err(format!(
+                "--disk {}: this system has no domain with disk = true",
+                path.display()
+            )
+            .into());
+        }
+        return Ok(None);
+    }
+    let disk = match path {
+        Some(path) => DiskImage::persistent(path)?,
+        None => DiskImage::temporary()?,
+    };
+    if description.domains.iter().any(|d| d.name == "init") {
+        disk.write_file(system::INIT_JOBS, system::init_jobs(programs)?.as_bytes())?;
+    }
+    Ok(Some(disk))
 }
 
 /// Whether an image name is known: built in, or an existing file.
@@ -107,11 +141,13 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         }
         None => None,
     };
+    let disk = prepare_disk(&description, args.disk.as_deref(), &args.run)?;
     let options = SystemOptions {
         control,
         fallback_restart: args.fallback == Fallback::Restart,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
         root_fs: system::root_fs_with_jobs(&args.run)?.into(),
+        disk: disk.as_ref().map(|d| d.path().to_owned()),
         ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))
     };
     let image_of =

@@ -14,13 +14,15 @@
 //! has stopped or waits for a message that nothing can send any more.
 
 pub mod control;
+pub mod injection;
 mod kernel;
 mod recovery;
 mod rootfs;
 mod scheduler;
 
-pub use rootfs::{root_fs_with_jobs, BadProgram};
+pub use rootfs::{init_jobs, root_fs_with_jobs, BadProgram, INIT_JOBS};
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use ankh_domains::{Mode, Role, SystemDescription};
 use virtio_seep::message::DomainId;
 
 use crate::console::ConsoleSink;
+use crate::devices::blk::{DiskError, DiskFile};
 use crate::domain::{Domain, DomainConfig, DomainError};
 use crate::fault::DomainExit;
 use crate::image::{GuestImage, ImageError};
@@ -57,11 +60,12 @@ pub struct SystemOptions {
     /// When a server faults after its window closed, restart it (best effort) instead
     /// of shutting the system down.
     pub fallback_restart: bool,
-    /// Planned hot-kills: the named server crashes right after its n-th request is
-    /// delivered (mid-request), for each `(name, n)`.
-    pub kills: Vec<(String, u64)>,
+    /// Planned hot-kills (see [`injection`]).
+    pub kills: Vec<injection::PlannedKill>,
     /// The control socket's hub (hot-kills at run time, status), if any.
     pub control: Option<Arc<control::ControlHub>>,
+    /// The host image file of the system's disk, for the domain with `disk = true`.
+    pub disk: Option<PathBuf>,
 }
 
 /// See [`SystemOptions::ipc_trace`].
@@ -89,6 +93,7 @@ impl SystemOptions {
             fallback_restart: false,
             kills: Vec::new(),
             control: None,
+            disk: None,
         }
     }
 }
@@ -110,6 +115,15 @@ pub enum SystemError {
     /// A domain could not be created.
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The description has a disk domain, but no disk image was given.
+    #[error("domain {domain} has disk = true, but no disk image was given (--disk PATH)")]
+    NoDiskImage {
+        /// The disk domain.
+        domain: String,
+    },
+    /// The disk image cannot be used.
+    #[error(transparent)]
+    Disk(#[from] DiskError),
 }
 
 /// How one domain ended up when the system went quiet.
@@ -186,6 +200,14 @@ pub fn run_system(
     image_of: &dyn Fn(&str) -> Result<GuestImage, ImageError>,
     options: &SystemOptions,
 ) -> Result<SystemReport, SystemError> {
+    let disk = match (description.disk_domain(), &options.disk) {
+        (None, _) => None,
+        (Some(id), None) => {
+            let domain = description.name(id).unwrap_or_default().to_owned();
+            return Err(SystemError::NoDiskImage { domain });
+        }
+        (Some(_), Some(path)) => Some(Arc::new(DiskFile::open(path)?)),
+    };
     let mut domains = Vec::new();
     for (spec, id) in description.domains.iter().zip(description.ids()) {
         let image = image_of(&spec.image).map_err(|source| SystemError::Image {
@@ -210,6 +232,7 @@ pub fn run_system(
             },
             dirty_log: options.dirty_log
                 || (spec.role != Role::Process && ankh_recovery::has_window(spec.policy)),
+            disk: disk.clone().filter(|_| spec.disk),
         };
         let console = (options.console)(&spec.name);
         let domain = Domain::create(host, &config, &image, console)?;
@@ -217,8 +240,8 @@ pub fn run_system(
         let kills = options
             .kills
             .iter()
-            .filter(|(name, _)| *name == spec.name)
-            .map(|(_, n)| *n);
+            .filter(|kill| kill.domain == spec.name)
+            .map(|kill| (kill.request, kill.injection));
         if let (Some(hub), false) = (&options.control, spec.role == Role::Process) {
             hub.update(&spec.name, |_| {});
         }

@@ -15,6 +15,18 @@ pub fn root_fs_with_jobs<S: AsRef<str>>(programs: &[S]) -> Result<Vec<u8>, BadPr
     if programs.is_empty() {
         return Ok(archive);
     }
+    let job = init_jobs(programs)?;
+    push(&mut archive, ENTRY_DIR, "/etc", b"");
+    push(&mut archive, ENTRY_FILE, INIT_JOBS, job.as_bytes());
+    Ok(archive)
+}
+
+/// Where init reads its jobs.
+pub const INIT_JOBS: &str = "/etc/init.job";
+
+/// The contents of [`INIT_JOBS`] that make init run `programs` (each a program of
+/// `/bin`); empty for none (init then runs its default job).
+pub fn init_jobs<S: AsRef<str>>(programs: &[S]) -> Result<String, BadProgram> {
     let mut job = String::new();
     for program in programs.iter().map(AsRef::as_ref) {
         if program.is_empty() || program.contains('/') || program.len() > 60 {
@@ -24,7 +36,5 @@ pub fn root_fs_with_jobs<S: AsRef<str>>(programs: &[S]) -> Result<Vec<u8>, BadPr
         job.push_str(program);
         job.push('\n');
     }
-    push(&mut archive, ENTRY_DIR, "/etc", b"");
-    push(&mut archive, ENTRY_FILE, "/etc/init.job", job.as_bytes());
-    Ok(archive)
+    Ok(job)
 }
