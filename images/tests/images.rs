@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 53] = [
+const NAMES: [&str; 54] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -33,6 +33,7 @@ const NAMES: [&str; 53] = [
     "deadlock-b",
     "deferred-release",
     "deferred-wait",
+    "disk-bench",
     "disk-check",
     "disk-writer",
     "ds",

@@ -8,7 +8,8 @@
 //! - helpers the suite and the benchmark spawn: `pipe-child` (echoes one pipe into
 //!   another), `child-exit3`, `child-ud2`, `child-sleep`, `child-hog`,
 //!   `child-subscribe` (see [`paths`]);
-//! - `disk-writer`, `disk-check`: files made durable, then read back ([`durability`]).
+//! - `disk-writer`, `disk-check`: files made durable, then read back ([`durability`]);
+//! - `disk-bench`: sequential and random file I/O, timed by the host ([`diskbench`]).
 //!
 //! Everything here is generic over `ankh_ulib::Channel` and writes through [`out::Out`],
 //! so the host tests can run the suite's server checks against the real server crates
@@ -19,6 +20,7 @@ extern crate alloc;
 
 pub mod bench;
 pub mod check;
+pub mod diskbench;
 pub mod durability;
 pub mod flood;
 pub mod helpers;

@@ -8,4 +8,5 @@ pub mod ipc;
 pub mod modes;
 pub mod recovery;
 pub mod stats;
+pub mod storage;
 pub mod ubench;

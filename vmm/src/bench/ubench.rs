@@ -16,8 +16,9 @@ use crate::console::{CapturedConsole, ConsoleSink};
 use crate::disk_image::DiskImage;
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
+use crate::system::injection::PlannedKill;
 use crate::system::{
-    init_jobs, root_fs_with_jobs, run_system, SystemOptions, TraceEvent, INIT_JOBS,
+    init_jobs, root_fs_with_jobs, run_system, SystemOptions, SystemReport, TraceEvent, INIT_JOBS,
 };
 
 /// The OS the workloads run on.
@@ -125,30 +126,83 @@ fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
 }
 
 fn run_once(host: &KvmHost, policy: Policy) -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
+    Ok(run_marked(host, &MarkedRun::new("ubench", policy))?.0)
+}
+
+/// A run of a program that brackets each workload with two `Nop`s and prints
+/// `<program>: <name> <count>` after it.
+#[derive(Clone, Debug)]
+pub struct MarkedRun<'a> {
+    /// The program init runs.
+    pub program: &'a str,
+    /// The policy of every server.
+    pub policy: Policy,
+    /// Planned hot-kills.
+    pub kills: Vec<PlannedKill>,
+    /// Keep the files in VFS memory: the OS without its disk driver.
+    pub in_memory: bool,
+    /// Keep the disk driver under the stateless policy (as systems/os.toml has it).
+    pub stateless_disk: bool,
+}
+
+impl MarkedRun<'_> {
+    /// `program` on the OS with its disk, every server under `policy`, no kills.
+    pub fn new(program: &str, policy: Policy) -> MarkedRun<'_> {
+        MarkedRun {
+            program,
+            policy,
+            kills: Vec::new(),
+            in_memory: false,
+            stateless_disk: false,
+        }
+    }
+}
+
+/// Runs `run.program` on the OS and times its workloads; also returns the system's
+/// report.
+pub fn run_marked(
+    host: &KvmHost,
+    run: &MarkedRun<'_>,
+) -> Result<(Vec<Workload>, SystemReport), Box<dyn std::error::Error>> {
     let mut description =
         SystemDescription::from_toml_str(OS, &|name| ankh_images::find(name).is_some())?;
     for spec in &mut description.domains {
-        spec.policy = policy;
+        spec.policy = if spec.disk && run.stateless_disk {
+            Policy::Stateless
+        } else {
+            run.policy
+        };
     }
+    if run.in_memory {
+        description.domains.retain(|spec| !spec.disk);
+        for spec in &mut description.domains {
+            spec.calls.retain(|callee| callee != "blk");
+        }
+        description = description
+            .into_builder()
+            .build(&|name| ankh_images::find(name).is_some())?;
+    }
+    let program = run.program.to_owned();
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let recorder = Arc::clone(&stamps);
     let console = CapturedConsole::default();
     let sink = console.clone();
     // The OS's files live on its disk: a fresh copy of the root disk per run.
     let disk = DiskImage::temporary()?;
-    disk.write_file(INIT_JOBS, init_jobs(&["ubench"])?.as_bytes())?;
+    disk.write_file(INIT_JOBS, init_jobs(&[run.program])?.as_bytes())?;
     let options = SystemOptions {
-        disk: Some(disk.path().to_owned()),
+        disk: (!run.in_memory).then(|| disk.path().to_owned()),
         watchdog_timeout: Duration::from_secs(10),
-        root_fs: root_fs_with_jobs(&["ubench"])?.into(),
+        root_fs: root_fs_with_jobs(&[run.program])?.into(),
+        kills: run.kills.clone(),
         ipc_trace: Some(Arc::new(move |event, _, domain| {
-            if event == TraceEvent::Nop && domain.name() == "ubench" {
+            if event == TraceEvent::Nop && domain.name() == program {
                 recorder.lock().expect("stamps lock").push(Instant::now());
             }
         })),
         ..SystemOptions::new(Arc::new(move |name| -> Box<dyn ConsoleSink> {
             match name {
-                "ubench" => Box::new(sink.clone()),
+                "ubench" | "disk-bench" => Box::new(sink.clone()),
                 _ => Box::new(CapturedConsole::default()),
             }
         }))
@@ -158,27 +212,32 @@ fn run_once(host: &KvmHost, policy: Policy) -> Result<Vec<Workload>, Box<dyn std
             .ok_or_else(|| crate::ImageError::Load(format!("{name} is not built in")))?;
         GuestImage::parse(builtin.name, builtin.elf.to_vec())
     };
-    run_system(host, &description, &image_of, &options)?;
+    let report = run_system(host, &description, &image_of, &options)?;
     let stamps = stamps.lock().expect("stamps lock");
+    let prefix = format!("{}: ", run.program);
     let mut workloads = Vec::new();
     for (line, pair) in console
         .lines()
         .iter()
-        .filter_map(|l| l.strip_prefix("ubench: "))
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
         .zip(stamps.chunks(2))
     {
         let mut words = line.split_whitespace();
         let (Some(name), Some(count), [start, end]) = (words.next(), words.next(), pair) else {
             continue;
         };
+        // A workload that failed prints `failed errno N` instead of a count.
+        let Ok(operations) = count.parse() else {
+            continue;
+        };
         workloads.push(Workload {
             name: name.to_owned(),
-            operations: count.parse()?,
+            operations,
             elapsed: *end - *start,
         });
     }
     if workloads.is_empty() {
-        return Err(format!("ubench printed no workload: {:?}", console.lines()).into());
+        return Err(format!("{} printed no workload: {:?}", run.program, console.lines()).into());
     }
-    Ok(workloads)
+    Ok((workloads, report))
 }

@@ -19,12 +19,22 @@ pub enum BenchCommand {
     Recovery(ModesArgs),
     /// 1 MiB reads and writes through the blk domain vs the host file; MMIO exit cost.
     Blk(ModesArgs),
+    /// File I/O through VFS and blk vs a host file; fcopy on disk vs in memory; blk
+    /// crash to service.
+    Storage(StorageArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ModesArgs {
     /// Runs of each image per mode.
     #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct StorageArgs {
+    /// Runs of each measurement.
+    #[arg(long, default_value_t = 3)]
     rounds: usize,
 }
 
@@ -54,6 +64,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
         }
         BenchCommand::Blk(args) => print!("{}", ankh_vmm::bench::blk::run(args.rounds)?),
+        BenchCommand::Storage(args) => print!("{}", ankh_vmm::bench::storage::run(args.rounds)?),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -176,6 +176,8 @@ pub struct SystemReport {
     pub coverage: ankh_recovery::CoverageStats,
     /// Every recovery, in order.
     pub recoveries: Vec<ankh_recovery::RecoveryEvent>,
+    /// When each recovered domain served again (its first reply after the fault).
+    pub resumptions: Vec<Resumption>,
     /// Why the run stopped early, if it did.
     pub stop: Option<SystemStop>,
 }
@@ -190,6 +192,16 @@ impl SystemReport {
     pub fn end(&self, name: &str) -> Option<&DomainEnd> {
         self.domain(name).map(|d| &d.end)
     }
+}
+
+/// A recovered domain serving again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resumption {
+    /// The domain.
+    pub domain: String,
+    /// From the fault's detection to its first reply after the recovery (for a
+    /// restarted driver: the reboot, the client's re-issue, and serving it).
+    pub after: std::time::Duration,
 }
 
 /// Boots every domain of `description` and runs the system until it is quiet.
@@ -305,6 +317,7 @@ pub fn run_system(
             .collect(),
         coverage: outcome.coverage,
         recoveries: outcome.recoveries,
+        resumptions: outcome.resumptions,
         stop: outcome.stop,
     })
 }

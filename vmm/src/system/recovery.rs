@@ -14,7 +14,7 @@ use virtio_seep::opcode::{self, SeepClass, REPLY};
 
 use super::injection::{Injection, Kind, When};
 use super::scheduler::Worker;
-use super::SystemStop;
+use super::{Resumption, SystemStop};
 use crate::domain::{Domain, DomainConfig, DomainState};
 use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
@@ -41,6 +41,8 @@ pub(super) struct Recovery {
     kills: Vec<(u64, Injection)>,
     /// An injection waiting for the window of the request in hand to close.
     armed: Option<Kind>,
+    /// When the last fault was detected, until the domain replies again.
+    faulted_at: Option<Instant>,
 }
 
 impl Recovery {
@@ -57,6 +59,7 @@ impl Recovery {
             requests: 0,
             kills: Vec::new(),
             armed: None,
+            faulted_at: None,
         }
     }
 
@@ -146,6 +149,15 @@ impl Worker<'_> {
         let recovery = slot.recovery.as_mut()?;
         let policy = recovery.policy;
         let in_hand = recovery.window.request().is_some();
+        if message.header.opcode == REPLY {
+            if let Some(at) = recovery.faulted_at.take() {
+                let domain = slot.domain.name().to_owned();
+                let after = at.elapsed();
+                self.lock().resumptions.push(Resumption { domain, after });
+            }
+        }
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let recovery = slot.recovery.as_mut().expect("checked above");
         let class = if message.header.opcode == REPLY {
             if recovery.window.request() == Some(message.header.request_id) {
                 let finished = recovery.window.on_reply_sent();
@@ -198,6 +210,7 @@ impl Worker<'_> {
             return false;
         }
         let window = recovery.window.state();
+        recovery.faulted_at = Some(start);
         let escalate = recovery
             .escalation
             .record_fault(start.duration_since(recovery.born));

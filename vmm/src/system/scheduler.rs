@@ -15,7 +15,7 @@ use ankh_recovery::{CoverageStats, RecoveryEvent};
 use super::injection::{Injection, Kind, When};
 use super::kernel::{exit_cause, Spawner};
 use super::recovery::Recovery;
-use super::{DomainEnd, IpcTrace, SystemStop, TraceEvent};
+use super::{DomainEnd, IpcTrace, Resumption, SystemStop, TraceEvent};
 use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
@@ -49,6 +49,8 @@ pub(super) struct State {
     pub(super) coverage: CoverageStats,
     /// Every recovery, in order.
     pub(super) recoveries: Vec<RecoveryEvent>,
+    /// Each recovered domain's first reply after its recovery.
+    pub(super) resumptions: Vec<Resumption>,
     /// Why the system was stopped early (a halt or a controlled shutdown).
     pub(super) stop: Option<SystemStop>,
 }
@@ -126,6 +128,7 @@ pub(super) struct RunOutcome {
     pub(super) ends: Vec<(DomainId, String, DomainEnd)>,
     pub(super) coverage: CoverageStats,
     pub(super) recoveries: Vec<RecoveryEvent>,
+    pub(super) resumptions: Vec<Resumption>,
     pub(super) stop: Option<SystemStop>,
 }
 
@@ -163,6 +166,7 @@ pub(super) fn run(
             process_callees,
             coverage: CoverageStats::new(),
             recoveries: Vec::new(),
+            resumptions: Vec::new(),
             stop: None,
         }),
         changed: Condvar::new(),
@@ -212,6 +216,7 @@ pub(super) fn run(
         ends,
         coverage: state.coverage,
         recoveries: state.recoveries,
+        resumptions: state.resumptions,
         stop: state.stop,
     }
 }
