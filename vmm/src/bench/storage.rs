@@ -24,6 +24,8 @@ const FILE_SIZE: usize = 16 << 20;
 const SEQ_CHUNK: usize = 1 << 20;
 const RANDOM_CHUNK: usize = 4096;
 const RANDOM_OPS: u64 = 2048;
+/// Bytes each random workload moves.
+const RANDOM_BYTES: usize = 2048 * RANDOM_CHUNK;
 
 /// The `i`-th random offset of `ankh_apps::diskbench`.
 fn random_offset(i: u64) -> u64 {
@@ -136,7 +138,7 @@ fn host_run() -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
         }
         Ok(())
     })?;
-    let random_bytes = RANDOM_OPS as usize * RANDOM_CHUNK;
+    let random_bytes = RANDOM_BYTES;
     let page = vec![0xa5u8; RANDOM_CHUNK];
     timed("rand-write", random_bytes, &mut || {
         for i in 0..RANDOM_OPS {
