@@ -58,7 +58,7 @@ pub fn len(n: u32) -> usize {
 /// Byte `at` of file `n`.
 pub fn byte(n: u32, at: usize) -> u8 {
     let mixed = (n as usize).wrapping_mul(31) ^ at.wrapping_mul(7) ^ (at >> 9);
-    (mixed & 0xff) as u8
+    mixed.to_le_bytes()[0]
 }
 
 /// Whether file `n` is written through an `O_SYNC` descriptor (else: `fsync`).
