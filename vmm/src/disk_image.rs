@@ -23,6 +23,12 @@ pub enum DiskImageError {
         #[source]
         source: std::io::Error,
     },
+    /// `--disk` was given for a system without a disk domain.
+    #[error("--disk {path}: this system has no domain with disk = true")]
+    Unwanted {
+        /// The image file given.
+        path: PathBuf,
+    },
     /// The file does not hold a file system Ankh can mount.
     #[error("disk image {path} is not an Ankh root file system (errno {errno}); remove it to start from the built-in one")]
     NotAFileSystem {
@@ -39,6 +45,16 @@ pub struct DiskImage {
     path: PathBuf,
     /// Deleted when dropped (the temporary copy of a run without `--disk`).
     temporary: bool,
+}
+
+impl DiskImageError {
+    /// Whether the user's input is at fault (a wrong path or file), not the host.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            DiskImageError::Unwanted { .. } | DiskImageError::NotAFileSystem { .. }
+        )
+    }
 }
 
 impl DiskImage {

@@ -155,3 +155,42 @@ fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() 
     system.wait().expect("reaping ankh up");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_bad_disk_gets_one_line_and_status_2() {
+    let dir = std::env::temp_dir().join(format!("ankh-disk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let garbage = dir.join("garbage.img");
+    std::fs::write(&garbage, vec![0x5a; 1 << 20]).unwrap();
+    let (status, _, stderr) = ankh(&["up", "--disk", garbage.to_str().unwrap()]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("not an Ankh root file system"), "{stderr}");
+    let (status, _, stderr) = ankh(&[
+        "up",
+        "--config",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../systems/ipc-demo.toml"),
+        "--disk",
+        garbage.to_str().unwrap(),
+    ]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(stderr.contains("no domain with disk = true"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn up_disk_keeps_files_across_runs() {
+    let dir = std::env::temp_dir().join(format!("ankh-keep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = dir.join("disk.img");
+    let image = image.to_str().unwrap();
+    let (status, stdout, _) = ankh(&["up", "--disk", image, "--run", "disk-writer"]);
+    assert_eq!(status, 0, "{stdout}");
+    let (status, stdout, _) = ankh(&["up", "--disk", image, "--run", "disk-check"]);
+    assert_eq!(status, 0, "{stdout}");
+    assert!(
+        stdout.contains("[disk-check] ok /data/f23 1000000"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -79,7 +79,10 @@ pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
         err.downcast_ref::<ankh_vmm::system::SystemError>(),
         Some(ankh_vmm::system::SystemError::NoDiskImage { .. })
     );
-    if description.is_some() || program.is_some() || no_disk {
+    let bad_disk = err
+        .downcast_ref::<ankh_vmm::disk_image::DiskImageError>()
+        .is_some_and(ankh_vmm::disk_image::DiskImageError::is_usage);
+    if description.is_some() || program.is_some() || no_disk || bad_disk {
         status::USAGE
     } else {
         status::HOST_ERROR

@@ -62,10 +62,9 @@ pub fn prepare_disk(
 ) -> Result<Option<DiskImage>, Box<dyn Error>> {
     if description.disk_domain().is_none() {
         if let Some(path) = path {
-            return Err(format!(
-                "--disk {}: this system has no domain with disk = true",
-                path.display()
-            )
+            return Err(ankh_vmm::disk_image::DiskImageError::Unwanted {
+                path: path.to_owned(),
+            }
             .into());
         }
         return Ok(None);
