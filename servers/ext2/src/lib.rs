@@ -12,7 +12,7 @@
 //! - [`journal`]: the redo journal (format and crash argument in its documentation);
 //! - `cache`, `runs`: the block cache and I/O coalesced into runs;
 //! - [`layout`], [`superblock`], [`group`], [`inode`], [`dirent`], [`bitmap`],
-//!   [`path`], [`checksum`]: the on-disk format and its parts;
+//!   [`checksum`]: the on-disk format and its parts (paths: `ankh_proto::path`);
 //! - [`mkfs`](mod@mkfs), [`image`]: making file systems and images;
 //!   [`sparse`](mod@sparse): the compact form of an image embedded in a binary.
 //!
@@ -41,7 +41,6 @@ pub mod journal;
 pub mod layout;
 pub mod mkfs;
 mod namei;
-pub mod path;
 mod runs;
 pub mod sparse;
 pub mod superblock;

@@ -14,7 +14,7 @@ use crate::device::BlockDevice;
 use crate::fs::{Ext2Fs, Ino};
 use crate::inode::{Inode, Kind};
 use crate::layout::{BLOCK_BYTES, FIRST_INO, JOURNAL_INO, LINK_MAX, ROOT_INO};
-use crate::path::Path;
+use ankh_proto::path::Path;
 
 /// The last component of a path, for operations that create or remove a name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

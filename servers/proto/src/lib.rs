@@ -21,6 +21,7 @@ extern crate alloc;
 pub mod blk;
 pub mod ds;
 pub mod mm;
+pub mod path;
 pub mod pm;
 pub mod rootfs;
 pub mod server;

@@ -6,7 +6,7 @@
 //!   process spawn and exit, publishing the open-file count to DS;
 //! - `ops`: the handlers of the file, directory and descriptor requests;
 //! - [`tree`]: directories, inodes and path resolution;
-//! - [`path`]: path syntax and limits;
+//! - [`path`]: path syntax and limits (`ankh_proto::path`, shared with ext2);
 //! - [`fs`]: [`FileSystem`](fs::FileSystem), where the tree lives: in memory
 //!   ([`tree`]) or on a disk (`ankh_ext2`, through [`blk_client`]);
 //! - [`storage`]: file data per inode of the in-memory tree ([`MemStorage`]);
@@ -27,7 +27,7 @@ pub mod disk;
 pub mod fd;
 pub mod fs;
 mod ops;
-pub mod path;
+pub use ankh_proto::path;
 pub mod pipe;
 pub mod server;
 pub mod storage;
