@@ -7,6 +7,7 @@
 //! - [`x86_boot`]: GDT, TSS, page tables, boot info and registers for 64-bit entry;
 //! - [`domain`]: one guest VM, its run loop, and its lifecycle;
 //! - [`checkpoint`]: a domain's memory and vCPU at a request boundary, and rollback;
+//! - [`dirty_log`]: the pages a guest wrote, with hot pages left writable;
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
 //! - [`ipc`]: messages between domains: queues, validation, the router;
 //! - [`devices`]: devices emulated for domains (a virtio-blk disk over MMIO);
@@ -24,6 +25,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod console;
 pub mod devices;
+pub mod dirty_log;
 pub mod disk_image;
 pub mod domain;
 pub mod fault;
