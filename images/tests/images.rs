@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 54] = [
+const NAMES: [&str; 55] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -20,6 +20,7 @@ const NAMES: [&str; 54] = [
     "blk-rollback",
     "boot-probe",
     "bulk",
+    "busy-caller",
     "busy-loop",
     "child-args",
     "child-exit3",

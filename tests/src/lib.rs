@@ -166,6 +166,7 @@ pub fn run_system_timed(
     let options = ankh_vmm::system::SystemOptions {
         fallback_restart,
         watchdog_timeout: watchdog,
+        request_budget: watchdog * 4,
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))

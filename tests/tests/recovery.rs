@@ -233,3 +233,31 @@ fn a_hung_request_is_caught_by_the_watchdog_and_recovered() {
     assert_eq!(event.fault, "watchdog-timeout");
     assert_eq!(event.action, Action::Rollback { error_reply: true });
 }
+
+#[test]
+fn a_request_that_loops_through_hypercalls_is_caught_by_its_budget_and_recovered() {
+    // echo never stops exiting (the vCPU watchdog sees nothing wrong); the
+    // per-request budget (4x the watchdog here) stops it.
+    let ran = ankh_tests::run_system_timed(
+        1,
+        None,
+        vec![
+            DomainSpec::new("echo", "echo").policy(Policy::Enhanced),
+            DomainSpec::new("busy-caller", "busy-caller")
+                .calls(["echo"])
+                .role(Role::Process),
+        ],
+        false,
+        std::time::Duration::from_millis(100),
+    );
+    assert_eq!(
+        ran.lines_of("busy-caller"),
+        [
+            format!("busy-caller: busy errno {ERESTART}").as_str(),
+            "busy-caller: ping ok"
+        ]
+    );
+    let event = &ran.report.recoveries[0];
+    assert_eq!(event.fault, "request-over-budget");
+    assert_eq!(event.action, Action::Rollback { error_reply: true });
+}

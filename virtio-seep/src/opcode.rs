@@ -151,6 +151,9 @@ pub const TEST_RELEASE: u16 = 0x7f06;
 pub const TEST_CRASH: u16 = 0x7f07;
 /// Test: the receiver hangs (spins without exits) while handling it.
 pub const TEST_HANG: u16 = 0x7f0a;
+/// Test: the receiver loops forever making hypercalls (busy, but never silent: only
+/// the per-request budget catches it).
+pub const TEST_BUSY: u16 = 0x7f0b;
 /// Test: ask for the number of `TEST_NOTIFY` messages the receiver has counted.
 pub const TEST_COUNT: u16 = 0x7f09;
 /// Test: the receiver answers its parked requests (exposing its state to other
@@ -246,6 +249,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     ),
     op(TEST_COUNT, "test-count", SeepClass::Query, true),
     op(TEST_HANG, "test-hang", SeepClass::Query, true),
+    op(TEST_BUSY, "test-busy", SeepClass::Query, true),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.

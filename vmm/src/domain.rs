@@ -184,6 +184,13 @@ pub enum RunEvent {
     Ipc(u32),
 }
 
+/// A per-request limit on guest run time.
+#[derive(Clone, Copy, Debug)]
+struct RunBudget {
+    budget: Duration,
+    used: Duration,
+}
+
 /// One guest VM.
 pub struct Domain {
     // Field order is drop order: the vCPU and the VM go before the RAM they map.
@@ -201,6 +208,8 @@ pub struct Domain {
     dirty_log: Option<Mutex<DirtyLog>>,
     /// KVM copies the general registers into the run page at every exit.
     sync_regs: bool,
+    /// Guest run time left for the message in hand, when it has a budget.
+    budget: Option<RunBudget>,
     /// Present when the domain owns a disk.
     device: Option<BlkDevice>,
     /// The device's state at the last checkpoint.
@@ -293,6 +302,7 @@ impl Domain {
                 .then(|| CheckpointStore::new(config.memory_size)),
             dirty_log: dirty_log.map(Mutex::new),
             sync_regs,
+            budget: None,
             device: config.disk.clone().map(BlkDevice::new),
             device_checkpoint: None,
         })
@@ -546,7 +556,33 @@ impl Domain {
         exit
     }
 
+    /// Gives the message in hand `budget` of guest run time (`None`: no limit). A
+    /// domain that uses it up stops with [`DomainFault::RequestOverBudget`] at its next
+    /// exit: the per-request watchdog, for a server that keeps exiting but never
+    /// answers (one that stops exiting is caught by the vCPU watchdog).
+    pub fn set_request_budget(&mut self, budget: Option<Duration>) {
+        self.budget = budget.map(|budget| RunBudget {
+            budget,
+            used: Duration::ZERO,
+        });
+    }
+
     fn step(&mut self) -> Result<Step, DomainError> {
+        let started = self.budget.is_some().then(std::time::Instant::now);
+        let step = self.step_once()?;
+        if let (Some(started), Some(budget)) = (started, self.budget.as_mut()) {
+            budget.used += started.elapsed();
+            if budget.used > budget.budget && !matches!(step, Step::Stop(_)) {
+                let budget = budget.budget;
+                return Ok(Step::Stop(DomainExit::Faulted(
+                    DomainFault::RequestOverBudget { budget },
+                )));
+            }
+        }
+        Ok(step)
+    }
+
+    fn step_once(&mut self) -> Result<Step, DomainError> {
         self.watch.enter();
         let (device, memory, watch) = (self.device.as_mut(), &self.memory, &self.watch);
         // The guest stops running when KVM_RUN returns: a device access is served after

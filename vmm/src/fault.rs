@@ -124,6 +124,13 @@ pub enum DomainFault {
         /// The watchdog timeout in force.
         timeout: Duration,
     },
+    /// A server ran longer than its per-request budget on one request, exiting all
+    /// along (a loop through hypercalls the watchdog cannot see): a hang.
+    #[error("request over its budget: ran more than {} ms on one request", budget.as_millis())]
+    RequestOverBudget {
+        /// The budget in force.
+        budget: Duration,
+    },
     /// A fault injected on purpose (hot-kill, fault-injection campaigns).
     #[error("injected fault ({0})")]
     Injected(&'static str),
@@ -160,6 +167,7 @@ impl DomainFault {
             DomainFault::BadHypercallArgument { .. } => "bad-hypercall-argument",
             DomainFault::UnownedAddress { .. } => "unowned-address",
             DomainFault::WatchdogTimeout { .. } => "watchdog-timeout",
+            DomainFault::RequestOverBudget { .. } => "request-over-budget",
             DomainFault::Ipc(fault) => fault.kind(),
             DomainFault::Device(fault) => fault.kind(),
             DomainFault::Killed { .. } => "killed",

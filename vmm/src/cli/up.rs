@@ -45,6 +45,9 @@ pub struct UpArgs {
     /// Stop a domain as hung when it runs this long without an exit.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     watchdog_ms: u64,
+    /// Stop a server as hung when it runs this long on one request (exits or not).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    request_budget_ms: u64,
     /// The disk image of the domain with `disk = true` (the OS's root file system): kept
     /// across runs, created from the built-in root file system when it does not exist.
     /// Without it, a temporary copy of the built-in one is used and deleted at the end.
@@ -145,6 +148,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         control,
         fallback_restart: args.fallback == Fallback::Restart,
         watchdog_timeout: Duration::from_millis(args.watchdog_ms),
+        request_budget: Duration::from_millis(args.request_budget_ms),
         root_fs: system::root_fs_with_jobs(&args.run)?.into(),
         disk: disk.as_ref().map(|d| d.path().to_owned()),
         ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))

@@ -60,6 +60,10 @@ pub struct SystemOptions {
     /// When a server faults after its window closed, restart it (best effort) instead
     /// of shutting the system down.
     pub fallback_restart: bool,
+    /// Guest run time a recoverable server may spend on one message before it is
+    /// stopped as hung (the per-request watchdog; time blocked in calls does not
+    /// count).
+    pub request_budget: Duration,
     /// Planned hot-kills (see [`injection`]).
     pub kills: Vec<injection::PlannedKill>,
     /// The control socket's hub (hot-kills at run time, status), if any.
@@ -67,6 +71,9 @@ pub struct SystemOptions {
     /// The host image file of the system's disk, for the domain with `disk = true`.
     pub disk: Option<PathBuf>,
 }
+
+/// The default [`SystemOptions::request_budget`].
+pub const DEFAULT_REQUEST_BUDGET: Duration = Duration::from_secs(5);
 
 /// See [`SystemOptions::ipc_trace`].
 pub type IpcTrace = Arc<dyn Fn(TraceEvent, DomainId, &Domain) + Send + Sync>;
@@ -92,6 +99,7 @@ impl SystemOptions {
             root_fs: Arc::from(Vec::new()),
             fallback_restart: false,
             kills: Vec::new(),
+            request_budget: DEFAULT_REQUEST_BUDGET,
             control: None,
             disk: None,
         }

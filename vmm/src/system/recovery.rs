@@ -88,10 +88,15 @@ impl Worker<'_> {
     /// injections planned for later are armed.
     pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
         let is_request = message.header.opcode != REPLY && message.header.request_id != 0;
+        let budget = self.spawner.options.request_budget;
         let slot = self.slots.get_mut(&id).expect("own domain");
         let (Some(recovery), Some(_)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
             return None;
         };
+        // Every message a server handles gets a fresh run-time budget.
+        if message.header.opcode != REPLY {
+            slot.domain.set_request_budget(Some(budget));
+        }
         if !is_request {
             return None;
         }

@@ -8,6 +8,8 @@
 //! - `TEST_CRASH`: corrupt the stored payload, then crash (`ud2`): a poison request;
 //! - `TEST_RELEASE_CRASH`: answer the parked requests (the window closes), then crash;
 //! - `TEST_HANG`: spin forever without an exit (the VMM's watchdog must catch it);
+//! - `TEST_BUSY`: loop forever through `Nop` hypercalls (only the per-request budget
+//!   catches it);
 //! - `TEST_COUNT`: reply with the number of `TEST_NOTIFY` counted (u64, little endian);
 //! - `TEST_NOTIFY` (one-way): count it, no reply.
 //! - `TEST_PRINT`: print the payload as one console line, empty reply.
@@ -28,7 +30,7 @@ use ankh_test_images::expect::ECHO_PARK_MAX;
 use virtio_seep::errno::{Errno, EINVAL, ENOSYS, OK};
 use virtio_seep::message::INLINE_PAYLOAD_MAX;
 use virtio_seep::opcode::{
-    TEST_COUNT, TEST_CRASH, TEST_DEFERRED, TEST_ECHO, TEST_HANG, TEST_NOTIFY, TEST_PING,
+    TEST_BUSY, TEST_COUNT, TEST_CRASH, TEST_DEFERRED, TEST_ECHO, TEST_HANG, TEST_NOTIFY, TEST_PING,
     TEST_PRINT, TEST_RELEASE, TEST_RELEASE_CRASH, TEST_STORE,
 };
 
@@ -173,6 +175,9 @@ fn handle(
         }
         TEST_HANG => loop {
             core::hint::spin_loop();
+        },
+        TEST_BUSY => loop {
+            ankh_guest_rt::hypercall::nop();
         },
         TEST_COUNT => {
             let count = NOTIFIED.load(Ordering::Relaxed).to_le_bytes();
