@@ -16,6 +16,7 @@
 //! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
 //! - [`console`]: guest output as sanitized lines prefixed with the domain's name;
 //! - [`watchdog`]: stopping a guest that runs too long without exiting;
+//! - [`written_pages`]: the pages the VMM itself wrote into a domain;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //!
 //! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`,
@@ -36,6 +37,7 @@ pub mod kvm_host;
 pub mod memory;
 pub mod system;
 pub mod watchdog;
+pub mod written_pages;
 pub mod x86_boot;
 
 pub use domain::{Domain, DomainConfig, DomainError, DomainState, RunEvent};

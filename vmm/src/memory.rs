@@ -3,16 +3,18 @@
 //! Every pointer a guest hands the VMM goes through [`DomainMemory::read_guest`], which
 //! refuses ranges that overflow, leave guest RAM or exceed the caller's limit.
 //!
-//! The memory carries vm-memory's dirty bitmap: every write the VMM itself makes into
-//! the guest (image load, boot structures, message delivery, used rings) marks its page,
-//! because KVM's dirty log sees only the guest's own writes and checkpoints need both.
+//! The memory carries a vm-memory dirty bitmap ([`WrittenPages`]): every write the VMM
+//! itself makes into the guest (image load, boot structures, message delivery, used
+//! rings, disk reads) marks its page, because KVM's dirty log sees only the guest's own
+//! writes and checkpoints need both.
 
 use virtio_seep::abi::layout::{MAX_MEMORY_SIZE, MIN_MEMORY_SIZE, PAGE_SIZE};
-use vm_memory::bitmap::AtomicBitmap;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
+use crate::written_pages::WrittenPages;
+
 /// Guest memory with a dirty bitmap of the VMM's own writes.
-pub type GuestMem = GuestMemoryMmap<AtomicBitmap>;
+pub type GuestMem = GuestMemoryMmap<WrittenPages>;
 
 /// Why a domain's memory could not be created.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +92,7 @@ impl DomainMemory {
     /// page `64 * w + n`), in the layout of KVM's dirty log.
     pub fn take_vmm_written(&self) -> Vec<u64> {
         let region = self.mem.iter().next().expect("one region");
-        std::ops::Deref::deref(region).bitmap().get_and_reset()
+        std::ops::Deref::deref(region).bitmap().take()
     }
 
     /// Host virtual address of guest-physical address 0 (for KVM's memory slot).
