@@ -143,7 +143,7 @@ impl DirtyLog {
                 }
                 Ok(bitmap)
             }
-            Mode::Ring(ring) => ring.look(vm, size),
+            Mode::Ring(ring) => ring.look(size, &mut || reset_rings(vm)),
         }
     }
 
@@ -152,7 +152,7 @@ impl DirtyLog {
     pub fn ring_full(&mut self, vm: &VmFd) -> Result<(), kvm_ioctls::Error> {
         if let Mode::Ring(ring) = &mut self.mode {
             ring.harvest();
-            ring.hand_back_all(vm)?;
+            ring.hand_back_all(&mut || reset_rings(vm))?;
         }
         Ok(())
     }
@@ -163,7 +163,7 @@ impl DirtyLog {
         match &mut self.mode {
             Mode::Ring(ring) => {
                 let fresh = ring.harvest();
-                ring.hand_back_all(vm)?;
+                ring.hand_back_all(&mut || reset_rings(vm))?;
                 ring.pending.clear();
                 Ok(fresh)
             }
@@ -179,6 +179,9 @@ impl DirtyLog {
     }
 }
 
+/// Hands the entries marked reset back to KVM (`KVM_RESET_DIRTY_RINGS`).
+type Reset<'a> = &'a mut dyn FnMut() -> Result<(), kvm_ioctls::Error>;
+
 /// A vCPU's dirty ring, mapped from its fd, with the hot entries not yet handed back.
 #[derive(Debug)]
 struct Ring {
@@ -191,6 +194,8 @@ struct Ring {
     /// Pages handed back early (ring full) since the last look: still to be reported.
     pending: Vec<u64>,
     looks: u64,
+    /// Heap entries standing in for KVM's mapping (unit tests); `None` when mapped.
+    heap: Option<Box<[kvm_dirty_gfn]>>,
 }
 
 // SAFETY: the ring is a mapping owned by this value (unmapped in `drop`) and used only
@@ -222,6 +227,7 @@ impl Ring {
             hot: VecDeque::new(),
             pending: Vec::new(),
             looks: 0,
+            heap: None,
         })
     }
 
@@ -238,7 +244,12 @@ impl Ring {
     /// returns how many.
     fn harvest(&mut self) -> usize {
         let mut fresh = 0;
-        while self.flags(self.next).load(Ordering::Acquire) & GFN_DIRTY != 0 {
+        // Every slot is ours until handed back (cooled entries go back with a reset
+        // right away), so a ring whose slots are all hot has nothing new to read: the
+        // next slot is our own oldest entry.
+        while (self.hot.len() as u64) < self.count
+            && self.flags(self.next).load(Ordering::Acquire) & GFN_DIRTY != 0
+        {
             let slot = usize::try_from(self.next % self.count).expect("small ring");
             // SAFETY: the entry is inside the mapping, and KVM published it (its flags
             // say so, read with acquire ordering), so its fields are written.
@@ -251,7 +262,8 @@ impl Ring {
         fresh
     }
 
-    fn look(&mut self, vm: &VmFd, size: usize) -> Result<Vec<u64>, kvm_ioctls::Error> {
+    /// A look; `reset` is `KVM_RESET_DIRTY_RINGS`.
+    fn look(&mut self, size: usize, reset: Reset<'_>) -> Result<Vec<u64>, kvm_ioctls::Error> {
         self.harvest();
         let mut bitmap = vec![0u64; (size / 4096).div_ceil(64)];
         for &(_, page, _) in &self.hot {
@@ -272,24 +284,27 @@ impl Ring {
                 let (index, _, _) = self.hot.pop_front().expect("counted");
                 self.flags(index).store(GFN_RESET, Ordering::Release);
             }
-            reset_rings(vm)?;
+            reset()?;
         }
         self.looks += 1;
         Ok(bitmap)
     }
 
     /// Hands every hot entry back; their pages are reported at the next look.
-    fn hand_back_all(&mut self, vm: &VmFd) -> Result<(), kvm_ioctls::Error> {
+    fn hand_back_all(&mut self, reset: Reset<'_>) -> Result<(), kvm_ioctls::Error> {
         while let Some((index, page, _)) = self.hot.pop_front() {
             self.flags(index).store(GFN_RESET, Ordering::Release);
             self.pending.push(page);
         }
-        reset_rings(vm)
+        reset()
     }
 }
 
 impl Drop for Ring {
     fn drop(&mut self) {
+        if self.heap.is_some() {
+            return;
+        }
         // SAFETY: unmaps exactly the mapping `map` made, which nothing uses any more.
         unsafe { libc::munmap(self.entries.cast(), RING_BYTES) };
     }
@@ -346,4 +361,121 @@ fn clear(vm: &VmFd, bitmap: &[u64], size: usize) -> Result<(), kvm_ioctls::Error
         return Err(errno::Error::last());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ring of `count` entries on the heap, as KVM would map it.
+    fn heap_ring(count: usize) -> Ring {
+        let mut heap: Box<[kvm_dirty_gfn]> = vec![kvm_dirty_gfn::default(); count].into();
+        Ring {
+            entries: heap.as_mut_ptr(),
+            count: count as u64,
+            next: 0,
+            hot: VecDeque::new(),
+            pending: Vec::new(),
+            looks: 0,
+            heap: Some(heap),
+        }
+    }
+
+    /// What KVM does when the guest first writes `page`.
+    fn publish(ring: &mut Ring, at: u64, page: u64) {
+        let slot = usize::try_from(at % ring.count).unwrap();
+        ring.heap.as_mut().unwrap()[slot].offset = page;
+        ring.flags(at).store(GFN_DIRTY, Ordering::Release);
+    }
+
+    /// What KVM_RESET_DIRTY_RINGS does: entries marked reset are free again.
+    fn kvm_reset(ring: &Ring, from: u64, to: u64) {
+        for at in from..to {
+            if ring.flags(at).load(Ordering::Acquire) == GFN_RESET {
+                ring.flags(at).store(0, Ordering::Release);
+            }
+        }
+    }
+
+    fn pages_of(bitmap: &[u64]) -> Vec<u64> {
+        crate::checkpoint::pages(bitmap).collect()
+    }
+
+    #[test]
+    fn written_pages_stay_hot_then_cool_down_in_batches() {
+        let mut ring = heap_ring(1024);
+        let mut resets = 0;
+        for (at, page) in [3, 7, 9].into_iter().enumerate() {
+            publish(&mut ring, at as u64, page);
+        }
+        // Reported at every look while hot, though KVM logs them once.
+        for _ in 0..HOT_LOOKS {
+            let bitmap = ring
+                .look(64 * 4096, &mut || {
+                    resets += 1;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(pages_of(&bitmap), [3, 7, 9]);
+        }
+        assert_eq!(resets, 0);
+        // Cooled, but fewer than a batch: still hot, no reset.
+        assert_eq!(
+            pages_of(
+                &ring
+                    .look(64 * 4096, &mut || {
+                        resets += 1;
+                        Ok(())
+                    })
+                    .unwrap()
+            ),
+            [3, 7, 9]
+        );
+        assert_eq!(resets, 0);
+        // A batch of cooled entries goes back at once.
+        for at in 3..3 + RESET_BATCH as u64 {
+            publish(&mut ring, at, 100 + at);
+        }
+        for _ in 0..=HOT_LOOKS {
+            ring.look(1024 * 4096, &mut || {
+                resets += 1;
+                Ok(())
+            })
+            .unwrap();
+        }
+        assert_eq!(resets, 1);
+        assert!(ring.hot.is_empty());
+        assert_eq!(ring.flags(0).load(Ordering::Acquire), GFN_RESET);
+        kvm_reset(&ring, 0, ring.next);
+        assert!(pages_of(&ring.look(1024 * 4096, &mut || Ok(())).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_full_ring_hands_everything_back_and_the_next_look_still_reports_it() {
+        let mut ring = heap_ring(8);
+        for at in 0..8 {
+            publish(&mut ring, at, 10 + at);
+        }
+        ring.harvest();
+        let mut resets = 0;
+        ring.hand_back_all(&mut || {
+            resets += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(resets, 1);
+        kvm_reset(&ring, 0, 8);
+        // The ring wraps: KVM publishes into freed slots.
+        publish(&mut ring, 8, 42);
+        let bitmap = ring.look(64 * 4096, &mut || Ok(())).unwrap();
+        let mut expected: Vec<u64> = (10..18).collect();
+        expected.insert(0, 42);
+        expected.sort_unstable();
+        assert_eq!(pages_of(&bitmap), expected);
+        // Handed back pages are reported once; the hot one again.
+        assert_eq!(
+            pages_of(&ring.look(64 * 4096, &mut || Ok(())).unwrap()),
+            [42]
+        );
+    }
 }
