@@ -11,7 +11,8 @@
 //! - [`message`]: the wire format of a message (header, inline payload, bulk data);
 //! - [`opcode`]: the opcode registry with each opcode's SEEP class;
 //! - [`errno`]: the error numbers replies carry;
-//! - [`queue`]: the virtqueue pair of a domain and the IPC notify hypercall.
+//! - [`queue`]: the virtqueue pair of a domain and the IPC notify hypercall;
+//! - [`split`]: the split-virtqueue layout the guest drivers use (IPC, virtio-blk).
 //!
 //! It must never contain host-only code (KVM, files, threads) nor guest-only code
 //! (port I/O, linker symbols).
@@ -23,3 +24,4 @@ pub mod errno;
 pub mod message;
 pub mod opcode;
 pub mod queue;
+pub mod split;

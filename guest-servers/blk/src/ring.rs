@@ -22,103 +22,33 @@ use core::sync::atomic::{compiler_fence, AtomicBool, Ordering};
 
 use virtio_seep::abi::blk::RequestHeader;
 
-/// Entries of the queue the driver asks for (fewer when the device offers fewer).
-pub const QUEUE_SIZE: u16 = 16;
+use virtio_seep::split::SplitRing;
+pub use virtio_seep::split::{Descriptor, UsedElem, DESC_F_NEXT, DESC_F_WRITE, QUEUE_SIZE};
 
 const N: usize = QUEUE_SIZE as usize;
-
-/// Descriptor flag: the chain continues at `next`.
-pub const DESC_F_NEXT: u16 = 1;
-/// Descriptor flag: the device writes the buffer.
-pub const DESC_F_WRITE: u16 = 2;
-
-/// One descriptor: a buffer in guest memory (identity-mapped: address = pointer).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct Descriptor {
-    /// Guest-physical address of the buffer.
-    pub addr: u64,
-    /// Its length in bytes.
-    pub len: u32,
-    /// [`DESC_F_NEXT`], [`DESC_F_WRITE`].
-    pub flags: u16,
-    /// The next descriptor when `flags` has [`DESC_F_NEXT`].
-    pub next: u16,
-}
-
-/// One used ring entry: a chain the device completed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(C)]
-pub struct UsedElem {
-    /// Head index of the chain.
-    pub id: u32,
-    /// Bytes the device wrote into the chain.
-    pub len: u32,
-}
-
-/// The avail ring.
-#[derive(Debug)]
-#[repr(C)]
-struct AvailRing {
-    flags: u16,
-    idx: u16,
-    ring: [u16; N],
-    used_event: u16,
-}
-
-/// The used ring.
-#[derive(Debug)]
-#[repr(C)]
-struct UsedRing {
-    flags: u16,
-    idx: u16,
-    ring: [UsedElem; N],
-    avail_event: u16,
-}
 
 /// The memory of the request queue (see the module docs for the layout).
 #[derive(Debug)]
 #[repr(C, align(4096))]
 pub struct QueueMemory {
-    desc: [Descriptor; N],
-    avail: AvailRing,
-    used: UsedRing,
+    ring: SplitRing,
     headers: [RequestHeader; N],
     statuses: [u8; N],
 }
 
-const _: () = assert!(offset_of!(QueueMemory, avail) == 256);
-const _: () = assert!(offset_of!(QueueMemory, used) == 296);
+const _: () = assert!(offset_of!(QueueMemory, ring) == 0);
 const _: () = assert!(core::mem::size_of::<QueueMemory>() <= 4096);
 
 impl QueueMemory {
     /// All zero.
     pub const fn new() -> QueueMemory {
-        const EMPTY: Descriptor = Descriptor {
-            addr: 0,
-            len: 0,
-            flags: 0,
-            next: 0,
-        };
         const HEADER: RequestHeader = RequestHeader {
             kind: 0,
             reserved: 0,
             sector: 0,
         };
         QueueMemory {
-            desc: [EMPTY; N],
-            avail: AvailRing {
-                flags: 0,
-                idx: 0,
-                ring: [0; N],
-                used_event: 0,
-            },
-            used: UsedRing {
-                flags: 0,
-                idx: 0,
-                ring: [UsedElem { id: 0, len: 0 }; N],
-                avail_event: 0,
-            },
+            ring: SplitRing::new(),
             headers: [HEADER; N],
             statuses: [0; N],
         }
@@ -201,9 +131,9 @@ impl Ring {
     pub fn addresses(&self) -> [u64; 3] {
         let base = self.memory as u64;
         [
-            base + offset_of!(QueueMemory, desc) as u64,
-            base + offset_of!(QueueMemory, avail) as u64,
-            base + offset_of!(QueueMemory, used) as u64,
+            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, desc)) as u64,
+            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, avail)) as u64,
+            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, used)) as u64,
         ]
     }
 
@@ -216,7 +146,7 @@ impl Ring {
         assert!(index < self.size, "blk: descriptor index out of range");
         // SAFETY: the memory is ours (`new` took a `&'static mut`) and `index` is in
         // bounds; the device reads the table only during a notify.
-        unsafe { ptr::write_volatile(&raw mut (*self.memory).desc[usize::from(index)], desc) };
+        unsafe { ptr::write_volatile(&raw mut (*self.memory).ring.desc[usize::from(index)], desc) };
     }
 
     /// Writes the request header of slot `slot` and returns its address.
@@ -272,9 +202,9 @@ impl Ring {
         self.next_avail = self.next_avail.wrapping_add(1);
         // SAFETY: as in `set_desc`.
         unsafe {
-            ptr::write_volatile(&raw mut (*self.memory).avail.ring[slot], head);
+            ptr::write_volatile(&raw mut (*self.memory).ring.avail.ring[slot], head);
             compiler_fence(Ordering::Release);
-            ptr::write_volatile(&raw mut (*self.memory).avail.idx, self.next_avail);
+            ptr::write_volatile(&raw mut (*self.memory).ring.avail.idx, self.next_avail);
         }
     }
 
@@ -284,14 +214,14 @@ impl Ring {
         // SAFETY: as in `set_desc`; the device writes the used ring only during a
         // notify, and the slot index is reduced modulo the queue size.
         unsafe {
-            let idx = ptr::read_volatile(&raw const (*self.memory).used.idx);
+            let idx = ptr::read_volatile(&raw const (*self.memory).ring.used.idx);
             if idx == self.next_used {
                 return None;
             }
             let slot = usize::from(self.next_used % self.size);
             self.next_used = self.next_used.wrapping_add(1);
             Some(ptr::read_volatile(
-                &raw const (*self.memory).used.ring[slot],
+                &raw const (*self.memory).ring.used.ring[slot],
             ))
         }
     }
@@ -304,7 +234,7 @@ impl Ring {
     /// Entries the device says it completed beyond the ones the driver has seen.
     pub fn unseen_used(&self) -> u16 {
         // SAFETY: as in `pop_used`.
-        let idx = unsafe { ptr::read_volatile(&raw const (*self.memory).used.idx) };
+        let idx = unsafe { ptr::read_volatile(&raw const (*self.memory).ring.used.idx) };
         idx.wrapping_sub(self.next_used)
     }
 }
