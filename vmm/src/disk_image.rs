@@ -4,6 +4,7 @@
 //! to write the job list init reads before the system boots.
 
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -43,8 +44,10 @@ pub enum DiskImageError {
 #[derive(Debug)]
 pub struct DiskImage {
     path: PathBuf,
-    /// Deleted when dropped (the temporary copy of a run without `--disk`).
-    temporary: bool,
+    /// The temporary copy of a run without `--disk`: already unlinked, so it goes
+    /// away when the last descriptor closes, however the process ends (`path` names
+    /// this descriptor under /proc).
+    _temporary: Option<File>,
 }
 
 impl DiskImageError {
@@ -66,24 +69,40 @@ impl DiskImage {
         }
         Ok(DiskImage {
             path: path.to_owned(),
-            temporary: false,
+            _temporary: None,
         })
     }
 
-    /// A fresh copy of the built-in root file system in the temporary directory,
-    /// deleted when the run ends.
+    /// A fresh copy of the built-in root file system in the temporary directory. It is
+    /// unlinked at once and reached through `/proc/<pid>/fd/<n>`, so nothing is left
+    /// behind even when the run is killed.
     pub fn temporary() -> Result<DiskImage, DiskImageError> {
-        let path = std::env::temp_dir().join(format!(
+        let file_path = std::env::temp_dir().join(format!(
             "ankh-disk-{}-{}.img",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        write_builtin(&path)?;
+        write_builtin(&file_path)?;
+        let io = |source| DiskImageError::Io {
+            path: file_path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&file_path)
+            .map_err(io)?;
+        std::fs::remove_file(&file_path).map_err(io)?;
+        let path = PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            file.as_raw_fd()
+        ));
         Ok(DiskImage {
             path,
-            temporary: true,
+            _temporary: Some(file),
         })
     }
 
@@ -113,14 +132,6 @@ impl DiskImage {
             Err(e) => return Err(not_fs(e)),
         }
         fs.sync(&mut disk).map_err(not_fs)
-    }
-}
-
-impl Drop for DiskImage {
-    fn drop(&mut self) {
-        if self.temporary {
-            let _ = std::fs::remove_file(&self.path);
-        }
     }
 }
 
