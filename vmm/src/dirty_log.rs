@@ -110,15 +110,6 @@ impl DirtyLog {
         Ok(())
     }
 
-    /// Which way the log is read, for reports.
-    pub fn mode(&self) -> &'static str {
-        match self.mode {
-            Mode::Plain => "plain",
-            Mode::Manual(_) => "manual-protect",
-            Mode::RingPending | Mode::Ring(_) => "dirty-ring",
-        }
-    }
-
     /// The pages written since the last look (and the hot ones), as a bitmap of
     /// `size` bytes of memory; pages that cooled down are protected again.
     pub fn look(&mut self, vm: &VmFd, size: usize) -> Result<Vec<u64>, kvm_ioctls::Error> {

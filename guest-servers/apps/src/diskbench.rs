@@ -2,15 +2,18 @@
 //! reads and writes of one file through VFS and the disk driver, each bracketed by two
 //! marks the host timestamps, each printed as `disk-bench: <name> <bytes>`.
 //!
-//! - `seq-write`: [`FILE_SIZE`] bytes in 1 MiB writes, then `fsync` (in the timing);
+//! The sizes and the offsets are `ankh_proto::diskbench`'s.
+//!
+//! - `seq-write`: 16 MiB in 1 MiB writes, then `fsync` (in the timing);
 //! - `seq-read`: the file back in 1 MiB reads (larger than VFS's block cache, so most
 //!   of it comes from the disk);
-//! - `rand-write`: [`RANDOM_OPS`] 4 KiB `pwrite`s at block-aligned offsets from a fixed
+//! - `rand-write`: 2048 4 KiB `pwrite`s at block-aligned offsets from a fixed
 //!   sequence, then `fsync`;
-//! - `rand-read`: [`RANDOM_OPS`] 4 KiB `pread`s likewise.
+//! - `rand-read`: 2048 4 KiB `pread`s likewise.
 
 use alloc::vec;
 
+use ankh_proto::diskbench::{random_offset, FILE_SIZE, RANDOM_CHUNK, RANDOM_OPS, SEQ_CHUNK};
 use ankh_proto::errno::Errno;
 use ankh_ulib::vfs::{O_CREAT, O_RDONLY, O_RDWR, O_TRUNC};
 use ankh_ulib::{Channel, Os};
@@ -19,23 +22,6 @@ use crate::out::{Out, Text};
 
 /// The file the workloads use.
 pub const PATH: &str = "/disk-bench.dat";
-/// Its size: 16 MiB.
-pub const FILE_SIZE: usize = 16 << 20;
-/// Bytes per sequential call.
-pub const SEQ_CHUNK: usize = 1 << 20;
-/// Bytes per random call.
-pub const RANDOM_CHUNK: usize = 4096;
-/// Random calls per random workload.
-pub const RANDOM_OPS: u64 = 2048;
-
-/// The `i`-th random offset (a fixed LCG sequence, block aligned, inside the file).
-pub fn random_offset(i: u64) -> u64 {
-    let mixed = i
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
-    let blocks = (FILE_SIZE / RANDOM_CHUNK) as u64;
-    ((mixed >> 33) % blocks) * RANDOM_CHUNK as u64
-}
 
 /// Runs every workload; 0 iff all worked.
 pub fn run<C: Channel>(os: &mut Os<C>, mark: &mut dyn FnMut(), out: &mut dyn Out) -> u32 {

@@ -19,6 +19,7 @@
 extern crate alloc;
 
 pub mod blk;
+pub mod diskbench;
 pub mod ds;
 pub mod mm;
 pub mod path;

@@ -23,25 +23,17 @@ const SECTORS_PER_BLOCK: u64 = (BLOCK_SIZE / SECTOR_SIZE) as u64;
 pub struct BlkClient<'k> {
     kernel: &'k mut dyn Kernel,
     blocks: u64,
-    /// Requests issued again after a driver crash (added to by each call).
-    reissued: &'k mut u64,
 }
 
 impl<'k> BlkClient<'k> {
-    /// The driver of a device of `blocks` file-system blocks; re-issues are counted in
-    /// `reissued`.
-    pub fn new(kernel: &'k mut dyn Kernel, blocks: u64, reissued: &'k mut u64) -> BlkClient<'k> {
-        BlkClient {
-            kernel,
-            blocks,
-            reissued,
-        }
+    /// The driver of a device of `blocks` file-system blocks.
+    pub fn new(kernel: &'k mut dyn Kernel, blocks: u64) -> BlkClient<'k> {
+        BlkClient { kernel, blocks }
     }
 
     /// Asks the driver for the device's size in file-system blocks.
     pub fn geometry(kernel: &mut dyn Kernel) -> Result<u64, Errno> {
-        let mut reissued = 0;
-        let reply = call(kernel, BLK_INFO, &[], &[], &mut reissued)?;
+        let reply = call(kernel, BLK_INFO, &[], &[])?;
         let geometry: Geometry = wire::record(&reply.payload)?;
         if geometry.sector_size as usize != SECTOR_SIZE {
             return Err(errno::EIO);
@@ -68,13 +60,7 @@ impl<'k> BlkClient<'k> {
 }
 
 /// One call to the driver, issued again while the driver crashes under it.
-fn call(
-    kernel: &mut dyn Kernel,
-    opcode: u16,
-    payload: &[u8],
-    bulk: &[u8],
-    reissued: &mut u64,
-) -> Result<Reply, Errno> {
+fn call(kernel: &mut dyn Kernel, opcode: u16, payload: &[u8], bulk: &[u8]) -> Result<Reply, Errno> {
     let mut attempts = 0;
     loop {
         let status = match kernel.call(Endpoint::Blk, opcode, payload, bulk) {
@@ -87,7 +73,6 @@ fn call(
             return Err(if driver_crashed { errno::EIO } else { status });
         }
         attempts += 1;
-        *reissued += 1;
     }
 }
 
@@ -100,13 +85,7 @@ impl BlockDevice for BlkClient<'_> {
         for (index, chunk) in buf.chunks_mut(IO_MAX).enumerate() {
             let at = block + (index * IO_MAX / BLOCK_SIZE) as u64;
             let range = self.range(at, chunk.len())?;
-            let reply = call(
-                self.kernel,
-                BLK_READ,
-                &wire::bytes(&range),
-                &[],
-                self.reissued,
-            )?;
+            let reply = call(self.kernel, BLK_READ, &wire::bytes(&range), &[])?;
             if reply.bulk.len() != chunk.len() {
                 return Err(errno::EIO);
             }
@@ -119,19 +98,13 @@ impl BlockDevice for BlkClient<'_> {
         for (index, chunk) in data.chunks(IO_MAX).enumerate() {
             let at = block + (index * IO_MAX / BLOCK_SIZE) as u64;
             let range = self.range(at, chunk.len())?;
-            call(
-                self.kernel,
-                BLK_WRITE,
-                &wire::bytes(&range),
-                chunk,
-                self.reissued,
-            )?;
+            call(self.kernel, BLK_WRITE, &wire::bytes(&range), chunk)?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), Errno> {
-        call(self.kernel, BLK_FLUSH, &[], &[], self.reissued).map(|_| ())
+        call(self.kernel, BLK_FLUSH, &[], &[]).map(|_| ())
     }
 }
 

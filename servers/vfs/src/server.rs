@@ -74,8 +74,6 @@ pub struct Vfs<F = Tree<MemStorage>> {
     next_pipe_ino: Ino,
     /// File-system blocks on the `blk` device, when the files live on one.
     disk_blocks: Option<u64>,
-    /// Block requests issued again because the driver crashed under them.
-    reissued: u64,
 }
 
 /// Pipes get inode numbers from here up, clear of any file system's.
@@ -144,18 +142,12 @@ impl<F: FileSystem> Vfs<F> {
             woken: Vec::new(),
             next_pipe_ino: PIPE_INO_BASE,
             disk_blocks: None,
-            reissued: 0,
         }
     }
 
     /// The file system.
     pub fn fs(&self) -> &F {
         &self.fs
-    }
-
-    /// Block requests issued again because the driver crashed under them.
-    pub fn reissued(&self) -> u64 {
-        self.reissued
     }
 
     /// A fresh inode number for a pipe.
@@ -273,8 +265,7 @@ impl<F: FileSystem> Server for Vfs<F> {
         // one, in memory, filled from the root file system archive.
         if let Ok(blocks) = BlkClient::geometry(kernel) {
             self.disk_blocks = Some(blocks);
-            let mut reissued = 0;
-            let mut dev = BlkClient::new(kernel, blocks, &mut reissued);
+            let mut dev = BlkClient::new(kernel, blocks);
             // A disk that does not mount leaves an empty root (and says so in the
             // failed opens that follow); the VMM checks images before booting.
             let _ = self.fs.mount(&mut dev);
@@ -291,13 +282,7 @@ impl<F: FileSystem> Server for Vfs<F> {
 
     fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
         let handled = match self.disk_blocks {
-            Some(blocks) => {
-                let mut reissued = 0;
-                let mut dev = BlkClient::new(kernel, blocks, &mut reissued);
-                let handled = self.dispatch(&mut dev, request);
-                self.reissued += reissued;
-                handled
-            }
+            Some(blocks) => self.dispatch(&mut BlkClient::new(kernel, blocks), request),
             None => self.dispatch(&mut NoDevice, request),
         };
         for (request_id, reply) in core::mem::take(&mut self.woken) {

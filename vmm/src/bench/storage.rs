@@ -13,28 +13,14 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use ankh_domains::Policy;
+use ankh_proto::diskbench::{
+    random_offset, FILE_SIZE, RANDOM_BYTES, RANDOM_CHUNK, RANDOM_OPS, SEQ_CHUNK,
+};
 
 use super::stats::{micros, Summary};
 use super::ubench::{run_marked, MarkedRun, Workload};
 use crate::kvm_host::KvmHost;
 use crate::system::injection::PlannedKill;
-
-/// Must match `ankh_apps::diskbench`.
-const FILE_SIZE: usize = 16 << 20;
-const SEQ_CHUNK: usize = 1 << 20;
-const RANDOM_CHUNK: usize = 4096;
-const RANDOM_OPS: u64 = 2048;
-/// Bytes each random workload moves.
-const RANDOM_BYTES: usize = 2048 * RANDOM_CHUNK;
-
-/// The `i`-th random offset of `ankh_apps::diskbench`.
-fn random_offset(i: u64) -> u64 {
-    let mixed = i
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
-    let blocks = (FILE_SIZE / RANDOM_CHUNK) as u64;
-    ((mixed >> 33) % blocks) * RANDOM_CHUNK as u64
-}
 
 /// What `ankh bench storage` measured (medians over the rounds).
 #[derive(Debug)]

@@ -90,7 +90,7 @@ impl Worker<'_> {
         let is_request = message.header.opcode != REPLY && message.header.request_id != 0;
         let budget = self.spawner.options.request_budget;
         let slot = self.slots.get_mut(&id).expect("own domain");
-        let (Some(recovery), Some(_)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
             return None;
         };
         // Every message a server handles gets a fresh run-time budget.
@@ -119,10 +119,6 @@ impl Worker<'_> {
                 When::Now | When::Idle => self.pending.push((id, injection)),
             }
         }
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
-            return None;
-        };
         let mut pages = None;
         if recovery.checkpoints() {
             if let Ok(copied) = slot.domain.checkpoint() {
