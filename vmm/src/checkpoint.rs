@@ -10,7 +10,7 @@
 //! shadow is allocated lazily by the host, so it costs only the pages ever written.
 
 use kvm_bindings::{kvm_fpu, kvm_regs, kvm_sregs};
-use vm_memory::{Bytes, GuestAddress};
+use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use crate::memory::DomainMemory;
 use virtio_seep::abi::layout::PAGE_SIZE;
@@ -60,11 +60,10 @@ impl CheckpointStore {
         for page in pages(written) {
             let at = page * PAGE_SIZE;
             let range = slot(at);
-            if memory
-                .guest()
-                .read_slice(&mut self.shadow[range], GuestAddress(at))
-                .is_ok()
-            {
+            // One page at a time through a volatile slice: cheaper than `read_slice`,
+            // which looks the region up again for every call.
+            if let Ok(page) = memory.guest().get_slice(GuestAddress(at), range.len()) {
+                page.copy_to(&mut self.shadow[range]);
                 copied += 1;
             }
         }
@@ -78,11 +77,9 @@ impl CheckpointStore {
         let mut restored = 0;
         for page in pages(written) {
             let at = page * PAGE_SIZE;
-            if memory
-                .guest()
-                .write_slice(&self.shadow[slot(at)], GuestAddress(at))
-                .is_ok()
-            {
+            let range = slot(at);
+            if let Ok(page) = memory.guest().get_slice(GuestAddress(at), range.len()) {
+                page.copy_from(&self.shadow[range]);
                 restored += 1;
             }
         }
@@ -116,15 +113,10 @@ pub fn pages(bitmap: &[u64]) -> impl Iterator<Item = u64> + '_ {
         })
 }
 
-/// Merges two dirty bitmaps (the shorter is padded with zeros).
-pub fn union(a: &[u64], b: &[u64]) -> Vec<u64> {
-    (0..a.len().max(b.len()))
-        .map(|i| a.get(i).copied().unwrap_or(0) | b.get(i).copied().unwrap_or(0))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use vm_memory::Bytes;
+
     use super::*;
 
     #[test]
@@ -138,9 +130,8 @@ mod tests {
     }
 
     #[test]
-    fn bitmap_pages_and_union() {
+    fn bitmap_pages() {
         assert_eq!(pages(&[0b101, 1 << 63]).collect::<Vec<_>>(), [0, 2, 127]);
-        assert_eq!(union(&[1], &[0, 2]), [1, 2]);
     }
 
     #[test]

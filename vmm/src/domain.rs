@@ -20,7 +20,7 @@ use kvm_bindings::{
 use kvm_ioctls::{Cap, SyncReg, VcpuExit, VcpuFd, VmFd};
 use virtio_seep::abi::hypercall::Hypercall;
 
-use crate::checkpoint::{self, CheckpointStore, VcpuState};
+use crate::checkpoint::{CheckpointStore, VcpuState};
 use crate::console::{Console, ConsoleSink};
 use crate::devices::blk::{BlkDevice, BlkSnapshot, BlkStats, DiskFile};
 use crate::devices::DeviceFault;
@@ -207,6 +207,9 @@ pub struct Domain {
     /// KVM's log of the pages the guest writes (with `dirty_log`); behind a lock
     /// because benchmarks read it through `&Domain`.
     dirty_log: Option<Mutex<DirtyLog>>,
+    /// The pages written since the last checkpoint, filled at each look (kept to
+    /// spare an allocation per request).
+    written: Vec<u64>,
     /// KVM copies the general registers into the run page at every exit.
     sync_regs: bool,
     /// Guest run time left for the message in hand, when it has a budget.
@@ -275,10 +278,10 @@ impl Domain {
             log.attach_vcpu(&vcpu)
                 .map_err(create_err("mmap of the dirty ring"))?;
         }
-        // A checkpoint needs the registers at every request boundary: have KVM copy
-        // them into the shared run page at every exit instead of asking with an ioctl
+        // Hypercall arguments and checkpoints need the registers: have KVM copy them
+        // into the shared run page at every exit instead of asking with an ioctl
         // (about 2 us each on these hosts).
-        let sync_regs = config.dirty_log && host.kvm().check_extension(Cap::SyncRegs);
+        let sync_regs = host.kvm().check_extension(Cap::SyncRegs);
         if sync_regs {
             vcpu.set_sync_valid_reg(SyncReg::Register);
         }
@@ -306,6 +309,7 @@ impl Domain {
                 .dirty_log
                 .then(|| CheckpointStore::new(config.memory_size)),
             dirty_log: dirty_log.map(Mutex::new),
+            written: Vec::new(),
             sync_regs,
             budget: None,
             device: config.disk.clone().map(BlkDevice::new),
@@ -406,14 +410,8 @@ impl Domain {
     /// copied. The domain must have been created with `dirty_log`, and must not have
     /// stopped.
     pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
-        let written = self.written_since_last_look()?;
-        let regs = if self.sync_regs {
-            let regs = self.vcpu.sync_regs().regs;
-            debug_assert_eq!(self.vcpu.get_regs().ok(), Some(regs));
-            regs
-        } else {
-            self.regs()?
-        };
+        self.look_for_written()?;
+        let regs = self.regs()?;
         // Segment, control and x87 state do not change while a guest serves requests
         // (it runs at CPL3, or at CPL0 without touching them, and uses no floats), so
         // they are read at the first checkpoint only: each read is an ioctl of about
@@ -440,20 +438,20 @@ impl Domain {
             .as_mut()
             .ok_or(DomainError::NoCheckpoints)?;
         self.device_checkpoint = self.device.as_ref().map(BlkDevice::snapshot);
-        Ok(store.capture(&self.memory, &written, vcpu))
+        Ok(store.capture(&self.memory, &self.written, vcpu))
     }
 
     /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
     /// as it was, the domain `Ready` again (whatever stopped it). Returns the pages
     /// restored.
     pub fn rollback(&mut self) -> Result<usize, DomainError> {
-        let written = self.written_since_last_look()?;
+        self.look_for_written()?;
         let store = self
             .checkpoints
             .as_ref()
             .ok_or(DomainError::NoCheckpoints)?;
         let vcpu = store.vcpu().ok_or(DomainError::NoCheckpoints)?.clone();
-        let restored = store.restore(&self.memory, &written);
+        let restored = store.restore(&self.memory, &self.written);
         // The restore itself went through the VMM's bitmap; those pages now equal the
         // checkpoint, so they are not "written since".
         self.memory.take_vmm_written();
@@ -496,18 +494,22 @@ impl Domain {
         hasher.finish()
     }
 
-    /// Pages written since the last checkpoint or rollback: KVM's log of the guest's
-    /// writes and the VMM's own.
-    fn written_since_last_look(&self) -> Result<Vec<u64>, DomainError> {
-        if self.checkpoints.is_none() {
+    /// Sets `written` to the pages written since the last checkpoint or rollback:
+    /// KVM's log of the guest's writes and the VMM's own.
+    fn look_for_written(&mut self) -> Result<(), DomainError> {
+        let (Some(_), Some(log)) = (&self.checkpoints, &self.dirty_log) else {
             return Err(DomainError::NoCheckpoints);
-        }
+        };
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
-        let guest = self
-            .dirty_log()?
-            .look(&self.vm, size)
-            .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
-        Ok(checkpoint::union(&guest, &self.memory.take_vmm_written()))
+        self.written.clear();
+        self.written.resize((size / 4096).div_ceil(64), 0);
+        let looked = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .look(&self.vm, size, &mut self.written);
+        looked.map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
+        self.memory.take_vmm_written_into(&mut self.written);
+        Ok(())
     }
 
     /// Fault injection: makes the guest spin where it stands (the VMM writes a
@@ -646,10 +648,10 @@ impl Domain {
     }
 
     fn hypercall(&mut self, call: Hypercall, value: u32) -> Result<Step, DomainError> {
-        let regs = self.regs();
+        // The calls on the hot path take no register arguments: no read for them.
         let regs = match call {
             Hypercall::Nop | Hypercall::Exit | Hypercall::Ipc => Default::default(),
-            _ => regs?,
+            _ => self.regs()?,
         };
         let mut ctx = HypercallContext {
             memory: &self.memory,
@@ -698,7 +700,14 @@ impl Domain {
         Ok(DomainFault::EmulationFailure { rip, bytes, simd })
     }
 
+    /// The general registers: the run page's copy when KVM keeps it (`sync_regs`),
+    /// else an ioctl.
     fn regs(&self) -> Result<kvm_bindings::kvm_regs, DomainError> {
+        if self.sync_regs {
+            let regs = self.vcpu.sync_regs().regs;
+            debug_assert_eq!(self.vcpu.get_regs().ok(), Some(regs));
+            return Ok(regs);
+        }
         self.vcpu
             .get_regs()
             .map_err(|source| self.run_error("KVM_GET_REGS", source))

@@ -95,6 +95,13 @@ impl DomainMemory {
         std::ops::Deref::deref(region).bitmap().take()
     }
 
+    /// Like [`take_vmm_written`](Self::take_vmm_written), but sets the pages' bits in
+    /// `bitmap`.
+    pub fn take_vmm_written_into(&self, bitmap: &mut [u64]) {
+        let region = self.mem.iter().next().expect("one region");
+        std::ops::Deref::deref(region).bitmap().take_into(bitmap);
+    }
+
     /// Host virtual address of guest-physical address 0 (for KVM's memory slot).
     pub fn host_base(&self) -> u64 {
         let ptr = self

@@ -30,6 +30,13 @@ impl WrittenPages {
     /// log (bit `n` of word `w`: page `64 * w + n`), and forgets them.
     pub fn take(&self) -> Vec<u64> {
         let mut out = vec![0; self.words.len()];
+        self.take_into(&mut out);
+        out
+    }
+
+    /// Like [`take`](Self::take), but sets the pages' bits in `out` (words beyond it
+    /// are still forgotten).
+    pub fn take_into(&self, out: &mut [u64]) {
         for (index, summary) in self.summary.iter().enumerate() {
             // A plain load first: most summaries are zero, and a swap is a locked write.
             if summary.load(Ordering::Relaxed) == 0 {
@@ -39,10 +46,12 @@ impl WrittenPages {
             while changed != 0 {
                 let word = index * 64 + changed.trailing_zeros() as usize;
                 changed &= changed - 1;
-                out[word] = self.words[word].swap(0, Ordering::SeqCst);
+                let bits = self.words[word].swap(0, Ordering::SeqCst);
+                if let Some(out) = out.get_mut(word) {
+                    *out |= bits;
+                }
             }
         }
-        out
     }
 }
 

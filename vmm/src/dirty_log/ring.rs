@@ -1,0 +1,277 @@
+//! KVM's dirty ring for one vCPU, with each written page kept *hot* (writable, and
+//! reported at every look) for a period that adapts to how the page is used.
+//!
+//! KVM appends a page to the ring the first time the guest writes it after it was
+//! protected; the page then stays writable until the VMM hands its entry back and
+//! calls `KVM_RESET_DIRTY_RINGS`. So while an entry is held, every look must report its
+//! page as written (the VMM cannot tell whether it was), and a checkpoint copies it;
+//! once handed back, the page's next write traps (on these hosts about as costly as
+//! an exit, some 20 us) and appends a fresh entry.
+//!
+//! How long to hold an entry trades those two costs: a page the guest writes at every
+//! request should be held for good (its copy is needed anyway), a page written once
+//! should go back soon (each look copies it for nothing). Each page starts with
+//! [`FIRST_HOT_LOOKS`]; a page that is written again within its last period after it
+//! went back was given back too early, and its period doubles (up to
+//! [`MAX_HOT_LOOKS`]); one that stays away longer halves it again.
+//!
+//! KVM takes entries back in ring order only, so an entry with a long period holds
+//! back the cooled ones behind it. They go back in batches ([`RESET_BATCH`]: each reset
+//! flushes the guest's TLB), when the oldest cooled entry waited [`LINGER_LOOKS`], or,
+//! when more than [`BLOCKED_MAX`] cooled entries wait behind a hot one, together with
+//! the hot entries in front of them.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kvm_bindings::{kvm_dirty_gfn, KVM_DIRTY_LOG_PAGE_OFFSET};
+use kvm_ioctls::VcpuFd;
+use vmm_sys_util::errno;
+
+use super::set;
+
+/// Looks a page stays writable after its first logged write.
+pub const FIRST_HOT_LOOKS: u32 = 32;
+
+/// The longest a page stays writable without being logged again.
+pub const MAX_HOT_LOOKS: u32 = 1024;
+
+/// Bytes of the dirty ring of a vCPU: 16384 entries of 16 bytes.
+pub const RING_BYTES: usize = 256 << 10;
+
+/// Cooled entries handed back together: each `KVM_RESET_DIRTY_RINGS` flushes the
+/// guest's TLB, so they go in batches (a cooled page stays hot a little longer).
+const RESET_BATCH: usize = 64;
+
+/// Looks a cooled entry at the front waits at most for its batch to fill. Without
+/// this bound a server whose whole hot set is smaller than a batch would never hand
+/// anything back, and every page it ever wrote would be copied at every checkpoint.
+const LINGER_LOOKS: u64 = 8;
+
+/// Cooled entries that may wait behind a hot one: copying more of them at every look
+/// costs more than the traps of handing the hot ones in front back early.
+const BLOCKED_MAX: usize = 64;
+
+/// A ring entry KVM published.
+const GFN_DIRTY: u32 = 1;
+/// A ring entry the VMM hands back (`KVM_RESET_DIRTY_RINGS` protects its page again).
+const GFN_RESET: u32 = 2;
+
+/// `KVM_RESET_DIRTY_RINGS`: takes back the entries marked reset.
+pub type Reset<'a> = &'a mut dyn FnMut() -> Result<(), kvm_ioctls::Error>;
+
+/// A harvested entry not handed back yet.
+#[derive(Clone, Copy, Debug)]
+struct HotEntry {
+    /// Its index in the ring (counting from the first entry ever published).
+    index: u64,
+    /// The page (guest frame number in slot 0).
+    page: u64,
+    /// The look from which it may be handed back.
+    expiry: u64,
+    /// Its hot period, in looks.
+    period: u32,
+}
+
+/// What is known of a page that was handed back.
+#[derive(Clone, Copy, Debug)]
+struct PageHistory {
+    /// Its hot period when it went back.
+    period: u32,
+    /// The look at which it went back.
+    handed_back: u64,
+}
+
+/// A vCPU's dirty ring, mapped from its fd, with the hot entries not yet handed back.
+#[derive(Debug)]
+pub struct Ring {
+    entries: *mut kvm_dirty_gfn,
+    count: u64,
+    /// The index of the next entry KVM will publish.
+    next: u64,
+    /// Harvested entries not handed back, in ring order.
+    hot: VecDeque<HotEntry>,
+    /// Pages handed back early (ring full) since the last look: still to be reported.
+    pending: Vec<u64>,
+    /// Pages that went back, for their next period.
+    history: HashMap<u64, PageHistory>,
+    looks: u64,
+    /// Heap entries standing in for KVM's mapping (unit tests); `None` when mapped.
+    heap: Option<Box<[kvm_dirty_gfn]>>,
+}
+
+// SAFETY: the ring is a mapping owned by this value (unmapped in `drop`) and used only
+// through `&mut self`; moving it to another thread moves that ownership.
+unsafe impl Send for Ring {}
+
+impl Ring {
+    /// Maps the ring of `vcpu` (the VM enabled `KVM_CAP_DIRTY_LOG_RING` with
+    /// [`RING_BYTES`]).
+    pub fn map(vcpu: &VcpuFd) -> Result<Ring, kvm_ioctls::Error> {
+        let offset = i64::from(KVM_DIRTY_LOG_PAGE_OFFSET) * 4096;
+        // SAFETY: maps RING_BYTES of the vCPU fd at KVM's dirty-ring offset, shared, as
+        // KVM documents; nothing else uses the address range it returns.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RING_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                vcpu.as_raw_fd(),
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(errno::Error::last());
+        }
+        Ok(Ring::over(
+            ptr.cast(),
+            (RING_BYTES / std::mem::size_of::<kvm_dirty_gfn>()) as u64,
+            None,
+        ))
+    }
+
+    fn over(entries: *mut kvm_dirty_gfn, count: u64, heap: Option<Box<[kvm_dirty_gfn]>>) -> Ring {
+        Ring {
+            entries,
+            count,
+            next: 0,
+            hot: VecDeque::new(),
+            pending: Vec::new(),
+            history: HashMap::new(),
+            looks: 0,
+            heap,
+        }
+    }
+
+    /// The flags of entry `index`, shared with KVM.
+    fn flags(&self, index: u64) -> &AtomicU32 {
+        let slot = usize::try_from(index % self.count).expect("small ring");
+        // SAFETY: `slot` is inside the mapping (`count` entries), which lives as long as
+        // `self`; `flags` is a naturally aligned u32 that KVM and the VMM update with
+        // atomic accesses, as the dirty-ring protocol requires.
+        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.entries.add(slot)).flags)) }
+    }
+
+    /// Takes the entries KVM published since the last harvest into the hot set;
+    /// returns how many.
+    pub fn harvest(&mut self) -> usize {
+        let mut fresh = 0;
+        // Every slot is ours until handed back (cooled entries go back with a reset
+        // right away), so a ring whose slots are all hot has nothing new to read: the
+        // next slot is our own oldest entry.
+        while (self.hot.len() as u64) < self.count
+            && self.flags(self.next).load(Ordering::Acquire) & GFN_DIRTY != 0
+        {
+            let slot = usize::try_from(self.next % self.count).expect("small ring");
+            // SAFETY: the entry is inside the mapping, and KVM published it (its flags
+            // say so, read with acquire ordering), so its fields are written.
+            let entry = unsafe { std::ptr::read_volatile(self.entries.add(slot)) };
+            let period = self.period_of(entry.offset);
+            self.hot.push_back(HotEntry {
+                index: self.next,
+                page: entry.offset,
+                expiry: self.looks + u64::from(period),
+                period,
+            });
+            self.next += 1;
+            fresh += 1;
+        }
+        fresh
+    }
+
+    /// The hot period of `page`, written again now.
+    fn period_of(&self, page: u64) -> u32 {
+        match self.history.get(&page) {
+            None => FIRST_HOT_LOOKS,
+            Some(past) if self.looks <= past.handed_back + u64::from(past.period) => {
+                (past.period * 2).min(MAX_HOT_LOOKS)
+            }
+            Some(past) => (past.period / 2).max(FIRST_HOT_LOOKS),
+        }
+    }
+
+    /// A look: sets in `bitmap` the page of every hot entry (which includes every page
+    /// written since the last look), and hands back the entries that cooled down.
+    /// `reset` is `KVM_RESET_DIRTY_RINGS`.
+    pub fn look(&mut self, bitmap: &mut [u64], reset: Reset<'_>) -> Result<(), kvm_ioctls::Error> {
+        self.harvest();
+        let mut cooled_prefix = 0;
+        let mut cooled_after = 0;
+        let mut last_cooled = 0;
+        for (position, entry) in self.hot.iter().enumerate() {
+            set(bitmap, entry.page);
+            if entry.expiry <= self.looks {
+                if cooled_prefix == position {
+                    cooled_prefix += 1;
+                } else {
+                    cooled_after += 1;
+                }
+                last_cooled = position + 1;
+            }
+        }
+        for page in self.pending.drain(..) {
+            set(bitmap, page);
+        }
+        let overdue = self
+            .hot
+            .front()
+            .is_some_and(|front| front.expiry + LINGER_LOOKS <= self.looks);
+        let give_back = if cooled_after >= BLOCKED_MAX {
+            last_cooled
+        } else if cooled_prefix >= RESET_BATCH || (cooled_prefix > 0 && overdue) {
+            cooled_prefix
+        } else {
+            0
+        };
+        if give_back > 0 {
+            for _ in 0..give_back {
+                let entry = self.hot.pop_front().expect("counted");
+                self.give_back(entry);
+            }
+            reset()?;
+        }
+        self.looks += 1;
+        Ok(())
+    }
+
+    /// Marks `entry` handed back (the caller then resets the ring).
+    fn give_back(&mut self, entry: HotEntry) {
+        self.flags(entry.index).store(GFN_RESET, Ordering::Release);
+        self.history.insert(
+            entry.page,
+            PageHistory {
+                period: entry.period,
+                handed_back: self.looks,
+            },
+        );
+    }
+
+    /// Hands every hot entry back; their pages are reported at the next look.
+    pub fn hand_back_all(&mut self, reset: Reset<'_>) -> Result<(), kvm_ioctls::Error> {
+        while let Some(entry) = self.hot.pop_front() {
+            self.give_back(entry);
+            self.pending.push(entry.page);
+        }
+        reset()
+    }
+
+    /// Forgets the pages handed back early (their writes were counted elsewhere).
+    pub fn forget_pending(&mut self) {
+        self.pending.clear();
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if self.heap.is_some() {
+            return;
+        }
+        // SAFETY: unmaps exactly the mapping `map` made, which nothing uses any more.
+        unsafe { libc::munmap(self.entries.cast(), RING_BYTES) };
+    }
+}
+
+#[cfg(test)]
+mod tests;
