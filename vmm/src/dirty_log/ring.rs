@@ -10,16 +10,17 @@
 //!
 //! How long to hold an entry trades those two costs: a page the guest writes at every
 //! request should be held for good (its copy is needed anyway), a page written once
-//! should go back soon (each look copies it for nothing). Each page starts with
-//! [`FIRST_HOT_LOOKS`]; a page that is written again within its last period after it
-//! went back was given back too early, and its period doubles (up to
-//! [`MAX_HOT_LOOKS`]); one that stays away longer halves it again.
+//! should go back soon (each look copies it for nothing). Here a trap costs about as
+//! much as copying a page at [`REWRITE_LOOKS`] looks. Each page starts with
+//! [`FIRST_HOT_LOOKS`]; a page written again within `REWRITE_LOOKS` after it went back
+//! was given back too early (keeping it would have been cheaper), and its period
+//! doubles, up to [`MAX_HOT_LOOKS`]; one that stays away longer halves it again.
 //!
-//! KVM takes entries back in ring order only, so an entry with a long period holds
-//! back the cooled ones behind it. They go back in batches ([`RESET_BATCH`]: each reset
-//! flushes the guest's TLB), when the oldest cooled entry waited [`LINGER_LOOKS`], or,
-//! when more than [`BLOCKED_MAX`] cooled entries wait behind a hot one, together with
-//! the hot entries in front of them.
+//! Cooled entries go back in batches ([`RESET_BATCH`]: each reset flushes the guest's
+//! TLB), or when the oldest waited [`LINGER_LOOKS`]. KVM takes entries back in ring
+//! order only, so a hot entry holds back the cooled ones behind it; when copying those
+//! until it cools would cost more than the traps of handing the hot ones in front back
+//! early, they all go back.
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
@@ -37,6 +38,11 @@ pub const FIRST_HOT_LOOKS: u32 = 32;
 /// The longest a page stays writable without being logged again.
 pub const MAX_HOT_LOOKS: u32 = 1024;
 
+/// A page written again this soon after it went back should have stayed hot: a trap
+/// (about 20 us on these hosts) costs about as much as copying the page (150-250 ns)
+/// at every look for this long.
+pub const REWRITE_LOOKS: u64 = 100;
+
 /// Bytes of the dirty ring of a vCPU: 16384 entries of 16 bytes.
 pub const RING_BYTES: usize = 256 << 10;
 
@@ -48,10 +54,6 @@ const RESET_BATCH: usize = 64;
 /// this bound a server whose whole hot set is smaller than a batch would never hand
 /// anything back, and every page it ever wrote would be copied at every checkpoint.
 const LINGER_LOOKS: u64 = 8;
-
-/// Cooled entries that may wait behind a hot one: copying more of them at every look
-/// costs more than the traps of handing the hot ones in front back early.
-const BLOCKED_MAX: usize = 64;
 
 /// A ring entry KVM published.
 const GFN_DIRTY: u32 = 1;
@@ -185,7 +187,7 @@ impl Ring {
     fn period_of(&self, page: u64) -> u32 {
         match self.history.get(&page) {
             None => FIRST_HOT_LOOKS,
-            Some(past) if self.looks <= past.handed_back + u64::from(past.period) => {
+            Some(past) if self.looks <= past.handed_back + REWRITE_LOOKS => {
                 (past.period * 2).min(MAX_HOT_LOOKS)
             }
             Some(past) => (past.period / 2).max(FIRST_HOT_LOOKS),
@@ -197,34 +199,13 @@ impl Ring {
     /// `reset` is `KVM_RESET_DIRTY_RINGS`.
     pub fn look(&mut self, bitmap: &mut [u64], reset: Reset<'_>) -> Result<(), kvm_ioctls::Error> {
         self.harvest();
-        let mut cooled_prefix = 0;
-        let mut cooled_after = 0;
-        let mut last_cooled = 0;
-        for (position, entry) in self.hot.iter().enumerate() {
+        for entry in &self.hot {
             set(bitmap, entry.page);
-            if entry.expiry <= self.looks {
-                if cooled_prefix == position {
-                    cooled_prefix += 1;
-                } else {
-                    cooled_after += 1;
-                }
-                last_cooled = position + 1;
-            }
         }
         for page in self.pending.drain(..) {
             set(bitmap, page);
         }
-        let overdue = self
-            .hot
-            .front()
-            .is_some_and(|front| front.expiry + LINGER_LOOKS <= self.looks);
-        let give_back = if cooled_after >= BLOCKED_MAX {
-            last_cooled
-        } else if cooled_prefix >= RESET_BATCH || (cooled_prefix > 0 && overdue) {
-            cooled_prefix
-        } else {
-            0
-        };
+        let give_back = self.due();
         if give_back > 0 {
             for _ in 0..give_back {
                 let entry = self.hot.pop_front().expect("counted");
@@ -234,6 +215,46 @@ impl Ring {
         }
         self.looks += 1;
         Ok(())
+    }
+
+    /// How many entries, from the front, to hand back now.
+    fn due(&self) -> usize {
+        let looks = self.looks;
+        let cooled = |entry: &HotEntry| entry.expiry <= looks;
+        let prefix = self.hot.iter().take_while(|entry| cooled(entry)).count();
+        let overdue = self
+            .hot
+            .front()
+            .is_some_and(|front| front.expiry + LINGER_LOOKS <= looks);
+        let due = if prefix >= RESET_BATCH || (prefix > 0 && overdue) {
+            prefix
+        } else {
+            0
+        };
+        // Cooled entries held back by hot ones: `held` pages copied at every look for
+        // `until` more looks, against a trap for each of the `hot` ones.
+        let Some(last) = self
+            .hot
+            .iter()
+            .rposition(cooled)
+            .filter(|&last| last > prefix)
+        else {
+            return due;
+        };
+        let (mut held, mut hot, mut until) = (0u64, 0u64, 0u64);
+        for entry in self.hot.range(prefix..=last) {
+            if cooled(entry) {
+                held += 1;
+            } else {
+                hot += 1;
+                until = until.max(entry.expiry - looks);
+            }
+        }
+        if held * until > REWRITE_LOOKS * hot {
+            last + 1
+        } else {
+            due
+        }
     }
 
     /// Marks `entry` handed back (the caller then resets the ring).

@@ -168,7 +168,7 @@ fn a_page_written_again_soon_after_it_went_back_stays_hot_twice_as_long() {
     }
     assert_eq!(looks, cycle(2 * FIRST_HOT_LOOKS));
     // Left alone for long: back to a shorter period.
-    for _ in 0..4 * FIRST_HOT_LOOKS {
+    for _ in 0..=REWRITE_LOOKS {
         assert!(kvm.look().is_empty());
     }
     assert!(kvm.write(5));
@@ -197,28 +197,48 @@ fn periods_stop_growing_at_the_maximum() {
     assert_eq!(last, cycle(MAX_HOT_LOOKS));
 }
 
-#[test]
-fn cooled_entries_blocked_behind_a_hot_one_go_back_with_it() {
+/// Page 0 earns a period of 2 * FIRST_HOT_LOOKS, then `behind` pages are written once
+/// right behind it in the ring; returns the system at the look where they cooled.
+fn held_behind_a_hot_page(behind: u64) -> Kvm {
     let mut kvm = Kvm::new(1024);
-    // Page 0 earns a long period.
     kvm.write(0);
     while kvm.resets == 0 {
         kvm.look();
     }
     kvm.write(0);
-    kvm.look();
-    // Then BLOCKED_MAX pages written once, behind it in the ring.
-    for page in 1..=BLOCKED_MAX as u64 {
+    for page in 1..=behind {
         kvm.write(page);
     }
     for _ in 0..FIRST_HOT_LOOKS {
         kvm.look();
     }
-    assert_eq!(kvm.resets, 1, "page 0 is still hot and holds them back");
-    assert_eq!(kvm.writable.len(), BLOCKED_MAX + 1);
+    assert_eq!(kvm.resets, 1);
+    kvm
+}
+
+#[test]
+fn cooled_entries_held_behind_a_hot_one_go_back_with_it_when_copying_them_costs_more() {
+    // 4 pages copied for FIRST_HOT_LOOKS more looks cost more than one trap.
+    assert!(4 * u64::from(FIRST_HOT_LOOKS) > REWRITE_LOOKS);
+    let mut kvm = held_behind_a_hot_page(4);
+    assert_eq!(kvm.writable.len(), 5);
     kvm.look();
     assert_eq!(kvm.resets, 2);
     assert!(kvm.writable.is_empty(), "all went back, page 0 with them");
+}
+
+#[test]
+fn a_few_cooled_entries_wait_for_the_hot_one_in_front() {
+    assert!(3 * u64::from(FIRST_HOT_LOOKS) <= REWRITE_LOOKS);
+    let mut kvm = held_behind_a_hot_page(3);
+    for _ in 0..FIRST_HOT_LOOKS {
+        assert_eq!(kvm.look(), [0, 1, 2, 3]);
+    }
+    assert_eq!(kvm.resets, 1, "page 0 is still hot: the cooled ones wait");
+    while kvm.resets == 1 {
+        kvm.look();
+    }
+    assert!(kvm.writable.is_empty(), "they went back once page 0 cooled");
 }
 
 #[test]
