@@ -60,3 +60,24 @@ fn a_flooding_app_does_not_disturb_the_suite() {
         );
     }
 }
+
+#[test]
+fn init_passes_a_jobs_arguments_to_its_program() {
+    // `ubench` runs the workloads its arguments name, in their order.
+    let ran = run_os(&["ubench ds-lookup pipe ds-lookup"]);
+    let lines = ran.lines_of("ubench");
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("ubench: "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["ds-lookup", "pipe", "ds-lookup"], "{lines:?}");
+    assert!(
+        matches!(
+            ran.end("ubench"),
+            DomainEnd::Stopped(DomainExit::Exited { code: 0 })
+        ),
+        "{:?}",
+        ran.end("ubench")
+    );
+}

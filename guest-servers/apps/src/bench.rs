@@ -34,6 +34,18 @@ use ankh_ulib::{Channel, Errno, Fd, Os};
 use crate::out::{Out, Text};
 use crate::paths::{CHILD_EXIT3, PIPE_CHILD};
 
+/// The workloads, in the order they run.
+pub const WORKLOADS: [&str; 8] = [
+    "syscall",
+    "pipe",
+    "context1",
+    "spawn",
+    "execl",
+    "fcopy-1k",
+    "fcopy-4k",
+    "ds-lookup",
+];
+
 /// Operations per workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
@@ -85,20 +97,43 @@ pub struct Bench<'a, C: Channel> {
 }
 
 impl<C: Channel> Bench<'_, C> {
-    /// Runs every workload with `budget`; returns 0 iff all of them worked.
-    pub fn run(&mut self, budget: &Budget) -> u32 {
+    /// Runs the workloads named in `only`, in that order (a name may repeat: a
+    /// warm-up run), or every workload when it is empty, with `budget`; returns 0 iff
+    /// all of them worked. An unknown name fails.
+    pub fn run<S: AsRef<str>>(&mut self, budget: &Budget, only: &[S]) -> u32 {
         let mut failed = false;
-        failed |= !self.timed("syscall", budget.syscall, |os, _| os.getpid().map(drop));
-        failed |= !self.pipe(budget.pipe);
-        if self.processes {
-            failed |= !self.context(budget.context);
-            failed |= !self.timed("spawn", budget.spawn, spawn_wait);
-            failed |= !self.timed("execl", budget.spawn, spawn_wait);
+        if only.is_empty() {
+            for name in WORKLOADS {
+                failed |= !self.workload(budget, name);
+            }
         }
-        failed |= !self.copy("fcopy-1k", 1024, budget.copy_blocks);
-        failed |= !self.copy("fcopy-4k", 4096, budget.copy_blocks);
-        failed |= !self.ds(budget.ds);
+        for name in only {
+            failed |= !self.workload(budget, name.as_ref());
+        }
         u32::from(failed)
+    }
+
+    /// Runs the workload `name`; whether it worked. Workloads that spawn processes
+    /// are skipped (and count as working) without `processes`.
+    fn workload(&mut self, budget: &Budget, name: &str) -> bool {
+        match name {
+            "syscall" => self.timed(name, budget.syscall, |os, _| os.getpid().map(drop)),
+            "pipe" => self.pipe(budget.pipe),
+            "context1" | "spawn" | "execl" if !self.processes => true,
+            "context1" => self.context(budget.context),
+            "spawn" | "execl" => self.timed(name, budget.spawn, spawn_wait),
+            "fcopy-1k" => self.copy(name, 1024, budget.copy_blocks),
+            "fcopy-4k" => self.copy(name, 4096, budget.copy_blocks),
+            "ds-lookup" => self.ds(budget.ds),
+            _ => {
+                Text::new()
+                    .str("ubench: ")
+                    .str(name)
+                    .str(" is not a workload")
+                    .send(self.out);
+                false
+            }
+        }
     }
 
     /// Runs `op` `count` times between two marks and prints the result line; returns

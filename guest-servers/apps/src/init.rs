@@ -21,16 +21,20 @@ use crate::paths::{
     DEFAULT_JOB, INIT_FAILED, INIT_JOB_PATH, JOBS_FILE_MAX, JOB_MAX, SIGNALED_BASE,
 };
 
-/// The jobs listed in the contents of [`INIT_JOB_PATH`]: the first word of each
-/// line, if it is an absolute path of at most [`JOB_MAX`] bytes (other lines are
-/// skipped); empty when the contents are not UTF-8.
-pub fn parse_jobs(contents: &[u8]) -> Vec<&str> {
+/// The jobs listed in the contents of [`INIT_JOB_PATH`]: the words of each line, the
+/// program first, if it is an absolute path of at most [`JOB_MAX`] bytes (other lines
+/// are skipped); the rest are its arguments. Empty when the contents are not UTF-8.
+pub fn parse_jobs(contents: &[u8]) -> Vec<Vec<&str>> {
     let Ok(text) = core::str::from_utf8(contents) else {
         return Vec::new();
     };
     text.lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .filter(|job| job.starts_with('/') && job.len() <= JOB_MAX)
+        .map(|line| line.split_whitespace().collect::<Vec<&str>>())
+        .filter(|words| {
+            words
+                .first()
+                .is_some_and(|job| job.starts_with('/') && job.len() <= JOB_MAX)
+        })
         .collect()
 }
 
@@ -42,11 +46,11 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         .unwrap_or_default();
     let mut jobs = parse_jobs(&contents);
     if jobs.is_empty() {
-        jobs.push(DEFAULT_JOB);
+        jobs.push(alloc::vec![DEFAULT_JOB]);
     }
     let started: Vec<(&str, Option<Pid>)> = jobs
-        .into_iter()
-        .map(|job| (job, start_job(os, out, job)))
+        .iter()
+        .map(|words| (words[0], start_job(os, out, words)))
         .collect();
     let mut code = 0;
     for (job, pid) in started {
@@ -61,9 +65,11 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
     code
 }
 
-/// Starts one job; its pid, or `None` (reported) when it cannot be started.
-fn start_job<C: Channel>(os: &mut Os<C>, out: &mut dyn Out, job: &str) -> Option<Pid> {
-    match os.spawn(job, &[job], false) {
+/// Starts one job (its program, then its arguments); its pid, or `None` (reported)
+/// when it cannot be started.
+fn start_job<C: Channel>(os: &mut Os<C>, out: &mut dyn Out, words: &[&str]) -> Option<Pid> {
+    let job = words[0];
+    match os.spawn(job, words, false) {
         Ok(pid) => Some(pid),
         Err(errno) => {
             let line = Text::new()

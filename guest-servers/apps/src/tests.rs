@@ -235,14 +235,14 @@ fn suite_prints_failures_and_the_summary() {
 
 #[test]
 fn init_reads_its_jobs() {
-    assert_eq!(parse_jobs(b"/bin/suite\n"), ["/bin/suite"]);
+    assert_eq!(parse_jobs(b"/bin/suite\n"), [vec!["/bin/suite"]]);
     assert_eq!(
         parse_jobs(b"/bin/flood\n/bin/suite\n"),
-        ["/bin/flood", "/bin/suite"]
+        [vec!["/bin/flood"], vec!["/bin/suite"]]
     );
     assert_eq!(
         parse_jobs(b"  /bin/suite  extra\n\nsuite\n/bin/x"),
-        ["/bin/suite", "/bin/x"]
+        [vec!["/bin/suite", "extra"], vec!["/bin/x"]]
     );
     assert!(parse_jobs(b"").is_empty());
     assert!(parse_jobs(b"/bin/\xff").is_empty());
@@ -269,7 +269,7 @@ fn bench_workloads_without_processes_run_and_mark_each() {
         out: &mut lines,
         processes: false,
     }
-    .run(&budget);
+    .run::<&str>(&budget, &[]);
     // syscall fails here: no PM in the harness.
     assert_eq!(code, 1);
     assert_eq!(
@@ -283,6 +283,40 @@ fn bench_workloads_without_processes_run_and_mark_each() {
         ]
     );
     assert_eq!(marks, 2 * 5);
+}
+
+#[test]
+fn bench_runs_the_workloads_it_is_given_in_their_order() {
+    let mut os = app();
+    let mut marks = 0;
+    let mut mark = || marks += 1;
+    let mut lines = Lines::default();
+    let budget = Budget {
+        syscall: 3,
+        pipe: 5,
+        context: 0,
+        spawn: 0,
+        copy_blocks: 10,
+        ds: 7,
+    };
+    let code = Bench {
+        os: &mut os,
+        mark: &mut mark,
+        out: &mut lines,
+        processes: false,
+    }
+    .run(&budget, &["ds-lookup", "pipe", "pipe", "no-such-workload"]);
+    assert_eq!(code, 1, "an unknown workload fails");
+    assert_eq!(
+        lines.0,
+        [
+            "ubench: ds-lookup 7",
+            "ubench: pipe 5",
+            "ubench: pipe 5",
+            "ubench: no-such-workload is not a workload"
+        ]
+    );
+    assert_eq!(marks, 2 * 3);
 }
 
 #[test]

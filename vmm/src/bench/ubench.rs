@@ -5,6 +5,15 @@
 //! and prints `ubench: <name> <operations>` after it; the VMM timestamps the `Nop`s of
 //! the domain named `ubench`, so the k-th pair times the k-th line. Operations per
 //! second = operations / time between the pair.
+//!
+//! These hosts have slow and fast phases of seconds. So each workload runs in a system
+//! of its own, and the baseline and the policy measured take turns workload by
+//! workload, a fraction of a second apart, rather than program by program; and the
+//! process stays on one CPU, as a migration between the two cores costs more than
+//! most of what is measured. Each system runs its workload twice
+//! (`ubench <workload> <workload>`) and the second run counts: the first warms the
+//! servers up (their heaps, and which of their pages the dirty log keeps writable),
+//! as the workloads before it do when `ubench` runs them all.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -23,6 +32,19 @@ use crate::system::{
 
 /// The OS the workloads run on.
 const OS: &str = include_str!("../../../systems/os.toml");
+
+/// The workloads of `ubench`, in its order (`ankh_apps::bench::WORKLOADS` in the guest
+/// workspace).
+pub const WORKLOADS: [&str; 8] = [
+    "syscall",
+    "pipe",
+    "context1",
+    "spawn",
+    "execl",
+    "fcopy-1k",
+    "fcopy-4k",
+    "ds-lookup",
+];
 
 /// One workload's figure.
 #[derive(Clone, Debug)]
@@ -104,20 +126,33 @@ impl fmt::Display for UbenchReport {
     }
 }
 
-/// Runs `ubench` `rounds` times without recovery and `rounds` times under `policy`,
-/// alternating so both see the same machine.
-pub fn run(rounds: usize, policy: Policy) -> Result<UbenchReport, Box<dyn std::error::Error>> {
+/// Runs each workload `rounds` times without recovery and `rounds` times under
+/// `policy`, taking turns workload by workload so both see the same machine; on `cpu`
+/// only, when given.
+pub fn run(
+    rounds: usize,
+    policy: Policy,
+    cpu: Option<usize>,
+) -> Result<UbenchReport, Box<dyn std::error::Error>> {
+    if let Some(cpu) = cpu {
+        super::pin_to_cpu(cpu)?;
+    }
     let host = KvmHost::open()?;
     let (mut base_runs, mut runs) = (Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
-        // Alternate which goes first, so a drift within a round favours neither.
-        if round % 2 == 0 {
-            base_runs.push(run_once(&host, Policy::None)?);
-            runs.push(run_once(&host, policy)?);
-        } else {
-            runs.push(run_once(&host, policy)?);
-            base_runs.push(run_once(&host, Policy::None)?);
+        let (mut base, mut under) = (Vec::new(), Vec::new());
+        for (index, workload) in WORKLOADS.into_iter().enumerate() {
+            // Alternate which goes first, so a drift favours neither.
+            if (round + index) % 2 == 0 {
+                base.push(run_once(&host, Policy::None, workload)?);
+                under.push(run_once(&host, policy, workload)?);
+            } else {
+                under.push(run_once(&host, policy, workload)?);
+                base.push(run_once(&host, Policy::None, workload)?);
+            }
         }
+        base_runs.push(base);
+        runs.push(under);
     }
     Ok(UbenchReport {
         rounds: runs.len(),
@@ -158,8 +193,20 @@ fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
         .collect()
 }
 
-fn run_once(host: &KvmHost, policy: Policy) -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
-    Ok(run_marked(host, &MarkedRun::new("ubench", policy))?.0)
+/// `workload` in a system of its own, after a warm-up run of it.
+fn run_once(
+    host: &KvmHost,
+    policy: Policy,
+    workload: &str,
+) -> Result<Workload, Box<dyn std::error::Error>> {
+    let program = format!("ubench {workload} {workload}");
+    let (measured, _) = run_marked(host, &MarkedRun::new(&program, policy))?;
+    match measured.as_slice() {
+        [warm_up, measured] if warm_up.name == workload && measured.name == workload => {
+            Ok(measured.clone())
+        }
+        _ => Err(format!("{program} measured {measured:?}").into()),
+    }
 }
 
 /// A run of a program that brackets each workload with two `Nop`s and prints
@@ -215,7 +262,9 @@ pub fn run_marked(
             .into_builder()
             .build(&|name| ankh_images::find(name).is_some())?;
     }
-    let program = run.program.to_owned();
+    // The domain is named after the program, without its arguments.
+    let name = run.program.split(' ').next().unwrap_or_default();
+    let program = name.to_owned();
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let recorder = Arc::clone(&stamps);
     let console = CapturedConsole::default();
@@ -247,7 +296,7 @@ pub fn run_marked(
     };
     let report = run_system(host, &description, &image_of, &options)?;
     let stamps = stamps.lock().expect("stamps lock");
-    let prefix = format!("{}: ", run.program);
+    let prefix = format!("{name}: ");
     let mut workloads = Vec::new();
     for (line, pair) in console
         .lines()

@@ -14,7 +14,7 @@ pub enum BenchCommand {
     /// Round trip of a call between two domains, against the raw exit cost.
     Ipc(ModesArgs),
     /// Unixbench-style workloads on the OS: operations per second.
-    Ubench(ModesArgs),
+    Ubench(UbenchArgs),
     /// Checkpoint, rollback and restart latency of a domain.
     Recovery(ModesArgs),
     /// 1 MiB reads and writes through the blk domain vs the host file; MMIO exit cost.
@@ -29,6 +29,20 @@ pub struct ModesArgs {
     /// Runs of each image per mode.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct UbenchArgs {
+    /// Runs of each workload per policy.
+    #[arg(long, default_value_t = 9)]
+    rounds: usize,
+    /// The CPU the benchmark runs on (one CPU: no migrations between the policies'
+    /// runs).
+    #[arg(long, default_value_t = 0)]
+    cpu: usize,
+    /// Let the host's scheduler place the threads instead.
+    #[arg(long, conflicts_with = "cpu")]
+    no_pin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -58,7 +72,10 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
         BenchCommand::Ubench(args) => {
             let policy = ankh_domains::Policy::Enhanced;
-            print!("{}", ankh_vmm::bench::ubench::run(args.rounds, policy)?)
+            let cpu = (!args.no_pin).then_some(args.cpu);
+            let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu)
+                .map_err(|e| format!("ankh bench ubench: {e}"))?;
+            print!("{report}");
         }
         BenchCommand::Recovery(args) => {
             print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)

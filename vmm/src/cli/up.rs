@@ -24,8 +24,8 @@ pub struct UpArgs {
     /// The system description (TOML); without it, the built-in OS (systems/os.toml).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// A program init runs (`/bin/<PROGRAM>`), e.g. `suite` or `ubench`; repeat it to
-    /// run several side by side.
+    /// A program init runs (`/bin/<PROGRAM>`), with its arguments after spaces, e.g.
+    /// `suite` or `'ubench syscall'`; repeat it to run several side by side.
     #[arg(long, value_name = "PROGRAM")]
     run: Vec<String>,
     /// Override the number of host threads that run vCPUs.

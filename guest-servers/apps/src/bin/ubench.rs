@@ -1,7 +1,14 @@
 //! Unixbench-style workloads, each delimited by a pair of `Nop` hypercalls the host
-//! timestamps (see `ankh_apps::bench`).
+//! timestamps (see `ankh_apps::bench`). Arguments name the workloads to run, in order
+//! (e.g. `ubench syscall pipe`, or `ubench pipe pipe` for a warm-up run first); without
+//! any, all of them run.
 #![no_std]
 #![no_main]
+
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use ankh_apps::bench::{Bench, Budget};
 use ankh_apps::out::Console;
@@ -12,11 +19,13 @@ ankh_guest_rt::entry!(main);
 
 fn main(boot: &BootInfo) -> u32 {
     let mut os = System::init(boot);
+    // The first argument is the program's own path.
+    let only: Vec<String> = os.args().unwrap_or_default().into_iter().skip(1).collect();
     let mut bench = Bench {
         os: &mut os,
         mark: &mut hypercall::nop,
         out: &mut Console,
         processes: true,
     };
-    bench.run(&Budget::DEFAULT)
+    bench.run(&Budget::DEFAULT, &only)
 }
