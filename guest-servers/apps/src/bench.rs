@@ -69,7 +69,7 @@ impl Budget {
         syscall: 5000,
         pipe: 2000,
         context: 1000,
-        spawn: 20,
+        spawn: 50,
         copy_blocks: 512,
         ds: 5000,
     };
