@@ -1,5 +1,6 @@
 //! Ankh's data store (DS): a key-value store that servers publish their state to
-//! (`pm.processes`, `vfs.open-files`, ...) and anyone may read, list or wait on.
+//! (e.g. `vfs.open-files`, when VFS is configured to) and anyone may read, list or
+//! wait on.
 //!
 //! - [`DataStore`]: the server ([`ankh_proto::server::Server`]);
 //! - `keys`: parsing and bounds of keys, prefixes and values;

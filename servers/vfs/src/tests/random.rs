@@ -192,7 +192,8 @@ proptest! {
         let mut h = Harness::with_config(Config {
             data_budget: 8 * 1024,
             max_inodes: 12,
-            ..Config::default()
+            // Publishing too: the invariants check the last value published.
+            publish_open_files: true,
         });
         // Parked requests by id, with their process: each is answered at most once,
         // and never after its process exited.
