@@ -3,6 +3,11 @@
 //!
 //! The `ckpt-probe` image writes `CKPT_PAGES` pages between a checkpoint and a fault,
 //! so each rollback restores that many guest pages plus the pages of its stack.
+//!
+//! It also measures what a write to a write-protected page costs (the trap that the
+//! dirty log's hot pages avoid, see `dirty_log::ring`): the probe's second pass over
+//! its pages, once with them still writable after a checkpoint, once after they were
+//! all protected again.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -33,6 +38,22 @@ pub struct RecoveryReport {
     pub rollback_pages: usize,
     /// A restart: a fresh domain from the image to its first hypercall.
     pub restart: Summary,
+    /// The probe's second pass with its pages still writable (hot).
+    pub pass_hot: Summary,
+    /// The same pass with every page write-protected again first.
+    pub pass_protected: Summary,
+}
+
+impl RecoveryReport {
+    /// What one write-protection trap costs: the difference of the passes' medians,
+    /// per page.
+    pub fn trap(&self) -> Duration {
+        let pages = u32::try_from(CKPT_PAGES).expect("a few pages");
+        self.pass_protected
+            .median
+            .saturating_sub(self.pass_hot.median)
+            / pages
+    }
 }
 
 impl fmt::Display for RecoveryReport {
@@ -51,6 +72,12 @@ impl fmt::Display for RecoveryReport {
             ("checkpoint", self.checkpoint, Some(self.checkpoint_pages)),
             ("rollback", self.rollback, Some(self.rollback_pages)),
             ("restart (new domain)", self.restart, None),
+            ("pass, pages hot", self.pass_hot, Some(CKPT_PAGES)),
+            (
+                "pass, pages protected",
+                self.pass_protected,
+                Some(CKPT_PAGES),
+            ),
         ] {
             writeln!(
                 f,
@@ -61,7 +88,12 @@ impl fmt::Display for RecoveryReport {
                 ratio(s.median, self.raw_exit)
             )?;
         }
-        Ok(())
+        writeln!(
+            f,
+            "a write to a protected page traps: {} per page ({} of a raw exit)",
+            micros(self.trap()),
+            ratio(self.trap(), self.raw_exit)
+        )
     }
 }
 
@@ -77,6 +109,7 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
     let mut exits = Vec::new();
     let (mut checkpoints, mut rollbacks, mut restarts) = (Vec::new(), Vec::new(), Vec::new());
     let (mut checkpoint_pages, mut rollback_pages) = (Vec::new(), Vec::new());
+    let (mut pass_hot, mut pass_protected) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
         exits.push(time_run(&host, "nop-loop", GuestMode::User)? / NOP_LOOP_COUNT);
 
@@ -93,6 +126,25 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
         let start = Instant::now();
         rollback_pages.push(domain.rollback()?);
         rollbacks.push(start.elapsed());
+
+        for protect in [false, true] {
+            let mut domain =
+                Domain::create(&host, &config, &image, Box::new(CapturedConsole::default()))?;
+            domain.run_until(|call| call == Hypercall::Nop)?;
+            if protect {
+                domain.take_dirty_pages()?;
+            } else {
+                domain.checkpoint()?;
+            }
+            let start = Instant::now();
+            domain.run_until(|call| call == Hypercall::Nop)?;
+            let passes = if protect {
+                &mut pass_protected
+            } else {
+                &mut pass_hot
+            };
+            passes.push(start.elapsed());
+        }
     }
     checkpoint_pages.sort_unstable();
     rollback_pages.sort_unstable();
@@ -103,5 +155,7 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
         rollback: Summary::of(&mut rollbacks).expect("rounds >= 1"),
         rollback_pages: rollback_pages[rollback_pages.len() / 2],
         restart: Summary::of(&mut restarts).expect("rounds >= 1"),
+        pass_hot: Summary::of(&mut pass_hot).expect("rounds >= 1"),
+        pass_protected: Summary::of(&mut pass_protected).expect("rounds >= 1"),
     })
 }

@@ -5,8 +5,8 @@
 //! protected; the page then stays writable until the VMM hands its entry back and
 //! calls `KVM_RESET_DIRTY_RINGS`. So while an entry is held, every look must report its
 //! page as written (the VMM cannot tell whether it was), and a checkpoint copies it;
-//! once handed back, the page's next write traps (on these hosts about as costly as
-//! an exit, some 20 us) and appends a fresh entry.
+//! once handed back, the page's next write traps (on these hosts 7-10 us, a third of
+//! an exit: `ankh bench recovery` measures it) and appends a fresh entry.
 //!
 //! How long to hold an entry trades those two costs: a page the guest writes at every
 //! request should be held for good (its copy is needed anyway), a page written once
@@ -39,9 +39,9 @@ pub const FIRST_HOT_LOOKS: u32 = 32;
 pub const MAX_HOT_LOOKS: u32 = 1024;
 
 /// A page written again this soon after it went back should have stayed hot: a trap
-/// (about 20 us on these hosts) costs about as much as copying the page (150-250 ns)
-/// at every look for this long.
-pub const REWRITE_LOOKS: u64 = 100;
+/// (7-10 us on these hosts) costs about as much as copying the page (150-250 ns) at
+/// every look for this long.
+pub const REWRITE_LOOKS: u64 = 50;
 
 /// Bytes of the dirty ring of a vCPU: 16384 entries of 16 bytes.
 pub const RING_BYTES: usize = 256 << 10;

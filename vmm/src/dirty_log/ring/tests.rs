@@ -216,12 +216,17 @@ fn held_behind_a_hot_page(behind: u64) -> Kvm {
     kvm
 }
 
+/// The most cooled pages that copying for FIRST_HOT_LOOKS more looks (until page 0
+/// of `held_behind_a_hot_page` cools) costs no more than one trap.
+fn worth_waiting_for() -> u64 {
+    REWRITE_LOOKS / u64::from(FIRST_HOT_LOOKS)
+}
+
 #[test]
 fn cooled_entries_held_behind_a_hot_one_go_back_with_it_when_copying_them_costs_more() {
-    // 4 pages copied for FIRST_HOT_LOOKS more looks cost more than one trap.
-    assert!(4 * u64::from(FIRST_HOT_LOOKS) > REWRITE_LOOKS);
-    let mut kvm = held_behind_a_hot_page(4);
-    assert_eq!(kvm.writable.len(), 5);
+    let behind = worth_waiting_for() + 1;
+    let mut kvm = held_behind_a_hot_page(behind);
+    assert_eq!(kvm.writable.len() as u64, behind + 1);
     kvm.look();
     assert_eq!(kvm.resets, 2);
     assert!(kvm.writable.is_empty(), "all went back, page 0 with them");
@@ -229,10 +234,12 @@ fn cooled_entries_held_behind_a_hot_one_go_back_with_it_when_copying_them_costs_
 
 #[test]
 fn a_few_cooled_entries_wait_for_the_hot_one_in_front() {
-    assert!(3 * u64::from(FIRST_HOT_LOOKS) <= REWRITE_LOOKS);
-    let mut kvm = held_behind_a_hot_page(3);
+    let behind = worth_waiting_for();
+    assert!(behind >= 1);
+    let mut kvm = held_behind_a_hot_page(behind);
+    let all: Vec<u64> = (0..=behind).collect();
     for _ in 0..FIRST_HOT_LOOKS {
-        assert_eq!(kvm.look(), [0, 1, 2, 3]);
+        assert_eq!(kvm.look(), all);
     }
     assert_eq!(kvm.resets, 1, "page 0 is still hot: the cooled ones wait");
     while kvm.resets == 1 {
