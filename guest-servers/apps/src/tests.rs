@@ -249,8 +249,9 @@ fn init_reads_its_jobs() {
     assert!(parse_jobs(format!("/{}", "x".repeat(300)).as_bytes()).is_empty());
 }
 
-#[test]
-fn bench_workloads_without_processes_run_and_mark_each() {
+/// Runs `ubench`'s workloads named in `only` (all when empty) without processes, on a
+/// small budget; returns its code, its lines and its marks.
+fn bench(only: &[&str]) -> (u32, Vec<String>, u32) {
     let mut os = app();
     let mut marks = 0;
     let mut mark = || marks += 1;
@@ -269,11 +270,17 @@ fn bench_workloads_without_processes_run_and_mark_each() {
         out: &mut lines,
         processes: false,
     }
-    .run::<&str>(&budget, &[]);
+    .run(&budget, only);
+    (code, lines.0, marks)
+}
+
+#[test]
+fn bench_workloads_without_processes_run_and_mark_each() {
+    let (code, lines, marks) = bench(&[]);
     // syscall fails here: no PM in the harness.
     assert_eq!(code, 1);
     assert_eq!(
-        lines.0,
+        lines,
         [
             "ubench: syscall failed errno 38",
             "ubench: pipe 5",
@@ -287,28 +294,10 @@ fn bench_workloads_without_processes_run_and_mark_each() {
 
 #[test]
 fn bench_runs_the_workloads_it_is_given_in_their_order() {
-    let mut os = app();
-    let mut marks = 0;
-    let mut mark = || marks += 1;
-    let mut lines = Lines::default();
-    let budget = Budget {
-        syscall: 3,
-        pipe: 5,
-        context: 0,
-        spawn: 0,
-        copy_blocks: 10,
-        ds: 7,
-    };
-    let code = Bench {
-        os: &mut os,
-        mark: &mut mark,
-        out: &mut lines,
-        processes: false,
-    }
-    .run(&budget, &["ds-lookup", "pipe", "pipe", "no-such-workload"]);
+    let (code, lines, marks) = bench(&["ds-lookup", "pipe", "pipe", "no-such-workload"]);
     assert_eq!(code, 1, "an unknown workload fails");
     assert_eq!(
-        lines.0,
+        lines,
         [
             "ubench: ds-lookup 7",
             "ubench: pipe 5",
