@@ -208,3 +208,25 @@ fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back() {
         }
     }
 }
+
+/// The report counts each server's checkpoints: one per request under a policy with
+/// a window, none without recovery.
+#[test]
+fn every_request_to_a_recoverable_server_is_checkpointed_and_counted() {
+    // 5000 DS lookups (ubench's budget), each a request to DS.
+    let ran = run_os_with(&["ubench ds-lookup"], Some(Policy::Enhanced), Vec::new());
+    let ds = ran.report.domain("ds").expect("ds").checkpoints;
+    assert!(ds.checkpoints >= 5000, "{ds:?}");
+    assert!(
+        ds.pages >= ds.checkpoints,
+        "each copies a page at least: {ds:?}"
+    );
+    assert!(ds.pages_per_checkpoint() < 64.0, "{ds:?}");
+    let ubench = ran.report.domain("ubench").expect("ubench").checkpoints;
+    assert_eq!(ubench.checkpoints, 0, "processes are not recovered");
+
+    let ran = run_os_with(&["ubench ds-lookup"], Some(Policy::None), Vec::new());
+    for domain in &ran.report.domains {
+        assert_eq!(domain.checkpoints.checkpoints, 0, "{}", domain.name);
+    }
+}

@@ -27,7 +27,8 @@ use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
 use crate::system::injection::PlannedKill;
 use crate::system::{
-    init_jobs, root_fs_with_jobs, run_system, SystemOptions, SystemReport, TraceEvent, INIT_JOBS,
+    init_jobs, root_fs_with_jobs, run_system, CheckpointCount, SystemOptions, SystemReport,
+    TraceEvent, INIT_JOBS,
 };
 
 /// The OS the workloads run on.
@@ -68,7 +69,7 @@ impl Workload {
 /// servers' recovery off (`none`, the baseline) and under `policy`.
 #[derive(Debug)]
 pub struct UbenchReport {
-    /// Runs of the whole program per policy.
+    /// Runs of each workload per policy.
     pub rounds: usize,
     /// The policy compared with `none`.
     pub policy: Policy,
@@ -80,6 +81,17 @@ pub struct UbenchReport {
     /// round (`none` and `policy` run back to back): robust to the host's slow and
     /// fast phases, which last longer than a round.
     pub paired: Vec<f64>,
+    /// Per workload, the checkpoints of every server under `policy`, over all its
+    /// systems (each ran the workload twice: a warm-up, then the measured run).
+    pub checkpoints: Vec<CheckpointCount>,
+}
+
+impl UbenchReport {
+    /// Checkpoints per operation of workload `index` under the policy.
+    fn checkpoints_per_op(&self, index: usize) -> f64 {
+        let operations = self.workloads[index].operations as f64 * 2.0 * self.rounds as f64;
+        self.checkpoints[index].checkpoints as f64 / operations
+    }
 }
 
 impl fmt::Display for UbenchReport {
@@ -91,28 +103,38 @@ impl fmt::Display for UbenchReport {
         )?;
         writeln!(
             f,
-            "{:<12} {:>8} {:>14} {:>16} {:>10} {:>10}",
+            "{:<12} {:>8} {:>14} {:>16} {:>10} {:>10} {:>9} {:>11}",
             "workload",
             "ops",
             "ops/s none",
             format!("ops/s {}", self.policy),
             "overhead",
-            "paired"
+            "paired",
+            "ckpt/op",
+            "pages/ckpt"
         )?;
         let (mut log_sum, mut paired_sum) = (0.0, 0.0);
-        for ((base, w), paired) in self.baseline.iter().zip(&self.workloads).zip(&self.paired) {
+        for (index, ((base, w), paired)) in self
+            .baseline
+            .iter()
+            .zip(&self.workloads)
+            .zip(&self.paired)
+            .enumerate()
+        {
             let ratio = base.per_second() / w.per_second();
             log_sum += ratio.ln();
             paired_sum += paired.ln();
             writeln!(
                 f,
-                "{:<12} {:>8} {:>14.0} {:>16.0} {:>9.1}% {:>9.1}%",
+                "{:<12} {:>8} {:>14.0} {:>16.0} {:>9.1}% {:>9.1}% {:>9.1} {:>11.1}",
                 w.name,
                 w.operations,
                 base.per_second(),
                 w.per_second(),
                 (ratio - 1.0) * 100.0,
-                (paired - 1.0) * 100.0
+                (paired - 1.0) * 100.0,
+                self.checkpoints_per_op(index),
+                self.checkpoints[index].pages_per_checkpoint()
             )?;
         }
         let count = self.workloads.len().max(1) as f64;
@@ -139,17 +161,22 @@ pub fn run(
     }
     let host = KvmHost::open()?;
     let (mut base_runs, mut runs) = (Vec::new(), Vec::new());
+    let mut checkpoints = vec![CheckpointCount::default(); WORKLOADS.len()];
     for round in 0..rounds.max(1) {
         let (mut base, mut under) = (Vec::new(), Vec::new());
         for (index, workload) in WORKLOADS.into_iter().enumerate() {
             // Alternate which goes first, so a drift favours neither.
-            if (round + index) % 2 == 0 {
-                base.push(run_once(&host, Policy::None, workload)?);
-                under.push(run_once(&host, policy, workload)?);
+            let measured = if (round + index) % 2 == 0 {
+                base.push(run_once(&host, Policy::None, workload)?.0);
+                run_once(&host, policy, workload)?
             } else {
-                under.push(run_once(&host, policy, workload)?);
-                base.push(run_once(&host, Policy::None, workload)?);
-            }
+                let measured = run_once(&host, policy, workload)?;
+                base.push(run_once(&host, Policy::None, workload)?.0);
+                measured
+            };
+            under.push(measured.0);
+            checkpoints[index].checkpoints += measured.1.checkpoints;
+            checkpoints[index].pages += measured.1.pages;
         }
         base_runs.push(base);
         runs.push(under);
@@ -160,6 +187,7 @@ pub fn run(
         baseline: medians(&base_runs),
         workloads: medians(&runs),
         paired: paired_slowdowns(&base_runs, &runs),
+        checkpoints,
     })
 }
 
@@ -193,17 +221,25 @@ fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
         .collect()
 }
 
-/// `workload` in a system of its own, after a warm-up run of it.
+/// `workload` in a system of its own, after a warm-up run of it; with the checkpoints
+/// of all the system's servers (during both runs).
 fn run_once(
     host: &KvmHost,
     policy: Policy,
     workload: &str,
-) -> Result<Workload, Box<dyn std::error::Error>> {
+) -> Result<(Workload, CheckpointCount), Box<dyn std::error::Error>> {
     let program = format!("ubench {workload} {workload}");
-    let (measured, _) = run_marked(host, &MarkedRun::new(&program, policy))?;
+    let (measured, report) = run_marked(host, &MarkedRun::new(&program, policy))?;
+    let checkpoints = report
+        .domains
+        .iter()
+        .fold(CheckpointCount::default(), |sum, d| CheckpointCount {
+            checkpoints: sum.checkpoints + d.checkpoints.checkpoints,
+            pages: sum.pages + d.checkpoints.pages,
+        });
     match measured.as_slice() {
         [warm_up, measured] if warm_up.name == workload && measured.name == workload => {
-            Ok(measured.clone())
+            Ok((measured.clone(), checkpoints))
         }
         _ => Err(format!("{program} measured {measured:?}").into()),
     }

@@ -154,6 +154,27 @@ pub struct DomainReport {
     pub name: String,
     /// How it ended up.
     pub end: DomainEnd,
+    /// The checkpoints taken of it (recoverable servers; zero for the others).
+    pub checkpoints: CheckpointCount,
+}
+
+/// The checkpoints taken of a domain over a run (across its restarts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointCount {
+    /// Checkpoints taken.
+    pub checkpoints: u64,
+    /// Pages they copied, together.
+    pub pages: u64,
+}
+
+impl CheckpointCount {
+    /// Pages per checkpoint (0 without checkpoints).
+    pub fn pages_per_checkpoint(&self) -> f64 {
+        if self.checkpoints == 0 {
+            return 0.0;
+        }
+        self.pages as f64 / self.checkpoints as f64
+    }
 }
 
 /// Why a system stopped before it went quiet.
@@ -316,12 +337,17 @@ pub fn run_system(
         options.ipc_trace.clone(),
         &spawner,
     );
-    outcome.ends.sort_by_key(|(id, _, _)| *id);
+    outcome.ends.sort_by_key(|(id, _, _, _)| *id);
     Ok(SystemReport {
         domains: outcome
             .ends
             .into_iter()
-            .map(|(id, name, end)| DomainReport { id, name, end })
+            .map(|(id, name, end, checkpoints)| DomainReport {
+                id,
+                name,
+                end,
+                checkpoints,
+            })
             .collect(),
         coverage: outcome.coverage,
         recoveries: outcome.recoveries,

@@ -14,7 +14,7 @@ use virtio_seep::opcode::{self, SeepClass, REPLY};
 
 use super::injection::{Injection, Kind, When};
 use super::scheduler::Worker;
-use super::{Resumption, SystemStop};
+use super::{CheckpointCount, Resumption, SystemStop};
 use crate::domain::{Domain, DomainConfig, DomainState};
 use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
@@ -37,6 +37,8 @@ pub(super) struct Recovery {
     born: Instant,
     /// Requests delivered so far.
     requests: u64,
+    /// Checkpoints taken so far, and the pages they copied.
+    checkpoints: CheckpointCount,
     /// Planned injections: each strikes once its request (1-based) is delivered.
     kills: Vec<(u64, Injection)>,
     /// An injection waiting for the window of the request in hand to close.
@@ -46,6 +48,11 @@ pub(super) struct Recovery {
 }
 
 impl Recovery {
+    /// The checkpoints taken so far.
+    pub(super) fn checkpoint_count(&self) -> CheckpointCount {
+        self.checkpoints
+    }
+
     /// Recovery under `policy` for a domain booted from `image` with `config`.
     pub(super) fn new(policy: Policy, image: GuestImage, config: DomainConfig) -> Recovery {
         Recovery {
@@ -57,6 +64,7 @@ impl Recovery {
             escalation: Escalation::new(EscalationConfig::default()),
             born: Instant::now(),
             requests: 0,
+            checkpoints: CheckpointCount::default(),
             kills: Vec::new(),
             armed: None,
             faulted_at: None,
@@ -124,6 +132,8 @@ impl Worker<'_> {
             if let Ok(copied) = slot.domain.checkpoint() {
                 recovery.snapshot = Some(queues.snapshot());
                 pages = Some(copied as u64);
+                recovery.checkpoints.checkpoints += 1;
+                recovery.checkpoints.pages += copied as u64;
             }
             let finished = recovery
                 .window

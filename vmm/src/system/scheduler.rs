@@ -15,7 +15,7 @@ use ankh_recovery::{CoverageStats, RecoveryEvent};
 use super::injection::{Injection, Kind, When};
 use super::kernel::{exit_cause, Spawner};
 use super::recovery::Recovery;
-use super::{DomainEnd, IpcTrace, Resumption, SystemStop, TraceEvent};
+use super::{CheckpointCount, DomainEnd, IpcTrace, Resumption, SystemStop, TraceEvent};
 use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
 use crate::ipc::queues::DomainQueues;
@@ -125,7 +125,7 @@ pub(super) struct Boot {
 
 /// What a run leaves besides each domain's end.
 pub(super) struct RunOutcome {
-    pub(super) ends: Vec<(DomainId, String, DomainEnd)>,
+    pub(super) ends: Vec<(DomainId, String, DomainEnd, CheckpointCount)>,
     pub(super) coverage: CoverageStats,
     pub(super) recoveries: Vec<RecoveryEvent>,
     pub(super) resumptions: Vec<Resumption>,
@@ -203,13 +203,13 @@ pub(super) fn run(
     let state = shared.state.into_inner().expect("no thread panicked");
     let ends = ends
         .into_iter()
-        .map(|(id, end)| {
+        .map(|(id, end, checkpoints)| {
             let end = match (end, state.router.activity(id)) {
                 (DomainEnd::Waiting(_), Activity::Waiting(wait)) => DomainEnd::Waiting(*wait),
                 (end, _) => end,
             };
             let name = state.names.get(&id).cloned().unwrap_or_default();
-            (id, name, end)
+            (id, name, end, checkpoints)
         })
         .collect();
     RunOutcome {
@@ -242,7 +242,7 @@ impl Worker<'_> {
         self.shared.changed.notify_all();
     }
 
-    fn run(mut self) -> Vec<(DomainId, DomainEnd)> {
+    fn run(mut self) -> Vec<(DomainId, DomainEnd, CheckpointCount)> {
         while let Some(work) = self.next_work() {
             match work {
                 Work::Run(id, delivery) => self.run_domain(id, delivery),
@@ -270,7 +270,12 @@ impl Worker<'_> {
                     // Refined by `run` from the router's view.
                     (None, DomainState::Ready) => DomainEnd::Waiting(Wait::Receive { from: None }),
                 };
-                (id, end)
+                let checkpoints = slot
+                    .recovery
+                    .as_ref()
+                    .map(Recovery::checkpoint_count)
+                    .unwrap_or_default();
+                (id, end, checkpoints)
             })
             .collect()
     }
