@@ -4,12 +4,15 @@
 //! flags and embeds every executable it produces; [`builtin`] and [`find`] give them to
 //! the VMM. [`simd`] finds SSE/AVX instructions, which KVM cannot run in a guest on the
 //! project's machines: in an image before it runs, or at a failed guest instruction.
-//! [`expect`] says what each test image does, for the VMM's tests.
+//! [`expect`] says what each test image does, for the VMM's tests; [`ubench`] names
+//! the workloads of the `ubench` program.
 #![forbid(unsafe_code)]
 
 #[path = "../../guest-servers/test-images/src/expect.rs"]
 pub mod expect;
 pub mod simd;
+#[path = "../../guest-servers/apps/src/workloads.rs"]
+pub mod ubench;
 
 /// A guest image embedded in the binary.
 #[derive(Debug)]

@@ -33,18 +33,7 @@ use ankh_ulib::{Channel, Errno, Fd, Os};
 
 use crate::out::{Out, Text};
 use crate::paths::{CHILD_EXIT3, PIPE_CHILD};
-
-/// The workloads, in the order they run.
-pub const WORKLOADS: [&str; 8] = [
-    "syscall",
-    "pipe",
-    "context1",
-    "spawn",
-    "execl",
-    "fcopy-1k",
-    "fcopy-4k",
-    "ds-lookup",
-];
+pub use crate::workloads::WORKLOADS;
 
 /// Operations per workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -28,6 +28,7 @@ pub mod init;
 pub mod out;
 pub mod paths;
 pub mod suite;
+pub mod workloads;
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ankh_domains::{Policy, SystemDescription};
+use ankh_images::ubench::WORKLOADS;
 
 use crate::console::{CapturedConsole, ConsoleSink};
 use crate::disk_image::DiskImage;
@@ -33,19 +34,6 @@ use crate::system::{
 
 /// The OS the workloads run on.
 const OS: &str = include_str!("../../../systems/os.toml");
-
-/// The workloads of `ubench`, in its order (`ankh_apps::bench::WORKLOADS` in the guest
-/// workspace).
-pub const WORKLOADS: [&str; 8] = [
-    "syscall",
-    "pipe",
-    "context1",
-    "spawn",
-    "execl",
-    "fcopy-1k",
-    "fcopy-4k",
-    "ds-lookup",
-];
 
 /// One workload's figure.
 #[derive(Clone, Debug)]
@@ -175,8 +163,7 @@ pub fn run(
                 measured
             };
             under.push(measured.0);
-            checkpoints[index].checkpoints += measured.1.checkpoints;
-            checkpoints[index].pages += measured.1.pages;
+            checkpoints[index] += measured.1;
         }
         base_runs.push(base);
         runs.push(under);
@@ -230,13 +217,7 @@ fn run_once(
 ) -> Result<(Workload, CheckpointCount), Box<dyn std::error::Error>> {
     let program = format!("ubench {workload} {workload}");
     let (measured, report) = run_marked(host, &MarkedRun::new(&program, policy))?;
-    let checkpoints = report
-        .domains
-        .iter()
-        .fold(CheckpointCount::default(), |sum, d| CheckpointCount {
-            checkpoints: sum.checkpoints + d.checkpoints.checkpoints,
-            pages: sum.pages + d.checkpoints.pages,
-        });
+    let checkpoints = report.domains.iter().map(|d| d.checkpoints).sum();
     match measured.as_slice() {
         [warm_up, measured] if warm_up.name == workload && measured.name == workload => {
             Ok((measured.clone(), checkpoints))

@@ -177,6 +177,22 @@ impl CheckpointCount {
     }
 }
 
+impl std::ops::AddAssign for CheckpointCount {
+    fn add_assign(&mut self, other: CheckpointCount) {
+        self.checkpoints += other.checkpoints;
+        self.pages += other.pages;
+    }
+}
+
+impl std::iter::Sum for CheckpointCount {
+    fn sum<I: Iterator<Item = CheckpointCount>>(counts: I) -> CheckpointCount {
+        counts.fold(CheckpointCount::default(), |mut sum, count| {
+            sum += count;
+            sum
+        })
+    }
+}
+
 /// Why a system stopped before it went quiet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SystemStop {

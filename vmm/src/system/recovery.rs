@@ -132,8 +132,10 @@ impl Worker<'_> {
             if let Ok(copied) = slot.domain.checkpoint() {
                 recovery.snapshot = Some(queues.snapshot());
                 pages = Some(copied as u64);
-                recovery.checkpoints.checkpoints += 1;
-                recovery.checkpoints.pages += copied as u64;
+                recovery.checkpoints += CheckpointCount {
+                    checkpoints: 1,
+                    pages: copied as u64,
+                };
             }
             let finished = recovery
                 .window
