@@ -80,7 +80,10 @@ mod imp {
         }
     }
 
+    /// In the hot page, next to the IPC area: most requests allocate or free, and each
+    /// page a request writes is copied at every checkpoint (see `ipc::area`).
     #[global_allocator]
+    #[link_section = ".bss.ankh_hot"]
     static HEAP: GuestHeap = GuestHeap {
         busy: AtomicBool::new(false),
         heap: UnsafeCell::new(Heap::empty()),

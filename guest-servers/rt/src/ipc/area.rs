@@ -14,15 +14,17 @@ use super::ring::SplitRing;
 #[repr(C, align(8))]
 pub(super) struct MessageBuffer(pub(super) [u8; MESSAGE_BUFFER_SIZE]);
 
-/// The per-request working set of IPC, in one page: TX and RX rings, the TX buffer for
-/// header + payload of the message being sent, the RX buffer the VMM writes header +
-/// payload of a delivered message into, and the `IpcSetup` argument.
+/// The per-request working set of IPC: TX and RX rings, the TX buffer for header +
+/// payload of the message being sent, the RX buffer the VMM writes header + payload of
+/// a delivered message into, and the `IpcSetup` argument.
 ///
-/// Every page a request touches costs after each VM exit, so all of this shares one
-/// (1440 of 4096 bytes). The RX bulk buffer lives elsewhere: its pages are touched only
-/// by messages that carry bulk data.
+/// Every page a request writes costs a copy at each checkpoint of a recoverable server,
+/// and every page it touches costs after each VM exit. So in a guest the area shares
+/// one page, the hot page (`.bss.ankh_hot`, see `guest.ld`), with the allocator's
+/// state, which most requests write too. The RX bulk buffer lives elsewhere: its pages
+/// are touched only by messages that carry bulk data.
 #[derive(Debug)]
-#[repr(C, align(4096))]
+#[repr(C, align(64))]
 pub struct IpcArea {
     /// The TX queue (domain to VMM).
     pub(super) tx: SplitRing,
@@ -65,10 +67,12 @@ impl Default for IpcArea {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<IpcArea>() == 4096);
+/// Room the area leaves in the hot page for the other hot statics (the linker script
+/// checks the sum).
+const _: () = assert!(core::mem::size_of::<IpcArea>() <= 2048);
 
-/// The guest's IPC memory: the area and the 1 MiB RX bulk buffer, in `.bss` (untouched
-/// pages of it cost nothing).
+/// The guest's IPC memory: the area, in the hot page, and the 1 MiB RX bulk buffer, in
+/// `.bss` (untouched pages of it cost nothing).
 #[cfg(not(test))]
 pub(super) mod storage {
     use core::cell::UnsafeCell;
@@ -80,20 +84,18 @@ pub(super) mod storage {
     #[repr(C, align(4096))]
     struct BulkBuffer([u8; BULK_MAX as usize]);
 
-    /// The statics, handed out once.
-    struct Storage {
-        area: UnsafeCell<IpcArea>,
-        bulk: UnsafeCell<BulkBuffer>,
-    }
+    /// A static handed out once, by [`take`].
+    struct Once<T>(UnsafeCell<T>);
 
     // SAFETY: the contents are only reached through `take`, which hands out the single
-    // `&mut` to each part at most once; a domain has one vCPU anyway.
-    unsafe impl Sync for Storage {}
+    // `&mut` to each static at most once; a domain has one vCPU anyway.
+    unsafe impl<T> Sync for Once<T> {}
 
-    static STORAGE: Storage = Storage {
-        area: UnsafeCell::new(IpcArea::new()),
-        bulk: UnsafeCell::new(BulkBuffer([0; BULK_MAX as usize])),
-    };
+    /// The area, in the hot page (zero-initialized, as `.bss` requires).
+    #[link_section = ".bss.ankh_hot"]
+    static AREA: Once<IpcArea> = Once(UnsafeCell::new(IpcArea::new()));
+
+    static BULK: Once<BulkBuffer> = Once(UnsafeCell::new(BulkBuffer([0; BULK_MAX as usize])));
 
     /// Whether `take` ran.
     static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -106,7 +108,7 @@ pub(super) mod storage {
         }
         // SAFETY: `TAKEN` makes this line run once, so these are the only references to
         // the two statics ever created; they are valid for `'static`.
-        let (area, bulk) = unsafe { (&mut *STORAGE.area.get(), &mut *STORAGE.bulk.get()) };
+        let (area, bulk) = unsafe { (&mut *AREA.0.get(), &mut *BULK.0.get()) };
         Some((area, &mut bulk.0[..]))
     }
 }
