@@ -57,9 +57,31 @@ pub use serving::Serving;
 /// If IPC was already set up in this domain (`Ipc::init` runs once).
 #[cfg(not(test))]
 pub fn run<S: ankh_proto::server::Server>(boot: &ankh_guest_rt::BootInfo, server: S) -> ! {
+    serve_forever(boxed_serving(boot, server))
+}
+
+/// The loop's state, built on the heap and started (`Server::start` may mount a file
+/// system, with large locals) in a frame of its own: the stack above the loop stays
+/// small, so a request's frames start in the hot page (see the runtime's `guest.ld`)
+/// instead of below frames that only the start used.
+#[cfg(not(test))]
+#[inline(never)]
+fn boxed_serving<S: ankh_proto::server::Server>(
+    boot: &ankh_guest_rt::BootInfo,
+    server: S,
+) -> alloc::boxed::Box<Serving<ankh_guest_rt::ipc::Ipc, S>> {
     let ipc = ankh_guest_rt::ipc::Ipc::init();
-    let mut serving = Serving::new(ipc, Peers::from_boot(boot), server);
+    let mut serving = alloc::boxed::Box::new(Serving::new(ipc, Peers::from_boot(boot), server));
     serving.start();
+    serving
+}
+
+/// Answers messages forever.
+#[cfg(not(test))]
+#[inline(never)]
+fn serve_forever<S: ankh_proto::server::Server>(
+    mut serving: alloc::boxed::Box<Serving<ankh_guest_rt::ipc::Ipc, S>>,
+) -> ! {
     loop {
         serving.step();
     }
