@@ -1,5 +1,5 @@
 //! File data: reading (runs of consecutive blocks in one device call, read-ahead for
-//! sequential readers), writing (blocks allocated contiguously where free, a bounded
+//! sequential readers, the blocks of small files kept in the cache), writing (blocks allocated contiguously where free, a bounded
 //! step at a time, short on `ENOSPC`), and setting a file's length. Holes read as
 //! zeros.
 
@@ -19,6 +19,12 @@ pub(crate) const WRITE_STEP_BLOCKS: u64 = 32;
 
 /// Blocks read past the request when a file is read sequentially (128 KiB).
 const READ_AHEAD_BLOCKS: u64 = 32;
+
+/// Files up to this size keep the blocks a read fetched in the cache, so that reading
+/// them again (a program started over and over) costs no device call. Larger files
+/// stream past it: one read through them would evict everything else. Executables
+/// travel in one message (1 MiB), so every program is a small file.
+const CACHED_FILE_MAX: u64 = 1 << 20;
 
 /// A run of consecutive disk blocks to read: `(first disk block, first logical
 /// block, blocks)`.
@@ -69,6 +75,7 @@ impl Ext2Fs {
         } else {
             last
         };
+        let keep = size <= CACHED_FILE_MAX;
         let mut run: Option<Run> = None;
         for lblk in first..=ahead_last {
             let ahead = lblk > last;
@@ -83,14 +90,14 @@ impl Ext2Fs {
                         *count += 1;
                     }
                     _ => {
-                        self.read_run(dev, run.take(), last, offset, &mut out)?;
+                        self.read_run(dev, run.take(), (last, keep), offset, &mut out)?;
                         run = Some((block, lblk, 1));
                     }
                 }
                 continue;
             }
             // A hole or a cached block: read-ahead stops there.
-            self.read_run(dev, run.take(), last, offset, &mut out)?;
+            self.read_run(dev, run.take(), (last, keep), offset, &mut out)?;
             if ahead {
                 break;
             }
@@ -98,18 +105,19 @@ impl Ext2Fs {
                 copy_block(lblk, data, offset, &mut out);
             }
         }
-        self.read_run(dev, run, last, offset, &mut out)?;
+        self.read_run(dev, run, (last, keep), offset, &mut out)?;
         self.last_read = Some((ino, end));
         Ok(out)
     }
 
     /// Reads a run in one device call: blocks up to logical block `last` go into
-    /// `out` (which holds the bytes from `offset`), the rest into the cache.
+    /// `out` (which holds the bytes from `offset`), and into the cache too when
+    /// `keep`; the rest (read-ahead) into the cache.
     fn read_run(
         &mut self,
         dev: &mut dyn BlockDevice,
         run: Option<Run>,
-        last: u64,
+        (last, keep): (u64, bool),
         offset: u64,
         out: &mut [u8],
     ) -> Result<(), Errno> {
@@ -122,7 +130,8 @@ impl Ext2Fs {
             let l = lblk + i as u64;
             if l <= last {
                 copy_block(l, data, offset, out);
-            } else {
+            }
+            if l > last || keep {
                 self.cache.insert_clean(block + i as u64, data);
             }
         }

@@ -255,6 +255,40 @@ fn io_is_coalesced_and_sequential_reads_read_ahead() {
 }
 
 #[test]
+fn small_files_are_read_from_the_device_once_and_large_ones_stream() {
+    let (mut fs, disk) = fresh(16384);
+    let mut disk = CountingDisk::new(disk);
+    let small = fs.open(&mut disk, "/prog", O_CREAT | O_RDWR).unwrap();
+    let program: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+    fs.write(&mut disk, small, 0, &program).unwrap();
+    let large = fs.open(&mut disk, "/big", O_CREAT | O_RDWR).unwrap();
+    let chunk = vec![0x5A; 2 << 20];
+    fs.write(&mut disk, large, 0, &chunk).unwrap();
+    fs.sync(&mut disk).unwrap();
+
+    // A fresh mount: nothing cached.
+    let mut disk = CountingDisk::new(disk.disk);
+    let mut fs = Ext2Fs::mount(&mut disk).unwrap();
+    let small = fs.resolve(&mut disk, "/prog").unwrap();
+    let large = fs.resolve(&mut disk, "/big").unwrap();
+    for time in 0..3 {
+        let before = disk.reads;
+        assert_eq!(fs.read(&mut disk, small, 0, 1 << 20).unwrap(), program);
+        let calls = disk.reads - before;
+        if time == 0 {
+            assert!(calls > 0, "the first read comes from the device");
+        } else {
+            assert_eq!(calls, 0, "read {time} of a small file went to the device");
+        }
+    }
+    for _ in 0..2 {
+        let before = disk.reads;
+        assert_eq!(fs.read(&mut disk, large, 0, 2 << 20).unwrap(), chunk);
+        assert!(disk.reads > before, "a large file streams past the cache");
+    }
+}
+
+#[test]
 fn the_sparse_form_round_trips_an_image() {
     let mut image = Image::new(16384).unwrap();
     image.add_dir("/etc").unwrap();
