@@ -199,6 +199,7 @@ impl Ext2Fs {
         src: &[u8],
     ) -> Result<u64, Errno> {
         let mut inode = self.read_inode(dev, ino)?;
+        let before = inode.clone();
         let mut pos = at;
         let end = at + src.len() as u64;
         let mut goal = match (at / BLOCK_BYTES).checked_sub(1) {
@@ -236,7 +237,11 @@ impl Ext2Fs {
         if pos > inode.size() {
             inode.set_size(pos);
         }
-        self.write_inode(dev, ino, &inode)?;
+        // Overwriting a file in place changes no inode field (there is no clock for
+        // times): leave its block clean, not rewritten at every write.
+        if inode != before {
+            self.write_inode(dev, ino, &inode)?;
+        }
         match failure {
             None | Some(errno::ENOSPC) => Ok(pos),
             Some(e) => Err(e),
