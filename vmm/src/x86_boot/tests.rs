@@ -159,3 +159,29 @@ fn idt_gates_point_at_consecutive_stubs() {
         assert_eq!((low >> 40) & 0xff, INTERRUPT_GATE);
     }
 }
+
+#[test]
+fn every_entry_is_already_accessed_and_every_leaf_dirty() {
+    // The walker would otherwise write these bits into the tables: guest writes the
+    // dirty log reports and checkpoints copy.
+    let memory = booted();
+    map_device_window(&memory).unwrap();
+    let mut leaves = 0;
+    let mut tables = vec![(PML4_ADDR, 39)];
+    while let Some((table, shift)) = tables.pop() {
+        for index in 0..ENTRIES_PER_TABLE as u64 {
+            let entry = read_u64(&memory, table + index * 8);
+            if entry & PTE_PRESENT == 0 {
+                continue;
+            }
+            assert_ne!(entry & PTE_ACCESSED, 0, "{entry:#x} at {table:#x}[{index}]");
+            if shift == 12 || (shift == 21 && entry & PTE_HUGE != 0) {
+                assert_ne!(entry & PTE_DIRTY, 0, "{entry:#x} at {table:#x}[{index}]");
+                leaves += 1;
+            } else {
+                tables.push((entry & 0x000f_ffff_ffff_f000, shift - 9));
+            }
+        }
+    }
+    assert!(leaves > 512, "{leaves} leaves");
+}
