@@ -18,9 +18,12 @@
 //!
 //! Cooled entries go back in batches ([`RESET_BATCH`]: each reset flushes the guest's
 //! TLB), or when the oldest waited [`LINGER_LOOKS`]. KVM takes entries back in ring
-//! order only, so a hot entry holds back the cooled ones behind it; when copying those
-//! until it cools would cost more than the traps of handing the hot ones in front back
-//! early, they all go back.
+//! order only, so a hot entry holds back the cooled ones behind it, which are copied at
+//! every look while they wait. That is rent-or-buy: they wait until the copies they
+//! cost add up to the traps of handing the hot ones in front back early, then they all
+//! go back. (Deciding on the copies still to come instead, as an earlier version did,
+//! handed back a server's always-written pages each time one page cooled behind them:
+//! under fcopy-1k VFS re-trapped its nine hottest pages every 45 checkpoints.)
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsRawFd;
@@ -99,6 +102,9 @@ pub struct Ring {
     /// Pages that went back, for their next period.
     history: HashMap<u64, PageHistory>,
     looks: u64,
+    /// Copies spent on cooled entries held behind hot ones since none were (in pages
+    /// times looks).
+    held_copies: u64,
     /// Heap entries standing in for KVM's mapping (unit tests); `None` when mapped.
     heap: Option<Box<[kvm_dirty_gfn]>>,
 }
@@ -143,6 +149,7 @@ impl Ring {
             pending: Vec::new(),
             history: HashMap::new(),
             looks: 0,
+            held_copies: 0,
             heap,
         }
     }
@@ -218,7 +225,7 @@ impl Ring {
     }
 
     /// How many entries, from the front, to hand back now.
-    fn due(&self) -> usize {
+    fn due(&mut self) -> usize {
         let looks = self.looks;
         let cooled = |entry: &HotEntry| entry.expiry <= looks;
         let prefix = self.hot.iter().take_while(|entry| cooled(entry)).count();
@@ -239,18 +246,24 @@ impl Ring {
             .rposition(cooled)
             .filter(|&last| last > prefix)
         else {
+            self.held_copies = 0;
             return due;
         };
-        let (mut held, mut hot, mut until) = (0u64, 0u64, 0u64);
-        for entry in self.hot.range(prefix..=last) {
-            if cooled(entry) {
-                held += 1;
-            } else {
-                hot += 1;
-                until = until.max(entry.expiry - looks);
-            }
-        }
-        if held * until > REWRITE_LOOKS * hot {
+        let (held, hot) = self
+            .hot
+            .range(prefix..=last)
+            .fold((0u64, 0u64), |(held, hot), entry| {
+                if cooled(entry) {
+                    (held + 1, hot)
+                } else {
+                    (held, hot + 1)
+                }
+            });
+        // Each held entry is copied at this look: once those copies reach the traps
+        // of the hot ones in front, hand them all back.
+        self.held_copies += held;
+        if self.held_copies > REWRITE_LOOKS * hot {
+            self.held_copies = 0;
             last + 1
         } else {
             due
