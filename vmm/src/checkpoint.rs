@@ -53,11 +53,24 @@ impl CheckpointStore {
         self.vcpu.as_ref()
     }
 
-    /// Records a checkpoint: copies the pages in `written` (bitmap, KVM layout) from
-    /// `memory` into the shadow, and keeps `vcpu`. Returns the pages copied.
-    pub fn capture(&mut self, memory: &DomainMemory, written: &[u64], vcpu: VcpuState) -> usize {
+    /// Keeps the vCPU state of a checkpoint: the general registers `regs`, and the
+    /// segment and x87 state `first` when given (the first checkpoint; later ones keep
+    /// what it saved, which a serving guest does not change). Without `first` and
+    /// without an earlier checkpoint, nothing is kept.
+    pub fn keep_vcpu(&mut self, regs: kvm_regs, first: Option<(kvm_sregs, kvm_fpu)>) {
+        match (first, &mut self.vcpu) {
+            (Some((sregs, fpu)), _) => self.vcpu = Some(VcpuState { regs, sregs, fpu }),
+            (None, Some(vcpu)) => vcpu.regs = regs,
+            (None, None) => {}
+        }
+    }
+
+    /// Records a checkpoint's memory: copies the pages in `written` (bitmap, KVM
+    /// layout) from `memory` into the shadow. Returns the pages copied; `written` is
+    /// left all zero, ready for the next look.
+    pub fn capture(&mut self, memory: &DomainMemory, written: &mut [u64]) -> usize {
         let mut copied = 0;
-        for page in pages(written) {
+        for page in take_pages(written) {
             let at = page * PAGE_SIZE;
             let range = slot(at);
             // One page at a time through a volatile slice: cheaper than `read_slice`,
@@ -67,15 +80,14 @@ impl CheckpointStore {
                 copied += 1;
             }
         }
-        self.vcpu = Some(vcpu);
         copied
     }
 
     /// Puts back into `memory` the pages in `written` (bitmap, KVM layout) as they were
-    /// at the checkpoint. Returns the pages restored.
-    pub fn restore(&self, memory: &DomainMemory, written: &[u64]) -> usize {
+    /// at the checkpoint. Returns the pages restored; `written` is left all zero.
+    pub fn restore(&self, memory: &DomainMemory, written: &mut [u64]) -> usize {
         let mut restored = 0;
-        for page in pages(written) {
+        for page in take_pages(written) {
             let at = page * PAGE_SIZE;
             let range = slot(at);
             if let Ok(page) = memory.guest().get_slice(GuestAddress(at), range.len()) {
@@ -103,6 +115,25 @@ pub fn pages(bitmap: &[u64]) -> impl Iterator<Item = u64> + '_ {
         .filter(|(_, bits)| **bits != 0)
         .flat_map(|(word, &bits)| {
             let mut rest = bits;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = u64::from(rest.trailing_zeros());
+                    rest &= rest - 1;
+                    word as u64 * 64 + bit
+                })
+            })
+        })
+}
+
+/// Like [`pages`], clearing each word of `bitmap` as it is read: the caller's bitmap
+/// is zero afterwards without a pass over all of it.
+pub fn take_pages(bitmap: &mut [u64]) -> impl Iterator<Item = u64> + '_ {
+    bitmap
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, bits)| **bits != 0)
+        .flat_map(|(word, bits)| {
+            let mut rest = std::mem::take(bits);
             std::iter::from_fn(move || {
                 (rest != 0).then(|| {
                     let bit = u64::from(rest.trailing_zeros());
@@ -142,13 +173,12 @@ mod tests {
             .guest()
             .write_slice(b"before", GuestAddress(0x20_0000))
             .unwrap();
-        let written = memory.take_vmm_written();
-        let vcpu = VcpuState {
-            regs: kvm_regs::default(),
-            sregs: kvm_sregs::default(),
-            fpu: kvm_fpu::default(),
-        };
-        assert!(store.capture(&memory, &written, vcpu) >= 1);
+        let mut written = memory.take_vmm_written();
+        let first = Some((kvm_sregs::default(), kvm_fpu::default()));
+        store.keep_vcpu(kvm_regs::default(), first);
+        assert!(store.has_checkpoint());
+        assert!(store.capture(&memory, &mut written) >= 1);
+        assert!(written.iter().all(|&word| word == 0), "taken out");
         memory
             .guest()
             .write_slice(b"after!", GuestAddress(0x20_0000))
@@ -157,8 +187,9 @@ mod tests {
             .guest()
             .write_slice(b"new", GuestAddress(0x30_0000))
             .unwrap();
-        let written = memory.take_vmm_written();
-        assert_eq!(store.restore(&memory, &written), 2);
+        let mut written = memory.take_vmm_written();
+        assert_eq!(store.restore(&memory, &mut written), 2);
+        assert!(written.iter().all(|&word| word == 0), "taken out");
         let mut back = [0u8; 6];
         memory
             .guest()

@@ -20,7 +20,7 @@ use kvm_bindings::{
 use kvm_ioctls::{Cap, SyncReg, VcpuExit, VcpuFd, VmFd};
 use virtio_seep::abi::hypercall::Hypercall;
 
-use crate::checkpoint::{CheckpointStore, VcpuState};
+use crate::checkpoint::CheckpointStore;
 use crate::console::{Console, ConsoleSink};
 use crate::devices::blk::{BlkDevice, BlkSnapshot, BlkStats, DiskFile};
 use crate::devices::DeviceFault;
@@ -208,7 +208,8 @@ pub struct Domain {
     /// because benchmarks read it through `&Domain`.
     dirty_log: Option<Mutex<DirtyLog>>,
     /// The pages written since the last checkpoint, filled at each look (kept to
-    /// spare an allocation per request).
+    /// spare an allocation per request). All zero between looks: the capture or
+    /// restore that follows a look takes its pages out.
     written: Vec<u64>,
     /// KVM copies the general registers into the run page at every exit.
     sync_regs: bool,
@@ -417,28 +418,28 @@ impl Domain {
         // they are read at the first checkpoint only: each read is an ioctl of about
         // 2 us, a sizeable part of a checkpoint. Debug builds check the assumption.
         let saved = self.checkpoints.as_ref().and_then(CheckpointStore::vcpu);
-        let (sregs, fpu) = match saved {
+        let first = match saved {
             Some(saved) => {
                 debug_assert_eq!(self.vcpu.get_sregs().ok(), Some(saved.sregs));
                 debug_assert_eq!(self.vcpu.get_fpu().ok(), Some(saved.fpu));
-                (saved.sregs, saved.fpu)
+                None
             }
-            None => (
+            None => Some((
                 self.vcpu
                     .get_sregs()
                     .map_err(|source| self.run_error("KVM_GET_SREGS", source))?,
                 self.vcpu
                     .get_fpu()
                     .map_err(|source| self.run_error("KVM_GET_FPU", source))?,
-            ),
+            )),
         };
-        let vcpu = VcpuState { regs, sregs, fpu };
         let store = self
             .checkpoints
             .as_mut()
             .ok_or(DomainError::NoCheckpoints)?;
+        store.keep_vcpu(regs, first);
         self.device_checkpoint = self.device.as_ref().map(BlkDevice::snapshot);
-        Ok(store.capture(&self.memory, &self.written, vcpu))
+        Ok(store.capture(&self.memory, &mut self.written))
     }
 
     /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
@@ -451,7 +452,7 @@ impl Domain {
             .as_ref()
             .ok_or(DomainError::NoCheckpoints)?;
         let vcpu = store.vcpu().ok_or(DomainError::NoCheckpoints)?.clone();
-        let restored = store.restore(&self.memory, &self.written);
+        let restored = store.restore(&self.memory, &mut self.written);
         // The restore itself went through the VMM's bitmap; those pages now equal the
         // checkpoint, so they are not "written since".
         self.memory.take_vmm_written();
@@ -501,7 +502,8 @@ impl Domain {
             return Err(DomainError::NoCheckpoints);
         };
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
-        self.written.clear();
+        // Zero already (see `written`), unless a look failed half way: then it keeps
+        // a few more pages, which costs copies, never correctness.
         self.written.resize((size / 4096).div_ceil(64), 0);
         let looked = log
             .lock()

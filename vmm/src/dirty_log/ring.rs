@@ -105,6 +105,9 @@ pub struct Ring {
     /// Copies spent on cooled entries held behind hot ones since none were (in pages
     /// times looks).
     held_copies: u64,
+    /// No hot entry cools before this look (so most looks skip the search for cooled
+    /// ones: a server holds dozens of entries, and a look is on every request's path).
+    soonest: u64,
     /// Heap entries standing in for KVM's mapping (unit tests); `None` when mapped.
     heap: Option<Box<[kvm_dirty_gfn]>>,
 }
@@ -150,6 +153,7 @@ impl Ring {
             history: HashMap::new(),
             looks: 0,
             held_copies: 0,
+            soonest: u64::MAX,
             heap,
         }
     }
@@ -178,10 +182,12 @@ impl Ring {
             // say so, read with acquire ordering), so its fields are written.
             let entry = unsafe { std::ptr::read_volatile(self.entries.add(slot)) };
             let period = self.period_of(entry.offset);
+            let expiry = self.looks + u64::from(period);
+            self.soonest = self.soonest.min(expiry);
             self.hot.push_back(HotEntry {
                 index: self.next,
                 page: entry.offset,
-                expiry: self.looks + u64::from(period),
+                expiry,
                 period,
             });
             self.next += 1;
@@ -212,12 +218,24 @@ impl Ring {
         for page in self.pending.drain(..) {
             set(bitmap, page);
         }
-        let give_back = self.due();
+        let give_back = if self.looks < self.soonest {
+            // Nothing cooled, so nothing is held behind a hot entry either.
+            self.held_copies = 0;
+            0
+        } else {
+            self.due()
+        };
         if give_back > 0 {
             for _ in 0..give_back {
                 let entry = self.hot.pop_front().expect("counted");
                 self.give_back(entry);
             }
+            self.soonest = self
+                .hot
+                .iter()
+                .map(|entry| entry.expiry)
+                .min()
+                .unwrap_or(u64::MAX);
             reset()?;
         }
         self.looks += 1;
@@ -288,6 +306,7 @@ impl Ring {
             self.give_back(entry);
             self.pending.push(entry.page);
         }
+        self.soonest = u64::MAX;
         reset()
     }
 
