@@ -8,8 +8,11 @@
 //!
 //! These hosts have slow and fast phases of seconds. So each workload runs in a system
 //! of its own, and the baseline and the policy measured take turns workload by
-//! workload, a fraction of a second apart, rather than program by program; and the
-//! process stays on one CPU, as a migration between the two cores costs more than
+//! workload, a fraction of a second apart, rather than program by program: in each
+//! round a workload runs four times, in the order A B B A (`none` first in one round,
+//! the policy first in the next), and the round's slowdown compares the two A runs
+//! with the two B runs, which cancels a drift of the machine's speed within the round.
+//! The process stays on one CPU, as a migration between the two cores costs more than
 //! most of what is measured. Each system runs its workload twice
 //! (`ubench <workload> <workload>`) and the second run counts: the first warms the
 //! servers up (their heaps, and which of their pages the dirty log keeps writable),
@@ -31,6 +34,12 @@ use crate::system::{
     init_jobs, root_fs_with_jobs, run_system, CheckpointCount, SystemOptions, SystemReport,
     TraceEvent, INIT_JOBS,
 };
+
+/// Systems per policy, workload and round (A B B A).
+const SYSTEMS_PER_ROUND: f64 = 2.0;
+
+/// Runs of its workload in each system (a warm-up, then the measured one).
+const RUNS_PER_SYSTEM: f64 = 2.0;
 
 /// The OS the workloads run on.
 const OS: &str = include_str!("../../../systems/os.toml");
@@ -57,11 +66,12 @@ impl Workload {
 /// servers' recovery off (`none`, the baseline) and under `policy`.
 #[derive(Debug)]
 pub struct UbenchReport {
-    /// Runs of each workload per policy.
+    /// Rounds (each ran every workload twice per policy).
     pub rounds: usize,
     /// The policy compared with `none`.
     pub policy: Policy,
-    /// Each workload without recovery, median over the rounds by operations per second.
+    /// Each workload without recovery, median over the rounds by operations per second
+    /// (a round's figure is the mean of its two runs).
     pub baseline: Vec<Workload>,
     /// Each workload under `policy`.
     pub workloads: Vec<Workload>,
@@ -70,14 +80,16 @@ pub struct UbenchReport {
     /// fast phases, which last longer than a round.
     pub paired: Vec<f64>,
     /// Per workload, the checkpoints of every server under `policy`, over all its
-    /// systems (each ran the workload twice: a warm-up, then the measured run).
+    /// systems (two per round, each ran the workload twice: a warm-up, then the
+    /// measured run).
     pub checkpoints: Vec<CheckpointCount>,
 }
 
 impl UbenchReport {
     /// Checkpoints per operation of workload `index` under the policy.
     fn checkpoints_per_op(&self, index: usize) -> f64 {
-        let operations = self.workloads[index].operations as f64 * 2.0 * self.rounds as f64;
+        let runs = SYSTEMS_PER_ROUND * RUNS_PER_SYSTEM * self.rounds as f64;
+        let operations = self.workloads[index].operations as f64 * runs;
         self.checkpoints[index].checkpoints as f64 / operations
     }
 }
@@ -86,7 +98,7 @@ impl fmt::Display for UbenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "ankh bench ubench (median of {} runs per policy)",
+            "ankh bench ubench (median of {} rounds, each workload run A B B A per round)",
             self.rounds
         )?;
         writeln!(
@@ -153,17 +165,26 @@ pub fn run(
     for round in 0..rounds.max(1) {
         let (mut base, mut under) = (Vec::new(), Vec::new());
         for (index, workload) in WORKLOADS.into_iter().enumerate() {
-            // Alternate which goes first, so a drift favours neither.
-            let measured = if (round + index) % 2 == 0 {
-                base.push(run_once(&host, Policy::None, workload)?.0);
-                run_once(&host, policy, workload)?
-            } else {
-                let measured = run_once(&host, policy, workload)?;
-                base.push(run_once(&host, Policy::None, workload)?.0);
-                measured
-            };
-            under.push(measured.0);
-            checkpoints[index] += measured.1;
+            // A B B A, the baseline first in every other round: a drift within the
+            // round favours neither, and neither does a drift across rounds.
+            let baseline_first = (round + index) % 2 == 0;
+            let (mut base_pair, mut policy_pair) = (Vec::new(), Vec::new());
+            for is_baseline in [
+                baseline_first,
+                !baseline_first,
+                !baseline_first,
+                baseline_first,
+            ] {
+                if is_baseline {
+                    base_pair.push(run_once(&host, Policy::None, workload)?.0);
+                } else {
+                    let (measured, counted) = run_once(&host, policy, workload)?;
+                    policy_pair.push(measured);
+                    checkpoints[index] += counted;
+                }
+            }
+            base.push(mean(&base_pair));
+            under.push(mean(&policy_pair));
         }
         base_runs.push(base);
         runs.push(under);
@@ -194,6 +215,17 @@ fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<
             ratios.get(ratios.len() / 2).copied().unwrap_or(1.0)
         })
         .collect()
+}
+
+/// Runs of one workload as one: their operations each, in their mean time (so the
+/// rate is that of all of them together).
+fn mean(runs: &[Workload]) -> Workload {
+    let count = u32::try_from(runs.len()).unwrap_or(u32::MAX).max(1);
+    Workload {
+        name: runs.first().map(|run| run.name.clone()).unwrap_or_default(),
+        operations: runs.first().map_or(0, |run| run.operations),
+        elapsed: runs.iter().map(|run| run.elapsed).sum::<Duration>() / count,
+    }
 }
 
 /// The median run of each workload.
@@ -339,4 +371,35 @@ pub fn run_marked(
         return Err(format!("{} printed no workload: {:?}", run.program, console.lines()).into());
     }
     Ok((workloads, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(ops: u64, millis: u64) -> Workload {
+        Workload {
+            name: "syscall".into(),
+            operations: ops,
+            elapsed: Duration::from_millis(millis),
+        }
+    }
+
+    #[test]
+    fn a_pair_of_runs_counts_at_the_rate_of_both_together() {
+        let both = mean(&[run(100, 100), run(100, 300)]);
+        assert_eq!(both.operations, 100);
+        assert_eq!(both.elapsed, Duration::from_millis(200));
+        assert!((both.per_second() - 500.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_paired_slowdown_is_the_median_of_the_rounds() {
+        let base = vec![vec![run(100, 100)], vec![run(100, 100)], vec![run(100, 50)]];
+        let under = vec![vec![run(100, 110)], vec![run(100, 300)], vec![run(100, 60)]];
+        let paired = paired_slowdowns(&base, &under);
+        assert_eq!(paired.len(), 1);
+        // Rounds: 1.1, 3.0 (an outlier), 1.2: the median is 1.2.
+        assert!((paired[0] - 1.2).abs() < 1e-9, "{paired:?}");
+    }
 }

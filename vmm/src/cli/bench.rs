@@ -33,7 +33,7 @@ pub struct ModesArgs {
 
 #[derive(Debug, Args)]
 pub struct UbenchArgs {
-    /// Runs of each workload per policy.
+    /// Rounds; in each, every workload runs twice per policy (A B B A).
     #[arg(long, default_value_t = 9)]
     rounds: usize,
     /// The CPU the benchmark runs on (one CPU: no migrations between the policies'
