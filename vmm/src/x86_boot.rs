@@ -51,14 +51,14 @@ const PTE_WRITABLE: u64 = 1 << 1;
 const PTE_USER: u64 = 1 << 2;
 const PTE_WRITE_THROUGH: u64 = 1 << 3;
 const PTE_CACHE_DISABLE: u64 = 1 << 4;
+/// Set in every entry the VMM writes. Otherwise the page walker sets it (under shadow
+/// paging KVM does, for the guest), again and again on these hosts: each time a guest
+/// write to a table page, which the dirty log reports and a checkpoint copies (the low
+/// page table trapped about 100 times per workload of `ubench`). The dirty bit stays
+/// clear on purpose: with it set in a leaf, shadow paging maps a writable page
+/// writable, and logs it as written, on a mere read (spawn's modelled checkpoint cost
+/// went up by a third).
 const PTE_ACCESSED: u64 = 1 << 5;
-const PTE_DIRTY: u64 = 1 << 6;
-/// Set in every entry the VMM writes (dirty in leaves): the page walker then never
-/// writes the tables. Each of its writes would be a guest write to a table page, which
-/// the dirty log reports and a checkpoint copies, and under shadow paging an emulated
-/// one.
-const PTE_USED: u64 = PTE_ACCESSED;
-const PTE_LEAF_USED: u64 = PTE_ACCESSED | PTE_DIRTY;
 const PTE_HUGE: u64 = 1 << 7;
 const ENTRIES_PER_TABLE: usize = 512;
 const HUGE_PAGE_SIZE: u64 = 2 << 20;
@@ -201,7 +201,7 @@ fn gate(handler: u64) -> [u64; 2] {
 /// 2 MiB (null page absent, VMM structures supervisor-only), 2 MiB pages above.
 fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
     let mem = memory.guest();
-    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_USED;
+    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_ACCESSED;
     let directory_span = HUGE_PAGE_SIZE * ENTRIES_PER_TABLE as u64;
     let directories = IDENTITY_MAP_SIZE / directory_span;
     mem.write_obj(PDPT_ADDR | table_flags, GuestAddress(PML4_ADDR))?;
@@ -211,7 +211,7 @@ fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
         mem.write_obj(pd_addr | table_flags, GuestAddress(PDPT_ADDR + dir * 8))?;
         let mut addr = dir * directory_span;
         for entry in table.iter_mut() {
-            *entry = addr | table_flags | PTE_LEAF_USED | PTE_HUGE;
+            *entry = addr | table_flags | PTE_HUGE;
             addr += HUGE_PAGE_SIZE;
         }
         if dir == 0 {
@@ -222,9 +222,9 @@ fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
     for (addr, entry) in (0..).map(|page| page * PAGE_SIZE).zip(table.iter_mut()) {
         *entry = match addr {
             0 => 0,
-            BOOT_INFO_ADDR => addr | PTE_PRESENT | PTE_USER | PTE_LEAF_USED,
-            _ if addr < SUPERVISOR_AREA_END => addr | PTE_PRESENT | PTE_WRITABLE | PTE_LEAF_USED,
-            _ => addr | table_flags | PTE_LEAF_USED,
+            BOOT_INFO_ADDR => addr | PTE_PRESENT | PTE_USER | PTE_ACCESSED,
+            _ if addr < SUPERVISOR_AREA_END => addr | PTE_PRESENT | PTE_WRITABLE | PTE_ACCESSED,
+            _ => addr | table_flags,
         };
     }
     mem.write_slice(table.as_bytes(), GuestAddress(PT_LOW_ADDR))
@@ -236,19 +236,14 @@ fn write_page_tables(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
 /// page fault in the guest. No RAM backs it, so every access is an MMIO exit.
 pub fn map_device_window(memory: &DomainMemory) -> Result<(), GuestMemoryError> {
     let mem = memory.guest();
-    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_USED;
+    let table_flags = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_ACCESSED;
     let pdpt_slot = DEVICE_WINDOW_BASE / DIRECTORY_SPAN;
     let pd_slot = (DEVICE_WINDOW_BASE % DIRECTORY_SPAN) / HUGE_PAGE_SIZE;
     mem.write_obj(
         DEVICE_PD_ADDR | table_flags,
         GuestAddress(PDPT_ADDR + pdpt_slot * 8),
     )?;
-    let page = DEVICE_WINDOW_BASE
-        | table_flags
-        | PTE_LEAF_USED
-        | PTE_HUGE
-        | PTE_WRITE_THROUGH
-        | PTE_CACHE_DISABLE;
+    let page = DEVICE_WINDOW_BASE | table_flags | PTE_HUGE | PTE_WRITE_THROUGH | PTE_CACHE_DISABLE;
     mem.write_obj(page, GuestAddress(DEVICE_PD_ADDR + pd_slot * 8))
 }
 
