@@ -57,7 +57,7 @@ pub use serving::Serving;
 /// If IPC was already set up in this domain (`Ipc::init` runs once).
 #[cfg(not(test))]
 pub fn run<S: ankh_proto::server::Server>(boot: &ankh_guest_rt::BootInfo, server: S) -> ! {
-    serve_forever(boxed_serving(boot, server))
+    serve_forever(&mut boxed_serving(boot, server))
 }
 
 /// The loop's state, built on the heap and started (`Server::start` may mount a file
@@ -80,7 +80,7 @@ fn boxed_serving<S: ankh_proto::server::Server>(
 #[cfg(not(test))]
 #[inline(never)]
 fn serve_forever<S: ankh_proto::server::Server>(
-    mut serving: alloc::boxed::Box<Serving<ankh_guest_rt::ipc::Ipc, S>>,
+    serving: &mut Serving<ankh_guest_rt::ipc::Ipc, S>,
 ) -> ! {
     loop {
         serving.step();
