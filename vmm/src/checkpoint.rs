@@ -113,16 +113,7 @@ pub fn pages(bitmap: &[u64]) -> impl Iterator<Item = u64> + '_ {
         .iter()
         .enumerate()
         .filter(|(_, bits)| **bits != 0)
-        .flat_map(|(word, &bits)| {
-            let mut rest = bits;
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = u64::from(rest.trailing_zeros());
-                    rest &= rest - 1;
-                    word as u64 * 64 + bit
-                })
-            })
-        })
+        .flat_map(|(word, &bits)| set_bits(word, bits))
 }
 
 /// Like [`pages`], clearing each word of `bitmap` as it is read: the caller's bitmap
@@ -132,16 +123,18 @@ pub fn take_pages(bitmap: &mut [u64]) -> impl Iterator<Item = u64> + '_ {
         .iter_mut()
         .enumerate()
         .filter(|(_, bits)| **bits != 0)
-        .flat_map(|(word, bits)| {
-            let mut rest = std::mem::take(bits);
-            std::iter::from_fn(move || {
-                (rest != 0).then(|| {
-                    let bit = u64::from(rest.trailing_zeros());
-                    rest &= rest - 1;
-                    word as u64 * 64 + bit
-                })
-            })
+        .flat_map(|(word, bits)| set_bits(word, std::mem::take(bits)))
+}
+
+/// The page numbers of the set bits of word `word` of a bitmap, `bits`.
+fn set_bits(word: usize, mut bits: u64) -> impl Iterator<Item = u64> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let bit = u64::from(bits.trailing_zeros());
+            bits &= bits - 1;
+            word as u64 * 64 + bit
         })
+    })
 }
 
 #[cfg(test)]

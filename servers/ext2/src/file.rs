@@ -1,7 +1,7 @@
 //! File data: reading (runs of consecutive blocks in one device call, read-ahead for
-//! sequential readers, the blocks of small files kept in the cache), writing (blocks allocated contiguously where free, a bounded
-//! step at a time, short on `ENOSPC`), and setting a file's length. Holes read as
-//! zeros.
+//! sequential readers, the blocks of small files kept in the cache), writing (blocks
+//! allocated contiguously where free, a bounded step at a time, short on `ENOSPC`),
+//! and setting a file's length. Holes read as zeros.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -90,14 +90,14 @@ impl Ext2Fs {
                         *count += 1;
                     }
                     _ => {
-                        self.read_run(dev, run.take(), (last, keep), offset, &mut out)?;
+                        self.read_run(dev, run.take(), last, keep, offset, &mut out)?;
                         run = Some((block, lblk, 1));
                     }
                 }
                 continue;
             }
             // A hole or a cached block: read-ahead stops there.
-            self.read_run(dev, run.take(), (last, keep), offset, &mut out)?;
+            self.read_run(dev, run.take(), last, keep, offset, &mut out)?;
             if ahead {
                 break;
             }
@@ -105,7 +105,7 @@ impl Ext2Fs {
                 copy_block(lblk, data, offset, &mut out);
             }
         }
-        self.read_run(dev, run, (last, keep), offset, &mut out)?;
+        self.read_run(dev, run, last, keep, offset, &mut out)?;
         self.last_read = Some((ino, end));
         Ok(out)
     }
@@ -117,7 +117,8 @@ impl Ext2Fs {
         &mut self,
         dev: &mut dyn BlockDevice,
         run: Option<Run>,
-        (last, keep): (u64, bool),
+        last: u64,
+        keep: bool,
         offset: u64,
         out: &mut [u8],
     ) -> Result<(), Errno> {
