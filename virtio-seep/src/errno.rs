@@ -58,6 +58,9 @@ pub const ENOSYS: Errno = 38;
 pub const ENOTEMPTY: Errno = 39;
 /// The message does not fit.
 pub const EMSGSIZE: Errno = 90;
+/// The caller left too many replies untaken: this one's data was dropped (the VMM
+/// holds a bounded number of bytes for each domain).
+pub const ENOBUFS: Errno = 105;
 /// The domain a call was waiting on stopped (it exited or faulted) before answering.
 pub const EDEADSRCDST: Errno = 1000;
 /// The server faulted while handling the request and was recovered (rolled back or

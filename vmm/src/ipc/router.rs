@@ -85,15 +85,32 @@ pub enum WaitOutcome {
     Blocked,
 }
 
-/// Limits against message storms.
+/// Limits against message storms, and the bounds on what the router holds for each
+/// domain (docs/ipc.md, "Bounds"). Each bound is charged to the domain that causes the
+/// messages: a caller owns the replies it has not taken, a sender its one-way messages,
+/// and a full inbox refuses new requests (`EAGAIN`) instead of faulting their sender.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StormLimits {
     /// Messages a domain may send per second, sustained.
     pub per_second: u32,
     /// Messages a domain may send in a burst.
     pub burst: u32,
-    /// Messages that may wait in one domain's inbox.
+    /// Messages that may wait in one domain's inbox before new requests are refused
+    /// with `EAGAIN` (each sender may still have [`StormLimits::inbox_share`] there).
     pub inbox: usize,
+    /// Messages one sender may always have waiting in one inbox, even a full one, so
+    /// that a flood by one client never locks the others out.
+    pub inbox_share: u32,
+    /// Requests a domain may have in flight: sent, and their reply not yet taken. The
+    /// replies the router holds for a domain are bounded by construction.
+    pub outstanding: u32,
+    /// One-way messages a domain may have waiting, undelivered, in other inboxes.
+    pub one_way: u32,
+    /// Bytes (payload and bulk) that may wait in one domain's inbox: a request beyond
+    /// them is refused with `EAGAIN`, a reply loses its data and carries `ENOBUFS`.
+    pub inbox_bytes: usize,
+    /// Bytes that may wait in all inboxes together (the same refusals beyond it).
+    pub total_bytes: usize,
 }
 
 impl Default for StormLimits {
@@ -102,6 +119,11 @@ impl Default for StormLimits {
             per_second: 100_000,
             burst: 1_000,
             inbox: 1_024,
+            inbox_share: 8,
+            outstanding: 64,
+            one_way: 64,
+            inbox_bytes: 16 << 20,
+            total_bytes: 256 << 20,
         }
     }
 }
@@ -132,8 +154,17 @@ struct Slot {
     role: Role,
     activity: Activity,
     inbox: VecDeque<Message>,
+    /// Bytes of the messages in `inbox`.
+    inbox_bytes: usize,
+    /// Per sender, the messages other than replies it has in `inbox`.
+    inbox_from: HashMap<DomainId, u32>,
     /// Requests delivered to this domain and not answered yet.
     received: HashSet<u64>,
+    /// Requests this domain sent whose reply it has not taken yet (the reply is owed,
+    /// or waits in `inbox`).
+    outstanding: u32,
+    /// One-way messages this domain sent that wait, undelivered, in an inbox.
+    one_way: u32,
     bucket: TokenBucket,
 }
 
@@ -162,6 +193,8 @@ pub struct Router {
     requests: HashMap<u64, Request>,
     next_request: u64,
     limits: StormLimits,
+    /// Bytes waiting in every inbox together.
+    held_bytes: usize,
 }
 
 impl Router {
@@ -187,6 +220,7 @@ impl Router {
             requests: HashMap::new(),
             next_request: 1,
             limits,
+            held_bytes: 0,
         };
         for role in roles {
             router.push_slot(role);
@@ -199,7 +233,11 @@ impl Router {
             role,
             activity: Activity::Running,
             inbox: VecDeque::new(),
+            inbox_bytes: 0,
+            inbox_from: HashMap::new(),
             received: HashSet::new(),
+            outstanding: 0,
+            one_way: 0,
             bucket: TokenBucket {
                 tokens: f64::from(self.limits.burst),
                 last: Instant::now(),
@@ -262,17 +300,36 @@ impl Router {
         if !self.slot_mut(from).bucket.take(&limits, now) {
             return Err(IpcFault::MessageStorm("kernel calls over the rate".into()));
         }
+        self.check_outstanding(from)?;
+        Ok(self.open_request(from, VMM_DOMAIN))
+    }
+
+    /// Refuses a new request from `from` when it already has as many in flight as
+    /// [`StormLimits::outstanding`] allows: it is not taking its replies.
+    fn check_outstanding(&self, from: DomainId) -> Result<(), IpcFault> {
+        let limit = self.limits.outstanding;
+        if self.slot(from).outstanding >= limit {
+            return Err(IpcFault::MessageStorm(format!(
+                "{limit} requests in flight whose replies it has not taken"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Registers a new request from `caller` to `callee`; returns its id.
+    fn open_request(&mut self, caller: DomainId, callee: DomainId) -> u64 {
         let id = self.next_request;
         self.next_request += 1;
         self.requests.insert(
             id,
             Request {
-                caller: from,
-                callee: VMM_DOMAIN,
+                caller,
+                callee,
                 abandoned: false,
             },
         );
-        Ok(id)
+        self.slot_mut(caller).outstanding += 1;
+        id
     }
 
     /// Answers kernel call `request`; returns the domains woken.
@@ -281,15 +338,11 @@ impl Router {
         let Some(entry) = self.requests.remove(&request) else {
             return woken;
         };
-        if entry.abandoned || self.slot(entry.caller).activity == Activity::Stopped {
-            return woken;
-        }
         reply.header.source = VMM_DOMAIN;
-        reply.header.destination = entry.caller;
         reply.header.opcode = REPLY;
         reply.header.request_id = request;
         reply.header.flags = 0;
-        self.enqueue(entry.caller, reply, &mut woken);
+        self.settle(entry, reply, &mut woken);
         woken
     }
 
@@ -328,43 +381,46 @@ impl Router {
                     limits.burst, limits.per_second
                 )));
             }
-            if self.slot(to).inbox.len() >= limits.inbox {
-                return Err(IpcFault::MessageStorm(format!(
-                    "domain {to} already has {} undelivered messages",
-                    limits.inbox
-                )));
-            }
             let info = opcode::lookup(message.header.opcode)
                 .ok_or(IpcFault::UnknownOpcode(message.header.opcode))?;
+            if info.expects_reply {
+                self.check_outstanding(from)?;
+            } else if self.slot(from).one_way >= limits.one_way {
+                return Err(IpcFault::MessageStorm(format!(
+                    "{} one-way messages not yet delivered",
+                    limits.one_way
+                )));
+            }
             message.header.status = errno::OK;
             message.header.request_id = 0;
             if info.expects_reply {
-                let id = self.next_request;
-                self.next_request += 1;
+                let id = self.open_request(from, to);
                 message.header.request_id = id;
-                self.requests.insert(
-                    id,
-                    Request {
-                        caller: from,
-                        callee: to,
-                        abandoned: false,
-                    },
-                );
                 last_request = Some(id);
             }
-            let failure = match (refused, self.slot(to).activity == Activity::Stopped) {
-                (true, _) => Some(errno::EPERM),
-                (false, true) => Some(errno::EDEADSRCDST),
-                (false, false) => None,
+            let failure = if refused {
+                Some(errno::EPERM)
+            } else if self.slot(to).activity == Activity::Stopped {
+                Some(errno::EDEADSRCDST)
+            } else if self.inbox_full(to, from, size_of_message(&message)) {
+                Some(errno::EAGAIN)
+            } else {
+                None
             };
-            if let Some(errno) = failure {
-                if info.expects_reply {
+            match (failure, info.expects_reply) {
+                (None, _) => self.enqueue(to, message, &mut woken),
+                (Some(errno), true) => {
                     let id = message.header.request_id;
                     self.fail_request(id, to, errno, &mut woken);
                 }
-                continue;
+                (Some(errno::EAGAIN), false) => {
+                    return Err(IpcFault::MessageStorm(format!(
+                        "one-way message to domain {to}, whose inbox is full"
+                    )))
+                }
+                // A one-way message to a stopped domain, or one it may not send: dropped.
+                (Some(_), false) => {}
             }
-            self.enqueue(to, message, &mut woken);
         }
         Ok((woken, last_request))
     }
@@ -372,7 +428,7 @@ impl Router {
     fn route_reply(
         &mut self,
         from: DomainId,
-        mut reply: Message,
+        reply: Message,
         woken: &mut Vec<DomainId>,
     ) -> Result<(), IpcFault> {
         let id = reply.header.request_id;
@@ -383,11 +439,7 @@ impl Router {
             .requests
             .remove(&id)
             .expect("received requests are tracked");
-        if request.abandoned || self.slot(request.caller).activity == Activity::Stopped {
-            return Ok(());
-        }
-        reply.header.destination = request.caller;
-        self.enqueue(request.caller, reply, woken);
+        self.settle(request, reply, woken);
         Ok(())
     }
 
@@ -471,14 +523,22 @@ impl Router {
         if self.slot(id).activity == Activity::Stopped {
             return woken;
         }
-        let slot = self.slot_mut(id);
-        slot.activity = Activity::Stopped;
-        slot.inbox.clear();
-        slot.received.clear();
+        self.slot_mut(id).activity = Activity::Stopped;
+        // Messages to it go; so do requests and one-way messages from it that nobody
+        // has taken yet (replies it sent stay: they answer live callers).
+        // (Its requests in hand and in its inbox are failed below, as owed.)
+        self.drain_inbox(id, |_| true, false);
+        for other in 1..=self.domain_count() {
+            if other != id {
+                let from_it = |m: &Message| m.header.source == id && m.header.opcode != REPLY;
+                self.drain_inbox(other, from_it, true);
+            }
+        }
+        self.slot_mut(id).received.clear();
         let mut owed: Vec<u64> = self
             .requests
             .iter()
-            .filter(|(_, r)| r.callee == id && !r.abandoned)
+            .filter(|(_, r)| r.callee == id)
             .map(|(request, _)| *request)
             .collect();
         owed.sort_unstable();
@@ -532,9 +592,7 @@ impl Router {
             self.slot_mut(id).received.remove(&request);
             self.fail_request(request, id, errno::ERESTART, &mut woken);
         }
-        for request in self.requests.values_mut().filter(|r| r.caller == id) {
-            request.abandoned = true;
-        }
+        self.abandon_calls(id);
         let wait = Wait::Receive { from: None };
         self.slot_mut(id).activity = Activity::Waiting(wait);
         if let Some(message) = self.take_matching(id, wait) {
@@ -554,9 +612,7 @@ impl Router {
         for request in owed {
             self.fail_request(request, id, errno::ERESTART, &mut woken);
         }
-        for request in self.requests.values_mut().filter(|r| r.caller == id) {
-            request.abandoned = true;
-        }
+        self.abandon_calls(id);
         self.slot_mut(id).activity = Activity::Running;
         woken.push(id);
         woken
@@ -578,13 +634,9 @@ impl Router {
         let Some(entry) = self.requests.remove(&request) else {
             return;
         };
-        if entry.abandoned || self.slot(entry.caller).activity == Activity::Stopped {
-            return;
-        }
         let reply = Message {
             header: MessageHeader {
                 source: callee,
-                destination: entry.caller,
                 opcode: REPLY,
                 status: errno,
                 request_id: request,
@@ -592,7 +644,111 @@ impl Router {
             },
             ..Message::default()
         };
-        self.enqueue(entry.caller, reply, woken);
+        self.settle(entry, reply, woken);
+    }
+
+    /// Hands the reply to a finished request to its caller, or drops it when the
+    /// caller no longer wants it. A reply that would take the caller's inbox, or all
+    /// inboxes together, over their byte bounds loses its data and carries `ENOBUFS`
+    /// (the caller is not taking its replies: it pays for that, not the server).
+    fn settle(&mut self, entry: Request, mut reply: Message, woken: &mut Vec<DomainId>) {
+        let caller = entry.caller;
+        if entry.abandoned || self.slot(caller).activity == Activity::Stopped {
+            let slot = self.slot_mut(caller);
+            slot.outstanding = slot.outstanding.saturating_sub(1);
+            return;
+        }
+        reply.header.destination = caller;
+        if self.over_bytes(caller, size_of_message(&reply)) {
+            reply.payload = Vec::new();
+            reply.bulk = Vec::new();
+            reply.header.payload_len = 0;
+            reply.header.bulk_len = 0;
+            reply.header.status = errno::ENOBUFS;
+        }
+        self.enqueue(caller, reply, woken);
+    }
+
+    /// Whether `size` more bytes would take `to`'s inbox or all inboxes over bounds.
+    fn over_bytes(&self, to: DomainId, size: usize) -> bool {
+        self.slot(to).inbox_bytes + size > self.limits.inbox_bytes
+            || self.held_bytes + size > self.limits.total_bytes
+    }
+
+    /// Whether a request of `size` bytes from `from` to `to` must be refused with
+    /// `EAGAIN`: `to`'s inbox is over its bounds and `from` already used its share of
+    /// it, or all inboxes together are over theirs.
+    fn inbox_full(&self, to: DomainId, from: DomainId, size: usize) -> bool {
+        let slot = self.slot(to);
+        let share = slot.inbox_from.get(&from).copied().unwrap_or(0);
+        let full = slot.inbox.len() >= self.limits.inbox || self.over_bytes(to, size);
+        (full && share >= self.limits.inbox_share)
+            || self.held_bytes + size > self.limits.total_bytes
+    }
+
+    /// Domain `id` no longer wants the replies to the calls it made (it was rolled
+    /// back or restarted): they are dropped when they come, and those already in its
+    /// inbox go now.
+    fn abandon_calls(&mut self, id: DomainId) {
+        for request in self.requests.values_mut().filter(|r| r.caller == id) {
+            request.abandoned = true;
+        }
+        self.drain_inbox(id, |m| m.header.opcode == REPLY, false);
+    }
+
+    /// Removes from `id`'s inbox every message `drop` selects, keeping the books;
+    /// with `forget_requests`, the requests among them are forgotten too (their caller
+    /// is gone), else they stay owed.
+    fn drain_inbox(
+        &mut self,
+        id: DomainId,
+        drop: impl Fn(&Message) -> bool,
+        forget_requests: bool,
+    ) {
+        let mut at = 0;
+        while at < self.slot(id).inbox.len() {
+            if drop(&self.slot(id).inbox[at]) {
+                let message = self.remove_from_inbox(id, at);
+                let request = message.header.opcode != REPLY && message.header.request_id != 0;
+                if forget_requests && request {
+                    // A request nobody will serve: its caller hears nothing more (it
+                    // is gone, or it is this domain's own, which stopped).
+                    if let Some(entry) = self.requests.remove(&message.header.request_id) {
+                        let caller = self.slot_mut(entry.caller);
+                        caller.outstanding = caller.outstanding.saturating_sub(1);
+                    }
+                }
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    /// Takes message `at` out of `id`'s inbox, keeping the books: bytes, the sender's
+    /// share and one-way count, the receiver's replies in flight.
+    fn remove_from_inbox(&mut self, id: DomainId, at: usize) -> Message {
+        let slot = self.slot_mut(id);
+        let message = slot.inbox.remove(at).expect("position is in range");
+        let size = size_of_message(&message);
+        slot.inbox_bytes -= size;
+        let source = message.header.source;
+        if message.header.opcode == REPLY {
+            if message.header.request_id != 0 {
+                slot.outstanding = slot.outstanding.saturating_sub(1);
+            }
+        } else if let Some(count) = slot.inbox_from.get_mut(&source) {
+            *count -= 1;
+            if *count == 0 {
+                slot.inbox_from.remove(&source);
+            }
+        }
+        self.held_bytes -= size;
+        let one_way = message.header.opcode != REPLY && message.header.request_id == 0;
+        if one_way && source != VMM_DOMAIN && index(source) < self.slots.len() {
+            let sender = self.slot_mut(source);
+            sender.one_way = sender.one_way.saturating_sub(1);
+        }
+        message
     }
 
     /// The error message that ends a refused wait, and the bookkeeping for it.
@@ -622,7 +778,19 @@ impl Router {
 
     /// Queues `message` for `to`, handing it over at once if `to` waits for it.
     fn enqueue(&mut self, to: DomainId, message: Message, woken: &mut Vec<DomainId>) {
-        self.slot_mut(to).inbox.push_back(message);
+        let size = size_of_message(&message);
+        let source = message.header.source;
+        let one_way = message.header.opcode != REPLY && message.header.request_id == 0;
+        if message.header.opcode != REPLY {
+            *self.slot_mut(to).inbox_from.entry(source).or_default() += 1;
+        }
+        if one_way && source != VMM_DOMAIN {
+            self.slot_mut(source).one_way += 1;
+        }
+        let slot = self.slot_mut(to);
+        slot.inbox_bytes += size;
+        slot.inbox.push_back(message);
+        self.held_bytes += size;
         if let Activity::Waiting(wait) = self.slot(to).activity {
             if let Some(message) = self.take_matching(to, wait) {
                 self.slot_mut(to).activity = Activity::Ready(Box::new(message));
@@ -640,9 +808,9 @@ impl Router {
                 m.header.opcode == REPLY && m.header.request_id == request
             }
         })?;
-        let message = slot.inbox.remove(position).expect("position is in range");
+        let message = self.remove_from_inbox(id, position);
         if message.header.opcode != REPLY && message.header.request_id != 0 {
-            slot.received.insert(message.header.request_id);
+            self.slot_mut(id).received.insert(message.header.request_id);
         }
         Some(message)
     }
@@ -673,10 +841,17 @@ impl Router {
     }
 }
 
+/// The bytes a message holds in the router.
+fn size_of_message(message: &Message) -> usize {
+    size_of::<MessageHeader>() + message.payload.len() + message.bulk.len()
+}
+
 /// The slot index of a domain id (ids start at 1; ids are checked by callers).
 fn index(id: DomainId) -> usize {
     usize::try_from(id).unwrap_or(usize::MAX).wrapping_sub(1)
 }
 
+#[cfg(test)]
+mod bound_tests;
 #[cfg(test)]
 mod tests;

@@ -320,6 +320,7 @@ pub fn run_system(
         per_second: rate.per_second,
         burst: rate.burst,
         inbox: options.inbox_limit,
+        ..StormLimits::default()
     };
     let roles = description.domains.iter().map(|spec| spec.role).collect();
     let router = Router::with_roles(roles, call_graph, limits);

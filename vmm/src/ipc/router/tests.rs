@@ -250,6 +250,7 @@ fn storms_are_faults() {
         per_second: 1,
         burst: 10,
         inbox: 1_000,
+        ..StormLimits::default()
     };
     let mut r = Router::new(2, [(1, 2)], limits);
     let now = Instant::now();
@@ -265,6 +266,8 @@ fn storms_are_faults() {
         per_second: 1_000_000,
         burst: 1_000_000,
         inbox: 5,
+        inbox_share: 1,
+        ..StormLimits::default()
     };
     let mut r = Router::new(2, [(1, 2)], limits);
     for _ in 0..5 {
