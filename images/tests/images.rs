@@ -60,6 +60,7 @@ const NAMES: [&str; 55] = [
     "mm",
     "mmio-loop",
     "nop-loop",
+    "oneway-crasher",
     "ping",
     "pipe-child",
     "pm",

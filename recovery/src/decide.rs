@@ -13,7 +13,6 @@
 //! before restoring, or it would undo the last finished request.
 
 use std::fmt;
-use std::time::Duration;
 
 use ankh_domains::Policy;
 use virtio_seep::opcode::SeepClass;
@@ -76,13 +75,13 @@ pub enum ShutdownReason {
         /// The class of the message that closed the window.
         by: SeepClass,
     },
-    /// The domain kept faulting after an escalation restart ([`crate::Escalation`]).
-    RepeatedFaults {
-        /// K: this many faults ...
-        faults: u32,
-        /// ... within this period (T).
-        within: Duration,
-    },
+    /// Recovery did not help, as the evidence says ([`crate::Escalation`]).
+    RecoveryIneffective(crate::escalation::Evidence),
+    /// The domain's last checkpoint failed (it is poisoned): it cannot be rolled back
+    /// consistently, and its policy does not allow losing its state.
+    CheckpointFailed,
+    /// Restarting the domain failed (the host could not create it again).
+    RestartFailed,
 }
 
 impl fmt::Display for ShutdownReason {
@@ -93,9 +92,13 @@ impl fmt::Display for ShutdownReason {
                 "fault after request {request} exposed state ({} message)",
                 class_name(by)
             ),
-            ShutdownReason::RepeatedFaults { faults, within } => {
-                write!(f, "{faults} faults within {within:?} after a restart")
+            ShutdownReason::RecoveryIneffective(evidence) => {
+                write!(f, "recovery does not help: {evidence}")
             }
+            ShutdownReason::CheckpointFailed => {
+                f.write_str("its last checkpoint failed, and its state may not be lost")
+            }
+            ShutdownReason::RestartFailed => f.write_str("it could not be restarted"),
         }
     }
 }

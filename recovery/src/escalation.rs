@@ -1,69 +1,60 @@
-//! Escalation: a domain that keeps faulting is restarted instead of rolled back, and if
-//! it keeps faulting after the restart, the system is shut down cleanly.
+//! Escalation: when the evidence says recovery does not help, stop repeating it.
 //!
-//! Rules, with K faults and a period T ([`EscalationConfig`], default 3 in 10 s):
+//! A rollback is the consistent answer to a fault inside the window, and it works as
+//! long as the domain then makes progress. Escalation therefore follows evidence, not
+//! the clock:
 //!
-//! - K faults whose first and last are at most T apart (inclusive) escalate: the K-th
-//!   returns [`Escalate::Restart`], and the count starts again from zero.
-//! - After that restart, K more faults at most T apart return [`Escalate::Shutdown`];
-//!   so does every fault after it.
-//! - A domain that goes more than T after the restart, or after its last fault since
-//!   the restart, without faulting is forgiven: the next burst restarts it again
-//!   rather than shutting the system down.
+//! - **No progress.** The domain faulted while serving a message, was recovered, and
+//!   faulted again while serving a message before it completed a single request since;
+//!   after `faults` such faults in a row ([`EscalationConfig`], default 3: two
+//!   recoveries that did not help) recovery is declared ineffective.
+//! - **Poison request.** The same request (same caller, opcode and payload, told apart
+//!   by a fingerprint the caller computes) made the domain fault `faults` times in a
+//!   row: the clients keep re-sending it, and each rollback answers it with an error
+//!   again.
 //!
-//! Time is a `Duration` since any fixed start, given by the caller; it should not go
-//! backwards (if it does, the gap counts as zero).
-
-use std::collections::VecDeque;
-use std::time::Duration;
-
-use thiserror::Error;
+//! Faults that say nothing about the domain's state are not evidence: a fault while
+//! the domain was idle (no message in hand), and a hot-kill (the operator's crash,
+//! not the domain's). They are still recovered; they neither count nor reset a count.
+//!
+//! What an ineffective recovery turns into ([`Escalate::apply`]): a controlled
+//! shutdown, because a restart of a stateful server loses its state; a restart only
+//! where losing state is allowed (a stateless domain, or `--fallback restart`), and a
+//! shutdown when even restarts make no progress.
 
 use crate::decide::{Action, ShutdownReason};
 
-/// Why an [`EscalationConfig`] was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-pub enum EscalationConfigError {
-    /// K must be at least 1.
-    #[error("escalation fault count must be at least 1")]
-    ZeroFaults,
-    /// T must be longer than zero.
-    #[error("escalation period must be longer than zero")]
-    ZeroPeriod,
-}
-
-/// K faults within T: when escalation starts.
+/// How much evidence escalation needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EscalationConfig {
     faults: u32,
-    within: Duration,
+}
+
+/// Why an [`EscalationConfig`] was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EscalationConfigError {
+    /// At least two faults are needed: one to recover from, one to show it did not
+    /// help.
+    #[error("escalation needs at least 2 faults in a row")]
+    TooFewFaults,
 }
 
 impl EscalationConfig {
-    /// The default K: 3 faults.
+    /// The default: 3 faults in a row.
     pub const DEFAULT_FAULTS: u32 = 3;
-    /// The default T: 10 s.
-    pub const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 
-    /// K = `faults` within T = `within`; both must be non-zero.
-    pub const fn new(faults: u32, within: Duration) -> Result<Self, EscalationConfigError> {
-        if faults == 0 {
-            Err(EscalationConfigError::ZeroFaults)
-        } else if within.is_zero() {
-            Err(EscalationConfigError::ZeroPeriod)
+    /// Escalate after `faults` faults in a row without progress (at least 2).
+    pub const fn new(faults: u32) -> Result<Self, EscalationConfigError> {
+        if faults < 2 {
+            Err(EscalationConfigError::TooFewFaults)
         } else {
-            Ok(EscalationConfig { faults, within })
+            Ok(EscalationConfig { faults })
         }
     }
 
-    /// K.
+    /// The number of faults in a row that escalates.
     pub const fn faults(&self) -> u32 {
         self.faults
-    }
-
-    /// T.
-    pub const fn within(&self) -> Duration {
-        self.within
     }
 }
 
@@ -71,72 +62,89 @@ impl Default for EscalationConfig {
     fn default() -> Self {
         EscalationConfig {
             faults: Self::DEFAULT_FAULTS,
-            within: Self::DEFAULT_WITHIN,
         }
     }
 }
 
-/// What escalation adds to the decision for one fault.
+/// What one fault tells about recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Escalate {
     /// Nothing: carry out the decision table's action.
     None,
-    /// Restart the domain instead of rolling it back.
-    Restart,
-    /// Shut the system down cleanly.
-    Shutdown,
+    /// Recovery does not help (see the module docs).
+    Ineffective(Evidence),
 }
 
-impl Escalate {
-    /// The action to carry out when [`crate::decide()`] said `action` and escalation
-    /// said `self`:
-    ///
-    /// - `None` keeps `action`.
-    /// - `Restart` turns a rollback into a restart and keeps anything else.
-    /// - `Shutdown` turns a rollback or a restart into a shutdown for
-    ///   [`ShutdownReason::RepeatedFaults`]; a halt stays a halt (policy none crashes
-    ///   anyway) and a shutdown keeps its own reason.
-    pub const fn apply(self, action: Action, config: &EscalationConfig) -> Action {
-        match (self, action) {
-            (Escalate::Restart, Action::Rollback { .. }) => Action::Restart,
-            (Escalate::Shutdown, Action::Rollback { .. } | Action::Restart) => Action::Shutdown {
-                reason: ShutdownReason::RepeatedFaults {
-                    faults: config.faults,
-                    within: config.within,
-                },
-            },
-            _ => action,
+/// Why recovery was declared ineffective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evidence {
+    /// This many faults while serving, with no request completed in between.
+    NoProgress {
+        /// Faults in a row.
+        faults: u32,
+    },
+    /// The same request made the domain fault this many times in a row.
+    PoisonRequest {
+        /// Faults in a row on it.
+        faults: u32,
+    },
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::NoProgress { faults } => {
+                write!(f, "{faults} faults in a row with no request completed")
+            }
+            Evidence::PoisonRequest { faults } => {
+                write!(f, "the same request faulted it {faults} times in a row")
+            }
         }
     }
 }
 
-/// Where a domain is in the escalation ladder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Never escalated, or forgiven.
-    Normal,
-    /// Restarted by escalation at this time.
-    Restarted { at: Duration },
-    /// Told to shut down: final.
-    ShutDown,
+impl Escalate {
+    /// The action to carry out when [`crate::decide()`] said `action`, the domain may
+    /// lose its state only when `may_lose_state` (policy stateless, or `--fallback
+    /// restart`), and escalation said `self`:
+    ///
+    /// - `None` keeps `action`;
+    /// - `Ineffective` turns a rollback into a restart when state may be lost, else
+    ///   into a shutdown; a restart that was already the answer (a restart made no
+    ///   progress either) into a shutdown; a halt or a shutdown stays.
+    pub const fn apply(self, action: Action, may_lose_state: bool) -> Action {
+        let Escalate::Ineffective(evidence) = self else {
+            return action;
+        };
+        let shutdown = Action::Shutdown {
+            reason: ShutdownReason::RecoveryIneffective(evidence),
+        };
+        match action {
+            Action::Rollback { .. } if may_lose_state => Action::Restart,
+            Action::Rollback { .. } | Action::Restart => shutdown,
+            Action::Halt | Action::Shutdown { .. } => action,
+        }
+    }
 }
 
-/// The fault history of one domain.
-#[derive(Clone, Debug)]
+/// The evidence gathered about one domain.
+#[derive(Clone, Debug, Default)]
 pub struct Escalation {
     config: EscalationConfig,
-    stage: Stage,
-    /// The faults of the current count, oldest first; at most K - 1 between calls.
-    recent: VecDeque<Duration>,
+    /// Faults while serving since the domain last completed a request.
+    without_progress: u32,
+    /// The fingerprint of the request of the last counted fault, and how many faults
+    /// in a row it caused.
+    last_request: Option<(u64, u32)>,
 }
 
 impl Escalation {
-    /// No faults yet.
+    /// No evidence yet.
     pub fn new(config: EscalationConfig) -> Self {
         Escalation {
             config,
-            stage: Stage::Normal,
-            recent: VecDeque::new(),
+            without_progress: 0,
+            last_request: None,
         }
     }
 
@@ -145,52 +153,33 @@ impl Escalation {
         &self.config
     }
 
-    /// True after an escalation restart, until the domain is forgiven.
-    pub const fn restarted(&self) -> bool {
-        matches!(self.stage, Stage::Restarted { .. })
+    /// The domain completed a request (it replied to the request in hand): recovery
+    /// works.
+    pub fn record_progress(&mut self) {
+        self.without_progress = 0;
     }
 
-    /// The domain faulted at `now`: what escalation adds (see the module docs).
-    pub fn record_fault(&mut self, now: Duration) -> Escalate {
-        let within = self.config.within;
-        if let Stage::Restarted { at } = self.stage {
-            let last = self.recent.back().copied().unwrap_or(at);
-            if now.saturating_sub(last) > within {
-                self.stage = Stage::Normal;
-                self.recent.clear();
-            }
+    /// The domain faulted while serving a message; `request` is the fingerprint of the
+    /// request in hand (`None` for a one-way message). Call only for faults that are
+    /// evidence (see the module docs).
+    pub fn record_fault(&mut self, request: Option<u64>) -> Escalate {
+        let limit = self.config.faults;
+        self.without_progress += 1;
+        let repeats = match (request, self.last_request) {
+            (Some(now), Some((last, count))) if now == last => count + 1,
+            (Some(_), _) => 1,
+            (None, _) => 0,
+        };
+        self.last_request = request.map(|fingerprint| (fingerprint, repeats));
+        if self.without_progress >= limit {
+            let faults = self.without_progress;
+            self.without_progress = 0;
+            return Escalate::Ineffective(Evidence::NoProgress { faults });
         }
-        match self.stage {
-            Stage::ShutDown => return Escalate::Shutdown,
-            Stage::Normal | Stage::Restarted { .. } => {}
+        if repeats >= limit {
+            self.last_request = None;
+            return Escalate::Ineffective(Evidence::PoisonRequest { faults: repeats });
         }
-        while self
-            .recent
-            .front()
-            .is_some_and(|&first| now.saturating_sub(first) > within)
-        {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(now);
-        if self.recent.len() < self.config.faults as usize {
-            return Escalate::None;
-        }
-        self.recent.clear();
-        match self.stage {
-            Stage::Normal => {
-                self.stage = Stage::Restarted { at: now };
-                Escalate::Restart
-            }
-            Stage::Restarted { .. } | Stage::ShutDown => {
-                self.stage = Stage::ShutDown;
-                Escalate::Shutdown
-            }
-        }
-    }
-}
-
-impl Default for Escalation {
-    fn default() -> Self {
-        Escalation::new(EscalationConfig::default())
+        Escalate::None
     }
 }

@@ -8,7 +8,9 @@
 //! | `domain_name` | string | its name |
 //! | `request_id` | number or null | the request in hand at the fault |
 //! | `fault` | string | the fault kind, as the VMM names it (`cpu-exception`, ...) |
-//! | `action` | string | [`Action::as_str`]: `halt`, `restart`, `rollback+error`, `rollback`, `shutdown` |
+//! | `action` | string | what was done, [`Action::as_str`]: `halt`, `restart`, `rollback+error`, `rollback`, `shutdown` |
+//! | `decided` | string | what the policy (and escalation) asked for; differs from `action` when that failed |
+//! | `note` | string or null | why `action` differs from `decided`, or what became of a one-way message in hand |
 //! | `shutdown_reason` | string or null | the [`ShutdownReason`](crate::ShutdownReason) of a shutdown |
 //! | `latency_ns` | number | from the fault to the domain serving again (or the decision to stop) |
 //! | `window` | string | [`WindowState::as_str`]: `idle`, `open`, `closed` |
@@ -34,8 +36,14 @@ pub struct RecoveryEvent {
     pub request_id: Option<RequestId>,
     /// What went wrong, as the VMM names the fault (e.g. `cpu-exception`).
     pub fault: String,
-    /// What was done.
+    /// What was done (the outcome, not the intent: a rollback that could not be done
+    /// and became a restart is a restart).
     pub action: Action,
+    /// What the policy and escalation asked for.
+    pub decided: Action,
+    /// Why `action` differs from `decided`, or what became of the one-way message in
+    /// hand (replayed, dropped).
+    pub note: Option<String>,
     /// How long the recovery took, from the fault to the domain serving again (or to
     /// the decision to stop).
     pub latency: Duration,
@@ -51,6 +59,8 @@ struct EventJson<'a> {
     request_id: Option<RequestId>,
     fault: &'a str,
     action: &'static str,
+    decided: &'static str,
+    note: Option<&'a str>,
     shutdown_reason: Option<String>,
     latency_ns: u64,
     window: &'static str,
@@ -70,6 +80,8 @@ impl RecoveryEvent {
             request_id: self.request_id,
             fault: &self.fault,
             action: self.action.as_str(),
+            decided: self.decided.as_str(),
+            note: self.note.as_deref(),
             shutdown_reason,
             latency_ns: u64::try_from(self.latency.as_nanos()).unwrap_or(u64::MAX),
             window: self.window.as_str(),
@@ -81,7 +93,7 @@ impl RecoveryEvent {
 
 /// `recovery: vfs request 42 cpu-exception -> rollback+error in 35 us`; `no request`
 /// instead of `request N` when none was in hand; a shutdown adds its reason in
-/// parentheses.
+/// parentheses; a note follows after `: ` (e.g. why a rollback became a restart).
 impl fmt::Display for RecoveryEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "recovery: {} ", self.domain_name)?;
@@ -95,6 +107,10 @@ impl fmt::Display for RecoveryEvent {
             self.fault,
             self.action,
             self.latency.as_micros()
-        )
+        )?;
+        match &self.note {
+            Some(note) => write!(f, ": {note}"),
+            None => Ok(()),
+        }
     }
 }

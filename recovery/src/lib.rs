@@ -9,8 +9,8 @@
 //!   ([`closes`]), as in DESIGN.md, "SEEP classes".
 //! - [`decide`](mod@decide): the decision table of DESIGN.md, "Recovery"
 //!   ([`decide()`], [`Action`]).
-//! - [`escalation`]: a domain that keeps faulting is restarted, then the system is
-//!   shut down ([`Escalation`]).
+//! - [`escalation`]: when the evidence says recovery does not help, a controlled
+//!   shutdown (or a restart where losing state is allowed) ([`Escalation`]).
 //! - [`event`]: the record of one recovery, as a log line and as JSON
 //!   ([`RecoveryEvent`]).
 //! - [`coverage`]: how many requests finished with the window still open
@@ -30,7 +30,8 @@
 //!    returned by 3 and 4 to [`CoverageStats::record`].
 //! 5. On a fault: [`decide()`] with the window's state, then
 //!    [`Escalation::record_fault`] and [`Escalate::apply`]; carry out the action, call
-//!    [`RecoveryWindow::end_request`], and log a [`RecoveryEvent`].
+//!    [`RecoveryWindow::end_request`], and log a [`RecoveryEvent`] of what was done.
+//! 6. On every reply to the request in hand: [`Escalation::record_progress`].
 #![forbid(unsafe_code)]
 
 pub mod coverage;
@@ -41,9 +42,9 @@ pub mod window;
 
 pub use coverage::{Coverage, CoverageStats};
 pub use decide::{decide, Action, ShutdownReason};
-pub use escalation::{Escalate, Escalation, EscalationConfig, EscalationConfigError};
+pub use escalation::{Escalate, Escalation, EscalationConfig, EscalationConfigError, Evidence};
 pub use event::RecoveryEvent;
-pub use window::{class_name, closes, has_window, RecoveryWindow, RequestId, WindowState};
+pub use window::{class_name, closes, has_window, RecoveryWindow, RequestId, WindowState, ONE_WAY};
 
 /// The recovery policy of a domain (re-exported from `ankh-domains`).
 pub use ankh_domains::Policy;

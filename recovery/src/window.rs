@@ -26,6 +26,11 @@ use virtio_seep::opcode::SeepClass;
 /// The id the router gives a request (`request_id` of the message header).
 pub type RequestId = u64;
 
+/// The id under which a one-way message in hand is tracked: it has a window like a
+/// request (the VMM checkpoints before every message a server takes), but no reply.
+/// The router numbers requests from 1, so it is never a request's id.
+pub const ONE_WAY: RequestId = 0;
+
 /// Where a domain is in its current request, as far as recovery is concerned.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WindowState {
@@ -50,11 +55,19 @@ pub enum WindowState {
 }
 
 impl WindowState {
-    /// The request in hand, if any.
+    /// The request in hand, if any ([`ONE_WAY`] for a one-way message).
     pub const fn request(self) -> Option<RequestId> {
         match self {
             WindowState::Idle => None,
             WindowState::Open { request } | WindowState::Closed { request, .. } => Some(request),
+        }
+    }
+
+    /// The request in hand, if it is a request (not idle, not a one-way message).
+    pub const fn answerable(self) -> Option<RequestId> {
+        match self.request() {
+            Some(ONE_WAY) | None => None,
+            request => request,
         }
     }
 

@@ -14,6 +14,8 @@ fn rollback_event() -> RecoveryEvent {
         request_id: Some(42),
         fault: "cpu-exception".into(),
         action: Action::Rollback { error_reply: true },
+        decided: Action::Rollback { error_reply: true },
+        note: None,
         latency: Duration::from_nanos(35_400),
         window: WindowState::Open { request: 42 },
     }
@@ -49,6 +51,8 @@ fn json_shape_of_a_rollback() {
             "request_id": 42,
             "fault": "cpu-exception",
             "action": "rollback+error",
+            "decided": "rollback+error",
+            "note": null,
             "shutdown_reason": null,
             "latency_ns": 35_400,
             "window": "open",
@@ -82,10 +86,28 @@ fn json_shape_of_a_shutdown() {
     );
     assert_eq!(value["window"], "closed");
     assert_eq!(value["window_closed_by"], "external");
-    assert_eq!(value.as_object().unwrap().len(), 9);
+    assert_eq!(value.as_object().unwrap().len(), 11);
     assert!(event.to_string().ends_with(
         "-> shutdown (fault after request 42 exposed state (external message)) in 35 us"
     ));
+}
+
+#[test]
+fn an_outcome_that_differs_from_the_decision_says_why() {
+    let event = RecoveryEvent {
+        action: Action::Restart,
+        note: Some("rollback refused: checkpoint poisoned".into()),
+        ..rollback_event()
+    };
+    assert_eq!(
+        event.to_string(),
+        "recovery: vfs request 42 cpu-exception -> restart in 35 us: \
+         rollback refused: checkpoint poisoned"
+    );
+    let value: Value = serde_json::from_str(&event.to_json()).unwrap();
+    assert_eq!(value["action"], "restart");
+    assert_eq!(value["decided"], "rollback+error");
+    assert_eq!(value["note"], "rollback refused: checkpoint poisoned");
 }
 
 #[test]

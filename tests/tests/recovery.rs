@@ -261,3 +261,43 @@ fn a_request_that_loops_through_hypercalls_is_caught_by_its_budget_and_recovered
     assert_eq!(event.fault, "request-over-budget");
     assert_eq!(event.action, Action::Rollback { error_reply: true });
 }
+
+/// A fault while a server handles a one-way message: the checkpoint taken before that
+/// message is restored (never the one of the request before, which was answered), the
+/// message is replayed once, faults again, and is dropped; acknowledged work stays.
+#[test]
+fn a_fault_during_a_one_way_message_keeps_acknowledged_work() {
+    for policy in [Policy::Naive, Policy::Pessimistic, Policy::Enhanced] {
+        let ran = run_system(
+            1,
+            None,
+            vec![
+                DomainSpec::new("echo", "echo").policy(policy),
+                DomainSpec::new("oneway-crasher", "oneway-crasher")
+                    .calls(["echo"])
+                    .role(Role::Process),
+            ],
+        );
+        ran.assert_exited_cleanly("oneway-crasher");
+        assert_eq!(
+            ran.lines_of("oneway-crasher"),
+            ["oneway-crasher: previous b", "oneway-crasher: count 1"],
+            "{policy:?}: the answered store of b and the first notification stay"
+        );
+        let events = &ran.report.recoveries;
+        assert_eq!(events.len(), 2, "{policy:?}: the poison, then its replay");
+        for event in events {
+            assert_eq!(event.action, Action::Rollback { error_reply: false });
+            assert_eq!(event.request_id, None, "a one-way message has no request");
+        }
+        let notes: Vec<&str> = events.iter().filter_map(|e| e.note.as_deref()).collect();
+        assert_eq!(
+            notes,
+            [
+                "the one-way message in hand is replayed once",
+                "the one-way message in hand faulted it twice: dropped"
+            ]
+        );
+        assert_eq!(ran.report.stop, None);
+    }
+}

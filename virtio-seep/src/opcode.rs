@@ -159,6 +159,9 @@ pub const TEST_COUNT: u16 = 0x7f09;
 /// Test: the receiver answers its parked requests (exposing its state to other
 /// clients: its recovery window closes), then crashes.
 pub const TEST_RELEASE_CRASH: u16 = 0x7f08;
+/// Test: a one-way message that makes the receiver change its state, then crash
+/// (`echo` corrupts what it stored, counts it as a notification, executes `ud2`).
+pub const TEST_NOTIFY_CRASH: u16 = 0x7f0c;
 
 const fn op(code: u16, name: &'static str, class: SeepClass, expects_reply: bool) -> OpcodeInfo {
     OpcodeInfo {
@@ -250,6 +253,12 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(TEST_COUNT, "test-count", SeepClass::Query, true),
     op(TEST_HANG, "test-hang", SeepClass::Query, true),
     op(TEST_BUSY, "test-busy", SeepClass::Query, true),
+    op(
+        TEST_NOTIFY_CRASH,
+        "test-notify-crash",
+        SeepClass::Update,
+        false,
+    ),
 ];
 
 /// The registry entry of `code`, if it is a known opcode.

@@ -8,6 +8,16 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // The library reports recovery events (and warnings) through `tracing`; the CLI
+    // prints them on stdout as bare lines, as a log a person reads along the console.
+    // `RUST_LOG`-style filtering is not needed: the library logs little.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stdout)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(err) => {

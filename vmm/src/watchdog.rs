@@ -9,7 +9,15 @@
 //! run) and sends the vCPU's thread a signal, which makes KVM_RUN return `EINTR`. A
 //! signal that races with the entry into KVM_RUN is simply sent again on the next tick.
 //!
-//! The hot path costs one store on entry and one atomic AND on exit; no clock is read.
+//! The same thread also ends a vCPU's scheduling turn: when a vCPU is still inside
+//! KVM_RUN past the preemption deadline its scheduler set
+//! ([`VcpuWatch::set_preempt_at`]), the watchdog sets the "preempt" bit and kicks it
+//! the same way. A preempted vCPU keeps its counter on its next entry, and the time it
+//! waits for its next turn still counts towards its timeout: a guest that spins
+//! without exits is stopped after the same timeout whether or not it is preempted.
+//!
+//! The hot path costs one load and one store on entry and one atomic AND on exit; no
+//! clock is read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -19,7 +27,22 @@ use vmm_sys_util::signal::{register_signal_handler, SIGRTMIN};
 
 const FIRED: u64 = 1;
 const IN_GUEST: u64 = 2;
-const COUNTER_SHIFT: u32 = 2;
+const PREEMPTED: u64 = 4;
+const COUNTER_SHIFT: u32 = 3;
+
+/// The instant preemption deadlines count from (they are kept as nanoseconds since it
+/// in one atomic word).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` as nanoseconds since [`epoch`], at least 1 (0 means "no deadline").
+fn since_epoch(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
 
 /// How often the watchdog looks at the vCPUs it watches.
 const TICK: Duration = Duration::from_millis(5);
@@ -37,6 +60,8 @@ extern "C" fn on_kick(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_v
 pub struct VcpuWatch {
     timeout: Duration,
     state: AtomicU64,
+    /// When the vCPU's turn ends, in nanoseconds since [`epoch`] (0: never).
+    preempt_at: AtomicU64,
     /// The thread currently running the vCPU; the watchdog kicks it only while holding
     /// this lock, so it never signals a thread that has stopped running the vCPU.
     thread: Mutex<Option<libc::pthread_t>>,
@@ -60,12 +85,30 @@ impl VcpuWatch {
         *self.thread.lock().expect("watchdog lock") = None;
     }
 
-    /// Marks the start of a KVM_RUN (clears a previous fired bit).
+    /// Sets when the vCPU's turn ends (`None`: never); see the module docs.
+    pub fn set_preempt_at(&self, at: Option<Instant>) {
+        self.preempt_at
+            .store(at.map_or(0, since_epoch), Ordering::Relaxed);
+    }
+
+    /// True when the last KVM_RUN was ended by a preemption kick (until the next
+    /// [`enter`](Self::enter)).
+    pub fn preempted(&self) -> bool {
+        self.state.load(Ordering::Acquire) & PREEMPTED != 0
+    }
+
+    /// Marks the start of a KVM_RUN (clears a previous fired or preempted bit). After
+    /// a preemption the counter stays: being preempted is not an exit of the guest's.
     #[inline]
     pub fn enter(&self) {
-        let counter = self.state.load(Ordering::Relaxed) >> COUNTER_SHIFT;
-        let next = (counter.wrapping_add(1) << COUNTER_SHIFT) | IN_GUEST;
-        self.state.store(next, Ordering::Release);
+        let state = self.state.load(Ordering::Relaxed);
+        let counter = state >> COUNTER_SHIFT;
+        let counter = match state & PREEMPTED {
+            0 => counter.wrapping_add(1),
+            _ => counter,
+        };
+        self.state
+            .store((counter << COUNTER_SHIFT) | IN_GUEST, Ordering::Release);
     }
 
     /// Marks the end of a KVM_RUN; returns true when the watchdog fired during it.
@@ -115,6 +158,7 @@ impl Watchdog {
         let watch = Arc::new(VcpuWatch {
             timeout,
             state: AtomicU64::new(0),
+            preempt_at: AtomicU64::new(0),
             thread: Mutex::new(None),
         });
         self.entries.lock().expect("watchdog lock").push(Entry {
@@ -148,20 +192,31 @@ impl Watchdog {
     fn inspect(entry: &mut Entry, watch: &VcpuWatch, now: Instant) {
         let state = watch.state.load(Ordering::Acquire);
         let counter = state >> COUNTER_SHIFT;
-        if state & IN_GUEST == 0 || counter != entry.seen_counter {
+        let in_guest = state & IN_GUEST != 0;
+        // Out of the guest after a preemption, the clock keeps running (module docs).
+        if counter != entry.seen_counter || (!in_guest && state & PREEMPTED == 0) {
             entry.seen_counter = counter;
             entry.seen_at = now;
             return;
         }
-        if now.duration_since(entry.seen_at) < watch.timeout {
+        if !in_guest {
             return;
         }
-        let fired = state & FIRED != 0
+        let bit = if now.duration_since(entry.seen_at) >= watch.timeout {
+            FIRED
+        } else {
+            let deadline = watch.preempt_at.load(Ordering::Relaxed);
+            if deadline == 0 || since_epoch(now) < deadline {
+                return;
+            }
+            PREEMPTED
+        };
+        let kick = state & bit != 0
             || watch
                 .state
-                .compare_exchange(state, state | FIRED, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(state, state | bit, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
-        if fired {
+        if kick {
             let thread = watch.thread.lock().expect("watchdog lock");
             if let Some(thread) = *thread {
                 // SAFETY: `thread` is bound, so it is alive and running this vCPU: it is

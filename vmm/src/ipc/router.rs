@@ -602,6 +602,28 @@ impl Router {
         woken
     }
 
+    /// Puts `message` (a one-way message `id` had in hand when it faulted) back at the
+    /// front of `id`'s inbox, to be delivered again after its rollback. A message from
+    /// a sender that has stopped since is not replayed.
+    pub fn requeue_front(&mut self, id: DomainId, message: Message) {
+        let source = message.header.source;
+        let sender_gone = source != VMM_DOMAIN
+            && (index(source) >= self.slots.len()
+                || self.slot(source).activity == Activity::Stopped);
+        if sender_gone || self.slot(id).activity == Activity::Stopped {
+            return;
+        }
+        let mut woken = Vec::new();
+        let before = self.slot(id).inbox.len();
+        self.enqueue(id, message, &mut woken);
+        let slot = self.slot_mut(id);
+        // Still queued (not handed over at once to a waiting `id`): move it first.
+        if slot.inbox.len() == before + 1 {
+            let last = slot.inbox.pop_back().expect("just queued");
+            slot.inbox.push_front(last);
+        }
+    }
+
     /// Domain `id` was restarted from its image: every request it received and has not
     /// answered fails with `ERESTART`, its calls are abandoned, and it runs again (it
     /// will set its queues up and receive). Messages waiting in its inbox stay there.

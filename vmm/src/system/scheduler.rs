@@ -32,6 +32,11 @@ pub(super) struct State {
     pub(super) router: Router,
     /// Per thread: domains ready to run, the next one first.
     pub(super) ready: Vec<VecDeque<DomainId>>,
+    /// Per thread: when the current turn ends (see [`QUANTUM`]).
+    turn_ends: Vec<Instant>,
+    /// Per thread: the domain put first by a direct switch, which runs on in the turn
+    /// of the domain that woke it instead of starting one of its own.
+    direct: Vec<Option<DomainId>>,
     /// Domains being run right now.
     running: usize,
     /// The system is quiet: every thread returns.
@@ -62,20 +67,33 @@ impl State {
     }
 
     /// Puts woken domains on their threads' ready queues: the current thread's at the
-    /// front (the direct switch), others at the back. Returns whether another thread
-    /// must be woken.
+    /// front while the current turn lasts (the direct switch: the woken domain runs on
+    /// in that turn), else and on other threads at the back. Returns whether another
+    /// thread must be woken.
     pub(super) fn schedule(&mut self, woken: &[DomainId], current_thread: usize) -> bool {
         let mut other = false;
+        let in_turn = Instant::now() < self.turn_ends[current_thread];
         for id in woken.iter().rev() {
             let thread = self.thread_of[id];
-            if thread == current_thread {
+            if thread == current_thread && in_turn {
                 self.ready[thread].push_front(*id);
+                self.direct[thread] = Some(*id);
             } else {
                 self.ready[thread].push_back(*id);
-                other = true;
+                other |= thread != current_thread;
             }
         }
         other
+    }
+
+    /// The next domain of `thread` to run, and when its turn ends: the turn it
+    /// inherits through a direct switch, or a new one.
+    fn next_ready(&mut self, thread: usize) -> Option<DomainId> {
+        let id = self.ready[thread].pop_front()?;
+        if self.direct[thread].take() != Some(id) {
+            self.turn_ends[thread] = Instant::now() + QUANTUM;
+        }
+        Some(id)
     }
 }
 
@@ -111,6 +129,12 @@ enum Work {
     /// Inject a fault into the domain, which is not running.
     Inject(DomainId, Kind),
 }
+
+/// The CPU time a domain (with the domains it switches to directly: its callees, and
+/// their replies back to it) runs before the others of its thread get their turn.
+/// Exits and direct switches cost about 10 us here: a turn is about a thousand of
+/// them. See docs/scheduling.md.
+pub const QUANTUM: Duration = Duration::from_millis(10);
 
 /// How often idle threads look for injections that came in on the control socket.
 const CONTROL_POLL: Duration = Duration::from_millis(20);
@@ -158,6 +182,8 @@ pub(super) fn run(
         state: Mutex::new(State {
             router,
             ready,
+            turn_ends: vec![Instant::now(); threads],
+            direct: vec![None; threads],
             running: 0,
             done: false,
             thread_of,
@@ -189,6 +215,7 @@ pub(super) fn run(
                             host_errors: HashMap::new(),
                             trace,
                             spawner,
+                            turn_ends: Instant::now(),
                         }
                         .run()
                     })
@@ -230,6 +257,9 @@ pub(super) struct Worker<'a> {
     host_errors: HashMap<DomainId, String>,
     trace: Option<IpcTrace>,
     pub(super) spawner: &'a Spawner<'a>,
+    /// When the turn of the domain being run ends (this thread's `State::turn_ends`,
+    /// which only this thread changes, read without the lock).
+    turn_ends: Instant,
 }
 
 impl Worker<'_> {
@@ -316,7 +346,8 @@ impl Worker<'_> {
                 state.running += 1;
                 return Some(Work::Inject(id, injection.kind));
             }
-            if let Some(id) = state.ready[self.index].pop_front() {
+            if let Some(id) = state.next_ready(self.index) {
+                self.turn_ends = state.turn_ends[self.index];
                 state.running += 1;
                 let delivery = state.router.take_delivery(id);
                 return Some(Work::Run(id, delivery));
@@ -426,11 +457,31 @@ impl Worker<'_> {
                 }
             };
             match next {
+                Ok(Next::Run) if self.preempt(id) => return,
                 Ok(Next::Run) => {}
                 Ok(Next::Block) => return,
                 Err(fault) => return self.fail(id, fault.into()),
             }
         }
+    }
+
+    /// Ends the turn of running domain `id` when it is over and another domain of
+    /// this thread is ready: `id` goes to the back of the ready queue. Returns whether
+    /// it did. With nobody else ready, a new turn starts.
+    fn preempt(&mut self, id: DomainId) -> bool {
+        let now = Instant::now();
+        if now < self.turn_ends {
+            return false;
+        }
+        let index = self.index;
+        let mut state = self.shared.state.lock().expect("no thread panicked");
+        if state.ready[index].is_empty() {
+            state.turn_ends[index] = now + QUANTUM;
+            self.turn_ends = now + QUANTUM;
+            return false;
+        }
+        state.ready[index].push_back(id);
+        true
     }
 
     fn setup(&mut self, id: DomainId, address: u64) -> Result<(), IpcFault> {

@@ -12,6 +12,8 @@
 //!   catches it);
 //! - `TEST_COUNT`: reply with the number of `TEST_NOTIFY` counted (u64, little endian);
 //! - `TEST_NOTIFY` (one-way): count it, no reply.
+//! - `TEST_NOTIFY_CRASH` (one-way): corrupt the stored payload, count it, then crash
+//!   (`ud2`): a poison one-way message;
 //! - `TEST_PRINT`: print the payload as one console line, empty reply.
 //! - `TEST_DEFERRED`: park the request (up to `ECHO_PARK_MAX`; one more is answered at
 //!   once with `EINVAL`), no reply now.
@@ -31,7 +33,7 @@ use virtio_seep::errno::{Errno, EINVAL, ENOSYS, OK};
 use virtio_seep::message::INLINE_PAYLOAD_MAX;
 use virtio_seep::opcode::{
     TEST_BUSY, TEST_COUNT, TEST_CRASH, TEST_DEFERRED, TEST_ECHO, TEST_HANG, TEST_NOTIFY, TEST_PING,
-    TEST_PRINT, TEST_RELEASE, TEST_RELEASE_CRASH, TEST_STORE,
+    TEST_NOTIFY_CRASH, TEST_PRINT, TEST_RELEASE, TEST_RELEASE_CRASH, TEST_STORE,
 };
 
 ankh_guest_rt::entry!(main);
@@ -172,6 +174,14 @@ fn handle(
         TEST_NOTIFY => {
             NOTIFIED.fetch_add(1, Ordering::Relaxed);
             Action::Receive
+        }
+        TEST_NOTIFY_CRASH => {
+            for slot in &STORED {
+                slot.store(b'X', Ordering::Relaxed);
+            }
+            NOTIFIED.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: as for `TEST_CRASH`.
+            unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
         }
         TEST_HANG => loop {
             core::hint::spin_loop();

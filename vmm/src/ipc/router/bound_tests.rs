@@ -96,7 +96,9 @@ fn unread_replies_hold_a_bounded_number_of_bytes() {
         3,
         "three replies of 1 MiB fit in 4 MiB with their headers; the rest say ENOBUFS"
     );
-    assert!(statuses.iter().all(|s| [errno::OK, errno::ENOBUFS].contains(s)));
+    assert!(statuses
+        .iter()
+        .all(|s| [errno::OK, errno::ENOBUFS].contains(s)));
 }
 
 #[test]
@@ -160,7 +162,11 @@ fn messages_from_a_stopped_domain_are_dropped_at_once() {
     r.stopped(1, exited);
     let sources: Vec<DomainId> = r.slot(2).inbox.iter().map(|m| m.header.source).collect();
     assert_eq!(sources, [3], "only the live client's request is left");
-    assert_eq!(r.requests.len(), 1, "the dead client's requests are forgotten");
+    assert_eq!(
+        r.requests.len(),
+        1,
+        "the dead client's requests are forgotten"
+    );
     assert!(r.requests.values().all(|request| request.caller == 3));
 }
 
