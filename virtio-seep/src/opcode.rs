@@ -44,6 +44,9 @@ pub const SYS_KILL_DOMAIN: u16 = 0x0011;
 pub const SYS_ROOT_FS: u16 = 0x0012;
 /// VMM to PM, one-way: an app domain stopped (exit code or fault in the payload).
 pub const SYS_DOMAIN_EXITED: u16 = 0x0013;
+/// Kernel call (PM to the VMM): let a domain made by `SYS_CREATE_DOMAIN` run, once
+/// the servers know it (a created domain does not run before).
+pub const SYS_START_DOMAIN: u16 = 0x0014;
 
 /// PM: start a program (path and argv in the bulk data).
 pub const PM_SPAWN: u16 = 0x0100;
@@ -193,6 +196,12 @@ pub const OPCODES: &[OpcodeInfo] = &[
         "sys-domain-exited",
         SeepClass::Update,
         false,
+    ),
+    op(
+        SYS_START_DOMAIN,
+        "sys-start-domain",
+        SeepClass::External,
+        true,
     ),
     op(PM_SPAWN, "pm-spawn", SeepClass::Update, true),
     op(PM_WAIT, "pm-wait", SeepClass::Update, true),

@@ -3,10 +3,12 @@
 use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::opcode::{MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, VFS_PROC_SPAWN};
+use ankh_proto::opcode::{
+    MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, SYS_START_DOMAIN, VFS_PROC_SPAWN,
+};
 use ankh_proto::pm::{PidRecord, Spawn, ARG_MAX, PROC_MAX, SPAWN_INHERIT_FDS};
 use ankh_proto::server::{Endpoint, Kernel, Reply, Request};
-use ankh_proto::sys::{CreateDomain, Created, KillDomain};
+use ankh_proto::sys::{CreateDomain, Created, KillDomain, StartDomain};
 use ankh_proto::vfs::ProcSpawn;
 use ankh_proto::{wire, Pid};
 use virtio_seep::message::VMM_DOMAIN;
@@ -58,7 +60,15 @@ impl ProcessManager {
         }
         self.enter(parent);
         self.procs.insert(child, Proc::spawned(parent, args));
-        let introduced = introduce(kernel, child, parent, flags);
+        // The child runs only once VFS and MM know it.
+        let introduced = introduce(kernel, child, parent, flags).and_then(|()| {
+            let start = StartDomain {
+                id: child,
+                reserved: 0,
+            };
+            call(kernel, Endpoint::Kernel, SYS_START_DOMAIN, &wire::bytes(&start), &[])
+                .map(|_| ())
+        });
         if introduced.is_err() {
             if let Some(proc) = self.procs.get_mut(&child) {
                 proc.detached = true;

@@ -38,6 +38,18 @@ pub struct KillDomain {
     pub reserved: u32,
 }
 
+/// `SYS_START_DOMAIN` request: let a domain made by `SYS_CREATE_DOMAIN` run.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct StartDomain {
+    /// The domain to start.
+    pub id: u32,
+    /// Zero.
+    pub reserved: u32,
+}
+
 /// How a domain ended, in `SYS_DOMAIN_EXITED`.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,

@@ -288,7 +288,7 @@ impl Router {
     ) -> Result<u64, IpcFault> {
         let allowed = match opcode {
             opcode::SYS_ROOT_FS => self.role(from) != Role::Process,
-            opcode::SYS_CREATE_DOMAIN | opcode::SYS_KILL_DOMAIN => {
+            opcode::SYS_CREATE_DOMAIN | opcode::SYS_KILL_DOMAIN | opcode::SYS_START_DOMAIN => {
                 self.role(from) == Role::ProcessManager
             }
             _ => false,

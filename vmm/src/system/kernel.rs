@@ -4,6 +4,9 @@
 //! - `SYS_CREATE_DOMAIN` (the process manager): a new process domain from the ELF in
 //!   the bulk data; it runs on the creating thread and may call what its parent may
 //!   call;
+//! - `SYS_START_DOMAIN` (the process manager): let a created domain run. A created
+//!   domain is held until then, so that it never runs before the servers know it
+//!   (PM introduces it to VFS and MM between the two calls);
 //! - `SYS_KILL_DOMAIN` (the process manager): stop a process domain.
 //!
 //! The router checks the caller's role before any of this runs; everything else the
@@ -11,7 +14,7 @@
 
 use std::sync::Arc;
 
-use ankh_proto::sys::{self, CreateDomain, Created, KillDomain};
+use ankh_proto::sys::{self, CreateDomain, Created, KillDomain, StartDomain};
 use ankh_proto::wire;
 use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
@@ -81,6 +84,7 @@ impl Worker<'_> {
             opcode::SYS_ROOT_FS => self.root_fs(),
             opcode::SYS_CREATE_DOMAIN => self.create_domain(message),
             opcode::SYS_KILL_DOMAIN => self.kill_domain(caller, message),
+            opcode::SYS_START_DOMAIN => self.start_domain(message),
             _ => Err(errno::ENOSYS),
         };
         result.unwrap_or_else(error)
@@ -142,7 +146,7 @@ impl Worker<'_> {
         match Domain::create(self.spawner.host, &config, &image, console) {
             Ok(domain) => {
                 self.slots.insert(id, Slot::new(domain, None));
-                self.lock().ready[self.index].push_back(id);
+                self.held.insert(id);
                 let created = Created { id, reserved: 0 };
                 Ok(reply(created.as_bytes().to_vec(), Vec::new()))
             }
@@ -159,6 +163,16 @@ impl Worker<'_> {
                 Err(errno::ENOMEM)
             }
         }
+    }
+
+    fn start_domain(&mut self, message: &Message) -> Result<Message, Errno> {
+        let StartDomain { id, .. } = wire::record(&message.payload)?;
+        // Only a held domain of this thread (created here, by this PM) starts, once.
+        if !self.held.remove(&id) {
+            return Err(errno::ESRCH);
+        }
+        self.lock().ready[self.index].push_back(id);
+        Ok(reply(Vec::new(), Vec::new()))
     }
 
     fn kill_domain(&mut self, caller: DomainId, message: &Message) -> Result<Message, Errno> {

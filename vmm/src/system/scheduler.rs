@@ -212,6 +212,7 @@ pub(super) fn run(
                             index,
                             slots,
                             pending: Vec::new(),
+                            held: std::collections::HashSet::new(),
                             host_errors: HashMap::new(),
                             trace,
                             spawner,
@@ -254,6 +255,8 @@ pub(super) struct Worker<'a> {
     pub(super) slots: HashMap<DomainId, Slot>,
     /// Injections that strike as soon as their domain is not running.
     pub(super) pending: Vec<(DomainId, Injection)>,
+    /// Domains created on this thread that do not run before `SYS_START_DOMAIN`.
+    pub(super) held: std::collections::HashSet<DomainId>,
     host_errors: HashMap<DomainId, String>,
     trace: Option<IpcTrace>,
     pub(super) spawner: &'a Spawner<'a>,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::*;
 use ankh_proto::server::{Endpoint, Kernel, Reply};
-use ankh_proto::sys::{CreateDomain, Created, KillDomain};
+use ankh_proto::sys::{CreateDomain, Created, KillDomain, StartDomain};
 use ankh_proto::vfs::{Count, Fd, Io, Open, Stat, KIND_DIR, KIND_FILE, O_RDONLY};
 use ankh_proto::wire;
 
@@ -48,6 +48,8 @@ pub(crate) struct World {
     pub(crate) ds: BTreeMap<String, String>,
     pub(crate) created: Vec<NewDomain>,
     pub(crate) killed: Vec<u32>,
+    /// Domains started (`SYS_START_DOMAIN`), in order.
+    pub(crate) started: Vec<u32>,
 }
 
 /// A small ELF-looking image.
@@ -79,6 +81,7 @@ impl World {
             ds: BTreeMap::new(),
             created: Vec::new(),
             killed: Vec::new(),
+            started: Vec::new(),
         }
     }
 
@@ -176,6 +179,11 @@ impl World {
             SYS_KILL_DOMAIN => {
                 let KillDomain { id, .. } = wire::record(payload)?;
                 self.killed.push(id);
+                Ok(Reply::ok(Vec::new()))
+            }
+            SYS_START_DOMAIN => {
+                let StartDomain { id, .. } = wire::record(payload)?;
+                self.started.push(id);
                 Ok(Reply::ok(Vec::new()))
             }
             VFS_PROC_SPAWN | VFS_PROC_EXIT | MM_PROC_SPAWN | MM_PROC_EXIT => {

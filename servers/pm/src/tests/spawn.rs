@@ -28,8 +28,14 @@ fn spawn_loads_creates_introduces_and_records() {
             SYS_CREATE_DOMAIN,
             VFS_PROC_SPAWN,
             MM_PROC_SPAWN,
+            SYS_START_DOMAIN,
             DS_PUBLISH
         ]
+    );
+    assert_eq!(
+        f.world.started,
+        [child],
+        "the child runs only after VFS and MM know it"
     );
     let open = &f.world.calls[0];
     let flags: Open = wire::record(&open.payload).unwrap();
