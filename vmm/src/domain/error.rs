@@ -1,0 +1,68 @@
+//! [`DomainError`]: failures of the host while building or running a domain.
+
+use crate::fault::DomainExit;
+use crate::image::ImageError;
+use crate::memory::MemoryError;
+
+/// A failure of the host while building or running a domain (never caused by what the
+/// guest does: that is a [`DomainFault`](crate::fault::DomainFault)).
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    /// The domain's memory could not be set up.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// The image cannot be used.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A KVM call failed while building the domain.
+    #[error("{what} failed while creating domain {domain}")]
+    Create {
+        /// The domain.
+        domain: String,
+        /// The KVM call.
+        what: &'static str,
+        /// The KVM error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// Writing the boot structures into guest memory failed.
+    #[error("writing boot structures of domain {domain}")]
+    BootStructures {
+        /// The domain.
+        domain: String,
+        /// The memory error.
+        #[source]
+        source: vm_memory::GuestMemoryError,
+    },
+    /// A fault could not be injected into the domain.
+    #[error("cannot inject a fault into domain {domain}: {what}")]
+    Inject {
+        /// The domain.
+        domain: String,
+        /// Why.
+        what: &'static str,
+    },
+    /// A KVM call failed while running the domain.
+    #[error("{what} failed while running domain {domain}")]
+    Run {
+        /// The domain.
+        domain: String,
+        /// The KVM call.
+        what: &'static str,
+        /// The KVM error.
+        #[source]
+        source: kvm_ioctls::Error,
+    },
+    /// Checkpoints were asked of a domain created without `dirty_log`, or a rollback
+    /// before any checkpoint.
+    #[error("domain has no checkpoint (create it with dirty_log and take one first)")]
+    NoCheckpoints,
+    /// The domain was asked to run after it stopped.
+    #[error("domain {domain} already stopped ({exit})")]
+    AlreadyStopped {
+        /// The domain.
+        domain: String,
+        /// How it stopped.
+        exit: DomainExit,
+    },
+}

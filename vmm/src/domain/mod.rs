@@ -1,0 +1,229 @@
+//! A domain: one guest VM with one vCPU, its RAM, its console and its watchdog.
+//!
+//! Lifecycle ([`DomainState`]):
+//! - `Ready`: created and loaded, or stopped at an exit that resumes (a hypercall the
+//!   VMM served). [`Domain::run`] and [`Domain::run_until`] move it forward.
+//! - `Stopped(exit)`: the guest exited, halted or faulted. It runs again only if
+//!   [`Domain::rollback`] puts it back at its last checkpoint (`Ready`).
+//!
+//! The VMM never trusts the guest: every VM exit is turned into either a served
+//! hypercall or a [`DomainExit`]; only failures of the host
+//! itself (an ioctl that should not fail) are [`DomainError`]s.
+//!
+//! The files of this module: `config` (how to build one), `error`, `run` (the run loop
+//! and its budget), `exit` (decoding a VM exit), `checkpoint` (checkpoints and
+//! rollback) and `inject` (fault injection).
+
+mod checkpoint;
+mod config;
+mod error;
+mod exit;
+mod inject;
+mod run;
+
+use std::sync::{Arc, Mutex};
+
+use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
+use kvm_ioctls::{Cap, SyncReg, VcpuFd, VmFd};
+
+pub use config::{DomainConfig, DEFAULT_MEMORY_SIZE, DEFAULT_WATCHDOG_TIMEOUT};
+pub use error::DomainError;
+pub use run::RunEvent;
+
+use crate::checkpoint::CheckpointStore;
+use crate::console::{Console, ConsoleSink};
+use crate::devices::blk::{BlkDevice, BlkSnapshot, BlkStats};
+use crate::dirty_log::DirtyLog;
+use crate::fault::DomainExit;
+use crate::image::GuestImage;
+use crate::kvm_host::KvmHost;
+use crate::memory::DomainMemory;
+use crate::watchdog::{VcpuWatch, Watchdog};
+use crate::x86_boot;
+use run::RunBudget;
+
+/// Where a domain is in its life (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Can run.
+    Ready,
+    /// Stopped; only a rollback makes it `Ready` again.
+    Stopped(DomainExit),
+}
+
+/// One guest VM.
+pub struct Domain {
+    // Field order is drop order: the vCPU and the VM go before the RAM they map.
+    vcpu: VcpuFd,
+    vm: VmFd,
+    memory: DomainMemory,
+    name: String,
+    console: Console,
+    watch: Arc<VcpuWatch>,
+    state: DomainState,
+    /// Present when the domain was created with `dirty_log`.
+    checkpoints: Option<CheckpointStore>,
+    /// KVM's log of the pages the guest writes (with `dirty_log`); behind a lock
+    /// because benchmarks read it through `&Domain`.
+    dirty_log: Option<Mutex<DirtyLog>>,
+    /// The pages written since the last checkpoint, filled at each look (kept to
+    /// spare an allocation per request). All zero between looks: the capture or
+    /// restore that follows a look takes its pages out.
+    written: Vec<u64>,
+    /// KVM copies the general registers into the run page at every exit.
+    sync_regs: bool,
+    /// Guest run time left for the message in hand, when it has a budget.
+    budget: Option<RunBudget>,
+    /// Present when the domain owns a disk.
+    device: Option<BlkDevice>,
+    /// The device's state at the last checkpoint.
+    device_checkpoint: Option<BlkSnapshot>,
+}
+
+impl Domain {
+    /// Builds a domain: VM, RAM, boot structures, the image, and a vCPU at its entry.
+    pub fn create(
+        host: &KvmHost,
+        config: &DomainConfig,
+        image: &GuestImage,
+        console: Box<dyn ConsoleSink>,
+    ) -> Result<Domain, DomainError> {
+        let name = config.name.clone();
+        let create_err = |what| {
+            let domain = name.clone();
+            move |source| DomainError::Create {
+                domain,
+                what,
+                source,
+            }
+        };
+        let memory = DomainMemory::new(config.memory_size)?;
+        let entry = image.load(&memory)?;
+        let stubs = image.exception_stubs();
+        let identity = &config.identity;
+        let boot_error = |source| DomainError::BootStructures {
+            domain: name.clone(),
+            source,
+        };
+        x86_boot::write_boot_structures(&memory, &name, identity, image.end(), stubs)
+            .map_err(boot_error)?;
+        if config.disk.is_some() {
+            x86_boot::map_device_window(&memory).map_err(boot_error)?;
+        }
+
+        let vm = host
+            .kvm()
+            .create_vm()
+            .map_err(create_err("KVM_CREATE_VM"))?;
+        let mut dirty_log = config.dirty_log.then(|| DirtyLog::new(&vm));
+        let region = kvm_userspace_memory_region {
+            slot: 0,
+            flags: if config.dirty_log {
+                KVM_MEM_LOG_DIRTY_PAGES
+            } else {
+                0
+            },
+            guest_phys_addr: 0,
+            memory_size: memory.size(),
+            userspace_addr: memory.host_base(),
+        };
+        // SAFETY: the region describes `memory`'s single mapping, which the domain owns
+        // and keeps mapped for as long as the VM exists: both become fields of `Domain`,
+        // which drops the VM before the memory (see the field order there).
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(create_err("KVM_SET_USER_MEMORY_REGION"))?;
+
+        let mut vcpu = vm.create_vcpu(0).map_err(create_err("KVM_CREATE_VCPU"))?;
+        if let Some(log) = dirty_log.as_mut() {
+            log.attach_vcpu(&vcpu)
+                .map_err(create_err("mmap of the dirty ring"))?;
+        }
+        // Hypercall arguments and checkpoints need the registers: have KVM copy them
+        // into the shared run page at every exit instead of asking with an ioctl
+        // (about 2 us each on these hosts).
+        let sync_regs = host.kvm().check_extension(Cap::SyncRegs);
+        if sync_regs {
+            vcpu.set_sync_valid_reg(SyncReg::Register);
+        }
+        vcpu.set_cpuid2(host.cpuid())
+            .map_err(create_err("KVM_SET_CPUID2"))?;
+        let sregs = vcpu.get_sregs().map_err(create_err("KVM_GET_SREGS"))?;
+        vcpu.set_sregs(&x86_boot::long_mode_sregs(sregs, config.mode, stubs != 0))
+            .map_err(create_err("KVM_SET_SREGS"))?;
+        let entry_regs = x86_boot::entry_regs(entry);
+        vcpu.set_regs(&entry_regs)
+            .map_err(create_err("KVM_SET_REGS"))?;
+        if sync_regs {
+            vcpu.sync_regs_mut().regs = entry_regs;
+        }
+
+        Ok(Domain {
+            console: Console::new(&name, console),
+            watch: Watchdog::global().watch(config.watchdog_timeout),
+            name,
+            memory,
+            vm,
+            vcpu,
+            state: DomainState::Ready,
+            checkpoints: config
+                .dirty_log
+                .then(|| CheckpointStore::new(config.memory_size)),
+            dirty_log: dirty_log.map(Mutex::new),
+            written: Vec::new(),
+            sync_regs,
+            budget: None,
+            device: config.disk.clone().map(BlkDevice::new),
+            device_checkpoint: None,
+        })
+    }
+
+    /// The domain's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The domain's RAM.
+    pub fn memory(&self) -> &DomainMemory {
+        &self.memory
+    }
+
+    /// Where the domain is in its life.
+    pub fn state(&self) -> &DomainState {
+        &self.state
+    }
+
+    /// What the domain's block device did so far (`None`: the domain has no disk).
+    pub fn blk_stats(&self) -> Option<BlkStats> {
+        self.device.as_ref().map(BlkDevice::stats)
+    }
+
+    /// Keeps the run page's copy of the registers (see `sync_regs`) equal to what was
+    /// just set with an ioctl, for a checkpoint taken before the next exit. KVM does
+    /// not load it on entry: only its dirty flag would make it.
+    pub(super) fn note_regs(&mut self, regs: &kvm_bindings::kvm_regs) {
+        if self.sync_regs {
+            self.vcpu.sync_regs_mut().regs = *regs;
+        }
+    }
+
+    /// The general registers: the run page's copy when KVM keeps it (`sync_regs`),
+    /// else an ioctl.
+    pub(super) fn regs(&self) -> Result<kvm_bindings::kvm_regs, DomainError> {
+        if self.sync_regs {
+            let regs = self.vcpu.sync_regs().regs;
+            debug_assert_eq!(self.vcpu.get_regs().ok(), Some(regs));
+            return Ok(regs);
+        }
+        self.vcpu
+            .get_regs()
+            .map_err(|source| self.run_error("KVM_GET_REGS", source))
+    }
+
+    pub(super) fn run_error(&self, what: &'static str, source: kvm_ioctls::Error) -> DomainError {
+        DomainError::Run {
+            domain: self.name.clone(),
+            what,
+            source,
+        }
+    }
+}
