@@ -51,6 +51,7 @@ const NAMES: [&str; 55] = [
     "fault-triple",
     "fault-ud2",
     "flood",
+    "hostile",
     "hanger",
     "hello",
     "hello-os",

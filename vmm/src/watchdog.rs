@@ -91,6 +91,12 @@ impl VcpuWatch {
             .store(at.map_or(0, since_epoch), Ordering::Relaxed);
     }
 
+    /// True when the turn set by [`set_preempt_at`](Self::set_preempt_at) is over.
+    pub fn turn_over(&self) -> bool {
+        let deadline = self.preempt_at.load(Ordering::Relaxed);
+        deadline != 0 && since_epoch(Instant::now()) >= deadline
+    }
+
     /// True when the last KVM_RUN was ended by a preemption kick (until the next
     /// [`enter`](Self::enter)).
     pub fn preempted(&self) -> bool {

@@ -66,8 +66,14 @@ impl ProcessManager {
                 id: child,
                 reserved: 0,
             };
-            call(kernel, Endpoint::Kernel, SYS_START_DOMAIN, &wire::bytes(&start), &[])
-                .map(|_| ())
+            call(
+                kernel,
+                Endpoint::Kernel,
+                SYS_START_DOMAIN,
+                &wire::bytes(&start),
+                &[],
+            )
+            .map(|_| ())
         });
         if introduced.is_err() {
             if let Some(proc) = self.procs.get_mut(&child) {

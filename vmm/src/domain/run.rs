@@ -29,6 +29,8 @@ pub enum RunEvent {
     IpcSetup(u64),
     /// The domain's IPC notify (`Ipc`, argument: the hypercall value).
     Ipc(u32),
+    /// Its turn ended ([`Domain::set_turn_end`]): it is ready to run on.
+    Preempted,
 }
 
 /// A per-request limit on guest run time.
@@ -54,13 +56,18 @@ impl Domain {
         &mut self,
         pause: impl FnMut(Hypercall) -> bool,
     ) -> Result<Option<DomainExit>, DomainError> {
-        Ok(match self.resume(pause)? {
-            RunEvent::Stopped(exit) => Some(exit),
-            RunEvent::Paused(_) => None,
-            RunEvent::IpcSetup(_) | RunEvent::Ipc(_) => {
-                Some(self.fail(IpcFault::NotSetUp("outside a system (use `ankh up`)").into()))
-            }
-        })
+        let mut pause = pause;
+        loop {
+            return Ok(match self.resume(&mut pause)? {
+                RunEvent::Stopped(exit) => Some(exit),
+                RunEvent::Paused(_) => None,
+                // Only a scheduler sets turns; a lone domain just runs on.
+                RunEvent::Preempted => continue,
+                RunEvent::IpcSetup(_) | RunEvent::Ipc(_) => {
+                    Some(self.fail(IpcFault::NotSetUp("outside a system (use `ankh up`)").into()))
+                }
+            });
+        }
     }
 
     /// Runs the domain until it stops, makes an IPC hypercall, or makes a hypercall
@@ -79,6 +86,9 @@ impl Domain {
         let result = loop {
             match self.step() {
                 Ok(Step::Continue(Some(call))) if pause(call) => break Ok(RunEvent::Paused(call)),
+                // Exits that the VMM serves by itself (hypercalls, device accesses, a
+                // preemption kick) end the domain's turn when it is over.
+                Ok(Step::Continue(_)) if self.watch.turn_over() => break Ok(RunEvent::Preempted),
                 Ok(Step::Continue(_)) => {}
                 Ok(Step::Event(event)) => break Ok(event),
                 Ok(Step::Stop(exit)) => break Ok(RunEvent::Stopped(self.stop(exit))),
@@ -87,6 +97,14 @@ impl Domain {
         };
         self.watch.unbind_thread();
         result
+    }
+
+    /// Sets when the domain's scheduling turn ends (`None`: never, the default).
+    /// [`resume`](Self::resume) then returns [`RunEvent::Preempted`] at the first exit
+    /// after it, and a guest that does not exit is kicked out of KVM_RUN by the
+    /// watchdog thread (see `watchdog`).
+    pub fn set_turn_end(&self, at: Option<std::time::Instant>) {
+        self.watch.set_preempt_at(at);
     }
 
     /// Stops the domain with `fault`, found by the VMM outside the vCPU (e.g. a

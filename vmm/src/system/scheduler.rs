@@ -213,6 +213,7 @@ pub(super) fn run(
                             slots,
                             pending: Vec::new(),
                             held: std::collections::HashSet::new(),
+                            released: Vec::new(),
                             host_errors: HashMap::new(),
                             trace,
                             spawner,
@@ -257,6 +258,8 @@ pub(super) struct Worker<'a> {
     pub(super) pending: Vec<(DomainId, Injection)>,
     /// Domains created on this thread that do not run before `SYS_START_DOMAIN`.
     pub(super) held: std::collections::HashSet<DomainId>,
+    /// How the processes of this thread that ended and were released ended.
+    released: Vec<(DomainId, DomainEnd, CheckpointCount)>,
     host_errors: HashMap<DomainId, String>,
     trace: Option<IpcTrace>,
     pub(super) spawner: &'a Spawner<'a>,
@@ -289,6 +292,7 @@ impl Worker<'_> {
             }
         }
         let killed = self.lock().killed.clone();
+        let released = std::mem::take(&mut self.released);
         self.slots
             .into_iter()
             .map(|(id, mut slot)| {
@@ -310,6 +314,7 @@ impl Worker<'_> {
                     .unwrap_or_default();
                 (id, end, checkpoints)
             })
+            .chain(released)
             .collect()
     }
 
@@ -332,12 +337,18 @@ impl Worker<'_> {
                 }
             }
             let slots = &self.slots;
+            let idle = |id: &DomainId| {
+                slots
+                    .get(id)
+                    .and_then(|slot| slot.recovery.as_ref())
+                    .is_none_or(Recovery::idle)
+            };
             // Strike at a request boundary (blocked in receive, no request in hand:
             // the checkpoint taken there is exact), or, for `now`, also in a call made
             // for the request in hand. Not in a call made while handling a one-way
             // message: there is no request to roll back to the start of.
             let strikes = |(id, injection): &(DomainId, Injection)| {
-                let idle = slots[id].recovery.as_ref().is_none_or(Recovery::idle);
+                let idle = idle(id);
                 match state.router.activity(*id) {
                     Activity::Waiting(Wait::Receive { from: None }) => idle,
                     Activity::Waiting(Wait::Reply { .. }) => injection.when == When::Now && !idle,
@@ -374,8 +385,9 @@ impl Worker<'_> {
     /// checkpointed where it stands; then it crashes, or runs into its hang or its
     /// broken stack.
     fn inject_now(&mut self, id: DomainId, kind: Kind) {
-        if matches!(self.slots[&id].domain.state(), DomainState::Stopped(_)) {
-            return;
+        match self.slots.get(&id) {
+            Some(slot) if !matches!(slot.domain.state(), DomainState::Stopped(_)) => {}
+            _ => return,
         }
         self.checkpoint_idle(id);
         if self.sabotage(id, kind) == Next::Run {
@@ -403,9 +415,10 @@ impl Worker<'_> {
 
     /// Runs domain `id` until it blocks or stops.
     fn run_domain(&mut self, id: DomainId, delivery: Option<Box<Message>>) {
-        if matches!(self.slots[&id].domain.state(), DomainState::Stopped(_)) {
-            // Stopped (killed) after it was queued to run.
-            return;
+        match self.slots.get(&id) {
+            Some(slot) if !matches!(slot.domain.state(), DomainState::Stopped(_)) => {}
+            // Stopped (killed) after it was queued to run, or released since.
+            _ => return,
         }
         if let Some(message) = delivery {
             match self.deliver(id, &message) {
@@ -424,6 +437,7 @@ impl Worker<'_> {
                 .get_mut(&id)
                 .expect("a thread runs only its domains");
             let tracing = self.trace.is_some();
+            slot.domain.set_turn_end(Some(self.turn_ends));
             let event = match slot.domain.resume(|call| tracing && call == Hypercall::Nop) {
                 Ok(event) => event,
                 Err(error) => {
@@ -436,6 +450,7 @@ impl Worker<'_> {
                 // Killed from another thread while it ran.
                 let slot = self.slots.get_mut(&id).expect("own domain");
                 slot.domain.fail(DomainFault::Killed { by });
+                self.release(id);
                 return;
             }
             let next = match event {
@@ -451,6 +466,7 @@ impl Worker<'_> {
                     }
                     Ok(Next::Run)
                 }
+                RunEvent::Preempted => Ok(Next::Run),
                 RunEvent::IpcSetup(address) => self.setup(id, address).map(|()| Next::Run),
                 RunEvent::Ipc(value) => {
                     if let Some(trace) = &self.trace {
@@ -589,5 +605,30 @@ impl Worker<'_> {
         if state.schedule(&woken, self.index) {
             self.notify_others();
         }
+        drop(state);
+        self.release(id);
+    }
+
+    /// Releases process `id`, which stopped for good: its VM, vCPU, memory and queues
+    /// go now (not when the system ends), and only how it ended is kept. Servers stay
+    /// (they are recovered, or the report shows their last state).
+    fn release(&mut self, id: DomainId) {
+        let is_process = self
+            .slots
+            .get(&id)
+            .is_some_and(|slot| slot.recovery.is_none());
+        if !is_process {
+            return;
+        }
+        let Some(slot) = self.slots.remove(&id) else {
+            return;
+        };
+        self.held.remove(&id);
+        let end = match (self.host_errors.remove(&id), slot.domain.state()) {
+            (Some(error), _) => DomainEnd::HostError(error),
+            (None, DomainState::Stopped(exit)) => DomainEnd::Stopped(exit.clone()),
+            (None, DomainState::Ready) => DomainEnd::Stopped(crate::DomainExit::Halted),
+        };
+        self.released.push((id, end, CheckpointCount::default()));
     }
 }

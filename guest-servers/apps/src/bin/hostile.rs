@@ -1,0 +1,169 @@
+//! `hostile KIND`: an unprivileged attacker for the containment tests. It runs beside
+//! another job of init (list it after that job) for as long as that job lives: it
+//! watches the sibling with the lowest pid it saw at start (init starts its jobs in
+//! order, so that is the first job), and stops when it is gone.
+//!
+//! Kinds:
+//! - `spin`: computes without a single exit, in bursts of about 100 ms (ten scheduler
+//!   quanta; the VMM must preempt it by a kick), checking on its sibling in between;
+//! - `exits`: exits to the VMM in a loop (`Nop` hypercalls) and never blocks;
+//! - `calls`: calls PM in a loop (`getpid`), so that PM and it could ping-pong;
+//! - `replies`: sends VFS 1 MiB reads without ever taking the replies (the VMM stops
+//!   it when it has too many requests in flight);
+//! - `inbox`: sends DS a burst of requests without waiting, then exits;
+//! - `spawns N`: spawns `/bin/child-exit3` and waits for it, N times (the soak of the
+//!   process lifecycle); prints `hostile: N spawns, F failed`.
+//!
+//! Prints `hostile: KIND done` when it ends by itself (the VMM may stop it before).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use ankh_apps::out::{Console, Text};
+use ankh_guest_rt::{hypercall, BootInfo};
+use ankh_proto::opcode::{DS_LIST, VFS_READ};
+use ankh_proto::pm::STATE_RUNNING;
+use ankh_proto::vfs::Io;
+use ankh_ulib::vfs::O_RDONLY;
+use ankh_ulib::{Pid, Server, System};
+use zerocopy::IntoBytes;
+
+ankh_guest_rt::entry!(main);
+
+/// Requests the `replies` and `inbox` attacks send (far over any fair bound).
+const FLOOD: u32 = 10_000;
+
+fn main(boot: &BootInfo) -> u32 {
+    let mut os = System::init(boot);
+    let args = os.args().unwrap_or_default();
+    let kind = args.get(1).map_or("", |kind| kind.as_str());
+    let watched = first_sibling(&mut os);
+    match kind {
+        "spin" => {
+            while alive(&mut os, watched) {
+                spin_burst();
+            }
+        }
+        "exits" => {
+            while alive(&mut os, watched) {
+                for _ in 0..10_000 {
+                    hypercall::nop();
+                }
+            }
+        }
+        "calls" => {
+            while alive(&mut os, watched) {
+                for _ in 0..1_000 {
+                    let _ = os.getpid();
+                }
+            }
+        }
+        "replies" => flood_replies(&mut os, boot),
+        "inbox" => flood_inbox(&mut os, boot),
+        "spawns" => return spawns(&mut os, args.get(2).map_or("", |n| n.as_str())),
+        _ => {
+            Text::new()
+                .str("hostile: unknown kind ")
+                .str(kind)
+                .send(&mut Console);
+            return 2;
+        }
+    }
+    Text::new()
+        .str("hostile: ")
+        .str(kind)
+        .str(" done")
+        .send(&mut Console);
+    0
+}
+
+/// The pid of the sibling with the lowest pid, if any.
+fn first_sibling(os: &mut System) -> Option<Pid> {
+    let me = os.getpid().ok()?;
+    let parent = os.getppid().ok()?;
+    let procs = os.ps().ok()?;
+    procs
+        .iter()
+        .filter(|p| p.ppid == parent && p.pid != me)
+        .map(|p| p.pid)
+        .min()
+}
+
+/// Whether `watched` still runs (false when there is none to watch).
+fn alive(os: &mut System, watched: Option<Pid>) -> bool {
+    let Some(watched) = watched else {
+        return false;
+    };
+    os.ps()
+        .map(|procs| {
+            procs
+                .iter()
+                .any(|p| p.pid == watched && p.state == STATE_RUNNING)
+        })
+        .unwrap_or(false)
+}
+
+/// About 100 ms of computation without an exit (a few hundred million cycles).
+fn spin_burst() {
+    let start = rdtsc();
+    let mut x = 1u64;
+    while rdtsc().wrapping_sub(start) < 250_000_000 {
+        x = core::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+    }
+}
+
+fn rdtsc() -> u64 {
+    // SAFETY: rdtsc reads the time-stamp counter; it touches no memory.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// 1 MiB reads of a file, never waiting for a reply.
+fn flood_replies(os: &mut System, boot: &BootInfo) {
+    let Ok(fd) = os.open("/bin/hello-os", O_RDONLY) else {
+        return;
+    };
+    let vfs = ankh_ulib::Servers::from_boot(boot).get(Server::Vfs);
+    let Some(vfs) = vfs else {
+        return;
+    };
+    let read = Io {
+        fd,
+        len: 1 << 20,
+        offset: 0,
+    };
+    for _ in 0..FLOOD {
+        os.channel().send(vfs, VFS_READ, read.as_bytes(), &[]);
+    }
+}
+
+/// A burst of DS requests without waiting for their replies.
+fn flood_inbox(os: &mut System, boot: &BootInfo) {
+    let Some(ds) = ankh_ulib::Servers::from_boot(boot).get(Server::Ds) else {
+        return;
+    };
+    for _ in 0..FLOOD {
+        os.channel().send(ds, DS_LIST, &[], b"\0");
+    }
+}
+
+/// Spawns `/bin/child-exit3` and waits for it, `count` times.
+fn spawns(os: &mut System, count: &str) -> u32 {
+    let count: u32 = count.parse().unwrap_or(0);
+    let mut failed = 0u64;
+    for _ in 0..count {
+        let ok = os
+            .spawn("/bin/child-exit3", &["child-exit3"], false)
+            .and_then(|pid| os.wait(pid))
+            .is_ok();
+        failed += u64::from(!ok);
+    }
+    Text::new()
+        .str("hostile: ")
+        .dec(count.into())
+        .str(" spawns, ")
+        .dec(failed)
+        .str(" failed")
+        .send(&mut Console);
+    0
+}
