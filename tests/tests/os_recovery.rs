@@ -250,6 +250,15 @@ fn a_control_kill_before_a_server_booted_strikes_at_its_first_request() {
         "{:?}",
         events[0]
     );
+    // The same request as a kill planned at pm's first request (one thread: the runs
+    // are alike).
+    let planned = run_os_with(&["suite"], None, vec![PlannedKill::crash("pm", 1)]);
+    assert_eq!(
+        events[0].request_id,
+        events_of(&planned, "pm")[0].request_id,
+        "{:?}",
+        events_of(&planned, "pm")
+    );
     let Reply::Status(status) = hub.handle(Request::Status {}) else {
         panic!("status is answered");
     };
