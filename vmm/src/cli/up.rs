@@ -40,7 +40,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = Fallback::Shutdown)]
     fallback: Fallback,
     /// Open a control socket here (see `ankh ctl`): hot-kills and status while the
-    /// system runs.
+    /// system runs. PATH must be free or a stale socket; it is removed at the end.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
     /// Stop a domain as hung when it runs this long without an exit.
