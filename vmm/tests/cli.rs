@@ -153,6 +153,11 @@ fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() 
 
     system.kill().expect("stopping ankh up");
     system.wait().expect("reaping ankh up");
+    // Nobody answers any more: the person is told, in one line.
+    let (code, _, stderr) = ctl(&["status"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is `ankh up --control"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

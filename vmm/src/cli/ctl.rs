@@ -78,6 +78,16 @@ enum CtlCommand {
     Status,
 }
 
+/// No system answers at `--control PATH`: a wrong path, or no `ankh up` running.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {path} ({cause}); is `ankh up --control {path}` running?", path = path.display())]
+pub struct Unreachable {
+    path: PathBuf,
+    // Said in the message, where a person reads it first; not a `source` too, or the
+    // line would say it twice.
+    cause: std::io::Error,
+}
+
 /// What `ankh ctl` reads of a reply: whether it was accepted (it prints the rest).
 #[derive(Deserialize)]
 struct ReplyOutcome {
@@ -93,12 +103,9 @@ pub fn run(args: CtlArgs) -> Result<ExitCode, Box<dyn Error>> {
         },
         CtlCommand::Status => Request::Status {},
     };
-    let mut stream = UnixStream::connect(&args.control).map_err(|e| {
-        format!(
-            "cannot reach {} ({e}); is `ankh up --control {}` running?",
-            args.control.display(),
-            args.control.display()
-        )
+    let mut stream = UnixStream::connect(&args.control).map_err(|cause| Unreachable {
+        path: args.control.clone(),
+        cause,
     })?;
     writeln!(stream, "{}", request.to_line())?;
     // One request: the system answers it and closes.
