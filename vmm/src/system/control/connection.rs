@@ -5,6 +5,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use event_manager::EventSet;
 
@@ -38,6 +39,8 @@ pub(super) struct Connection {
     end_of_input: bool,
     /// Close once the outbox is written (after a too-long line, or at the end).
     closing: bool,
+    /// When the client last sent or took bytes.
+    last_active: Instant,
 }
 
 impl Connection {
@@ -49,7 +52,13 @@ impl Connection {
             outbox: Vec::new(),
             end_of_input: false,
             closing: false,
+            last_active: Instant::now(),
         }
+    }
+
+    /// When the client last sent or took bytes.
+    pub(super) fn last_active(&self) -> Instant {
+        self.last_active
     }
 
     /// The stream, to register it with the loop.
@@ -79,6 +88,7 @@ impl Connection {
             return match self.stream.write(&self.outbox) {
                 Ok(written) => {
                     self.outbox.drain(..written);
+                    self.last_active = Instant::now();
                     Ok(None)
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(Some(Next::Wait(EventSet::OUT))),
@@ -119,7 +129,7 @@ impl Connection {
         self.inbox.truncate(start + *read.as_ref().unwrap_or(&0));
         match read {
             Ok(0) => self.end_of_input = true,
-            Ok(_) => {}
+            Ok(_) => self.last_active = Instant::now(),
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 return Ok(Some(Next::Wait(EventSet::IN)))
             }

@@ -21,7 +21,7 @@
 //! word) is answered `{"ok":false,"error":"..."}` and the connection stays open. A line
 //! longer than [`MAX_LINE`] is answered with an error and the connection is closed.
 //! At most [`MAX_CONNECTIONS`] clients are served at once; more are told so and
-//! closed.
+//! closed, and so is a client idle for [`IDLE_LIMIT`].
 
 mod connection;
 mod protocol;
@@ -41,6 +41,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 
 /// Clients served at once.
 pub const MAX_CONNECTIONS: usize = 16;
+
+/// A client that neither sends nor takes a byte for this long is closed, so that idle
+/// clients cannot hold the [`MAX_CONNECTIONS`] places for good.
+pub const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Kills accepted and not struck yet, over all servers.
 pub const MAX_PENDING_KILLS: usize = 64;

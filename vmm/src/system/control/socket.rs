@@ -13,13 +13,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use event_manager::{
+    EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberId, SubscriberOps,
+};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::timerfd::TimerFd;
 
 use super::connection::{Connection, Next};
 use super::signals::{self, BlockedSignals, ExitSignalFd};
-use super::{ControlHub, Reply, MAX_CONNECTIONS};
+use super::{ControlHub, Reply, IDLE_LIMIT, MAX_CONNECTIONS};
 
 /// What the control loop does with SIGINT, SIGTERM and SIGHUP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,7 +150,7 @@ impl ControlServer {
             }
         };
         let blocked = exit_signals.as_ref().map(ExitSignalFd::blocked);
-        let server = Self::open(hub, path, exit_signals);
+        let server = Self::open(hub, path, exit_signals, IDLE_LIMIT);
         if let (Err(_), Some(blocked)) = (&server, blocked) {
             blocked.unblock();
         }
@@ -157,6 +161,7 @@ impl ControlServer {
         hub: Arc<ControlHub>,
         path: &Path,
         exit_signals: Option<ExitSignalFd>,
+        idle_limit: Duration,
     ) -> Result<ControlServer, ControlSocketError> {
         claim(path)?;
         let bind_error = |source| ControlSocketError::Bind {
@@ -170,7 +175,7 @@ impl ControlServer {
             device: meta.dev(),
             inode: meta.ino(),
         };
-        Self::serve(hub, listener, &socket, exit_signals).map_err(|source| {
+        Self::serve(hub, listener, &socket, exit_signals, idle_limit).map_err(|source| {
             socket.remove();
             ControlSocketError::Start(source)
         })
@@ -181,16 +186,29 @@ impl ControlServer {
         listener: UnixListener,
         socket: &SocketFile,
         exit_signals: Option<ExitSignalFd>,
+        idle_limit: Duration,
     ) -> std::io::Result<ControlServer> {
         listener.set_nonblocking(true)?;
         let mut manager = EventManager::<Subscriber>::new().map_err(std::io::Error::other)?;
         let listener_fd = listener.as_raw_fd();
+        // Idle clients are looked for a few times per limit: one is closed between
+        // the limit and 1.25 times it.
+        let mut idle_timer = TimerFd::new()?;
+        let period = idle_limit / 4;
+        idle_timer.reset(period, Some(period))?;
+        let timer_fd = idle_timer.as_raw_fd();
         let clients = Clients {
             hub,
             listener,
             connections: HashMap::new(),
+            idle_timer,
+            idle_limit,
         };
-        watch(&mut manager, Box::new(clients), listener_fd)?;
+        let id = watch(&mut manager, Box::new(clients), listener_fd)?;
+        manager
+            .event_ops(id)
+            .and_then(|mut ops| ops.add(Events::new_raw(timer_fd, EventSet::IN)))
+            .map_err(std::io::Error::other)?;
         let stop = EventFd::new(EFD_NONBLOCK)?;
         let stopped = Arc::new(AtomicBool::new(false));
         let stop_fd = stop.as_raw_fd();
@@ -253,12 +271,13 @@ fn watch(
     manager: &mut EventManager<Subscriber>,
     subscriber: Subscriber,
     fd: RawFd,
-) -> std::io::Result<()> {
+) -> std::io::Result<SubscriberId> {
     let id = manager.add_subscriber(subscriber);
     manager
         .event_ops(id)
         .and_then(|mut ops| ops.add(Events::new_raw(fd, EventSet::IN)))
-        .map_err(std::io::Error::other)
+        .map_err(std::io::Error::other)?;
+    Ok(id)
 }
 
 /// Checks that `path` is free, or holds a stale socket, which is removed.
@@ -307,6 +326,9 @@ struct Clients {
     hub: Arc<ControlHub>,
     listener: UnixListener,
     connections: HashMap<RawFd, Connection>,
+    /// Ticks to look for idle clients.
+    idle_timer: TimerFd,
+    idle_limit: Duration,
 }
 
 impl Clients {
@@ -360,9 +382,36 @@ impl Clients {
             }
             Next::Close => {}
         }
-        // Off the loop before the descriptor is closed (and its number reused).
-        let _ = ops.remove(Events::empty(connection.stream()));
-        self.connections.remove(&fd);
+        self.close(fd, ops);
+    }
+
+    /// Closes the connection on `fd`, off the loop first (before its number is reused).
+    fn close(&mut self, fd: RawFd, ops: &mut EventOps) {
+        if let Some(connection) = self.connections.remove(&fd) {
+            let _ = ops.remove(Events::empty(connection.stream()));
+        }
+    }
+
+    /// Tells clients idle past the limit why they are closed, and closes them.
+    fn close_idle(&mut self, ops: &mut EventOps) {
+        let _ = self.idle_timer.wait();
+        let now = Instant::now();
+        let idle: Vec<RawFd> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| now.duration_since(c.last_active()) > self.idle_limit)
+            .map(|(&fd, _)| fd)
+            .collect();
+        for fd in idle {
+            if let Some(connection) = self.connections.get(&fd) {
+                let reply = Reply::Refused(format!(
+                    "idle for more than {} s; closing the connection",
+                    self.idle_limit.as_secs_f64()
+                ));
+                let _ = (&*connection.stream()).write_all(reply.to_line().as_bytes());
+            }
+            self.close(fd, ops);
+        }
     }
 }
 
@@ -379,6 +428,8 @@ impl MutEventSubscriber for Clients {
     fn process(&mut self, events: Events, ops: &mut EventOps) {
         if events.fd() == self.listener.as_raw_fd() {
             self.accept_all(ops);
+        } else if events.fd() == self.idle_timer.as_raw_fd() {
+            self.close_idle(ops);
         } else {
             self.serve(events.fd(), events.event_set(), ops);
         }

@@ -178,3 +178,21 @@ fn a_stale_socket_is_replaced_and_a_file_put_there_since_is_not_removed() {
     drop(server);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "someone else's");
 }
+
+#[test]
+fn an_idle_client_is_told_and_closed() {
+    let dir = temp_dir();
+    let path = dir.as_path().join("control.sock");
+    let hub = Arc::new(ControlHub::new(["ds"]));
+    let idle_limit = std::time::Duration::from_millis(100);
+    let _server = ControlServer::open(hub, &path, None, idle_limit).unwrap();
+    let mut client = connect(&path);
+    assert_eq!(ask(&mut client, r#"{"cmd":"status"}"#)["ok"], true);
+    // Bounds the test if the server never closes it.
+    let limit = Some(std::time::Duration::from_secs(30));
+    client.get_ref().set_read_timeout(limit).unwrap();
+    let mut rest = String::new();
+    client.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest.lines().count(), 1, "{rest}");
+    assert!(rest.contains("idle for more than 0.1 s"), "{rest}");
+}
