@@ -408,7 +408,7 @@ impl Clients {
                     "idle for more than {} s; closing the connection",
                     self.idle_limit.as_secs_f64()
                 ));
-                let _ = (&*connection.stream()).write_all(reply.to_line().as_bytes());
+                let _ = connection.stream().write_all(reply.to_line().as_bytes());
             }
             self.close(fd, ops);
         }
