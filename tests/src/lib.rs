@@ -236,7 +236,7 @@ pub fn run_os_configured(
     fallback_restart: bool,
 ) -> Ran {
     let disk = os_disk(jobs);
-    run_os_full(jobs, policy, kills, fallback_restart, &disk)
+    run_os_full(jobs, policy, kills, fallback_restart, &disk, None)
 }
 
 /// Boots the OS on `disk` (kept: run it again to see what persisted), its init
@@ -247,7 +247,17 @@ pub fn run_os_on_disk(
     kills: Vec<ankh_vmm::system::injection::PlannedKill>,
 ) -> Ran {
     write_jobs(disk, jobs);
-    run_os_full(jobs, None, kills, false, disk)
+    run_os_full(jobs, None, kills, false, disk, None)
+}
+
+/// [`run_os`] with the control hub `control`: kills it holds before the start wait
+/// for their moment; its counters show the run.
+pub fn run_os_controlled(
+    jobs: &[&str],
+    control: std::sync::Arc<ankh_vmm::system::control::ControlHub>,
+) -> Ran {
+    let disk = os_disk(jobs);
+    run_os_full(jobs, None, Vec::new(), false, &disk, Some(control))
 }
 
 fn run_os_full(
@@ -256,6 +266,7 @@ fn run_os_full(
     kills: Vec<ankh_vmm::system::injection::PlannedKill>,
     fallback_restart: bool,
     disk: &ankh_vmm::disk_image::DiskImage,
+    control: Option<std::sync::Arc<ankh_vmm::system::control::ControlHub>>,
 ) -> Ran {
     let host = kvm();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../systems/os.toml");
@@ -280,6 +291,7 @@ fn run_os_full(
             .into(),
         kills,
         fallback_restart,
+        control,
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))

@@ -5,7 +5,8 @@
 
 use ankh_domains::Policy;
 use ankh_recovery::{Action, WindowState};
-use ankh_tests::{run_os_configured, run_os_with};
+use ankh_tests::{run_os_configured, run_os_controlled, run_os_with};
+use ankh_vmm::system::control::{ControlHub, Reply, Request};
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::{DomainEnd, SystemStop};
 
@@ -229,4 +230,41 @@ fn every_request_to_a_recoverable_server_is_checkpointed_and_counted() {
     for domain in &ran.report.domains {
         assert_eq!(domain.checkpoints.checkpoints, 0, "{}", domain.name);
     }
+}
+
+/// A kill that comes on the control socket before a server has booted, so before its
+/// first request, is accepted and waits: it strikes mid-request at that first request,
+/// and the server is recovered.
+#[test]
+fn a_control_kill_before_a_server_booted_strikes_at_its_first_request() {
+    let hub = std::sync::Arc::new(ControlHub::new(["ds", "vfs", "mm", "pm"]));
+    assert_eq!(
+        hub.answer(r#"{"cmd":"kill","domain":"pm"}"#),
+        "{\"ok\":true}\n"
+    );
+    let ran = run_os_controlled(&["suite"], std::sync::Arc::clone(&hub));
+    let events = events_of(&ran, "pm");
+    assert_eq!(events.len(), 1, "{:?}", ran.report.recoveries);
+    assert!(
+        matches!(events[0].action, Action::Rollback { .. }),
+        "{:?}",
+        events[0]
+    );
+    // The same request as a kill planned at pm's first request (one thread: the runs
+    // are alike).
+    let planned = run_os_with(&["suite"], None, vec![PlannedKill::crash("pm", 1)]);
+    assert_eq!(
+        events[0].request_id,
+        events_of(&planned, "pm")[0].request_id,
+        "{:?}",
+        events_of(&planned, "pm")
+    );
+    let Reply::Status(status) = hub.handle(Request::Status {}) else {
+        panic!("status is answered");
+    };
+    let pm = status.iter().find(|d| d.stats.name == "pm").expect("pm");
+    assert_eq!(pm.stats.state, "up", "{pm:?}");
+    assert_eq!(pm.stats.recoveries.values().sum::<u64>(), 1, "{pm:?}");
+    let all = [When::Now, When::Idle, When::MidRequest, When::WindowClosed];
+    assert_eq!(hub.take_kill("pm", &all), None, "the kill struck once");
 }

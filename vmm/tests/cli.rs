@@ -153,7 +153,118 @@ fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() 
 
     system.kill().expect("stopping ankh up");
     system.wait().expect("reaping ankh up");
+    // Nobody answers any more: the person is told, in one line.
+    let (code, _, stderr) = ctl(&["status"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is `ankh up --control"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A temporary directory of this test process, removed at the end.
+struct TestDir(std::path::PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        let dir = std::env::temp_dir().join(format!("ankh-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const IPC_DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../systems/ipc-demo.toml");
+
+/// Starts `ankh up --control socket` with `args`; returns once the socket is there.
+fn up_with_control(socket: &str, args: &[&str]) -> std::process::Child {
+    use std::time::{Duration, Instant};
+
+    let system = Command::new(env!("CARGO_BIN_EXE_ankh"))
+        .args(["up", "--control", socket])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("running ankh up");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::path::Path::new(socket).exists() {
+        assert!(Instant::now() < deadline, "no control socket at {socket}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    system
+}
+
+#[test]
+fn up_control_refuses_a_path_that_is_not_a_stale_socket_and_leaves_it_alone() {
+    let dir = TestDir::new("control-refused");
+    let file = dir.path("notes.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let (status, _, stderr) = ankh(&["up", "--control", &file, "--config", IPC_DEMO]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("a regular file is there"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    let (status, _, stderr) = ankh(&["up", "--control", &dir.path(""), "--config", IPC_DEMO]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(stderr.contains("a directory is there"), "{stderr}");
+
+    // The socket of a running system is in use: a second system is refused.
+    let socket = dir.path("control.sock");
+    let mut first = up_with_control(&socket, &["--run", "ubench"]);
+    let (status, _, stderr) = ankh(&["up", "--control", &socket, "--config", IPC_DEMO]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("in use by a running process"), "{stderr}");
+    let (code, stdout, _) = ankh(&["ctl", "--control", &socket, "status"]);
+    assert_eq!(code, 0, "the first system still answers: {stdout}");
+    first.kill().expect("stopping ankh up");
+    first.wait().expect("reaping ankh up");
+}
+
+#[test]
+fn up_removes_its_control_socket_on_every_exit() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = TestDir::new("control-removed");
+    let socket = dir.path("control.sock");
+    // The system ends by itself.
+    let (status, stdout, stderr) = ankh(&["up", "--control", &socket, "--config", IPC_DEMO]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(!std::path::Path::new(&socket).exists());
+
+    // An error after the socket was opened (a bad disk).
+    let garbage = dir.path("garbage.img");
+    std::fs::write(&garbage, vec![0x5a; 1 << 20]).unwrap();
+    let (status, _, stderr) = ankh(&["up", "--control", &socket, "--disk", &garbage]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(!std::path::Path::new(&socket).exists());
+
+    // SIGTERM (SIGINT and SIGHUP are handled alike): the process still dies of it.
+    let system = up_with_control(&socket, &["--run", "ubench"]);
+    let pid = libc::pid_t::try_from(system.id()).unwrap();
+    // SAFETY: sending a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let output = system.wait_with_output().expect("reaping ankh up");
+    assert_eq!(output.status.signal(), Some(libc::SIGTERM));
+    assert!(!std::path::Path::new(&socket).exists());
+
+    // SIGKILL leaves a stale socket, which the next system replaces.
+    let mut system = up_with_control(&socket, &["--run", "ubench"]);
+    system.kill().expect("SIGKILL");
+    system.wait().expect("reaping ankh up");
+    assert!(std::path::Path::new(&socket).exists());
+    let (status, stdout, stderr) = ankh(&["up", "--control", &socket, "--config", IPC_DEMO]);
+    assert_eq!(status, 0, "{stdout}{stderr}");
+    assert!(!std::path::Path::new(&socket).exists());
 }
 
 #[test]

@@ -3,11 +3,15 @@
 
 use std::error::Error;
 use std::io::{BufRead, BufReader, Write};
+use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ankh_vmm::system::control::Request;
+use ankh_vmm::system::injection::{Kind, When};
 use clap::{Args, Subcommand, ValueEnum};
+use serde::Deserialize;
 
 #[derive(Debug, Args)]
 pub struct CtlArgs {
@@ -26,11 +30,32 @@ enum WhenArg {
     WindowClosed,
 }
 
+impl From<WhenArg> for When {
+    fn from(arg: WhenArg) -> When {
+        match arg {
+            WhenArg::Now => When::Now,
+            WhenArg::Idle => When::Idle,
+            WhenArg::MidRequest => When::MidRequest,
+            WhenArg::WindowClosed => When::WindowClosed,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum KindArg {
     Crash,
     Hang,
     Corrupt,
+}
+
+impl From<KindArg> for Kind {
+    fn from(arg: KindArg) -> Kind {
+        match arg {
+            KindArg::Crash => Kind::Crash,
+            KindArg::Hang => Kind::Hang,
+            KindArg::Corrupt => Kind::Corrupt,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,44 +78,45 @@ enum CtlCommand {
     Status,
 }
 
+/// No system answers at `--control PATH`: a wrong path, or no `ankh up` running.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {path} ({cause}); is `ankh up --control {path}` running?", path = path.display())]
+pub struct Unreachable {
+    path: PathBuf,
+    // Said in the message, where a person reads it first; not a `source` too, or the
+    // line would say it twice.
+    cause: std::io::Error,
+}
+
+/// What `ankh ctl` reads of a reply: whether it was accepted (it prints the rest).
+#[derive(Deserialize)]
+struct ReplyOutcome {
+    ok: bool,
+}
+
 pub fn run(args: CtlArgs) -> Result<ExitCode, Box<dyn Error>> {
-    let request = match &args.command {
-        CtlCommand::Kill { domain, when, kind } => {
-            serde_json::json!({
-                "cmd": "kill",
-                "domain": domain,
-                "when": word(when),
-                "kind": word(kind),
-            })
-        }
-        CtlCommand::Status => serde_json::json!({ "cmd": "status" }),
+    let request = match args.command {
+        CtlCommand::Kill { domain, when, kind } => Request::Kill {
+            domain,
+            when: when.into(),
+            kind: kind.into(),
+        },
+        CtlCommand::Status => Request::Status {},
     };
-    let mut stream = UnixStream::connect(&args.control).map_err(|e| {
-        format!(
-            "cannot reach {} ({e}); is `ankh up --control {}` running?",
-            args.control.display(),
-            args.control.display()
-        )
+    let mut stream = UnixStream::connect(&args.control).map_err(|cause| Unreachable {
+        path: args.control.clone(),
+        cause,
     })?;
-    writeln!(stream, "{request}")?;
+    writeln!(stream, "{}", request.to_line())?;
+    // One request: the system answers it and closes.
+    stream.shutdown(Shutdown::Write)?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
     print!("{answer}");
-    let ok = serde_json::from_str::<serde_json::Value>(&answer)
-        .map(|v| v["ok"] == true)
-        .unwrap_or(false);
+    let ok = serde_json::from_str::<ReplyOutcome>(&answer).is_ok_and(|reply| reply.ok);
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(super::status::USAGE)
     })
-}
-
-/// The word a flag value is written as, which is also the control protocol's word.
-fn word(value: &impl ValueEnum) -> String {
-    value
-        .to_possible_value()
-        .expect("no skipped values")
-        .get_name()
-        .to_owned()
 }

@@ -70,8 +70,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
-/// The exit status for an error: a bad system description, `--run` program or a
-/// missing `--disk` is the user's input, like a bad flag; anything else is a host error.
+/// The exit status for an error: a bad system description, `--run` program, a
+/// missing `--disk`, a `--control` path in use or one where no system answers is the
+/// user's input, like a bad flag; anything else is a host error.
 pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
     let description = err.downcast_ref::<ankh_domains::DescriptionError>();
     let program = err.downcast_ref::<ankh_vmm::system::BadProgram>();
@@ -82,7 +83,12 @@ pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
     let bad_disk = err
         .downcast_ref::<ankh_vmm::disk_image::DiskImageError>()
         .is_some_and(ankh_vmm::disk_image::DiskImageError::is_usage);
-    if description.is_some() || program.is_some() || no_disk || bad_disk {
+    let bad_control = err
+        .downcast_ref::<ankh_vmm::system::control::ControlSocketError>()
+        .is_some_and(ankh_vmm::system::control::ControlSocketError::is_usage);
+    let no_system = err.downcast_ref::<ctl::Unreachable>().is_some();
+    if description.is_some() || program.is_some() || no_disk || bad_disk || bad_control || no_system
+    {
         status::USAGE
     } else {
         status::HOST_ERROR

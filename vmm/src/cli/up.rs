@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ankh_domains::{Policy, SystemDescription};
+use ankh_domains::{Policy, Role, SystemDescription};
 use ankh_vmm::console::StdoutConsole;
 use ankh_vmm::disk_image::DiskImage;
+use ankh_vmm::system::control::{ControlHub, ControlServer, ControlSocketError, ExitSignals};
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::{DomainExit, KvmHost};
 use clap::Args;
@@ -39,7 +40,7 @@ pub struct UpArgs {
     #[arg(long, value_enum, default_value_t = Fallback::Shutdown)]
     fallback: Fallback,
     /// Open a control socket here (see `ankh ctl`): hot-kills and status while the
-    /// system runs.
+    /// system runs. PATH must be free or a stale socket; it is removed at the end.
     #[arg(long, value_name = "PATH")]
     control: Option<PathBuf>,
     /// Stop a domain as hung when it runs this long without an exit.
@@ -134,14 +135,13 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         }
     }
     let host = KvmHost::open()?;
-    let control = match &args.control {
+    // Kept to the end of `run`: dropping it (on every return) removes the socket.
+    let (control, _control_server) = match &args.control {
         Some(path) => {
-            let hub = Arc::new(ankh_vmm::system::control::ControlHub::default());
-            hub.serve(path)
-                .map_err(|e| format!("cannot open the control socket {}: {e}", path.display()))?;
-            Some(hub)
+            let (hub, server) = open_control(&description, path)?;
+            (Some(hub), Some(server))
         }
-        None => None,
+        None => (None, None),
     };
     let disk = prepare_disk(&description, args.disk.as_deref(), &args.run)?;
     let options = SystemOptions {
@@ -192,6 +192,23 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         worst = worst.max(code);
     }
     Ok(ExitCode::from(worst))
+}
+
+/// The control socket at `path` for the servers of `description`. Opened before the
+/// vCPU threads start: they must inherit the blocked exit signals, which the control
+/// loop takes to remove the socket before the process dies of them.
+fn open_control(
+    description: &SystemDescription,
+    path: &std::path::Path,
+) -> Result<(Arc<ControlHub>, ControlServer), ControlSocketError> {
+    let servers = description
+        .domains
+        .iter()
+        .filter(|spec| spec.role != Role::Process)
+        .map(|spec| spec.name.clone());
+    let hub = Arc::new(ControlHub::new(servers));
+    let server = ControlServer::start(Arc::clone(&hub), path, ExitSignals::RemoveSocketAndDie)?;
+    Ok((hub, server))
 }
 
 /// One line about how a domain ended, and the exit status it would give.
