@@ -136,8 +136,6 @@ enum Work {
 /// them. See docs/scheduling.md.
 pub const QUANTUM: Duration = Duration::from_millis(10);
 
-/// How often idle threads look for injections that came in on the control socket.
-const CONTROL_POLL: Duration = Duration::from_millis(20);
 
 /// A domain at the start.
 pub(super) struct Boot {
@@ -178,7 +176,7 @@ pub(super) fn run(
         thread_of.insert(boot.id, thread);
         per_thread[thread].insert(boot.id, Slot::new(boot.domain, boot.recovery));
     }
-    let shared = Shared {
+    let shared = std::sync::Arc::new(Shared {
         state: Mutex::new(State {
             router,
             ready,
@@ -196,13 +194,22 @@ pub(super) fn run(
             stop: None,
         }),
         changed: Condvar::new(),
-    };
+    });
+    // A kill on the control socket wakes the threads (no polling).
+    if let Some(hub) = &spawner.options.control {
+        let shared = std::sync::Arc::clone(&shared);
+        hub.set_waker(move || {
+            // Under the lock, so that no thread misses the wake-up.
+            let _state = shared.state.lock();
+            shared.changed.notify_all();
+        });
+    }
     let ends = std::thread::scope(|scope| {
         let handles: Vec<_> = per_thread
             .into_iter()
             .enumerate()
             .map(|(index, slots)| {
-                let shared = &shared;
+                let shared = &*shared;
                 let trace = trace.clone();
                 std::thread::Builder::new()
                     .name(format!("ankh-vcpu-{index}"))
@@ -229,6 +236,11 @@ pub(super) fn run(
             .flat_map(|h| h.join().expect("vCPU threads do not panic"))
             .collect::<Vec<_>>()
     });
+    if let Some(hub) = &spawner.options.control {
+        // Waits for a wake-up in progress: then the waker's reference is gone.
+        hub.clear_waker();
+    }
+    let shared = std::sync::Arc::into_inner(shared).expect("the threads and the waker are gone");
     let state = shared.state.into_inner().expect("no thread panicked");
     let ends = ends
         .into_iter()
@@ -366,18 +378,7 @@ impl Worker<'_> {
                 let delivery = state.router.take_delivery(id);
                 return Some(Work::Run(id, delivery));
             }
-            state = match hub {
-                // Commands on the control socket do not wake the threads: look again
-                // now and then.
-                Some(_) => {
-                    shared
-                        .changed
-                        .wait_timeout(state, CONTROL_POLL)
-                        .expect("no thread panicked")
-                        .0
-                }
-                None => shared.changed.wait(state).expect("no thread panicked"),
-            };
+            state = shared.changed.wait(state).expect("no thread panicked");
         }
     }
 
