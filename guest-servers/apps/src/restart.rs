@@ -1,0 +1,76 @@
+//! What the programs do about `ERESTART`, the answer of a server that was rolled back
+//! mid-request (error virtualization: the request was not carried out).
+//!
+//! - [`retry_restarted`]: make a call again, a bounded number of times;
+//! - [`Watched`]: a channel that counts the `ERESTART` answers its program got, so the
+//!   suite can tell a failure that followed one from a failure that did not.
+
+use alloc::rc::Rc;
+use core::cell::Cell;
+
+use ankh_proto::DomainId;
+use ankh_ulib::errno::ERESTART;
+use ankh_ulib::{Channel, Errno};
+
+/// How often a call answered `ERESTART` is made in all before the caller gives up: a
+/// server rolled back this often in a row is not coming back.
+pub const RESTART_ATTEMPTS: usize = 8;
+
+/// `call` again while it is answered `ERESTART`, at most [`RESTART_ATTEMPTS`] times in
+/// all; its last answer.
+pub fn retry_restarted<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    let mut answer = call();
+    for _ in 1..RESTART_ATTEMPTS {
+        match answer {
+            Err(ERESTART) => answer = call(),
+            _ => break,
+        }
+    }
+    answer
+}
+
+/// A channel that counts the `ERESTART` answers it carries.
+#[derive(Debug)]
+pub struct Watched<C> {
+    /// The channel itself.
+    inner: C,
+    /// `ERESTART` answers so far (shared with whoever reads it: [`Watched::counter`]).
+    restarts: Rc<Cell<u64>>,
+}
+
+impl<C: Channel> Watched<C> {
+    /// `inner`, watched.
+    pub fn new(inner: C) -> Watched<C> {
+        Watched {
+            inner,
+            restarts: Rc::new(Cell::new(0)),
+        }
+    }
+
+    /// The count of `ERESTART` answers, which goes on counting.
+    pub fn counter(&self) -> Rc<Cell<u64>> {
+        Rc::clone(&self.restarts)
+    }
+
+    /// The channel inside (host tests inspect their fakes through it).
+    pub fn inner(&mut self) -> &mut C {
+        &mut self.inner
+    }
+}
+
+impl<C: Channel> Channel for Watched<C> {
+    fn call<R>(
+        &mut self,
+        to: DomainId,
+        opcode: u16,
+        payload: &[u8],
+        bulk: &[u8],
+        reply: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Result<R, Errno> {
+        let answer = self.inner.call(to, opcode, payload, bulk, reply);
+        if matches!(answer, Err(ERESTART)) {
+            self.restarts.set(self.restarts.get() + 1);
+        }
+        answer
+    }
+}
