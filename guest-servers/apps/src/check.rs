@@ -1,7 +1,10 @@
 //! [`Checker`]: counts checks, prints each failure, prints the summary.
 //!
 //! A failed check is *after ERESTART* when a server answered one of the calls made for
-//! it `ERESTART` (the program's channel counts them: [`crate::restart::Watched`]).
+//! it `ERESTART` (the program's channel counts them, and makes such a call again up
+//! to a bound: [`crate::restart::Watched`]; a check fails after ERESTART when the
+//! bound ran out, or when the call made again was answered differently, e.g. because a
+//! server it called on the suite's behalf had done part of the work).
 //! "The calls made for it" are those since the previous check was counted: the call
 //! whose result is checked, and any call whose result feeds the check's condition.
 //! A failure caused by an earlier check's `ERESTART` (a file a restarted `create`
@@ -37,6 +40,8 @@ pub struct Checker<'o> {
     restarts: Option<Rc<Cell<u64>>>,
     /// That count when the previous check was counted.
     restarts_seen: u64,
+    /// That count when the checker was made.
+    restarts_at_start: u64,
 }
 
 impl<'o> Checker<'o> {
@@ -51,6 +56,7 @@ impl<'o> Checker<'o> {
             failed_after_restart: 0,
             restarts: None,
             restarts_seen: 0,
+            restarts_at_start: 0,
         }
     }
 
@@ -65,6 +71,7 @@ impl<'o> Checker<'o> {
         Checker {
             restarts: Some(restarts),
             restarts_seen,
+            restarts_at_start: restarts_seen,
             ..Checker::new(out, prefix)
         }
     }
@@ -219,17 +226,25 @@ impl<'o> Checker<'o> {
         }
     }
 
-    /// Prints `<prefix>: M failed, K of them after ERESTART`, then `N passed, M failed`
-    /// (always last), and returns the exit code: 0 iff nothing failed.
+    /// Prints `<prefix>: M failed, K of them after ERESTART` (then, when it keeps a
+    /// count of them, `; R ERESTART answers`: all the checks' calls got), then
+    /// `N passed, M failed` (always last), and returns the exit code: 0 iff nothing
+    /// failed.
     pub fn summary(&mut self) -> u32 {
-        Text::new()
+        let mut attribution = Text::new()
             .str(self.prefix)
             .str(": ")
             .dec(self.failed)
             .str(" failed, ")
             .dec(self.failed_after_restart)
-            .str(" of them after ERESTART")
-            .send(self.out);
+            .str(" of them after ERESTART");
+        if let Some(restarts) = &self.restarts {
+            attribution = attribution
+                .str("; ")
+                .dec(restarts.get() - self.restarts_at_start)
+                .str(" ERESTART answers");
+        }
+        attribution.send(self.out);
         Text::new()
             .dec(self.passed)
             .str(" passed, ")

@@ -2,8 +2,14 @@
 //! mid-request (error virtualization: the request was not carried out).
 //!
 //! - [`retry_restarted`]: make a call again, a bounded number of times;
-//! - [`Watched`]: a channel that counts the `ERESTART` answers its program got, so the
-//!   suite can tell a failure that followed one from a failure that did not.
+//! - [`Watched`]: a channel that makes a call answered `ERESTART` again the same way
+//!   (the suite's), and counts those answers, so that the suite can tell a failure
+//!   that followed one from a failure that did not.
+//!
+//! Making the call again is what a client of error virtualization does: the server was
+//! rolled back to before the request, so the request was not carried out and doing it
+//! again does it once. The library itself never does (`ankh_ulib` returns `ERESTART`
+//! to its caller): whether a call may be made again is the program's decision.
 
 use alloc::rc::Rc;
 use core::cell::Cell;
@@ -29,7 +35,8 @@ pub fn retry_restarted<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<
     answer
 }
 
-/// A channel that counts the `ERESTART` answers it carries.
+/// A channel that makes a call answered `ERESTART` again, at most
+/// [`RESTART_ATTEMPTS`] times in all, and counts the `ERESTART` answers.
 #[derive(Debug)]
 pub struct Watched<C> {
     /// The channel itself.
@@ -67,10 +74,25 @@ impl<C: Channel> Channel for Watched<C> {
         bulk: &[u8],
         reply: impl FnOnce(&[u8], &[u8]) -> R,
     ) -> Result<R, Errno> {
-        let answer = self.inner.call(to, opcode, payload, bulk, reply);
-        if matches!(answer, Err(ERESTART)) {
-            self.restarts.set(self.restarts.get() + 1);
+        // `reply` is called at most once, with the answer that is not an error.
+        let mut reply = Some(reply);
+        for attempt in 1..=RESTART_ATTEMPTS {
+            let answer = self.inner.call(to, opcode, payload, bulk, |payload, bulk| {
+                reply.take().map(|reply| reply(payload, bulk))
+            });
+            match answer {
+                Err(ERESTART) => {
+                    self.restarts.set(self.restarts.get() + 1);
+                    if attempt == RESTART_ATTEMPTS || reply.is_none() {
+                        break;
+                    }
+                }
+                Err(errno) => return Err(errno),
+                Ok(Some(value)) => return Ok(value),
+                // Only when `reply` was gone before the call, which the loop prevents.
+                Ok(None) => break,
+            }
         }
-        answer
+        Err(ERESTART)
     }
 }
