@@ -76,7 +76,8 @@ fn bad_input_gets_one_line_and_status_2() {
 }
 
 /// The numbers of `phase K: N passed, M failed (E of the failures after ERESTART; A
-/// calls answered ERESTART, made again); R recoveries during it`, in that order.
+/// calls answered ERESTART, made again); R recoveries during it` (or `1 recovery`), in
+/// that order.
 fn phase_numbers(stdout: &str, phase: u32) -> Vec<u64> {
     let prefix = format!("phase {phase}: ");
     let line = stdout

@@ -297,7 +297,8 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
     }
     if let Some(before) = evidence.runs.first().map(|run| run.recoveries_at_start) {
         if before > 0 {
-            println!("before phase 1 (while the system booted): {before} recoveries");
+            let before = report::count(before, "recovery", "recoveries");
+            println!("before phase 1 (while the system booted): {before}");
         }
     }
     for (n, run) in evidence.runs.iter().enumerate() {
@@ -307,15 +308,16 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
             None => evidence.recoveries,
         }
         .saturating_sub(run.recoveries_at_start);
+        let during = report::count(during, "recovery", "recoveries");
         if let Some(clean_up) = &run.clean_up {
             println!("phase {phase}: {clean_up}");
         }
         match run.result {
             Some(result) => println!(
-                "phase {phase}: {} passed, {} failed ({} of the failures after ERESTART; {} calls answered ERESTART, made again); {during} recoveries during it",
+                "phase {phase}: {} passed, {} failed ({} of the failures after ERESTART; {} calls answered ERESTART, made again); {during} during it",
                 result.passed, result.failed, result.after_restart, result.restart_answers
             ),
-            None => println!("phase {phase}: did not finish; {during} recoveries during it"),
+            None => println!("phase {phase}: did not finish; {during} during it"),
         }
     }
     if let Some(stop) = &evidence.stopped {

@@ -150,7 +150,7 @@ impl Verdict {
 }
 
 /// "1 failure", "3 failures".
-fn count(n: u64, one: &str, many: &str) -> String {
+pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
