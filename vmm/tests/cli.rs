@@ -18,11 +18,19 @@ fn ankh(args: &[&str]) -> (i32, String, String) {
 fn up_run_suite_exits_zero_when_every_check_passes() {
     let (status, stdout, stderr) = ankh(&["up", "--run", "suite"]);
     assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
-    let result = stdout
+    let suite: Vec<&str> = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("[suite] "))
-        .expect("the suite's result line");
-    assert!(result.ends_with(" passed, 0 failed"), "{result}");
+        .filter_map(|l| l.strip_prefix("[suite] "))
+        .collect();
+    assert_eq!(
+        suite,
+        [
+            "suite: 0 failed, 0 of them after ERESTART; 0 ERESTART answers",
+            suite[suite.len() - 1]
+        ],
+        "{stdout}"
+    );
+    assert!(suite[1].ends_with(" passed, 0 failed"), "{stdout}");
 }
 
 #[test]
@@ -67,26 +75,76 @@ fn bad_input_gets_one_line_and_status_2() {
     assert_eq!(ankh(&["up", "--run", "../etc"]).0, 2);
 }
 
+/// The numbers of `phase K: N passed, M failed (E of the failures after ERESTART; A
+/// calls answered ERESTART, made again); R recoveries during it` (or `1 recovery`), in
+/// that order.
+fn phase_numbers(stdout: &str, phase: u32) -> Vec<u64> {
+    let prefix = format!("phase {phase}: ");
+    let line = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .find(|l| l.contains(" passed, "))
+        .unwrap_or_else(|| panic!("no result of phase {phase}: {stdout}"));
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+/// Every check of the suite, in a run without faults.
+const SUITE_CHECKS: u64 = 252;
+
 #[test]
-fn demo_survives_hot_kills_of_every_server() {
+fn demo_survives_hot_kills_of_every_server_and_proves_it() {
     let (status, stdout, stderr) = ankh(&["demo"]);
-    assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(
-        stdout.contains("system: survived, every server still serving"),
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict: {stdout}\nstderr: {stderr}"));
+    // Phase 1: every check ran, and each failure followed an ERESTART.
+    // Phase 1: every check ran, each failure followed an ERESTART, and there were
+    // requests answered ERESTART (error virtualization happened).
+    let [passed, failed, after_restart, answers, recoveries] = phase_numbers(&stdout, 1)[..] else {
+        panic!("{stdout}")
+    };
+    // (A check may be skipped after one that failed.)
+    assert!(passed + failed <= SUITE_CHECKS, "{stdout}");
+    assert_eq!(after_restart, failed, "{stdout}");
+    assert!(answers > 0 && recoveries > 0, "{stdout}");
+    // Phase 2: after the last recovery, every check passes, and nothing was restarted.
+    assert_eq!(
+        phase_numbers(&stdout, 2),
+        [SUITE_CHECKS, 0, 0, 0, 0],
         "{stdout}"
     );
-    for server in ["ds", "vfs", "pm"] {
+    assert!(verdict.starts_with("verdict: survived: "), "{verdict}");
+    assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
+    for server in ["ds", "vfs", "mm", "pm", "blk"] {
         assert!(
             stdout
                 .lines()
-                .any(|l| l.starts_with(&format!("recovery: {server} request "))),
+                .any(|l| l.starts_with(&format!("recovery: {server} "))),
             "{server} was killed and recovered: {stdout}"
         );
     }
+}
+
+#[test]
+fn demo_says_when_the_system_did_not_survive() {
+    // Without recovery the first kill halts the system: no phase finishes.
+    let (status, stdout, _) = ankh(&["demo", "--policy", "none"]);
+    assert_eq!(status, 3, "a halt: {stdout}");
+    let verdict = stdout
+        .lines()
+        .find(|l| l.starts_with("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict: {stdout}"));
     assert!(
-        stdout.contains("error-virtualized requests answered ERESTART"),
-        "{stdout}"
+        verdict.starts_with("verdict: did not survive: the system stopped: ")
+            && verdict.contains("its policy halts")
+            && verdict.contains("phase 2 did not run"),
+        "{verdict}"
     );
+    assert!(!stdout.contains("phase 2: "), "{stdout}");
 }
 
 /// `ankh up --control` with `ankh ctl`: status, then a hot-kill of an idle server,

@@ -27,6 +27,7 @@ pub mod helpers;
 pub mod init;
 pub mod out;
 pub mod paths;
+pub mod restart;
 pub mod suite;
 pub mod workloads;
 

@@ -7,7 +7,7 @@ pub const INIT_JOB_PATH: &str = "/etc/init.job";
 /// Most bytes of [`INIT_JOB_PATH`] init reads.
 pub const JOBS_FILE_MAX: usize = 4096;
 
-/// What init runs when [`INIT_JOB_PATH`] is missing, empty or unreadable.
+/// What init runs when [`INIT_JOB_PATH`] does not exist (`ENOENT`) or lists no job.
 pub const DEFAULT_JOB: &str = "/bin/hello-os";
 
 /// Longest job path init accepts from [`INIT_JOB_PATH`] (`PATH_MAX`).
@@ -17,7 +17,7 @@ pub const JOB_MAX: usize = 255;
 /// `WaitStatus::cause` (`EXIT_FAULT` 1, `EXIT_KILLED` 2), like a shell's `128 + signal`.
 pub const SIGNALED_BASE: u32 = 128;
 
-/// init's exit code when it cannot start or wait for its job.
+/// init's exit code when it cannot read its job file, or start or wait for a job.
 pub const INIT_FAILED: u32 = 127;
 
 /// Echoes its input pipe into its output pipe until end of file (see

@@ -6,18 +6,24 @@ use std::collections::HashMap;
 
 use ankh_ds::DataStore;
 use ankh_mm::MemoryManager;
+use ankh_proto::opcode::DS_PUBLISH;
 use ankh_proto::opcode::SYS_ROOT_FS;
 use ankh_proto::rootfs::{push, ENTRY_DIR, ENTRY_FILE};
 use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
 use ankh_proto::{DomainId, Errno, Pid};
-use ankh_ulib::errno::ENOSYS;
+use ankh_ulib::errno::{EBADF, ENOENT, ENOSYS, ERESTART};
+use ankh_ulib::vfs::{O_CREAT, O_RDWR};
 use ankh_ulib::{Channel, Os, Servers};
 use ankh_vfs::Vfs;
 
 use crate::bench::{Bench, Budget};
 use crate::init::parse_jobs;
 use crate::out::Out;
+use crate::restart::{Watched, RESTART_ATTEMPTS};
+use crate::suite::runs::parse_runs;
 use crate::suite::{self, Sections};
+
+mod init_job;
 
 /// Domain ids of the servers in the harness (the order of the system description).
 const DS: DomainId = 1;
@@ -174,7 +180,7 @@ fn app() -> Os<Local> {
 }
 
 /// Collects lines.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Lines(Vec<String>);
 
 impl Out for Lines {
@@ -183,9 +189,26 @@ impl Out for Lines {
     }
 }
 
+/// The suite's app: the harness's, its channel watched for `ERESTART`.
+fn suite_app<C: Channel>(channel: C, servers: Servers) -> Os<Watched<C>> {
+    Os::with_servers(
+        Watched::new(channel),
+        servers,
+        0x10_0000..0x8000_0000_0000_0000,
+    )
+}
+
+/// Every server of the harness.
+const ALL_SERVERS: Servers = Servers {
+    pm: Some(PM),
+    vfs: Some(VFS),
+    ds: Some(DS),
+    mm: Some(MM),
+};
+
 #[test]
 fn suite_server_sections_pass_against_the_real_servers() {
-    let mut os = app();
+    let mut os = suite_app(Local::new(), ALL_SERVERS);
     let mut lines = Lines::default();
     let code = suite::run(&mut os, &mut lines, Sections { processes: false });
     let last = lines.0.last().cloned().unwrap_or_default();
@@ -196,13 +219,139 @@ fn suite_server_sections_pass_against_the_real_servers() {
     );
     let passed: u64 = last.split(' ').next().unwrap().parse().unwrap();
     assert!(passed >= 60, "only {passed} checks ran");
-    assert_eq!(lines.0.len(), 1, "{:?}", lines.0);
+    assert_eq!(
+        lines.0,
+        [
+            "suite: 0 failed, 0 of them after ERESTART; 0 ERESTART answers".to_owned(),
+            last.clone()
+        ]
+    );
+}
+
+/// The harness's servers, but the first `left` requests with `opcode` are answered
+/// `ERESTART` (as after a rollback of the server).
+struct RestartFirst {
+    local: Local,
+    opcode: u16,
+    left: usize,
+}
+
+impl Channel for RestartFirst {
+    fn call<R>(
+        &mut self,
+        to: DomainId,
+        opcode: u16,
+        payload: &[u8],
+        bulk: &[u8],
+        reply: impl FnOnce(&[u8], &[u8]) -> R,
+    ) -> Result<R, Errno> {
+        if opcode == self.opcode && self.left > 0 {
+            self.left -= 1;
+            return Err(ERESTART);
+        }
+        self.local.call(to, opcode, payload, bulk, reply)
+    }
+}
+
+/// The suite's lines when the first `restarted` DS publishes are answered `ERESTART`.
+fn suite_with_restarted_publishes(restarted: usize) -> (u32, Vec<String>) {
+    let channel = RestartFirst {
+        local: Local::new(),
+        opcode: DS_PUBLISH,
+        left: restarted,
+    };
+    let mut os = suite_app(channel, ALL_SERVERS);
+    let mut lines = Lines::default();
+    let code = suite::run(&mut os, &mut lines, Sections { processes: false });
+    (code, lines.0)
+}
+
+#[test]
+fn suite_makes_a_call_answered_erestart_again() {
+    let (code, lines) = suite_with_restarted_publishes(RESTART_ATTEMPTS - 1);
+    assert_eq!(code, 0, "{lines:?}");
+    assert_eq!(
+        lines[0],
+        format!(
+            "suite: 0 failed, 0 of them after ERESTART; {} ERESTART answers",
+            RESTART_ATTEMPTS - 1
+        )
+    );
+}
+
+#[test]
+fn suite_tells_failures_after_erestart_from_the_others() {
+    // The first publish is answered ERESTART every time: its check failed after
+    // ERESTART; the retrieve that follows finds nothing, a failure of its own (no
+    // ERESTART in its calls).
+    let (code, lines) = suite_with_restarted_publishes(RESTART_ATTEMPTS);
+    assert_eq!(code, 1);
+    let n = lines.len();
+    assert_eq!(
+        lines[..n - 1],
+        [
+            "suite: FAIL ds publish errno 1001 (after ERESTART)".to_owned(),
+            "suite: FAIL ds retrieve errno 2".to_owned(),
+            format!(
+                "suite: 2 failed, 1 of them after ERESTART; {RESTART_ATTEMPTS} ERESTART answers"
+            ),
+        ],
+        "{lines:?}"
+    );
+    assert!(lines[n - 1].ends_with(" passed, 2 failed"), "{lines:?}");
+}
+
+#[test]
+fn suite_runs_are_asked_for_with_runs() {
+    assert_eq!(parse_runs::<&str>(&[]), Some(1));
+    assert_eq!(parse_runs(&["--runs", "2"]), Some(2));
+    assert_eq!(parse_runs(&["--runs", "9"]), Some(9));
+    for bad in [
+        &["--runs", "0"][..],
+        &["--runs", "10"],
+        &["--runs"],
+        &["--runs", "two"],
+        &["2"],
+        &["--runs", "2", "extra"],
+    ] {
+        assert_eq!(parse_runs(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_later_run_starts_without_what_an_earlier_run_left() {
+    // What a run that failed midway leaves: files under /suite, a DS key, an open
+    // descriptor. (No PM in the harness: listing processes fails, and says so.)
+    let mut os = suite_app(Local::new(), ALL_SERVERS);
+    os.mkdir("/suite").unwrap();
+    os.mkdir("/suite/d").unwrap();
+    let fd = os.open("/suite/d/f", O_CREAT | O_RDWR).unwrap();
+    os.ds_publish("suite.k1", "v").unwrap();
+    os.ds_publish("other.k", "v").unwrap();
+    let mut lines = Lines::default();
+    crate::suite::runs::clean_up(&mut os, &mut lines, 2);
+    assert_eq!(
+        lines.0,
+        [
+            "suite: clean-up: list processes errno 38",
+            "suite: run 2 starts clean: removed 3 files, 1 DS keys, 1 descriptors, 0 processes"
+        ]
+    );
+    assert_eq!(os.stat("/suite").map(|_| ()), Err(ENOENT));
+    assert_eq!(os.close(fd), Err(EBADF));
+    assert_eq!(
+        os.ds_retrieve("other.k").as_deref(),
+        Ok("v"),
+        "not the suite's"
+    );
+    let code = suite::run(&mut os, &mut lines, Sections { processes: false });
+    assert_eq!(code, 0, "{:?}", lines.0);
 }
 
 #[test]
 fn suite_prints_failures_and_the_summary() {
     // Without DS, every DS check fails with ENOSYS; the summary counts them.
-    let mut os = Os::with_servers(
+    let mut os = suite_app(
         Local::new(),
         Servers {
             pm: None,
@@ -210,7 +359,6 @@ fn suite_prints_failures_and_the_summary() {
             ds: None,
             mm: Some(MM),
         },
-        0x10_0000..0x8000_0000_0000_0000,
     );
     let mut lines = Lines::default();
     assert_eq!(
@@ -226,7 +374,11 @@ fn suite_prints_failures_and_the_summary() {
         lines.0
     );
     let last = lines.0.last().unwrap();
-    let failed = lines.0.len() - 1;
+    let failed = lines.0.len() - 2;
+    assert_eq!(
+        lines.0[failed],
+        format!("suite: {failed} failed, 0 of them after ERESTART; 0 ERESTART answers")
+    );
     assert!(
         last.ends_with(&format!(" passed, {failed} failed")),
         "{last}"

@@ -11,7 +11,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use ankh_apps::bench::{Bench, Budget};
-use ankh_apps::out::Console;
+use ankh_apps::out::{Console, Text};
+use ankh_apps::restart::retry_restarted;
 use ankh_guest_rt::{hypercall, BootInfo};
 use ankh_ulib::System;
 
@@ -19,8 +20,19 @@ ankh_guest_rt::entry!(main);
 
 fn main(boot: &BootInfo) -> u32 {
     let mut os = System::init(boot);
+    // Without its arguments ubench would run other workloads than it was asked to.
+    let args = match retry_restarted(|| os.args()) {
+        Ok(args) => args,
+        Err(errno) => {
+            Text::new()
+                .str("ubench: cannot read its arguments errno ")
+                .int(errno.into())
+                .send(&mut Console);
+            return 1;
+        }
+    };
     // The first argument is the program's own path.
-    let only: Vec<String> = os.args().unwrap_or_default().into_iter().skip(1).collect();
+    let only: Vec<String> = args.into_iter().skip(1).collect();
     let mut bench = Bench {
         os: &mut os,
         mark: &mut hypercall::nop,

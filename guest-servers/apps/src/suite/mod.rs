@@ -1,8 +1,10 @@
 //! The OS conformance suite: PM, VFS, DS and MM semantics, error cases included.
 //!
 //! Each check prints nothing when it passes and `suite: FAIL <name> <detail>` when it
-//! fails; the last line is exactly `N passed, M failed`, and the exit code is 0 iff
-//! nothing failed. The sections:
+//! fails (ending ` (after ERESTART)` when a server answered one of its calls
+//! `ERESTART`, see [`crate::check`]); then `suite: M failed, K of them after ERESTART`;
+//! the last line is exactly `N passed, M failed`, and the exit code is 0 iff nothing
+//! failed. `suite --runs N` runs it N times in a row ([`runs`]). The sections:
 //! - [`files`]: files, directories, descriptors, offsets, paths and their errors;
 //! - [`pipes`]: pipes in one process (data, end of file, `EPIPE`, `ESPIPE`);
 //! - [`store`]: DS publish/retrieve/list/delete, bounds, `ENOSPC` when full;
@@ -22,12 +24,14 @@ mod limits;
 mod memory;
 mod pipes;
 mod processes;
+pub mod runs;
 mod store;
 
 use ankh_ulib::{Channel, Os};
 
 use crate::check::Checker;
 use crate::out::Out;
+use crate::restart::Watched;
 
 /// The directory the suite works in (made at the start, removed at the end).
 pub const BASE: &str = "/suite";
@@ -44,9 +48,11 @@ impl Sections {
     pub const ALL: Sections = Sections { processes: true };
 }
 
-/// Runs the suite; prints failures and the summary on `out`; returns the exit code.
-pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out, sections: Sections) -> u32 {
-    let mut check = Checker::new(out, "suite");
+/// Runs the suite once; prints failures and the summary on `out`; returns the exit
+/// code. Failures are attributed with the `ERESTART` answers `os`'s channel counts.
+pub fn run<C: Channel>(os: &mut Os<Watched<C>>, out: &mut dyn Out, sections: Sections) -> u32 {
+    let restarts = os.channel().counter();
+    let mut check = Checker::watching(out, "suite", restarts);
     files::run(os, &mut check);
     pipes::run(os, &mut check);
     store::run(os, &mut check);

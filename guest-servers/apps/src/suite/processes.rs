@@ -111,12 +111,13 @@ fn exits<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
         "spawn exit3",
         os.spawn(CHILD_EXIT3, &["child-exit3"], false),
     ) {
-        let me = os.getpid().unwrap_or(0);
+        // A failed getpid fails the check (no pid stands in for it).
+        let me = os.getpid().ok();
         let listed = entry(os, pid);
         check.check(
             "ps lists the child",
             listed.is_some_and(|e| {
-                e.ppid == me && (e.state == STATE_RUNNING || e.state == STATE_ZOMBIE)
+                Some(e.ppid) == me && (e.state == STATE_RUNNING || e.state == STATE_ZOMBIE)
             }),
         );
         let status = check.ok("wait exit3", os.wait(pid));
@@ -139,8 +140,9 @@ fn exits<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
             exited(status, pid, CHILD_EXIT3_CODE),
         );
     }
-    let parent = os.getppid().unwrap_or(0);
-    check.err("wait for non-child", os.wait(parent), ECHILD);
+    // A failed getppid is this check's error (a made-up pid would hide it).
+    let waited = os.getppid().and_then(|parent| os.wait(parent));
+    check.err("wait for non-child", waited, ECHILD);
 }
 
 /// Faults and kills reach the parent as causes.
