@@ -292,6 +292,16 @@ impl Journal {
         }))
     }
 
+    /// True when the journal starts with no transaction header (nothing to retire).
+    pub fn is_clear(&self, dev: &mut dyn BlockDevice) -> Result<bool, Errno> {
+        let Some(&start) = self.blocks.first() else {
+            return Ok(true);
+        };
+        let mut first = vec![0; BLOCK_SIZE];
+        dev.read_blocks(start, &mut first)?;
+        Ok(first[..8] != MAGIC)
+    }
+
     /// Clears the transaction header, once everything it holds is durable in place, so
     /// that no later mount replays it over changes made by other tools.
     pub fn retire(&self, dev: &mut dyn BlockDevice) -> Result<(), Errno> {
@@ -420,7 +430,9 @@ mod tests {
         assert_eq!((replayed.blocks, replayed.rewritten), (2, 1));
         assert_eq!(read(&mut disk, 5), block(1));
         assert_eq!(read(&mut disk, 6), block(2));
+        assert!(!journal.is_clear(&mut disk).unwrap());
         journal.retire(&mut disk).unwrap();
+        assert!(journal.is_clear(&mut disk).unwrap());
         assert_eq!(journal.replay(&mut disk, 1024).unwrap(), None);
     }
 
