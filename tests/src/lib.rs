@@ -260,6 +260,20 @@ pub fn run_os_controlled(
     run_os_full(jobs, None, Vec::new(), false, &disk, Some(control))
 }
 
+/// [`run_os_on_disk`] with every server under `policy` (when given), and a restart
+/// instead of a controlled shutdown when a server faults after its window closed
+/// (`fallback_restart`).
+pub fn run_os_on_disk_with(
+    disk: &ankh_vmm::disk_image::DiskImage,
+    jobs: &[&str],
+    policy: Option<ankh_domains::Policy>,
+    kills: Vec<ankh_vmm::system::injection::PlannedKill>,
+    fallback_restart: bool,
+) -> Ran {
+    write_jobs(disk, jobs);
+    run_os_full(jobs, policy, kills, fallback_restart, disk)
+}
+
 fn run_os_full(
     jobs: &[&str],
     policy: Option<ankh_domains::Policy>,

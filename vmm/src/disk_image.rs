@@ -1,14 +1,17 @@
 //! The host file behind a system's disk: a persistent image (`ankh up --disk PATH`,
 //! created from the built-in root file system when missing) or a temporary copy of the
 //! built-in one, plus the host's own view of the file system on it ([`FileDisk`]), used
-//! to write the job list init reads before the system boots.
+//! to write the job list init reads before the system boots and, after the system
+//! stopped however it stopped, to leave the image clean for e2fsck ([`recover`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ankh_ext2::{BlockDevice, Ext2Fs, BLOCK_SIZE};
+use std::time::{Duration, Instant};
+
+use ankh_ext2::{BlockDevice, Ext2Fs, MountRepairs, BLOCK_SIZE};
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::vfs::{O_CREAT, O_TRUNC, O_WRONLY};
 
@@ -30,6 +33,21 @@ pub enum DiskImageError {
         /// The image file given.
         path: PathBuf,
     },
+    /// The file does not exist.
+    #[error("disk image {path} does not exist")]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file holds no file system this host can recover: not ext2 as Ankh makes it
+    /// (`EINVAL`), or a corrupt one (`EIO`).
+    #[error("disk image {path}: {}", describe_mount_error(*errno))]
+    Unrecoverable {
+        /// The image file.
+        path: PathBuf,
+        /// What mounting it answered.
+        errno: Errno,
+    },
     /// The file does not hold a file system Ankh can mount.
     #[error("disk image {path} is not an Ankh root file system (errno {errno}); remove it to start from the built-in one")]
     NotAFileSystem {
@@ -47,7 +65,7 @@ pub struct DiskImage {
     /// The temporary copy of a run without `--disk`: already unlinked, so it goes
     /// away when the last descriptor closes, however the process ends (`path` names
     /// this descriptor under /proc).
-    _temporary: Option<File>,
+    temporary: Option<File>,
 }
 
 impl DiskImageError {
@@ -55,9 +73,53 @@ impl DiskImageError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            DiskImageError::Unwanted { .. } | DiskImageError::NotAFileSystem { .. }
+            DiskImageError::Unwanted { .. }
+                | DiskImageError::NotAFileSystem { .. }
+                | DiskImageError::Missing { .. }
+                | DiskImageError::Unrecoverable {
+                    errno: errno::EINVAL,
+                    ..
+                }
         )
     }
+}
+
+/// What mounting an image answered, for people.
+fn describe_mount_error(errno: Errno) -> String {
+    match errno {
+        errno::EINVAL => "not an ext2 file system made by Ankh".to_owned(),
+        errno::EIO => "its file system is corrupt (mounting it failed with EIO)".to_owned(),
+        other => format!("mounting its file system failed (errno {other})"),
+    }
+}
+
+/// What [`recover`] did to an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// The journal replay and the orphans freed.
+    pub repairs: MountRepairs,
+    /// How long it took (open, replay, orphans, unmount, flushes).
+    pub took: Duration,
+}
+
+/// Leaves the Ankh file system in the image at `path` clean for e2fsck and with
+/// nothing to replay, after the system that used it stopped (a clean end, a controlled
+/// shutdown, a halt, an error, or a kill: then run by `ankh disk check`). The system
+/// writes its disk through a redo journal, and a stop between a sync's commit and the
+/// end of its in-place writes leaves the image consistent only once the journal is
+/// replayed; a file unlinked while open leaves an inode without links. This does what
+/// the next mount would: replay the journal, free orphans, then clear the journal.
+pub fn recover(path: &Path) -> Result<Recovered, DiskImageError> {
+    let started = Instant::now();
+    let mut disk = FileDisk::open(path)?;
+    let repairs = Ext2Fs::recover(&mut disk).map_err(|errno| DiskImageError::Unrecoverable {
+        path: path.to_owned(),
+        errno,
+    })?;
+    Ok(Recovered {
+        repairs,
+        took: started.elapsed(),
+    })
 }
 
 impl DiskImage {
@@ -69,7 +131,7 @@ impl DiskImage {
         }
         Ok(DiskImage {
             path: path.to_owned(),
-            _temporary: None,
+            temporary: None,
         })
     }
 
@@ -102,13 +164,23 @@ impl DiskImage {
         ));
         Ok(DiskImage {
             path,
-            _temporary: Some(file),
+            temporary: Some(file),
         })
     }
 
     /// The image file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True for the temporary copy of a run without `--disk` (gone at exit).
+    pub fn is_temporary(&self) -> bool {
+        self.temporary.is_some()
+    }
+
+    /// [`recover`] on this image.
+    pub fn recover(&self) -> Result<Recovered, DiskImageError> {
+        recover(&self.path)
     }
 
     /// Writes `contents` to the file at `file` (an absolute path) in the image's
@@ -133,6 +205,98 @@ impl DiskImage {
         }
         fs.sync(&mut disk).map_err(not_fs)
     }
+}
+
+/// What a walk of an image's file system read back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeSummary {
+    /// Directories, the root included.
+    pub dirs: u64,
+    /// Files (the journal file included).
+    pub files: u64,
+    /// Bytes of file data read back.
+    pub bytes: u64,
+}
+
+/// Where a walk of an image's file system failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: errno {errno}")]
+pub struct TreeError {
+    /// The path whose entry, status or data could not be read.
+    pub path: String,
+    /// What the file system answered.
+    pub errno: Errno,
+}
+
+/// How much file data a walk reads at a time.
+const WALK_CHUNK: usize = 1 << 20;
+
+/// Mounts the file system in the image at `path` (after [`recover`]: nothing to
+/// replay, nothing written) and reads every directory and every byte of every file,
+/// which follows every block map: Ankh's own consistency check. `Ok(Err(..))` names
+/// the first path that could not be read.
+pub fn walk(path: &Path) -> Result<Result<TreeSummary, TreeError>, DiskImageError> {
+    let mut disk = FileDisk::open(path)?;
+    let mut fs = Ext2Fs::mount(&mut disk).map_err(|errno| DiskImageError::Unrecoverable {
+        path: path.to_owned(),
+        errno,
+    })?;
+    let mut summary = TreeSummary::default();
+    let mut dirs = vec![String::from("/")];
+    while let Some(dir) = dirs.pop() {
+        let failed = |errno| TreeError {
+            path: dir.clone(),
+            errno,
+        };
+        let ino = fs.resolve(&mut disk, &dir).map_err(failed);
+        let names = ino.and_then(|ino| fs.readdir(&mut disk, ino).map_err(failed));
+        let names = match names {
+            Ok(names) => names,
+            Err(e) => return Ok(Err(e)),
+        };
+        summary.dirs += 1;
+        let names = match ankh_proto::wire::split(&names) {
+            Ok(names) => names,
+            Err(errno) => return Ok(Err(failed(errno))),
+        };
+        for name in names {
+            let child = format!("{dir}{name}");
+            match read_entry(&mut fs, &mut disk, &child) {
+                Ok(Entry::Dir) => dirs.push(format!("{child}/")),
+                Ok(Entry::File(bytes)) => {
+                    summary.files += 1;
+                    summary.bytes += bytes;
+                }
+                Err(errno) => return Ok(Err(TreeError { path: child, errno })),
+            }
+        }
+    }
+    Ok(Ok(summary))
+}
+
+/// A directory entry a walk met.
+enum Entry {
+    Dir,
+    /// A file and the bytes read from it.
+    File(u64),
+}
+
+/// Reads the entry at `path`: a directory, or a file read to its end.
+fn read_entry(fs: &mut Ext2Fs, disk: &mut FileDisk, path: &str) -> Result<Entry, Errno> {
+    let ino = fs.resolve(disk, path)?;
+    let stat = fs.stat(disk, ino)?;
+    if stat.kind == ankh_proto::vfs::KIND_DIR {
+        return Ok(Entry::Dir);
+    }
+    let mut offset = 0;
+    while offset < stat.size {
+        let read = fs.read(disk, ino, offset, WALK_CHUNK)?;
+        if read.is_empty() {
+            return Err(errno::EIO);
+        }
+        offset += read.len() as u64;
+    }
+    Ok(Entry::File(offset))
 }
 
 /// Writes the built-in root file system image to a new file at `path` (sparse: only
@@ -169,9 +333,14 @@ pub struct FileDisk {
 impl FileDisk {
     /// Opens the image at `path` for reading and writing.
     pub fn open(path: &Path) -> Result<FileDisk, DiskImageError> {
-        let io = |source| DiskImageError::Io {
-            path: path.to_owned(),
-            source,
+        let io = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::NotFound => DiskImageError::Missing {
+                path: path.to_owned(),
+            },
+            _ => DiskImageError::Io {
+                path: path.to_owned(),
+                source,
+            },
         };
         let file = OpenOptions::new()
             .read(true)

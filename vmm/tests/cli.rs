@@ -355,11 +355,146 @@ fn up_disk_keeps_files_across_runs() {
     let image = image.to_str().unwrap();
     let (status, stdout, _) = ankh(&["up", "--disk", image, "--run", "disk-writer"]);
     assert_eq!(status, 0, "{stdout}");
+    // At exit, ankh up replayed the last sync's transaction and cleared the journal.
+    assert!(
+        stdout.contains(&format!("ankh: disk {image}: journal: transaction ")),
+        "{stdout}"
+    );
+    let (clean, report) = e2fsck(std::path::Path::new(image));
+    assert!(clean, "{report}");
     let (status, stdout, _) = ankh(&["up", "--disk", image, "--run", "disk-check"]);
     assert_eq!(status, 0, "{stdout}");
     assert!(
         stdout.contains("[disk-check] ok /data/f23 1000000"),
         "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `e2fsck -fn IMAGE`: whether it found the image clean, and what it printed.
+fn e2fsck(image: &std::path::Path) -> (bool, String) {
+    let output = Command::new("/usr/sbin/e2fsck")
+        .arg("-fn")
+        .arg(image)
+        .output()
+        .expect("e2fsck runs (install e2fsprogs)");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// An image file as a device that stops taking writes `writes_after_flush` writes
+/// after its first flush: the system stopped between a sync's commit (the journal
+/// flushed) and the end of its in-place writes.
+struct StopsMidSync {
+    disk: ankh_vmm::disk_image::FileDisk,
+    flushed: bool,
+    writes_after_flush: usize,
+}
+
+impl ankh_ext2::BlockDevice for StopsMidSync {
+    fn blocks(&self) -> u64 {
+        self.disk.blocks()
+    }
+
+    fn read_blocks(&mut self, block: u64, buf: &mut [u8]) -> Result<(), ankh_proto::errno::Errno> {
+        self.disk.read_blocks(block, buf)
+    }
+
+    fn write_blocks(&mut self, block: u64, data: &[u8]) -> Result<(), ankh_proto::errno::Errno> {
+        if self.flushed {
+            if self.writes_after_flush == 0 {
+                return Err(ankh_proto::errno::EIO);
+            }
+            self.writes_after_flush -= 1;
+        }
+        self.disk.write_blocks(block, data)
+    }
+
+    fn flush(&mut self) -> Result<(), ankh_proto::errno::Errno> {
+        self.flushed = true;
+        self.disk.flush()
+    }
+}
+
+#[test]
+fn disk_check_replays_a_sync_cut_short_and_says_so() {
+    use ankh_proto::vfs::{O_CREAT, O_WRONLY};
+
+    let dir = std::env::temp_dir().join(format!("ankh-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("disk.img");
+    ankh_vmm::disk_image::DiskImage::persistent(&path).unwrap();
+    let mut disk = StopsMidSync {
+        disk: ankh_vmm::disk_image::FileDisk::open(&path).unwrap(),
+        flushed: false,
+        writes_after_flush: 1,
+    };
+    let mut fs = ankh_ext2::Ext2Fs::mount(&mut disk).unwrap();
+    for i in 0..8 {
+        let ino = fs
+            .open(&mut disk, &format!("/data/cut{i}"), O_CREAT | O_WRONLY)
+            .unwrap();
+        fs.write(&mut disk, ino, 0, &[i; 10_000]).unwrap();
+        fs.close(&mut disk, ino).unwrap();
+    }
+    assert!(fs.sync(&mut disk).is_err(), "the device stopped mid-sync");
+    let (clean, report) = e2fsck(&path);
+    assert!(
+        !clean,
+        "a sync cut short leaves what e2fsck rejects: {report}"
+    );
+
+    let image = path.to_str().unwrap();
+    let (status, stdout, stderr) = ankh(&["disk", "check", image]);
+    assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
+    let said = |what: &str| assert!(stdout.contains(what), "{what:?} in {stdout}");
+    said("journal: replayed transaction ");
+    said("blocks were not in place yet");
+    said("orphans: none");
+    said("e2fsck -fn: clean");
+    said(&format!("{image}: consistent"));
+    said("files: ");
+    assert!(e2fsck(&path).0);
+    // The sync was committed: its files are there after the replay.
+    let mut disk = ankh_vmm::disk_image::FileDisk::open(&path).unwrap();
+    let mut fs = ankh_ext2::Ext2Fs::mount(&mut disk).unwrap();
+    let ino = fs.resolve(&mut disk, "/data/cut7").unwrap();
+    assert_eq!(fs.read(&mut disk, ino, 0, 20_000).unwrap(), [7; 10_000]);
+    // A second check has nothing to do.
+    let (status, stdout, _) = ankh(&["disk", "check", image]);
+    assert_eq!(status, 0, "{stdout}");
+    assert!(stdout.contains("journal: nothing to replay"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn disk_check_of_a_missing_or_foreign_file_is_one_line_and_status_2() {
+    let dir = std::env::temp_dir().join(format!("ankh-check-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("missing.img");
+    let (status, stdout, stderr) = ankh(&["disk", "check", missing.to_str().unwrap()]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(
+        (stdout.as_str(), stderr.lines().count()),
+        ("", 1),
+        "{stderr}"
+    );
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let foreign = dir.join("foreign.img");
+    std::fs::write(&foreign, vec![0x5a; 1 << 20]).unwrap();
+    let (status, stdout, stderr) = ankh(&["disk", "check", foreign.to_str().unwrap()]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(
+        (stdout.as_str(), stderr.lines().count()),
+        ("", 1),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not an ext2 file system made by Ankh"),
+        "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -29,7 +29,7 @@ use crate::cache::BlockCache;
 use crate::device::{BlockDevice, BLOCK_SIZE};
 use crate::group::GroupDesc;
 use crate::inode::{Inode, Kind, INODE_RECORD_SIZE};
-use crate::journal::Journal;
+use crate::journal::{Journal, Replayed};
 use crate::layout::{
     Geometry, FIRST_INO, GROUP_DESC_SIZE, JOURNAL_INO, ROOT_INO, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
@@ -56,6 +56,17 @@ const MIN_CACHE_BLOCKS: usize = 4 * STEP_BUDGET;
 /// operation under 30.
 pub(crate) const STEP_BUDGET: usize = 128;
 
+/// What mounting repaired: the state a stop left that e2fsck would not accept as is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MountRepairs {
+    /// The journal's last whole transaction, replayed (it may have been in place
+    /// already: see [`Replayed::rewritten`]).
+    pub replayed: Option<Replayed>,
+    /// Inodes without links (files unlinked while open when the system stopped) that
+    /// mount freed.
+    pub orphans_freed: usize,
+}
+
 /// A mounted ext2 file system. It does not own its device: every operation takes it.
 #[derive(Debug)]
 pub struct Ext2Fs {
@@ -75,6 +86,8 @@ pub struct Ext2Fs {
     /// The inode and logical block where the last read ended (sequential reads get
     /// read-ahead).
     pub(crate) last_read: Option<(u32, u64)>,
+    /// What mount repaired.
+    repairs: MountRepairs,
     /// Journaled blocks were written in place and not flushed yet.
     unflushed: bool,
     poisoned: bool,
@@ -110,6 +123,7 @@ impl Ext2Fs {
             committed_bitmaps: BTreeMap::new(),
             next_block: 0,
             last_read: None,
+            repairs: MountRepairs::default(),
             unflushed: false,
             poisoned: false,
             sync_at: 0,
@@ -119,7 +133,8 @@ impl Ext2Fs {
         // the replay rewrites other blocks.
         let blocks = fs.journal_map(dev)?;
         fs.journal = Journal::new(blocks, u64::from(geo.blocks))?;
-        if fs.journal.replay(dev, u64::from(geo.blocks))? {
+        fs.repairs.replayed = fs.journal.replay(dev, u64::from(geo.blocks))?;
+        if fs.repairs.replayed.is_some() {
             fs.journal.retire(dev)?;
             fs.cache.clear();
             let (geo2, sb, groups) = read_metadata(dev)?;
@@ -131,11 +146,32 @@ impl Ext2Fs {
         }
         let most = fs.journal.capacity().min(cache_blocks - cache_blocks / 4);
         fs.sync_at = most.saturating_sub(STEP_BUDGET).max(1);
-        let freed = fs.free_orphans(dev);
-        if freed? {
+        fs.repairs.orphans_freed = fs.free_orphans(dev)?;
+        if fs.repairs.orphans_freed > 0 {
             fs.sync(dev)?;
         }
         Ok(fs)
+    }
+
+    /// Brings the file system on `dev` to a state e2fsck accepts and that needs no
+    /// replay: mounts it (replaying the journal and freeing orphans), then unmounts it
+    /// (the journal header cleared). For the host, after the system using the disk
+    /// stopped, however it stopped. Errors as [`mount`](Ext2Fs::mount).
+    pub fn recover(dev: &mut dyn BlockDevice) -> Result<MountRepairs, Errno> {
+        let fs = Ext2Fs::mount(dev)?;
+        let repairs = fs.repairs;
+        // A disk left clean (by an unmount or an earlier recover) is not written: no
+        // write, no flush, which is most of the cost on the host.
+        if repairs == MountRepairs::default() && fs.journal.is_clear(dev)? {
+            return Ok(repairs);
+        }
+        fs.unmount(dev)?;
+        Ok(repairs)
+    }
+
+    /// What mount repaired.
+    pub fn mount_repairs(&self) -> MountRepairs {
+        self.repairs
     }
 
     /// The physical blocks of the journal file, checked.
@@ -153,9 +189,9 @@ impl Ext2Fs {
             .collect()
     }
 
-    /// Frees every allocated inode without links; true when there was one.
-    fn free_orphans(&mut self, dev: &mut dyn BlockDevice) -> Result<bool, Errno> {
-        let mut any = false;
+    /// Frees every allocated inode without links; returns how many there were.
+    fn free_orphans(&mut self, dev: &mut dyn BlockDevice) -> Result<usize, Errno> {
+        let mut freed = 0;
         for group in 0..self.geo.groups {
             let block = self.group(group)?.inode_bitmap.get();
             let bitmap = self.cache.read(dev, u64::from(block))?.to_vec();
@@ -170,11 +206,11 @@ impl Ext2Fs {
                 if self.read_inode(dev, ino)?.links_count.get() == 0 {
                     self.checkpoint(dev)?;
                     self.release(dev, ino)?;
-                    any = true;
+                    freed += 1;
                 }
             }
         }
-        Ok(any)
+        Ok(freed)
     }
 
     /// Makes everything changed so far durable. Returns `EIO` (and poisons the file

@@ -172,10 +172,14 @@ impl Journal {
     }
 
     /// Replays the transaction at the start of the journal if it is whole, for a file
-    /// system of `fs_blocks` blocks; true when one was replayed (and flushed).
-    pub fn replay(&mut self, dev: &mut dyn BlockDevice, fs_blocks: u64) -> Result<bool, Errno> {
+    /// system of `fs_blocks` blocks; what was replayed (and flushed), if anything.
+    pub fn replay(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        fs_blocks: u64,
+    ) -> Result<Option<Replayed>, Errno> {
         let Some(txn) = self.read_header(dev, fs_blocks)? else {
-            return Ok(false);
+            return Ok(None);
         };
         let (h, nj) = (txn.header_blocks, txn.journaled);
         let mut sum = Checksum::new();
@@ -191,16 +195,24 @@ impl Journal {
             Ok(())
         })?;
         if sum.value() != txn.checksum {
-            return Ok(false);
+            return Ok(None);
         }
-        self.apply(dev, &txn.targets[..nj], h)?;
+        let rewritten = self.apply(dev, &txn.targets[..nj], h)?;
         self.sequence = txn.sequence.wrapping_add(1);
-        Ok(true)
+        Ok(Some(Replayed {
+            sequence: txn.sequence,
+            blocks: nj,
+            rewritten,
+        }))
     }
 
-    /// Copies the journaled contents (after `h` header blocks) to their targets.
-    fn apply(&self, dev: &mut dyn BlockDevice, targets: &[u64], h: usize) -> Result<(), Errno> {
+    /// Copies the journaled contents (after `h` header blocks) to those of their
+    /// targets that differ; returns how many did. Writing only those gives the same
+    /// disk, and the count tells a transaction that was already in place (the last
+    /// sync before a stop that was not an unmount) from one cut short.
+    fn apply(&self, dev: &mut dyn BlockDevice, targets: &[u64], h: usize) -> Result<usize, Errno> {
         let mut writer = RunWriter::new();
+        let mut rewritten = 0;
         for chunk_start in (0..targets.len()).step_by(RUN_MAX_BLOCKS) {
             let chunk_end = (chunk_start + RUN_MAX_BLOCKS).min(targets.len());
             let mut contents = Vec::with_capacity((chunk_end - chunk_start) * BLOCK_SIZE);
@@ -212,12 +224,24 @@ impl Journal {
                     Ok(())
                 },
             )?;
-            for (i, data) in contents.chunks_exact(BLOCK_SIZE).enumerate() {
-                writer.push(dev, targets[chunk_start + i], data)?;
+            let mut in_place = Vec::with_capacity(contents.len());
+            read_each(dev, &targets[chunk_start..chunk_end], |_, data| {
+                in_place.extend_from_slice(data);
+                Ok(())
+            })?;
+            let pairs = contents
+                .chunks_exact(BLOCK_SIZE)
+                .zip(in_place.chunks_exact(BLOCK_SIZE));
+            for (i, (data, there)) in pairs.enumerate() {
+                if data != there {
+                    writer.push(dev, targets[chunk_start + i], data)?;
+                    rewritten += 1;
+                }
             }
         }
         writer.finish(dev)?;
-        dev.flush()
+        dev.flush()?;
+        Ok(rewritten)
     }
 
     /// The transaction header at the start of the journal, if it looks like one whose
@@ -268,6 +292,16 @@ impl Journal {
         }))
     }
 
+    /// True when the journal starts with no transaction header (nothing to retire).
+    pub fn is_clear(&self, dev: &mut dyn BlockDevice) -> Result<bool, Errno> {
+        let Some(&start) = self.blocks.first() else {
+            return Ok(true);
+        };
+        let mut first = vec![0; BLOCK_SIZE];
+        dev.read_blocks(start, &mut first)?;
+        Ok(first[..8] != MAGIC)
+    }
+
     /// Clears the transaction header, once everything it holds is durable in place, so
     /// that no later mount replays it over changes made by other tools.
     pub fn retire(&self, dev: &mut dyn BlockDevice) -> Result<(), Errno> {
@@ -289,6 +323,20 @@ impl Journal {
         writer.finish(dev)?;
         dev.flush()
     }
+}
+
+/// What a replay did: the whole transaction it found and how much of it was missing
+/// in place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replayed {
+    /// The transaction's sequence number.
+    pub sequence: u64,
+    /// Its journaled blocks.
+    pub blocks: usize,
+    /// Those the disk did not hold in place yet (the replay wrote them): non-zero when
+    /// the writer stopped between the transaction's commit and the end of its in-place
+    /// writes.
+    pub rewritten: usize,
 }
 
 /// A transaction header read back.
@@ -366,12 +414,26 @@ mod tests {
         let (mut disk, mut journal) = committed();
         assert_eq!(read(&mut disk, 5), block(1));
         assert_eq!(read(&mut disk, 700), block(3));
-        // The in-place writes were lost: the replay redoes them.
+        // Everything is in place: the replay rewrites nothing.
+        let whole = journal.replay(&mut disk, 1024).unwrap();
+        assert_eq!(
+            whole,
+            Some(Replayed {
+                sequence: 1,
+                blocks: 2,
+                rewritten: 0
+            })
+        );
+        // An in-place write was lost: the replay redoes it, and only it.
         disk.write_blocks(5, &block(0)).unwrap();
-        assert!(journal.replay(&mut disk, 1024).unwrap());
+        let replayed = journal.replay(&mut disk, 1024).unwrap().unwrap();
+        assert_eq!((replayed.blocks, replayed.rewritten), (2, 1));
         assert_eq!(read(&mut disk, 5), block(1));
+        assert_eq!(read(&mut disk, 6), block(2));
+        assert!(!journal.is_clear(&mut disk).unwrap());
         journal.retire(&mut disk).unwrap();
-        assert!(!journal.replay(&mut disk, 1024).unwrap());
+        assert!(journal.is_clear(&mut disk).unwrap());
+        assert_eq!(journal.replay(&mut disk, 1024).unwrap(), None);
     }
 
     #[test]
@@ -380,15 +442,15 @@ mod tests {
         let (mut disk, mut journal) = committed();
         disk.write_blocks(700, &block(0)).unwrap();
         disk.write_blocks(5, &block(0)).unwrap();
-        assert!(!journal.replay(&mut disk, 1024).unwrap());
+        assert_eq!(journal.replay(&mut disk, 1024).unwrap(), None);
         assert_eq!(read(&mut disk, 5), block(0));
         // A journaled block that did not.
         let (mut disk, mut journal) = committed();
         disk.write_blocks(101, &block(9)).unwrap();
-        assert!(!journal.replay(&mut disk, 1024).unwrap());
+        assert_eq!(journal.replay(&mut disk, 1024).unwrap(), None);
         // Targets outside the file system.
         let (mut disk, mut journal) = committed();
-        assert!(!journal.replay(&mut disk, 600).unwrap());
+        assert_eq!(journal.replay(&mut disk, 600).unwrap(), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! panic or a loop).
 //!
 //! - [`device`]: the [`BlockDevice`] trait and [`MemDisk`];
-//! - [`fs`]: [`Ext2Fs`], the mounted file system: mount, sync, checkpoints;
+//! - [`fs`]: [`Ext2Fs`], the mounted file system: mount, sync, checkpoints, and
+//!   [`Ext2Fs::recover`], which leaves a stopped system's disk clean for e2fsck;
 //! - `namei`, `file`: its operations on paths and names, and on file data, with the
 //!   semantics and errors of the VFS server's in-memory tree;
 //! - `dir`, `blockmap`, `allocator`: directories, block maps, bitmaps and counts;
@@ -46,7 +47,7 @@ pub mod sparse;
 pub mod superblock;
 
 pub use device::{BlockDevice, MemDisk, BLOCK_SIZE};
-pub use fs::{Ext2Fs, Ino, DEFAULT_CACHE_BLOCKS, ROOT};
+pub use fs::{Ext2Fs, Ino, MountRepairs, DEFAULT_CACHE_BLOCKS, ROOT};
 pub use image::Image;
 pub use mkfs::mkfs;
 pub use sparse::{sparse, sparse_len, unsparse_into};

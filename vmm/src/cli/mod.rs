@@ -3,6 +3,7 @@
 mod bench;
 mod ctl;
 mod demo;
+mod disk;
 mod images;
 mod run_image;
 mod up;
@@ -26,6 +27,8 @@ pub mod status {
     pub const HOST_ERROR: u8 = 4;
     /// The system shut down cleanly because no consistent recovery existed.
     pub const SHUTDOWN: u8 = 5;
+    /// `ankh disk check`: the image is not consistent.
+    pub const INCONSISTENT: u8 = 1;
 }
 
 /// Ankh runs the components of a multi-server OS in isolated micro-VMs that survive
@@ -34,7 +37,7 @@ pub mod status {
 #[command(name = "ankh", version, about, long_about = None)]
 #[command(after_help = "Exit status: 0 clean stop, 1 guest exit code != 0, \
 2 bad command line or system description, 3 guest fault (or a halt), 4 host error \
-(no KVM, bad image), 5 controlled shutdown.")]
+(no KVM, bad image), 5 controlled shutdown; ankh disk check: 0 consistent, 1 not.")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,6 +56,9 @@ enum Command {
     /// Run the conformance suite while hot-killing every server mid-request, then
     /// print a recovery report.
     Demo(demo::DemoArgs),
+    /// Tools for a system's disk image (`ankh disk check IMG`).
+    #[command(subcommand)]
+    Disk(disk::DiskCommand),
     /// Run a benchmark and print its figures (never a pass/fail test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -66,6 +72,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Up(args) => up::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Ctl(args) => ctl::run(args),
+        Command::Disk(which) => disk::run(which),
         Command::Bench(which) => bench::run(which),
     }
 }

@@ -155,7 +155,13 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     };
     let image_of =
         |name: &str| resolve_image(name).map_err(|e| ankh_vmm::ImageError::Load(e.to_string()));
-    let report = system::run_system(&host, &description, &image_of, &options)?;
+    let report = system::run_system(&host, &description, &image_of, &options);
+    // However the run ended, a kept image is left clean for e2fsck (the temporary
+    // one goes away).
+    if let Some(disk) = disk.as_ref().filter(|d| !d.is_temporary()) {
+        super::disk::leave_clean(disk.path());
+    }
+    let report = report?;
     if let Some(stop) = &report.stop {
         for domain in &report.domains {
             println!("ankh: domain {} {}", domain.name, describe(&domain.end).0);
