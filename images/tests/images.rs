@@ -51,7 +51,7 @@ const NAMES: [&str; 55] = [
     "fault-triple",
     "fault-ud2",
     "flood",
-    "hostile",
+    "hog",
     "hanger",
     "hello",
     "hello-os",

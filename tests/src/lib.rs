@@ -271,7 +271,7 @@ pub fn run_os_on_disk_with(
     fallback_restart: bool,
 ) -> Ran {
     write_jobs(disk, jobs);
-    run_os_full(jobs, policy, kills, fallback_restart, disk)
+    run_os_full(jobs, policy, kills, fallback_restart, disk, None)
 }
 
 fn run_os_full(

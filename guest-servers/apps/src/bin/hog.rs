@@ -1,4 +1,5 @@
-//! `hostile KIND`: an unprivileged attacker for the containment tests. It runs beside
+//! `hog KIND`: an unprivileged program that tries to take more than its share of the
+//! VMM (CPU, exits, queues, VMs), for the containment tests. It runs beside
 //! another job of init (list it after that job) for as long as that job lives: it
 //! watches the sibling with the lowest pid it saw at start (init starts its jobs in
 //! order, so that is the first job), and stops when it is gone.
@@ -12,9 +13,9 @@
 //!   it when it has too many requests in flight);
 //! - `inbox`: sends DS a burst of requests without waiting, then exits;
 //! - `spawns N`: spawns `/bin/child-exit3` and waits for it, N times (the soak of the
-//!   process lifecycle); prints `hostile: N spawns, F failed`.
+//!   process lifecycle); prints `hog: N spawns, F failed`.
 //!
-//! Prints `hostile: KIND done` when it ends by itself (the VMM may stop it before).
+//! Prints `hog: KIND done` when it ends by itself (the VMM may stop it before).
 #![no_std]
 #![no_main]
 
@@ -64,14 +65,14 @@ fn main(boot: &BootInfo) -> u32 {
         "spawns" => return spawns(&mut os, args.get(2).map_or("", |n| n.as_str())),
         _ => {
             Text::new()
-                .str("hostile: unknown kind ")
+                .str("hog: unknown kind ")
                 .str(kind)
                 .send(&mut Console);
             return 2;
         }
     }
     Text::new()
-        .str("hostile: ")
+        .str("hog: ")
         .str(kind)
         .str(" done")
         .send(&mut Console);
@@ -159,7 +160,7 @@ fn spawns(os: &mut System, count: &str) -> u32 {
         failed += u64::from(!ok);
     }
     Text::new()
-        .str("hostile: ")
+        .str("hog: ")
         .dec(count.into())
         .str(" spawns, ")
         .dec(failed)

@@ -1,0 +1,81 @@
+//! Containment: an unprivileged hostile program (`/bin/hog`) runs beside the
+//! conformance suite. The suite passes in full, every server keeps serving, no server
+//! is recovered or stopped, and the attacker is throttled (it gets its turns, nothing
+//! more) or faulted itself; nothing else is.
+
+use ankh_tests::{run_os, Ran};
+use ankh_vmm::system::DomainEnd;
+use ankh_vmm::{DomainExit, DomainFault};
+
+const SERVERS: [&str; 5] = ["pm", "vfs", "ds", "mm", "blk"];
+
+/// Runs the suite with `hog KIND` beside it and checks what must hold whatever
+/// the attack: the suite's 252 checks pass, the servers serve on, nothing recovers.
+fn suite_beside(kind: &str) -> Ran {
+    let attacker = format!("hog {kind}");
+    let ran = run_os(&["suite", &attacker]);
+    let suite = ran.lines_of("suite");
+    assert_eq!(
+        suite.last(),
+        Some(&"252 passed, 0 failed"),
+        "beside `{attacker}`: {suite:?}"
+    );
+    for server in SERVERS {
+        assert!(
+            matches!(ran.end(server), DomainEnd::Waiting(_)),
+            "beside `{attacker}`, {server} still serves: {:?}",
+            ran.end(server)
+        );
+    }
+    assert_eq!(ran.report.recoveries, [], "beside `{attacker}`");
+    assert_eq!(ran.report.stop, None, "beside `{attacker}`");
+    ran
+}
+
+/// The attacker ran until the suite ended and then stopped by itself.
+fn assert_throttled(ran: &Ran, kind: &str) {
+    assert_eq!(
+        ran.lines_of("hog"),
+        [format!("hog: {kind} done").as_str()]
+    );
+    assert_eq!(
+        ran.end("hog"),
+        &DomainEnd::Stopped(DomainExit::Exited { code: 0 })
+    );
+}
+
+#[test]
+fn a_program_that_exits_to_the_vmm_in_a_loop_only_gets_its_turns() {
+    let ran = suite_beside("exits");
+    assert_throttled(&ran, "exits");
+}
+
+#[test]
+fn a_program_that_computes_without_exits_is_preempted() {
+    let ran = suite_beside("spin");
+    assert_throttled(&ran, "spin");
+}
+
+#[test]
+fn a_call_loop_to_pm_does_not_starve_pms_other_clients() {
+    let ran = suite_beside("calls");
+    assert_throttled(&ran, "calls");
+}
+
+#[test]
+fn a_program_that_never_takes_its_replies_is_stopped_not_the_vmm() {
+    let ran = suite_beside("replies");
+    let fault = ran.fault("hog");
+    assert_eq!(fault.kind(), "message-storm", "{fault}");
+    assert!(fault.to_string().contains("in flight"), "{fault}");
+}
+
+#[test]
+fn flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender() {
+    let ran = suite_beside("inbox");
+    let fault = ran.fault("hog");
+    assert!(
+        matches!(fault, DomainFault::Ipc(_)) && fault.to_string().contains("in flight"),
+        "{fault}"
+    );
+}
