@@ -42,19 +42,21 @@ impl ProcessManager {
             Some(proc) => proc.ppid,
             None => self.adoptive_parent(),
         };
-        // VFS and MM forget the process even when PM never knew it (a domain the VMM
-        // started, or one whose creation failed). Their errors change nothing here.
+        // VFS, MM and DS forget the process even when PM never knew it (a domain the
+        // VMM started, or one whose creation failed). A rolled-back server gets the
+        // notice again (else what the process held would leak); other errors change
+        // nothing here.
         let exit = wire::bytes(&ProcExit {
             pid: id,
             reserved: 0,
         });
-        let _ = kernel.call(Endpoint::Vfs, VFS_PROC_EXIT, &exit, &[]);
-        let _ = kernel.call(Endpoint::Mm, MM_PROC_EXIT, &exit, &[]);
+        let _ = calls::call_retrying(kernel, Endpoint::Vfs, VFS_PROC_EXIT, &exit, &[]);
+        let _ = calls::call_retrying(kernel, Endpoint::Mm, MM_PROC_EXIT, &exit, &[]);
         let owner = wire::bytes(&OwnerExit {
             pid: id,
             heir: keys_heir,
         });
-        let _ = kernel.call(Endpoint::Ds, DS_PROC_EXIT, &owner, &[]);
+        let _ = calls::call_retrying(kernel, Endpoint::Ds, DS_PROC_EXIT, &owner, &[]);
         let Some(parked) = parked else {
             return;
         };

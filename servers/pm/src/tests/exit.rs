@@ -290,3 +290,28 @@ fn after_init_ends_orphans_are_reaped_at_once() {
     assert!(f.ps_from(99).is_empty());
     assert_eq!(f.world.ds["pm.processes"], "0");
 }
+
+#[test]
+fn exit_notices_are_sent_again_to_a_rolled_back_server() {
+    let mut f = Fixture::new();
+    let child = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    f.world.calls.clear();
+    f.world.script(VFS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.world.script(MM_PROC_EXIT, Err(ERESTART));
+    f.world.script(DS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.world.script(DS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.exit(child, 0, EXIT_NORMAL);
+    assert_eq!(f.world.calls_of(VFS_PROC_EXIT).len(), 2);
+    assert_eq!(f.world.calls_of(MM_PROC_EXIT).len(), 2);
+    assert_eq!(f.world.calls_of(DS_PROC_EXIT).len(), 3);
+    // A server that keeps rolling back is not called forever.
+    let other = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    for _ in 0..10 {
+        f.world.script(VFS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    }
+    f.world.calls.clear();
+    f.exit(other, 0, EXIT_NORMAL);
+    let retries = usize::try_from(ankh_proto::server::RESTART_RETRIES).unwrap();
+    assert_eq!(f.world.calls_of(VFS_PROC_EXIT).len(), 1 + retries);
+    assert_eq!(wait_status(&f.wait(INIT, -1).0).pid, child);
+}
