@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::slice;
 
+use ankh_proto::errno::EIO;
 use ankh_proto::opcode::{
     VFS_CLOSE, VFS_DUP, VFS_FSTAT, VFS_FSYNC, VFS_LSEEK, VFS_MKDIR, VFS_OPEN, VFS_PIPE, VFS_PREAD,
     VFS_PWRITE, VFS_READ, VFS_READDIR, VFS_RENAME, VFS_RMDIR, VFS_STAT, VFS_TRUNCATE, VFS_UNLINK,
@@ -14,7 +15,6 @@ pub use ankh_proto::vfs::{
     Stat, KIND_DIR, KIND_FILE, KIND_PIPE, O_APPEND, O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_SYNC,
     O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
 };
-use ankh_proto::errno::EIO;
 use ankh_proto::{wire, Errno};
 use zerocopy::IntoBytes;
 

@@ -30,9 +30,7 @@ use core::ops::Bound;
 
 use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::opcode::{
-    DS_DELETE, DS_LIST, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE,
-};
+use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
 use ankh_proto::server::{Handled, Kernel, Reply, Request, Server};
 use ankh_proto::{wire, Pid};
 

@@ -56,7 +56,12 @@ impl Ledger {
 
     /// `ENOSPC` unless `owner` may take a key of `cost` bytes, after giving back
     /// one of `released` bytes (the key's old value, when `owner` held it) if any.
-    pub(crate) fn check(&self, owner: Pid, cost: usize, released: Option<(Pid, usize)>) -> Result<(), Errno> {
+    pub(crate) fn check(
+        &self,
+        owner: Pid,
+        cost: usize,
+        released: Option<(Pid, usize)>,
+    ) -> Result<(), Errno> {
         let mut total = self.total;
         let mut mine = self.of(owner);
         if let Some((old_owner, old_cost)) = released {

@@ -2,8 +2,8 @@
 
 use alloc::vec::Vec;
 
-use ankh_proto::errno::{self, Errno};
 use ankh_proto::ds::OwnerExit;
+use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::{DS_PROC_EXIT, MM_PROC_EXIT, VFS_PROC_EXIT};
 use ankh_proto::pm::{Wait, WaitStatus};
 use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request};

@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Handled, Reply, Request};
 use ankh_proto::vfs::{
-    Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, PIPE_PARKED_MAX, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL,
-    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
+    Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL,
+    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, PIPE_PARKED_MAX, SEEK_CUR, SEEK_END, SEEK_SET,
 };
 use ankh_proto::{wire, Pid};
 

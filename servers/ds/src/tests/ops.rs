@@ -79,7 +79,11 @@ fn a_full_store_refuses_new_keys_but_updates_old_ones() {
     assert_eq!(f.status(DS_PUBLISH, &kv("new", "x")), ENOSPC);
     assert_eq!(f.status(DS_PUBLISH, &kv(&key(0), "y")), 0);
     assert_eq!(f.ds.get(&key(0)), Some("y"));
-    assert_eq!(f.ds.owner(&key(0)), Some(7), "the publisher owns what it overwrites");
+    assert_eq!(
+        f.ds.owner(&key(0)),
+        Some(7),
+        "the publisher owns what it overwrites"
+    );
     assert_eq!(f.status(DS_DELETE, &one(&key(1))), 0);
     assert_eq!(f.status(DS_PUBLISH, &kv("new", "x")), 0);
     assert_eq!(f.ds.len(), ENTRIES_MAX);

@@ -3,8 +3,8 @@
 use ankh_proto::ds::{OwnerExit, KEY_MAX, OWNER_SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_MAX};
 use ankh_proto::errno::{EAGAIN, EINVAL, ENAMETOOLONG, ENOENT, ESRCH};
 use ankh_proto::opcode::{DS_DELETE, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
-use ankh_proto::wire;
 use ankh_proto::server::{Handled, Reply};
+use ankh_proto::wire;
 
 use super::{kv, one, Fixture};
 
@@ -166,17 +166,26 @@ fn an_exit_hands_values_to_the_heir_within_its_quota() {
     // The heir (pid 5) has room for two more keys only.
     for i in 0..OWNER_ENTRIES_MAX - 2 {
         let key = format!("heir.{i}");
-        assert_eq!(f.send_from(5, DS_PUBLISH, &kv(&key, "x")), Reply::ok(Vec::new()).into());
+        assert_eq!(
+            f.send_from(5, DS_PUBLISH, &kv(&key, "x")),
+            Reply::ok(Vec::new()).into()
+        );
     }
     for key in ["child.a", "child.b", "child.c"] {
-        assert_eq!(f.send_from(9, DS_PUBLISH, &kv(key, "r")), Reply::ok(Vec::new()).into());
+        assert_eq!(
+            f.send_from(9, DS_PUBLISH, &kv(key, "r")),
+            Reply::ok(Vec::new()).into()
+        );
     }
     let watcher = subscribe(&mut f, 6, "child.");
     assert_eq!(proc_exit(&mut f, 9, 5), 0);
     assert_eq!(f.ds.owner("child.a"), Some(5));
     assert_eq!(f.ds.owner("child.b"), Some(5));
     assert_eq!(f.ds.get("child.c"), None, "over the heir's quota: deleted");
-    assert_eq!(f.kernel.replies, [(watcher, Reply::ok_with_bulk(Vec::new(), one("child.c")))]);
+    assert_eq!(
+        f.kernel.replies,
+        [(watcher, Reply::ok_with_bulk(Vec::new(), one("child.c")))]
+    );
     assert_eq!(f.ds.usage(9).entries, 0);
     assert_eq!(f.ds.usage(5).entries, OWNER_ENTRIES_MAX);
     assert_eq!(f.ds.total_usage().entries, f.ds.len());
@@ -185,13 +194,23 @@ fn an_exit_hands_values_to_the_heir_within_its_quota() {
 #[test]
 fn an_exit_without_heir_deletes_the_values() {
     let mut f = Fixture::default();
-    assert_eq!(f.send_from(9, DS_PUBLISH, &kv("mine", "1")), Reply::ok(Vec::new()).into());
-    assert_eq!(f.send_from(8, DS_PUBLISH, &kv("theirs", "1")), Reply::ok(Vec::new()).into());
+    assert_eq!(
+        f.send_from(9, DS_PUBLISH, &kv("mine", "1")),
+        Reply::ok(Vec::new()).into()
+    );
+    assert_eq!(
+        f.send_from(8, DS_PUBLISH, &kv("theirs", "1")),
+        Reply::ok(Vec::new()).into()
+    );
     assert_eq!(proc_exit(&mut f, 9, 0), 0);
     assert_eq!(f.status(DS_RETRIEVE, &one("mine")), ENOENT);
     assert_eq!(f.ds.get("theirs"), Some("1"));
     assert_eq!(f.ds.total_usage().entries, 1);
-    assert_eq!(proc_exit(&mut f, 9, 0), 0, "a second report changes nothing");
+    assert_eq!(
+        proc_exit(&mut f, 9, 0),
+        0,
+        "a second report changes nothing"
+    );
     let short = ankh_proto::server::Request {
         source: 4,
         opcode: DS_PROC_EXIT,

@@ -1,8 +1,8 @@
 //! `SYS_DOMAIN_EXITED` and `PM_WAIT`.
 
+use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::*;
 use ankh_proto::opcode::*;
-use ankh_proto::ds::OwnerExit;
 use ankh_proto::pm::{Wait, WaitStatus, PROC_MAX, STATE_ZOMBIE};
 use ankh_proto::server::{Handled, Reply};
 use ankh_proto::sys::{DomainExited, EXIT_FAULT, EXIT_KILLED, EXIT_NORMAL};
@@ -17,7 +17,10 @@ fn an_exit_makes_a_zombie_that_wait_reaps() {
     let child = f.spawn(INIT, &["/bin/sh"]).unwrap();
     f.world.calls.clear();
     f.exit(child, 3, EXIT_NORMAL);
-    assert_eq!(f.world.opcodes(), [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT, DS_PUBLISH]);
+    assert_eq!(
+        f.world.opcodes(),
+        [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT, DS_PUBLISH]
+    );
     for call in &f.world.calls[..2] {
         let exit: ProcExit = wire::record(&call.payload).unwrap();
         assert_eq!(exit.pid, child);
@@ -156,10 +159,20 @@ fn malformed_and_repeated_exits_are_ignored() {
 fn an_unknown_pid_is_only_cleaned_up_in_vfs_and_mm() {
     let mut f = Fixture::new();
     f.exit(42, 0, EXIT_FAULT);
-    assert_eq!(f.world.opcodes(), [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT]);
+    assert_eq!(
+        f.world.opcodes(),
+        [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT]
+    );
     assert_eq!(f.ps().len(), 1);
     let owner: OwnerExit = wire::record(&f.world.calls_of(DS_PROC_EXIT)[0].payload).unwrap();
-    assert_eq!(owner, OwnerExit { pid: 42, heir: INIT }, "an unknown pid's parent is init");
+    assert_eq!(
+        owner,
+        OwnerExit {
+            pid: 42,
+            heir: INIT
+        },
+        "an unknown pid's parent is init"
+    );
 }
 
 #[test]
@@ -242,7 +255,11 @@ fn orphans_never_fill_the_process_table() {
         f.exit(parent, 0, EXIT_NORMAL);
         assert_eq!(wait_status(&f.wait(job, -1).0).pid, parent);
         f.exit(orphan, 0, EXIT_NORMAL);
-        assert_eq!(f.ps().len(), 2, "round {round}: only init and the job remain");
+        assert_eq!(
+            f.ps().len(),
+            2,
+            "round {round}: only init and the job remain"
+        );
     }
     f.exit(job, 0, EXIT_NORMAL);
     assert_eq!(status_of(&f.world.replies.last().unwrap().1).pid, job);
@@ -263,8 +280,14 @@ fn an_exit_hands_ds_keys_to_the_parent() {
         .map(|c| wire::record(&c.payload).unwrap())
         .collect();
     let expected = [
-        OwnerExit { pid: child, heir: parent },
-        OwnerExit { pid: parent, heir: INIT },
+        OwnerExit {
+            pid: child,
+            heir: parent,
+        },
+        OwnerExit {
+            pid: parent,
+            heir: INIT,
+        },
         OwnerExit { pid: INIT, heir: 0 },
     ];
     assert_eq!(owners, expected);

@@ -78,10 +78,18 @@ fn only_ancestors_may_kill() {
     let grandchild = f.spawn(child, &["/bin/sh"]).unwrap();
     let stranger = f.spawn(INIT, &["/bin/sh"]).unwrap();
     f.world.calls.clear();
-    assert_eq!(kill(&mut f, stranger, child).status, EPERM, "a sibling's child");
+    assert_eq!(
+        kill(&mut f, stranger, child).status,
+        EPERM,
+        "a sibling's child"
+    );
     assert_eq!(kill(&mut f, child, parent).status, EPERM, "its own parent");
     assert_eq!(kill(&mut f, child, child).status, EPERM, "itself");
-    assert_eq!(kill(&mut f, 77, grandchild).status, EPERM, "an unknown caller");
+    assert_eq!(
+        kill(&mut f, 77, grandchild).status,
+        EPERM,
+        "an unknown caller"
+    );
     assert!(f.world.killed.is_empty());
     assert_eq!(kill(&mut f, parent, grandchild).status, 0, "a grandchild");
     assert_eq!(kill(&mut f, INIT, child).status, 0, "init's descendant");

@@ -469,7 +469,11 @@ fn start_without_a_root_file_system_serves_an_empty_root() {
 
 #[test]
 fn a_driver_that_fails_at_start_is_not_taken_for_no_disk() {
-    for answer in [Err(errno::ERESTART), Ok(Reply::err(errno::EIO)), Ok(Reply::ok(Vec::new()))] {
+    for answer in [
+        Err(errno::ERESTART),
+        Ok(Reply::err(errno::EIO)),
+        Ok(Reply::ok(Vec::new())),
+    ] {
         let mut h = Harness::new();
         h.kernel.root_fs = Ok(Reply::ok_with_bulk(Vec::new(), sample_archive()));
         h.kernel.blk = answer.clone();

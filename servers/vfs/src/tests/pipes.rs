@@ -148,7 +148,10 @@ fn a_large_write_moves_what_fits_then_waits_for_room_without_its_data() {
     assert_eq!(h.fstat(INIT, r).unwrap().size, PIPE_BUF as u64);
     let first = h.read(INIT, r, 1000).unwrap();
     assert_eq!(first, data[..1000]);
-    assert!(h.woken().is_empty(), "1000 bytes is less than half a buffer");
+    assert!(
+        h.woken().is_empty(),
+        "1000 bytes is less than half a buffer"
+    );
     let second = h.read(INIT, r, 2000).unwrap();
     assert_eq!(second, data[1000..3000]);
     // Room for half a buffer: the writer is told to send again.
@@ -218,7 +221,11 @@ fn small_writes_are_atomic() {
     h.read(INIT, r, 40).unwrap();
     assert!(h.woken().is_empty(), "190 bytes of room is not enough");
     h.read(INIT, r, 10).unwrap();
-    assert_eq!(count_of(&woken_one(&mut h, id)), 0, "room for all 200: send again");
+    assert_eq!(
+        count_of(&woken_one(&mut h, id)),
+        0,
+        "room for all 200: send again"
+    );
     assert_eq!(h.write(APP, w, &[2; 200]).unwrap(), 200);
     assert_eq!(h.fstat(INIT, r).unwrap().size, PIPE_BUF as u64);
 }
