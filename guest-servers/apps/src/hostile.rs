@@ -64,7 +64,7 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         "orphans" => orphans(os),
         "orphan-parent" => os
             .spawn(CHILD_EXIT3, &["child-exit3"], false)
-            .map(|pid| u64::from(pid))
+            .map(u64::from)
             .map_err(|e| ("spawn grandchild", e)),
         "pipe" => pipe(os),
         "pipe-writer" => pipe_writer(os),
@@ -178,7 +178,7 @@ fn orphans<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
 
 /// The byte a pipe writer puts at `index`.
 fn pattern(index: usize) -> u8 {
-    (index % 251) as u8
+    u8::try_from(index % 251).unwrap_or(0)
 }
 
 /// The `pipe` attack; the bytes read.
