@@ -122,6 +122,7 @@ fn fill_ds<C: Channel>(os: &mut Os<C>) -> Result<usize, Failure> {
 /// The `ds` attack; the number of keys it holds at the end.
 fn ds<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     let taken = fill_ds(os)?;
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
     for _ in 0..DS_CHILDREN {
         let child = os
             .spawn(HOSTILE, &["hostile", "ds-child"], false)
@@ -130,13 +131,20 @@ fn ds<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         if status.code != 0 || status.cause != 0 {
             return Err(("child failed", status.code));
         }
+        // Its keys went with it: this process's quota had no room for them.
+        let mut prefix = key(child, 0);
+        prefix.pop();
+        let left = os.ds_list(&prefix).map_err(|e| ("list", e))?;
+        if !left.is_empty() {
+            return Err(("a child's keys stayed", 0));
+        }
     }
-    // The children's keys went with them: only this process's remain.
-    let left = os.ds_list("hostile.").map_err(|e| ("list", e))?;
-    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    let mut prefix = key(me, 0);
+    prefix.pop();
+    let left = os.ds_list(&prefix).map_err(|e| ("list", e))?;
     let mine = (0..taken).map(|n| key(me, n));
     if left.len() != taken || !mine.clone().all(|k| left.contains(&k)) {
-        return Err(("children's keys stayed", 0));
+        return Err(("own keys changed", 0));
     }
     for key in mine {
         os.ds_delete(&key).map_err(|e| ("delete", e))?;
