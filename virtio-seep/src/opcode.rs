@@ -114,6 +114,9 @@ pub const DS_DELETE: u16 = 0x0302;
 pub const DS_LIST: u16 = 0x0303;
 /// DS: wait until a key with a prefix changes (deferred until one does).
 pub const DS_SUBSCRIBE: u16 = 0x0304;
+/// DS (from PM): a process ended; end its subscriptions and hand its values to its
+/// heir (`ankh_proto::ds::OwnerExit`).
+pub const DS_PROC_EXIT: u16 = 0x0305;
 
 /// MM: move the caller's heap break.
 pub const MM_BRK: u16 = 0x0400;
@@ -235,6 +238,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(DS_DELETE, "ds-delete", SeepClass::Update, true),
     op(DS_LIST, "ds-list", SeepClass::Query, true),
     op(DS_SUBSCRIBE, "ds-subscribe", SeepClass::Update, true),
+    op(DS_PROC_EXIT, "ds-proc-exit", SeepClass::Update, true),
     op(MM_BRK, "mm-brk", SeepClass::Update, true),
     op(MM_MAP, "mm-map", SeepClass::Update, true),
     op(MM_UNMAP, "mm-unmap", SeepClass::Update, true),

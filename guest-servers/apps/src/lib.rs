@@ -9,7 +9,9 @@
 //!   another), `child-exit3`, `child-ud2`, `child-sleep`, `child-hog`,
 //!   `child-subscribe` (see [`paths`]);
 //! - `disk-writer`, `disk-check`: files made durable, then read back ([`durability`]);
-//! - `disk-bench`: sequential and random file I/O, timed by the host ([`diskbench`]).
+//! - `disk-bench`: sequential and random file I/O, timed by the host ([`diskbench`]);
+//! - `hostile`: attacks on the servers' resources, to run beside the suite
+//!   ([`hostile`]).
 //!
 //! Everything here is generic over `ankh_ulib::Channel` and writes through [`out::Out`],
 //! so the host tests can run the suite's server checks against the real server crates
@@ -24,6 +26,7 @@ pub mod diskbench;
 pub mod durability;
 pub mod flood;
 pub mod helpers;
+pub mod hostile;
 pub mod init;
 pub mod out;
 pub mod paths;

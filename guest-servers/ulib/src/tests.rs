@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use ankh_proto::errno::{EFAULT, EINVAL, EMSGSIZE, ENOENT, ENOSYS};
+use ankh_proto::errno::{EFAULT, EINVAL, EIO, EMSGSIZE, ENOENT, ENOSYS, EPIPE};
 use ankh_proto::opcode::{
     DS_LIST, DS_PUBLISH, DS_RETRIEVE, MM_BRK, PM_GETPID, PM_GETPPID, PM_PS, PM_SPAWN, PM_WAIT,
     VFS_OPEN, VFS_READ, VFS_READDIR, VFS_RENAME, VFS_WRITE,
@@ -204,6 +204,26 @@ fn open_read_write_use_vfs_records() {
     assert_eq!(sent[2].opcode, VFS_WRITE);
     assert_eq!(sent[2].payload, FdRecord { fd: 3, reserved: 0 }.as_bytes());
     assert_eq!(sent[2].bulk, b"data");
+}
+
+#[test]
+fn a_pipe_write_sends_the_rest_after_a_short_count_or_a_wake_up() {
+    let count = |count| ok(Count { count }.as_bytes());
+    let mut os = os(vec![count(3), count(0), count(2), count(5)]);
+    assert_eq!(os.write(4, b"0123456789"), Ok(10));
+    let bulks: Vec<&[u8]> = os.channel().sent.iter().map(|s| &s.bulk[..]).collect();
+    assert_eq!(
+        bulks,
+        [&b"0123456789"[..], b"3456789", b"3456789", b"56789"]
+    );
+    // An error after some bytes went in reports those bytes; before, the error.
+    let mut os = super::tests::os(vec![count(4), Err(EPIPE)]);
+    assert_eq!(os.write(4, b"0123456789"), Ok(4));
+    let mut os = super::tests::os(vec![Err(EPIPE)]);
+    assert_eq!(os.write(4, b"0123456789"), Err(EPIPE));
+    // A count beyond what was sent is a broken reply.
+    let mut os = super::tests::os(vec![count(11)]);
+    assert_eq!(os.write(4, b"0123456789"), Err(EIO));
 }
 
 #[test]

@@ -4,6 +4,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::slice;
 
+use ankh_proto::errno::EIO;
 use ankh_proto::opcode::{
     VFS_CLOSE, VFS_DUP, VFS_FSTAT, VFS_FSYNC, VFS_LSEEK, VFS_MKDIR, VFS_OPEN, VFS_PIPE, VFS_PREAD,
     VFS_PWRITE, VFS_READ, VFS_READDIR, VFS_RENAME, VFS_RMDIR, VFS_STAT, VFS_TRUNCATE, VFS_UNLINK,
@@ -96,9 +97,28 @@ impl<C: Channel> Os<C> {
         check_io(&self.ram, ptr as u64, len)?;
         // SAFETY: the range lies in our RAM (checked) and the caller lends it.
         let data = unsafe { slice_ref(ptr, len) };
-        let count: Count =
-            self.request_record(Server::Vfs, VFS_WRITE, fd_record(fd).as_bytes(), data)?;
-        Ok(usize::try_from(count.count).unwrap_or(usize::MAX))
+        // VFS answers a pipe write with what fit (a short count), or with 0 after it
+        // waited for room: the rest is sent again until all of it is written, so the
+        // caller sees a blocking write. An error after some bytes went in reports
+        // those bytes, as POSIX does.
+        let mut done = 0;
+        loop {
+            let rest = &data[done..];
+            let count: Count =
+                match self.request_record(Server::Vfs, VFS_WRITE, fd_record(fd).as_bytes(), rest) {
+                    Ok(count) => count,
+                    Err(_) if done > 0 => return Ok(done),
+                    Err(errno) => return Err(errno),
+                };
+            let moved = usize::try_from(count.count).map_err(|_| EIO)?;
+            if moved > rest.len() {
+                return Err(EIO);
+            }
+            done += moved;
+            if done == data.len() {
+                return Ok(done);
+            }
+        }
     }
 
     /// Reads up to `buf.len()` bytes at `offset`, without moving the descriptor's

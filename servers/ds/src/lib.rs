@@ -4,16 +4,20 @@
 //!
 //! - [`DataStore`]: the server ([`ankh_proto::server::Server`]);
 //! - `keys`: parsing and bounds of keys, prefixes and values;
-//! - `subscriptions`: parked `DS_SUBSCRIBE` requests, each answered once.
+//! - `subscriptions`: parked `DS_SUBSCRIBE` requests, each answered once;
+//! - `quota`: what each owner (the domain that last published a key) is charged.
 //!
-//! The protocol is in [`ankh_proto::ds`]. DS calls no other server: the only thing it
-//! does besides answering the request in hand is answering parked subscriptions.
+//! The protocol and its bounds are in [`ankh_proto::ds`]. DS calls no other server:
+//! the only thing it does besides answering the request in hand is answering parked
+//! subscriptions. The bounds keep DS's data well inside its heap, so no client can
+//! make DS run out of memory: a publish over them is `ENOSPC`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 mod keys;
+mod quota;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
@@ -24,22 +28,33 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::ops::Bound;
 
-use ankh_proto::ds::ENTRIES_MAX;
+use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
+use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
 use ankh_proto::server::{Handled, Kernel, Reply, Request, Server};
 use ankh_proto::{wire, Pid};
 
+pub use quota::Usage;
+use quota::{entry_cost, Ledger};
 use subscriptions::Subscriptions;
 
+/// A published value and who is charged for it.
+struct Entry {
+    value: String,
+    /// The domain that last published it (or inherited it, see `DS_PROC_EXIT`).
+    owner: Pid,
+}
+
 /// The data store: keys (1..=`KEY_MAX` bytes) mapped to values (at most `VALUE_MAX`
-/// bytes), at most `ENTRIES_MAX` of them, plus at most `SUBSCRIPTIONS_MAX` parked
-/// subscriptions.
+/// bytes), within the store's and each owner's bounds ([`ankh_proto::ds`]), plus
+/// parked subscriptions.
 ///
-/// Anyone may publish or delete any key: the protocol has no key ownership.
+/// Anyone may publish or delete any key: ownership only says whose quota a key uses.
+/// Publishing an existing key makes the publisher its owner.
 #[derive(Default)]
 pub struct DataStore {
-    entries: BTreeMap<String, String>,
+    entries: BTreeMap<String, Entry>,
+    ledger: Ledger,
     subscriptions: Subscriptions,
 }
 
@@ -51,7 +66,22 @@ impl DataStore {
 
     /// The value of `key`, if it is published.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key).map(String::as_str)
+        self.entries.get(key).map(|entry| entry.value.as_str())
+    }
+
+    /// Who is charged for `key`, if it is published.
+    pub fn owner(&self, key: &str) -> Option<Pid> {
+        self.entries.get(key).map(|entry| entry.owner)
+    }
+
+    /// What `owner` is charged.
+    pub fn usage(&self, owner: Pid) -> Usage {
+        self.ledger.of(owner)
+    }
+
+    /// What the whole store is charged.
+    pub fn total_usage(&self) -> Usage {
+        self.ledger.total()
     }
 
     /// Number of keys.
@@ -70,29 +100,73 @@ impl DataStore {
     }
 
     /// Ends the parked subscriptions of process `pid`, answering each with `ESRCH`;
-    /// returns how many there were.
-    ///
-    /// Nothing in the protocol calls this: PM tells VFS and MM when a process ends,
-    /// not DS. A subscription left behind by a dead process is harmless: it counts
-    /// against `SUBSCRIPTIONS_MAX` until it fires, and when it fires the VMM drops the
-    /// reply to the stopped domain. A substrate that learns of process exits may call
-    /// this to free the slots early. The subscriptions are answered rather than
-    /// forgotten so that the VMM, which tracks every request until its callee
-    /// answers it, can forget them too.
+    /// returns how many there were. (Answered rather than forgotten so that the VMM,
+    /// which tracks every request until its callee answers it, can forget them too.)
     pub fn drop_process(&mut self, pid: Pid, kernel: &mut dyn Kernel) -> usize {
         self.subscriptions.drop_source(pid, kernel)
     }
 
-    /// `DS_PUBLISH` (`key\0value\0`): sets the key, then answers the subscriptions
-    /// whose prefix it matches.
-    fn publish(&mut self, bulk: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
+    /// `DS_PROC_EXIT` (`OwnerExit`; the router lets only PM send it): process `pid`
+    /// ended. Its subscriptions are answered `ESRCH`; its keys pass to `heir`, in key
+    /// order, as far as the heir's quota allows, and the rest are deleted (firing
+    /// their subscriptions, as `DS_DELETE` does). Values outlive their publisher
+    /// (a child may leave a result for its parent), but never beyond a live owner's
+    /// quota, so exiting children cannot pile up keys nobody is charged for.
+    fn proc_exit(&mut self, payload: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
+        let OwnerExit { pid, heir } = wire::record(payload)?;
+        self.drop_process(pid, kernel);
+        let owned: Vec<(String, usize)> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.owner == pid)
+            .map(|(key, entry)| (key.clone(), entry_cost(key.len(), entry.value.len())))
+            .collect();
+        for (key, cost) in owned {
+            self.ledger.release(pid, cost);
+            if heir != 0 && heir != pid && self.ledger.may_inherit(heir, cost) {
+                self.ledger.charge(heir, cost);
+                if let Some(entry) = self.entries.get_mut(&key) {
+                    entry.owner = heir;
+                }
+            } else {
+                self.entries.remove(&key);
+                self.subscriptions.fire(&key, kernel);
+            }
+        }
+        Ok(Reply::ok(Vec::new()))
+    }
+
+    /// `DS_PUBLISH` (`key\0value\0`) from `owner`: sets the key and charges it to
+    /// `owner`, then answers the subscriptions whose prefix it matches. `ENOSPC` when
+    /// the store or `owner` would go over its bounds.
+    fn publish(
+        &mut self,
+        owner: Pid,
+        bulk: &[u8],
+        kernel: &mut dyn Kernel,
+    ) -> Result<Reply, Errno> {
         let (key, value) = keys::publication(bulk)?;
-        let full = self.entries.len() >= ENTRIES_MAX;
+        let cost = entry_cost(key.len(), value.len());
+        let old = self
+            .entries
+            .get(key)
+            .map(|entry| (entry.owner, entry_cost(key.len(), entry.value.len())));
+        self.ledger.check(owner, cost, old)?;
+        if let Some((old_owner, old_cost)) = old {
+            self.ledger.release(old_owner, old_cost);
+        }
+        self.ledger.charge(owner, cost);
         match self.entries.get_mut(key) {
-            Some(old) => value.clone_into(old),
-            None if full => return Err(errno::ENOSPC),
+            Some(entry) => {
+                value.clone_into(&mut entry.value);
+                entry.owner = owner;
+            }
             None => {
-                self.entries.insert(key.to_string(), value.to_string());
+                let entry = Entry {
+                    value: value.to_string(),
+                    owner,
+                };
+                self.entries.insert(key.to_string(), entry);
             }
         }
         self.subscriptions.fire(key, kernel);
@@ -102,10 +176,10 @@ impl DataStore {
     /// `DS_RETRIEVE` (`key\0`): the value as `value\0`.
     fn retrieve(&self, bulk: &[u8]) -> Result<Reply, Errno> {
         let key = keys::key(wire::single(bulk)?)?;
-        let value = self.entries.get(key).ok_or(errno::ENOENT)?;
+        let entry = self.entries.get(key).ok_or(errno::ENOENT)?;
         Ok(Reply::ok_with_bulk(
             Vec::new(),
-            wire::join([value.as_str()]),
+            wire::join([entry.value.as_str()]),
         ))
     }
 
@@ -113,7 +187,9 @@ impl DataStore {
     /// prefix it matches.
     fn delete(&mut self, bulk: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
         let key = keys::key(wire::single(bulk)?)?;
-        self.entries.remove(key).ok_or(errno::ENOENT)?;
+        let entry = self.entries.remove(key).ok_or(errno::ENOENT)?;
+        self.ledger
+            .release(entry.owner, entry_cost(key.len(), entry.value.len()));
         self.subscriptions.fire(key, kernel);
         Ok(Reply::ok(Vec::new()))
     }
@@ -145,7 +221,7 @@ impl DataStore {
 impl Server for DataStore {
     fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
         match request.opcode {
-            DS_PUBLISH => self.publish(request.bulk, kernel).into(),
+            DS_PUBLISH => self.publish(request.source, request.bulk, kernel).into(),
             DS_RETRIEVE => self.retrieve(request.bulk).into(),
             DS_DELETE => self.delete(request.bulk, kernel).into(),
             DS_LIST => self.list(request.bulk).into(),
@@ -153,6 +229,7 @@ impl Server for DataStore {
                 Ok(()) => Handled::Deferred,
                 Err(status) => Reply::err(status).into(),
             },
+            DS_PROC_EXIT => self.proc_exit(request.payload, kernel).into(),
             _ => Reply::err(errno::ENOSYS).into(),
         }
     }

@@ -4,7 +4,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use ankh_proto::ds::SUBSCRIPTIONS_MAX;
+use ankh_proto::ds::{OWNER_SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_MAX};
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Kernel, Reply};
 use ankh_proto::{wire, Pid};
@@ -31,9 +31,11 @@ impl Subscriptions {
         self.parked.len()
     }
 
-    /// Parks a subscription; `EAGAIN` when `SUBSCRIPTIONS_MAX` are parked already.
+    /// Parks a subscription; `EAGAIN` when `SUBSCRIPTIONS_MAX` are parked already, or
+    /// `OWNER_SUBSCRIPTIONS_MAX` of `source`'s.
     pub(crate) fn park(&mut self, source: Pid, request_id: u64, prefix: &str) -> Result<(), Errno> {
-        if self.parked.len() >= SUBSCRIPTIONS_MAX {
+        let mine = self.parked.iter().filter(|s| s.source == source).count();
+        if self.parked.len() >= SUBSCRIPTIONS_MAX || mine >= OWNER_SUBSCRIPTIONS_MAX {
             return Err(errno::EAGAIN);
         }
         self.parked.push(Subscription {

@@ -2,25 +2,11 @@
 
 use alloc::vec::Vec;
 
-use ankh_proto::errno::Errno;
 use ankh_proto::opcode::DS_PUBLISH;
 use ankh_proto::pm::DS_KEY_PROCESSES;
-use ankh_proto::server::{Endpoint, Kernel, Reply};
+use ankh_proto::server::{Endpoint, Kernel};
 
-/// Calls `to` and turns an error status in the reply into an error.
-pub(crate) fn call(
-    kernel: &mut dyn Kernel,
-    to: Endpoint,
-    opcode: u16,
-    payload: &[u8],
-    bulk: &[u8],
-) -> Result<Reply, Errno> {
-    let reply = kernel.call(to, opcode, payload, bulk)?;
-    match reply.status {
-        0 => Ok(reply),
-        status => Err(status),
-    }
-}
+pub(crate) use ankh_proto::server::{call_checked as call, call_retrying};
 
 /// Appends `n` in decimal (no `core::fmt`: its integer formatting is not SSE-free).
 pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
@@ -39,12 +25,12 @@ pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// Publishes the number of live processes to DS (best effort: DS's errors do not
-/// concern the process table).
+/// concern the process table; a rolled-back DS gets it again).
 pub(crate) fn publish_processes(kernel: &mut dyn Kernel, live: usize) {
     let mut bulk = Vec::with_capacity(DS_KEY_PROCESSES.len() + 8);
     bulk.extend_from_slice(DS_KEY_PROCESSES.as_bytes());
     bulk.push(0);
     push_decimal(&mut bulk, u64::try_from(live).unwrap_or(u64::MAX));
     bulk.push(0);
-    let _ = kernel.call(Endpoint::Ds, DS_PUBLISH, &[], &bulk);
+    let _ = call_retrying(kernel, Endpoint::Ds, DS_PUBLISH, &[], &bulk);
 }

@@ -2,8 +2,9 @@
 
 use alloc::vec::Vec;
 
+use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::opcode::{MM_PROC_EXIT, VFS_PROC_EXIT};
+use ankh_proto::opcode::{DS_PROC_EXIT, MM_PROC_EXIT, VFS_PROC_EXIT};
 use ankh_proto::pm::{Wait, WaitStatus};
 use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request};
 use ankh_proto::sys::DomainExited;
@@ -17,9 +18,10 @@ use crate::ProcessManager;
 
 impl ProcessManager {
     /// `SYS_DOMAIN_EXITED` (from the VMM, one-way): the process becomes a zombie, VFS
-    /// and MM free what it held, its children go to init, and its parent's parked
-    /// wait is answered if it matches. A malformed record, or a second report of the
-    /// same end, is ignored.
+    /// and MM free what it held, DS ends its subscriptions and hands its keys to its
+    /// parent, its children go to init (adopted: reaped when they end, see
+    /// [`ProcessManager::settle`]), and its parent's parked wait is answered if it
+    /// matches. A malformed record, or a second report of the same end, is ignored.
     pub(crate) fn domain_exited(&mut self, payload: &[u8], kernel: &mut dyn Kernel) {
         let Ok(DomainExited {
             id, code, cause, ..
@@ -35,14 +37,26 @@ impl ProcessManager {
             }
             None => None,
         };
-        // VFS and MM forget the process even when PM never knew it (a domain the VMM
-        // started, or one whose creation failed). Their errors change nothing here.
+        // Its DS keys go to its parent (who is charged for them from now on).
+        let keys_heir = match self.procs.get(&id) {
+            Some(proc) => proc.ppid,
+            None => self.adoptive_parent(),
+        };
+        // VFS, MM and DS forget the process even when PM never knew it (a domain the
+        // VMM started, or one whose creation failed). A rolled-back server gets the
+        // notice again (else what the process held would leak); other errors change
+        // nothing here.
         let exit = wire::bytes(&ProcExit {
             pid: id,
             reserved: 0,
         });
-        let _ = kernel.call(Endpoint::Vfs, VFS_PROC_EXIT, &exit, &[]);
-        let _ = kernel.call(Endpoint::Mm, MM_PROC_EXIT, &exit, &[]);
+        let _ = calls::call_retrying(kernel, Endpoint::Vfs, VFS_PROC_EXIT, &exit, &[]);
+        let _ = calls::call_retrying(kernel, Endpoint::Mm, MM_PROC_EXIT, &exit, &[]);
+        let owner = wire::bytes(&OwnerExit {
+            pid: id,
+            heir: keys_heir,
+        });
+        let _ = calls::call_retrying(kernel, Endpoint::Ds, DS_PROC_EXIT, &owner, &[]);
         let Some(parked) = parked else {
             return;
         };
@@ -53,6 +67,7 @@ impl ProcessManager {
         let heir = self.adoptive_parent();
         for proc in self.procs.values_mut().filter(|p| p.ppid == id) {
             proc.ppid = heir;
+            proc.adopted = true;
         }
         let parent = self.procs.get(&id).map_or(VMM_DOMAIN, |p| p.ppid);
         self.settle(parent, kernel);
@@ -62,28 +77,37 @@ impl ProcessManager {
         calls::publish_processes(kernel, self.live());
     }
 
-    /// Reaps the zombie children of `parent` nobody can wait for (`parent` is 0, or
-    /// they are detached), then answers `parent`'s parked wait if a zombie matches.
+    /// Answers `parent`'s parked wait if a zombie child matches, then reaps the
+    /// zombie children nobody will wait for: all of them when `parent` is 0, the
+    /// detached ones, and the adopted ones (orphans init took over).
+    ///
+    /// The adopted rule is what keeps orphans from filling the process table: init
+    /// waits for its own jobs by pid, and never learns the pids of the processes it
+    /// adopts, so an adopted orphan that ends is reaped at once, unless a wait of
+    /// init's that matches it is parked at that moment (a `wait(-1)`), which then
+    /// collects it as before.
     fn settle(&mut self, parent: Pid, kernel: &mut dyn Kernel) {
+        let wait = self.procs.get(&parent).and_then(|p| p.wait);
+        if let Some(wait) = wait {
+            if let Some(status) = self.reap(parent, wait.target) {
+                if let Some(proc) = self.procs.get_mut(&parent) {
+                    proc.wait = None;
+                }
+                kernel.reply(wait.request_id, Reply::ok(wire::bytes(&status)));
+            }
+        }
         let unwanted: Vec<Pid> = self
             .procs
             .iter()
             .filter(|(_, p)| {
-                p.ppid == parent && !p.is_running() && (parent == VMM_DOMAIN || p.detached)
+                p.ppid == parent
+                    && !p.is_running()
+                    && (parent == VMM_DOMAIN || p.detached || p.adopted)
             })
             .map(|(&pid, _)| pid)
             .collect();
         for pid in unwanted {
             self.procs.remove(&pid);
-        }
-        let Some(wait) = self.procs.get(&parent).and_then(|p| p.wait) else {
-            return;
-        };
-        if let Some(status) = self.reap(parent, wait.target) {
-            if let Some(proc) = self.procs.get_mut(&parent) {
-                proc.wait = None;
-            }
-            kernel.reply(wait.request_id, Reply::ok(wire::bytes(&status)));
         }
     }
 

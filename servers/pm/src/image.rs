@@ -12,7 +12,7 @@ use ankh_proto::vfs::{Count, Fd, Io, Open, Stat, IO_MAX, KIND_FILE, O_RDONLY};
 use ankh_proto::wire;
 use virtio_seep::message::BULK_MAX;
 
-use crate::calls::call;
+use crate::calls::{call, call_retrying};
 
 /// Longest domain name the VMM accepts.
 pub(crate) const DOMAIN_NAME_MAX: usize = 16;
@@ -55,8 +55,10 @@ pub(crate) fn load(kernel: &mut dyn Kernel, path: &str, out: &mut Vec<u8>) -> Re
     let Fd { fd, .. } = wire::record(&opened.payload)?;
     let start = out.len();
     let read = read_all(kernel, fd, out);
-    // A failed close leaks one of PM's descriptors, nothing the spawner can mend.
-    let _ = kernel.call(
+    // A failed close leaks one of PM's descriptors, nothing the spawner can mend; a
+    // rolled-back VFS gets it again.
+    let _ = call_retrying(
+        kernel,
         Endpoint::Vfs,
         VFS_CLOSE,
         &wire::bytes(&Fd { fd, reserved: 0 }),

@@ -47,8 +47,13 @@ use table::Proc;
 /// Init is created by the VMM, not spawned: it is in the table from the start with
 /// parent 0. A domain that calls PM without being in the table (another app the
 /// VMM started) is treated as a process whose parent is init; it is entered in the
-/// table when it spawns a child. Orphans are adopted by init (or, once init has
-/// ended, by nobody: they are reaped as soon as they end).
+/// table when it spawns a child. Orphans are adopted by init and reaped as soon as
+/// they end unless init is waiting for any child then (once init has ended, nobody
+/// adopts them: they are reaped as soon as they end).
+///
+/// Kill rights: a process may kill only its own descendants (children,
+/// grandchildren, ..., adopted orphans included for init); anyone else gets
+/// `EPERM`. The VMM (and so the kernel's own stops) does not go through `PM_KILL`.
 pub struct ProcessManager {
     init: Pid,
     procs: BTreeMap<Pid, Proc>,
@@ -116,15 +121,42 @@ impl ProcessManager {
         }
     }
 
-    /// `PM_KILL`: asks the VMM to stop a live process other than init. The exit itself
-    /// arrives later, as `SYS_DOMAIN_EXITED` with cause `EXIT_KILLED`.
-    fn kill(&mut self, payload: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
+    /// True when `ancestor` is `pid`'s parent, or its parent's, and so on.
+    fn is_descendant(&self, pid: Pid, ancestor: Pid) -> bool {
+        let mut at = pid;
+        // Each step goes to an entry's parent; the table has at most `PROC_MAX`
+        // entries, so a longer walk would be a cycle (which PM never makes).
+        for _ in 0..=self.procs.len() {
+            let Some(proc) = self.procs.get(&at) else {
+                return false;
+            };
+            if proc.ppid == ancestor {
+                return true;
+            }
+            if proc.ppid == VMM_DOMAIN {
+                return false;
+            }
+            at = proc.ppid;
+        }
+        false
+    }
+
+    /// `PM_KILL` from `caller`: asks the VMM to stop a live descendant of the caller
+    /// (never init). The exit itself arrives later, as `SYS_DOMAIN_EXITED` with cause
+    /// `EXIT_KILLED`. Errors: `ESRCH` (no such live process), `EPERM` (init, or not a
+    /// descendant of the caller), the VMM's errors.
+    fn kill(
+        &mut self,
+        caller: Pid,
+        payload: &[u8],
+        kernel: &mut dyn Kernel,
+    ) -> Result<Reply, Errno> {
         let PidRecord { pid, .. } = wire::record(payload)?;
         match self.procs.get(&pid) {
             Some(p) if p.is_running() => {}
             _ => return Err(errno::ESRCH),
         }
-        if pid == self.init {
+        if pid == self.init || !self.is_descendant(pid, caller) {
             return Err(errno::EPERM);
         }
         calls::call(
@@ -158,7 +190,7 @@ impl ProcessManager {
             PM_WAIT => self.wait(request),
             PM_GETPID => record(pid).into(),
             PM_GETPPID => record(self.parent_of(pid)).into(),
-            PM_KILL => self.kill(request.payload, kernel).into(),
+            PM_KILL => self.kill(pid, request.payload, kernel).into(),
             PM_PS => self.ps().into(),
             PM_GETARGS => {
                 let args = self.args(pid).unwrap_or_default();

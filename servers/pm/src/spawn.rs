@@ -83,7 +83,8 @@ impl ProcessManager {
                 id: child,
                 reserved: 0,
             };
-            let _ = kernel.call(Endpoint::Kernel, SYS_KILL_DOMAIN, &wire::bytes(&kill), &[]);
+            let kill = wire::bytes(&kill);
+            let _ = calls::call_retrying(kernel, Endpoint::Kernel, SYS_KILL_DOMAIN, &kill, &[]);
         }
         calls::publish_processes(kernel, self.live());
         introduced?;

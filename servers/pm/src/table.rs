@@ -3,7 +3,8 @@
 //! Lifecycle: an entry is made `Running` (by `PM_SPAWN`, or when an unknown caller
 //! spawns, or for init at start); `SYS_DOMAIN_EXITED` makes it a `Zombie` holding
 //! its exit status; it is removed (reaped) when its parent's `PM_WAIT` collects that
-//! status, or right away when nobody can: it has no parent, or it is detached.
+//! status, or right away when nobody will: it has no parent, it is detached, or it
+//! is an orphan init adopted (unless init's parked wait collects it).
 
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -47,6 +48,9 @@ pub(crate) struct Proc {
     /// Its spawn failed after its domain was made: the spawner got an error, not
     /// its pid, so nobody waits for it and it is reaped when it ends.
     pub(crate) detached: bool,
+    /// Its parent ended and init adopted it: reaped as soon as it ends, unless a
+    /// parked wait of init's matches it then.
+    pub(crate) adopted: bool,
 }
 
 impl Proc {
@@ -58,6 +62,7 @@ impl Proc {
             args,
             wait: None,
             detached: false,
+            adopted: false,
         }
     }
 

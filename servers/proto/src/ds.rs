@@ -2,7 +2,16 @@
 //! `DS_PUBLISH` `key\0value\0`; `DS_RETRIEVE`/`DS_DELETE` `key\0`; `DS_LIST` and
 //! `DS_SUBSCRIBE` `prefix\0`. `DS_RETRIEVE` answers the value as `value\0`,
 //! `DS_LIST` the keys as a list, `DS_SUBSCRIBE` (deferred until a key with the prefix
-//! is published or deleted) the key as `key\0`.
+//! is published or deleted) the key as `key\0`. `DS_PROC_EXIT` (from PM only) carries
+//! an [`OwnerExit`] record.
+//!
+//! Every key is charged to its owner, the domain that last published it, at
+//! [`entry_cost`] bytes. The store as a whole holds at most [`ENTRIES_MAX`] keys and
+//! [`STORE_BYTES_MAX`] bytes; one owner at most [`OWNER_ENTRIES_MAX`] keys,
+//! [`OWNER_BYTES_MAX`] bytes and [`OWNER_SUBSCRIPTIONS_MAX`] parked subscriptions.
+//! A publish over any of these is `ENOSPC`; a subscription over them `EAGAIN`.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Longest key.
 pub const KEY_MAX: usize = 64;
@@ -10,5 +19,39 @@ pub const KEY_MAX: usize = 64;
 pub const VALUE_MAX: usize = 4096;
 /// Most keys.
 pub const ENTRIES_MAX: usize = 1024;
+/// Most bytes the keys and values of the whole store are charged ([`entry_cost`]).
+///
+/// DS has 4 MiB of RAM; its image, stack and message buffers leave it about 2 MiB of
+/// heap (the issue that set this bound saw the heap end after about 457 values of
+/// 4 KiB). A quarter of that for data leaves room for the allocator's fragmentation
+/// (values are reallocated on overwrite), the reply copies and the subscriptions.
+pub const STORE_BYTES_MAX: usize = 512 << 10;
+/// Most keys one owner holds.
+pub const OWNER_ENTRIES_MAX: usize = ENTRIES_MAX / 4;
+/// Most bytes one owner is charged: an eighth of the store, so one client (or a few)
+/// cannot deny the store to the others.
+pub const OWNER_BYTES_MAX: usize = STORE_BYTES_MAX / 8;
 /// Most parked subscriptions.
 pub const SUBSCRIPTIONS_MAX: usize = 64;
+/// Most parked subscriptions of one owner.
+pub const OWNER_SUBSCRIPTIONS_MAX: usize = SUBSCRIPTIONS_MAX / 8;
+/// What a key costs beyond its bytes: the map node and the two heap blocks.
+pub const ENTRY_OVERHEAD: usize = 64;
+
+/// What a key with a value of `value_len` bytes is charged.
+pub const fn entry_cost(key_len: usize, value_len: usize) -> usize {
+    key_len + value_len + ENTRY_OVERHEAD
+}
+
+/// `DS_PROC_EXIT` request (from PM): process `pid` ended.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct OwnerExit {
+    /// The process that ended: its parked subscriptions are answered `ESRCH`.
+    pub pid: u32,
+    /// Who takes over its keys (its parent), as far as the heir's quota allows; the
+    /// rest are deleted. 0: nobody, every key of `pid` is deleted.
+    pub heir: u32,
+}

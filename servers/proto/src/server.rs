@@ -112,6 +112,45 @@ pub trait Kernel {
     fn reply(&mut self, request_id: u64, reply: Reply);
 }
 
+/// How many times [`call_retrying`] sends a call again after `ERESTART`.
+pub const RESTART_RETRIES: u32 = 3;
+
+/// Calls `to` and turns an error status in the reply into an error, so that no
+/// caller can take an error reply for an empty answer.
+pub fn call_checked(
+    kernel: &mut dyn Kernel,
+    to: Endpoint,
+    opcode: u16,
+    payload: &[u8],
+    bulk: &[u8],
+) -> Result<Reply, Errno> {
+    let reply = kernel.call(to, opcode, payload, bulk)?;
+    match reply.status {
+        0 => Ok(reply),
+        status => Err(status),
+    }
+}
+
+/// [`call_checked`], sent again (up to [`RESTART_RETRIES`] more times) while it ends
+/// in `ERESTART`: the callee was rolled back to before the request, which it did not
+/// carry out, so sending it again is safe. For notices a server must not lose (a
+/// process ended: free what it held) and for publications.
+pub fn call_retrying(
+    kernel: &mut dyn Kernel,
+    to: Endpoint,
+    opcode: u16,
+    payload: &[u8],
+    bulk: &[u8],
+) -> Result<Reply, Errno> {
+    let mut retries = 0;
+    loop {
+        match call_checked(kernel, to, opcode, payload, bulk) {
+            Err(crate::errno::ERESTART) if retries < RESTART_RETRIES => retries += 1,
+            result => return result,
+        }
+    }
+}
+
 /// A server: a state machine over requests.
 pub trait Server {
     /// Called once before the first request (e.g. VFS loads the root file system).

@@ -30,8 +30,13 @@ pub const NAME_MAX: usize = 60;
 pub const OPEN_MAX: usize = 32;
 /// Open files in the whole system.
 pub const NFILE: usize = 256;
-/// Bytes a pipe holds.
+/// Bytes a pipe holds: all the data VFS keeps for a pipe, however large the writes
+/// (a `VFS_WRITE` to a pipe moves what fits and answers that count; one that moves
+/// nothing waits for room and is answered 0: the writer sends the rest again).
 pub const PIPE_BUF: usize = 4096;
+/// Requests one process may have parked on pipes at a time (more are `EAGAIN`): a
+/// program that waits for each call has one.
+pub const PIPE_PARKED_MAX: usize = 8;
 /// Largest read or write in one request.
 pub const IO_MAX: usize = 1 << 20;
 

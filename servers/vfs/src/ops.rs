@@ -8,7 +8,7 @@ use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Handled, Reply, Request};
 use ankh_proto::vfs::{
     Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL,
-    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET,
+    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, PIPE_PARKED_MAX, SEEK_CUR, SEEK_END, SEEK_SET,
 };
 use ankh_proto::{wire, Pid};
 
@@ -156,10 +156,21 @@ impl<F: FileSystem> Vfs<F> {
                 Ok(Some(count_reply(data.len(), data)))
             }
             Target::Pipe { pipe, .. } => {
+                self.may_park(pid)?;
                 let pipe = self.pipes.get_mut(pipe)?;
                 Ok(pipe.read(request.request_id, pid, len, &mut self.woken))
             }
         }
+    }
+
+    /// `EAGAIN` when `pid` has `PIPE_PARKED_MAX` requests parked on pipes already
+    /// (so a process that sends without waiting cannot make VFS hold an unbounded
+    /// list of parked requests).
+    fn may_park(&self, pid: Pid) -> Result<(), Errno> {
+        if self.pipes.parked_by(pid) >= PIPE_PARKED_MAX {
+            return Err(errno::EAGAIN);
+        }
+        Ok(())
     }
 
     /// `VFS_WRITE`: at the offset (the end with `O_APPEND`), which moves; a pipe may
@@ -199,6 +210,7 @@ impl<F: FileSystem> Vfs<F> {
                 Ok(Some(count_reply(n, Vec::new())))
             }
             Target::Pipe { pipe, .. } => {
+                self.may_park(pid)?;
                 let pipe = self.pipes.get_mut(pipe)?;
                 Ok(pipe.write(request.request_id, pid, data, &mut self.woken))
             }

@@ -1,9 +1,14 @@
 //! Pipes: a buffer of [`PIPE_BUF`] bytes between the open files of its two ends, and
 //! the requests parked on it. A read of an empty pipe that still has writers waits for
-//! data; a write to a full pipe that still has readers waits for space (writing what
-//! fits first; a write of at most `PIPE_BUF` bytes goes in whole, never interleaved).
-//! Closing the last writer ends parked reads with EOF; closing the last reader ends
-//! parked writes with `EPIPE` (or with the count already written, as Linux does).
+//! data. A write copies what fits into the buffer (feeding parked reads as it goes)
+//! and answers how much it moved, which may be less than asked; a write that can move
+//! nothing waits for room, *without its data*: when room comes it is answered 0, and
+//! the writer sends the rest again (ulib's `write` loops, so a program sees a blocking
+//! write that moves everything, as with POSIX pipes). A write of at most `PIPE_BUF`
+//! bytes goes in whole or not at all, never interleaved. So a pipe holds at most
+//! `PIPE_BUF` bytes of data however large the writes, and a parked request costs a
+//! few words. Closing the last writer ends parked reads with EOF; closing the last
+//! reader ends parked writes with `EPIPE`.
 //!
 //! The pipe never talks to the kernel itself: answers to parked requests are pushed
 //! onto a list of [`Wakeup`]s that the server sends once the request in hand is done.
@@ -34,31 +39,39 @@ struct ParkedRead {
     len: usize,
 }
 
-/// A write waiting for space.
+/// A write waiting for room; its data stays with the writer.
 #[derive(Clone, Debug)]
 struct ParkedWrite {
     request_id: u64,
     pid: Pid,
-    data: Vec<u8>,
-    /// Bytes of `data` already in the buffer.
-    done: usize,
+    /// Bytes it asked to write.
+    len: usize,
 }
 
 impl ParkedWrite {
-    /// How much of the rest may go into `room` free bytes now.
-    fn fits(&self, room: usize) -> usize {
-        fits(self.data.len(), self.done, room)
+    /// Free bytes that make it worth answering: all of a small (atomic) write; half a
+    /// buffer for a large one, so it moves data in big pieces.
+    fn room_wanted(&self) -> usize {
+        room_wanted(self.len)
     }
 }
 
-/// How much more of a write of `total` bytes, `done` of them already in the buffer,
-/// may go into `room` free bytes now.
-fn fits(total: usize, done: usize, room: usize) -> usize {
-    let rest = total - done;
-    if total <= PIPE_BUF && room < rest {
+/// Free bytes a write of `len` bytes waits for: all of it when it is atomic (at
+/// most `PIPE_BUF`), else half a buffer.
+fn room_wanted(len: usize) -> usize {
+    if len <= PIPE_BUF {
+        len
+    } else {
+        PIPE_BUF / 2
+    }
+}
+
+/// How much of a write of `len` bytes may go into `room` free bytes now.
+fn fits(len: usize, room: usize) -> usize {
+    if len <= PIPE_BUF && room < len {
         0 // small writes are atomic: all or wait
     } else {
-        rest.min(room)
+        len.min(room)
     }
 }
 
@@ -142,7 +155,9 @@ impl Pipe {
         None
     }
 
-    /// Writes `data`; `None` when (some of) it is parked until readers make room.
+    /// Writes what fits of `data` (feeding parked reads as room appears) and
+    /// answers the count; `None` when nothing fits and the write is parked, data-less,
+    /// until there is room (then it is answered a count of 0: send again).
     pub fn write(
         &mut self,
         request_id: u64,
@@ -156,30 +171,35 @@ impl Pipe {
         if data.is_empty() {
             return Some(count_reply(0, Vec::new()));
         }
-        // Earlier parked writes go first; otherwise fill and feed parked readers
-        // until this write is done or the pipe stays full.
         let mut done = 0;
-        if self.writes.is_empty() {
-            loop {
-                let n = fits(data.len(), done, self.room());
-                self.buf.extend(&data[done..done + n]);
-                done += n;
-                let served = self.serve_reads(woken);
-                if done == data.len() {
-                    return Some(count_reply(done, Vec::new()));
-                }
-                if n == 0 && !served {
-                    break;
-                }
+        loop {
+            let n = if done == 0 {
+                fits(data.len(), self.room())
+            } else {
+                (data.len() - done).min(self.room())
+            };
+            self.buf.extend(&data[done..done + n]);
+            done += n;
+            let served = self.serve_reads(woken);
+            if done == data.len() || (n == 0 && !served) {
+                break;
             }
+        }
+        if done > 0 {
+            return Some(count_reply(done, Vec::new()));
         }
         self.writes.push_back(ParkedWrite {
             request_id,
             pid,
-            data: data.to_vec(),
-            done,
+            len: data.len(),
         });
         None
+    }
+
+    /// Number of requests `pid` has parked on this pipe.
+    pub fn parked_by(&self, pid: Pid) -> usize {
+        self.reads.iter().filter(|read| read.pid == pid).count()
+            + self.writes.iter().filter(|write| write.pid == pid).count()
     }
 
     /// Gives buffered data to parked reads; true when one was served.
@@ -196,35 +216,31 @@ impl Pipe {
         served
     }
 
-    /// Moves parked writes into free space; true when any byte moved.
-    fn serve_writes(&mut self, woken: &mut Vec<Wakeup>) -> bool {
-        let mut moved = false;
-        loop {
-            let room = self.room();
-            let Some(write) = self.writes.front_mut() else {
-                break;
-            };
-            let n = write.fits(room);
-            if n == 0 {
-                break;
-            }
-            self.buf.extend(&write.data[write.done..write.done + n]);
-            write.done += n;
-            moved = true;
-            if write.done == write.data.len() {
-                let done = write.done;
-                let request_id = write.request_id;
-                self.writes.pop_front();
-                woken.push((request_id, count_reply(done, Vec::new())));
+    /// Answers (count 0: send again) the parked writes that the free room now
+    /// suits, oldest first; each one answered takes its share of the room, so the
+    /// writers woken together can all be served.
+    fn wake_writes(&mut self, woken: &mut Vec<Wakeup>) {
+        let mut room = self.room();
+        let mut kept = VecDeque::new();
+        for write in self.writes.drain(..) {
+            let wanted = write.room_wanted();
+            if wanted <= room {
+                room -= wanted;
+                woken.push((write.request_id, count_reply(0, Vec::new())));
+            } else {
+                kept.push_back(write);
             }
         }
-        moved
+        self.writes = kept;
     }
 
     /// Serves parked requests as far as data and space allow, then ends those that can
     /// never be served (no writers: EOF; no readers: `EPIPE`).
     fn pump(&mut self, woken: &mut Vec<Wakeup>) {
-        while self.serve_reads(woken) | self.serve_writes(woken) {}
+        self.serve_reads(woken);
+        if self.readers > 0 {
+            self.wake_writes(woken);
+        }
         if self.writers == 0 && self.buf.is_empty() {
             for read in self.reads.drain(..) {
                 woken.push((read.request_id, count_reply(0, Vec::new())));
@@ -232,11 +248,7 @@ impl Pipe {
         }
         if self.readers == 0 {
             for write in self.writes.drain(..) {
-                let reply = match write.done {
-                    0 => Reply::err(errno::EPIPE),
-                    done => count_reply(done, Vec::new()),
-                };
-                woken.push((write.request_id, reply));
+                woken.push((write.request_id, Reply::err(errno::EPIPE)));
             }
             self.buf.clear();
         }
@@ -275,9 +287,6 @@ impl Pipe {
             self.writes.is_empty() || self.readers > 0,
             "writes parked without readers"
         );
-        if let Some(write) = self.writes.front() {
-            assert_eq!(write.fits(self.room()), 0, "writes parked on space");
-        }
     }
 }
 
@@ -315,6 +324,11 @@ impl Pipes {
                 self.pipes.remove(&id);
             }
         }
+    }
+
+    /// Number of requests `pid` has parked on any pipe.
+    pub fn parked_by(&self, pid: Pid) -> usize {
+        self.pipes.values().map(|pipe| pipe.parked_by(pid)).sum()
     }
 
     /// Forgets every request `pid` parked.

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::{self, DS_PUBLISH, SYS_ROOT_FS};
 use ankh_proto::pm::SPAWN_INHERIT_FDS;
-use ankh_proto::server::{Endpoint, Handled, Kernel, Reply, Request, Server};
+use ankh_proto::server::{call_retrying, Endpoint, Handled, Kernel, Reply, Request, Server};
 use ankh_proto::vfs::{ProcExit, ProcSpawn, DS_KEY_OPEN_FILES};
 use ankh_proto::{wire, Pid};
 
@@ -77,6 +77,8 @@ pub struct Vfs<F = Tree<MemStorage>> {
     next_pipe_ino: Ino,
     /// File-system blocks on the `blk` device, when the files live on one.
     disk_blocks: Option<u64>,
+    /// The disk's driver did not answer at start: every request is `EIO`.
+    disk_failed: bool,
 }
 
 /// Pipes get inode numbers from here up, clear of any file system's.
@@ -145,6 +147,7 @@ impl<F: FileSystem> Vfs<F> {
             woken: Vec::new(),
             next_pipe_ino: PIPE_INO_BASE,
             disk_blocks: None,
+            disk_failed: false,
         }
     }
 
@@ -257,8 +260,9 @@ impl<F: FileSystem> Vfs<F> {
         self.published = count;
         let value = decimal(u64::try_from(count).unwrap_or(u64::MAX));
         let bulk = wire::join([DS_KEY_OPEN_FILES, value.as_str()]);
-        // A DS that is down or full must not stop the file system.
-        let _ = kernel.call(Endpoint::Ds, DS_PUBLISH, &[], &bulk);
+        // A DS that is down or full must not stop the file system; a rolled-back DS
+        // gets the count again.
+        let _ = call_retrying(kernel, Endpoint::Ds, DS_PUBLISH, &[], &bulk);
     }
 }
 
@@ -266,24 +270,41 @@ impl<F: FileSystem> Server for Vfs<F> {
     fn start(&mut self, kernel: &mut dyn Kernel) {
         // With a block driver among the peers the files live on its disk; without
         // one, in memory, filled from the root file system archive.
-        if let Ok(blocks) = BlkClient::geometry(kernel) {
-            self.disk_blocks = Some(blocks);
-            let mut dev = BlkClient::new(kernel, blocks);
-            // A disk that does not mount leaves an empty root (and says so in the
-            // failed opens that follow); the VMM checks images before booting.
-            let _ = self.fs.mount(&mut dev);
-            return;
+        match BlkClient::geometry(kernel) {
+            Ok(blocks) => {
+                self.disk_blocks = Some(blocks);
+                let mut dev = BlkClient::new(kernel, blocks);
+                // A disk that does not mount answers `EIO` to every file operation
+                // (`DiskFs` unmounted); the VMM checks images before booting.
+                let _ = self.fs.mount(&mut dev);
+                return;
+            }
+            // No driver among the peers: the files live in memory.
+            Err(errno::ENOSYS) => {}
+            // A driver that does not answer sensibly even after its re-issues: the
+            // disk exists but cannot be used. Serving the root archive in memory
+            // instead would hide that (programs would run and nothing they write
+            // would reach the disk), so every request is answered `EIO`.
+            Err(_) => {
+                self.disk_failed = true;
+                return;
+            }
         }
+        // The VMM answers with the archive (possibly empty); an error means the
+        // system has none for this domain, and the root stays empty. (A kernel call
+        // is never rolled back: no `ERESTART` to tell apart here.)
         match kernel.call(Endpoint::Kernel, SYS_ROOT_FS, &[], &[]) {
             Ok(reply) if reply.status == errno::OK => {
                 self.load_root(&reply.bulk);
             }
-            // No root file system: serve an empty root.
             _ => {}
         }
     }
 
     fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
+        if self.disk_failed {
+            return Reply::err(errno::EIO).into();
+        }
         let handled = match self.disk_blocks {
             Some(blocks) => self.dispatch(&mut BlkClient::new(kernel, blocks), request),
             None => self.dispatch(&mut NoDevice, request),

@@ -37,9 +37,10 @@ use super::{IpcFault, Message};
 /// Opcodes that tell servers about processes: only the process manager may send them,
 /// so no process can close another's descriptors or reset its memory accounting. From
 /// anyone else they are answered `EPERM` by the router and never delivered.
-const PROCESS_MANAGER_ONLY: [u16; 4] = [
+const PROCESS_MANAGER_ONLY: [u16; 5] = [
     opcode::VFS_PROC_SPAWN,
     opcode::VFS_PROC_EXIT,
+    opcode::DS_PROC_EXIT,
     opcode::MM_PROC_SPAWN,
     opcode::MM_PROC_EXIT,
 ];

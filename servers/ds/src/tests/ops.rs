@@ -1,9 +1,14 @@
 //! `DS_PUBLISH`, `DS_RETRIEVE`, `DS_DELETE`, `DS_LIST` and unknown opcodes.
 
-use ankh_proto::ds::{ENTRIES_MAX, KEY_MAX, VALUE_MAX};
+use ankh_proto::ds::{
+    entry_cost, ENTRIES_MAX, KEY_MAX, OWNER_BYTES_MAX, OWNER_ENTRIES_MAX, STORE_BYTES_MAX,
+    VALUE_MAX,
+};
 use ankh_proto::errno::{E2BIG, EINVAL, ENAMETOOLONG, ENOENT, ENOSPC, ENOSYS};
 use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PUBLISH, DS_RETRIEVE, PM_GETPID};
 use ankh_proto::wire;
+
+use ankh_proto::server::Reply;
 
 use super::{kv, one, Fixture};
 
@@ -65,15 +70,76 @@ fn publish_bounds_keys_and_values() {
 #[test]
 fn a_full_store_refuses_new_keys_but_updates_old_ones() {
     let mut f = Fixture::default();
+    let owners = ENTRIES_MAX / OWNER_ENTRIES_MAX;
     for i in 0..ENTRIES_MAX {
-        assert_eq!(f.status(DS_PUBLISH, &kv(&key(i), "x")), 0);
+        let owner = 10 + u32::try_from(i % owners).unwrap();
+        let handled = f.send_from(owner, DS_PUBLISH, &kv(&key(i), "x"));
+        assert_eq!(handled, Reply::ok(Vec::new()).into(), "key {i}");
     }
     assert_eq!(f.status(DS_PUBLISH, &kv("new", "x")), ENOSPC);
     assert_eq!(f.status(DS_PUBLISH, &kv(&key(0), "y")), 0);
     assert_eq!(f.ds.get(&key(0)), Some("y"));
+    assert_eq!(
+        f.ds.owner(&key(0)),
+        Some(7),
+        "the publisher owns what it overwrites"
+    );
     assert_eq!(f.status(DS_DELETE, &one(&key(1))), 0);
     assert_eq!(f.status(DS_PUBLISH, &kv("new", "x")), 0);
     assert_eq!(f.ds.len(), ENTRIES_MAX);
+    assert_eq!(f.ds.total_usage().entries, ENTRIES_MAX);
+}
+
+#[test]
+fn one_owner_gets_enospc_at_its_quota_and_others_keep_publishing() {
+    let mut f = Fixture::default();
+    for i in 0..OWNER_ENTRIES_MAX {
+        assert_eq!(f.status(DS_PUBLISH, &kv(&key(i), "x")), 0, "key {i}");
+    }
+    assert_eq!(f.status(DS_PUBLISH, &kv("one.more", "x")), ENOSPC);
+    assert_eq!(f.ds.usage(7).entries, OWNER_ENTRIES_MAX);
+    // Overwriting its own key stays within the quota.
+    assert_eq!(f.status(DS_PUBLISH, &kv(&key(0), "y")), 0);
+    let other = f.send_from(8, DS_PUBLISH, &kv("other", "x"));
+    assert_eq!(other, Reply::ok(Vec::new()).into());
+    assert_eq!(f.ds.usage(8).entries, 1);
+}
+
+#[test]
+fn bytes_are_bounded_per_owner_and_for_the_store() {
+    let mut f = Fixture::default();
+    let big = "v".repeat(VALUE_MAX);
+    let cost = entry_cost(key(0).len(), VALUE_MAX);
+    let per_owner = OWNER_BYTES_MAX / cost;
+    let publish = |f: &mut Fixture, owner: u32, i: usize| match f.send_from(
+        owner,
+        DS_PUBLISH,
+        &kv(&key(i), &big),
+    ) {
+        ankh_proto::server::Handled::Reply(reply) => reply.status,
+        other => panic!("{other:?}"),
+    };
+    for i in 0..per_owner {
+        assert_eq!(publish(&mut f, 20, i), 0);
+    }
+    assert_eq!(publish(&mut f, 20, per_owner), ENOSPC, "owner 20 is full");
+    assert!(f.ds.usage(20).bytes <= OWNER_BYTES_MAX);
+    // Other owners fill the rest of the store, then it is full for everyone.
+    let mut i = per_owner;
+    let mut owner = 21;
+    while f.ds.total_usage().bytes + cost <= STORE_BYTES_MAX {
+        if f.ds.usage(owner).bytes + cost > OWNER_BYTES_MAX {
+            owner += 1;
+        }
+        assert_eq!(publish(&mut f, owner, i), 0);
+        i += 1;
+    }
+    assert_eq!(publish(&mut f, owner + 1, i), ENOSPC, "the store is full");
+    assert!(f.ds.total_usage().bytes <= STORE_BYTES_MAX);
+    // A delete gives the bytes back to whoever owned the key.
+    assert_eq!(f.status(DS_DELETE, &one(&key(0))), 0);
+    assert_eq!(f.ds.usage(20).entries, per_owner - 1);
+    assert_eq!(publish(&mut f, owner + 1, i), 0);
 }
 
 fn key(i: usize) -> String {

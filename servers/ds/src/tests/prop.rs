@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use ankh_proto::ds::{ENTRIES_MAX, SUBSCRIPTIONS_MAX};
+use ankh_proto::ds::{
+    ENTRIES_MAX, OWNER_BYTES_MAX, OWNER_ENTRIES_MAX, STORE_BYTES_MAX, SUBSCRIPTIONS_MAX,
+};
 use ankh_proto::errno::ESRCH;
 use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
 use ankh_proto::server::Handled;
@@ -49,6 +51,14 @@ proptest! {
             }
             prop_assert_eq!(parked.len(), f.ds.subscriptions());
             prop_assert!(f.ds.len() <= ENTRIES_MAX);
+            let total = f.ds.total_usage();
+            prop_assert_eq!(total.entries, f.ds.len());
+            prop_assert!(total.bytes <= STORE_BYTES_MAX);
+            for owner in 1..5 {
+                let usage = f.ds.usage(owner);
+                prop_assert!(usage.entries <= OWNER_ENTRIES_MAX);
+                prop_assert!(usage.bytes <= OWNER_BYTES_MAX);
+            }
             prop_assert!(f.ds.subscriptions() <= SUBSCRIPTIONS_MAX);
             if n % 17 == 0 {
                 let before = f.kernel.replies.len();

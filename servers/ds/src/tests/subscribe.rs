@@ -1,9 +1,10 @@
 //! `DS_SUBSCRIBE` and [`crate::DataStore::drop_process`].
 
-use ankh_proto::ds::{KEY_MAX, SUBSCRIPTIONS_MAX};
+use ankh_proto::ds::{OwnerExit, KEY_MAX, OWNER_SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_MAX};
 use ankh_proto::errno::{EAGAIN, EINVAL, ENAMETOOLONG, ENOENT, ESRCH};
-use ankh_proto::opcode::{DS_DELETE, DS_PUBLISH, DS_SUBSCRIBE};
+use ankh_proto::opcode::{DS_DELETE, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
 use ankh_proto::server::{Handled, Reply};
+use ankh_proto::wire;
 
 use super::{kv, one, Fixture};
 
@@ -62,14 +63,27 @@ fn a_delete_fires_and_an_empty_prefix_matches_everything() {
 #[test]
 fn at_most_subscriptions_max_are_parked() {
     let mut f = Fixture::default();
-    for _ in 0..SUBSCRIPTIONS_MAX {
-        subscribe(&mut f, 3, "x");
+    for n in 0..SUBSCRIPTIONS_MAX {
+        subscribe(&mut f, 10 + u32::try_from(n % 8).unwrap(), "x");
     }
     assert_eq!(f.status(DS_SUBSCRIBE, &one("x")), EAGAIN);
     assert_eq!(f.status(DS_PUBLISH, &kv("x", "1")), 0);
     assert_eq!(f.kernel.replies.len(), SUBSCRIPTIONS_MAX);
     assert_eq!(f.ds.subscriptions(), 0);
     subscribe(&mut f, 3, "x");
+}
+
+#[test]
+fn one_owner_parks_at_most_its_share_of_subscriptions() {
+    let mut f = Fixture::default();
+    for _ in 0..OWNER_SUBSCRIPTIONS_MAX {
+        subscribe(&mut f, 3, "x");
+    }
+    let refused = f.send_from(3, DS_SUBSCRIBE, &one("x"));
+    assert_eq!(refused, Handled::Reply(Reply::err(EAGAIN)));
+    // Others still may.
+    subscribe(&mut f, 4, "x");
+    assert_eq!(f.ds.subscriptions(), OWNER_SUBSCRIPTIONS_MAX + 1);
 }
 
 #[test]
@@ -107,4 +121,105 @@ fn drop_process_ends_only_that_process_s_subscriptions() {
     let ids: Vec<u64> = f.kernel.replies.iter().map(|(id, _)| *id).collect();
     assert_eq!(ids, [kept]);
     assert!(f.kernel.calls.is_empty());
+}
+
+/// `DS_PROC_EXIT` for `pid` with `heir`, sent as PM would; its status.
+fn proc_exit(f: &mut Fixture, pid: u32, heir: u32) -> ankh_proto::errno::Errno {
+    let payload = wire::bytes(&OwnerExit { pid, heir });
+    let request = ankh_proto::server::Request {
+        source: 4,
+        opcode: DS_PROC_EXIT,
+        request_id: 1000,
+        payload: &payload,
+        bulk: &[],
+    };
+    match ankh_proto::server::Server::handle(&mut f.ds, &request, &mut f.kernel) {
+        Handled::Reply(reply) => reply.status,
+        Handled::Deferred => panic!("deferred"),
+    }
+}
+
+#[test]
+fn an_exit_frees_the_subscriptions_of_the_process() {
+    let mut f = Fixture::default();
+    let mut parked = Vec::new();
+    for _ in 0..OWNER_SUBSCRIPTIONS_MAX {
+        parked.push(subscribe(&mut f, 3, "a"));
+    }
+    let kept = subscribe(&mut f, 4, "a");
+    assert_eq!(proc_exit(&mut f, 3, 1), 0);
+    let answered: Vec<(u64, Reply)> = parked.iter().map(|&id| (id, Reply::err(ESRCH))).collect();
+    assert_eq!(f.kernel.replies, answered);
+    assert_eq!(f.ds.subscriptions(), 1);
+    // The slots are free again.
+    subscribe(&mut f, 5, "a");
+    f.kernel.replies.clear();
+    assert_eq!(f.status(DS_PUBLISH, &kv("a", "1")), 0);
+    let ids: Vec<u64> = f.kernel.replies.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [kept, f.last_id() - 1]);
+}
+
+#[test]
+fn an_exit_hands_values_to_the_heir_within_its_quota() {
+    use ankh_proto::ds::OWNER_ENTRIES_MAX;
+    let mut f = Fixture::default();
+    // The heir (pid 5) has room for two more keys only.
+    for i in 0..OWNER_ENTRIES_MAX - 2 {
+        let key = format!("heir.{i}");
+        assert_eq!(
+            f.send_from(5, DS_PUBLISH, &kv(&key, "x")),
+            Reply::ok(Vec::new()).into()
+        );
+    }
+    for key in ["child.a", "child.b", "child.c"] {
+        assert_eq!(
+            f.send_from(9, DS_PUBLISH, &kv(key, "r")),
+            Reply::ok(Vec::new()).into()
+        );
+    }
+    let watcher = subscribe(&mut f, 6, "child.");
+    assert_eq!(proc_exit(&mut f, 9, 5), 0);
+    assert_eq!(f.ds.owner("child.a"), Some(5));
+    assert_eq!(f.ds.owner("child.b"), Some(5));
+    assert_eq!(f.ds.get("child.c"), None, "over the heir's quota: deleted");
+    assert_eq!(
+        f.kernel.replies,
+        [(watcher, Reply::ok_with_bulk(Vec::new(), one("child.c")))]
+    );
+    assert_eq!(f.ds.usage(9).entries, 0);
+    assert_eq!(f.ds.usage(5).entries, OWNER_ENTRIES_MAX);
+    assert_eq!(f.ds.total_usage().entries, f.ds.len());
+}
+
+#[test]
+fn an_exit_without_heir_deletes_the_values() {
+    let mut f = Fixture::default();
+    assert_eq!(
+        f.send_from(9, DS_PUBLISH, &kv("mine", "1")),
+        Reply::ok(Vec::new()).into()
+    );
+    assert_eq!(
+        f.send_from(8, DS_PUBLISH, &kv("theirs", "1")),
+        Reply::ok(Vec::new()).into()
+    );
+    assert_eq!(proc_exit(&mut f, 9, 0), 0);
+    assert_eq!(f.status(DS_RETRIEVE, &one("mine")), ENOENT);
+    assert_eq!(f.ds.get("theirs"), Some("1"));
+    assert_eq!(f.ds.total_usage().entries, 1);
+    assert_eq!(
+        proc_exit(&mut f, 9, 0),
+        0,
+        "a second report changes nothing"
+    );
+    let short = ankh_proto::server::Request {
+        source: 4,
+        opcode: DS_PROC_EXIT,
+        request_id: 1,
+        payload: &[0; 4],
+        bulk: &[],
+    };
+    assert_eq!(
+        ankh_proto::server::Server::handle(&mut f.ds, &short, &mut f.kernel),
+        Handled::Reply(Reply::err(EINVAL))
+    );
 }

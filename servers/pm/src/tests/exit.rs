@@ -1,8 +1,9 @@
 //! `SYS_DOMAIN_EXITED` and `PM_WAIT`.
 
+use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::*;
 use ankh_proto::opcode::*;
-use ankh_proto::pm::{Wait, WaitStatus, STATE_ZOMBIE};
+use ankh_proto::pm::{Wait, WaitStatus, PROC_MAX, STATE_ZOMBIE};
 use ankh_proto::server::{Handled, Reply};
 use ankh_proto::sys::{DomainExited, EXIT_FAULT, EXIT_KILLED, EXIT_NORMAL};
 use ankh_proto::vfs::ProcExit;
@@ -16,7 +17,10 @@ fn an_exit_makes_a_zombie_that_wait_reaps() {
     let child = f.spawn(INIT, &["/bin/sh"]).unwrap();
     f.world.calls.clear();
     f.exit(child, 3, EXIT_NORMAL);
-    assert_eq!(f.world.opcodes(), [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PUBLISH]);
+    assert_eq!(
+        f.world.opcodes(),
+        [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT, DS_PUBLISH]
+    );
     for call in &f.world.calls[..2] {
         let exit: ProcExit = wire::record(&call.payload).unwrap();
         assert_eq!(exit.pid, child);
@@ -155,8 +159,20 @@ fn malformed_and_repeated_exits_are_ignored() {
 fn an_unknown_pid_is_only_cleaned_up_in_vfs_and_mm() {
     let mut f = Fixture::new();
     f.exit(42, 0, EXIT_FAULT);
-    assert_eq!(f.world.opcodes(), [VFS_PROC_EXIT, MM_PROC_EXIT]);
+    assert_eq!(
+        f.world.opcodes(),
+        [VFS_PROC_EXIT, MM_PROC_EXIT, DS_PROC_EXIT]
+    );
     assert_eq!(f.ps().len(), 1);
+    let owner: OwnerExit = wire::record(&f.world.calls_of(DS_PROC_EXIT)[0].payload).unwrap();
+    assert_eq!(
+        owner,
+        OwnerExit {
+            pid: 42,
+            heir: INIT
+        },
+        "an unknown pid's parent is init"
+    );
 }
 
 #[test]
@@ -171,7 +187,7 @@ fn vfs_and_mm_errors_on_exit_are_ignored() {
 }
 
 #[test]
-fn orphans_go_to_init_and_answer_its_wait() {
+fn orphans_go_to_init_and_answer_its_parked_wait() {
     let mut f = Fixture::new();
     let parent = f.spawn(INIT, &["/bin/sh"]).unwrap();
     let live = f.spawn(parent, &["/bin/sh"]).unwrap();
@@ -182,14 +198,12 @@ fn orphans_go_to_init_and_answer_its_wait() {
     let (handled, id2) = f.wait(INIT, -1);
     assert_eq!(handled, Handled::Deferred);
     assert_ne!(id, id2);
-    // The parent ends: its zombie child goes to init and answers init's wait.
+    // The parent ends: init's wait collects the lowest zombie (the parent); its
+    // zombie child, now init's, is reaped with nobody to wait for it.
     f.exit(parent, 0, EXIT_NORMAL);
     assert_eq!(f.world.replies.len(), 1);
     assert_eq!(f.world.replies[0].0, id2);
-    let first = status_of(&f.world.replies[0].1);
-    assert!(first.pid == parent || first.pid == dead);
-    let second = wait_status(&f.wait(INIT, -1).0);
-    assert_ne!(first.pid, second.pid);
+    assert_eq!(status_of(&f.world.replies[0].1).pid, parent);
     let table: Vec<(u32, u32)> = f.ps().iter().map(|e| (e.pid, e.ppid)).collect();
     assert_eq!(table, [(INIT, 0), (live, INIT)]);
     let reply = f.ask(live, PM_GETPPID, &[], &[]);
@@ -199,6 +213,14 @@ fn orphans_go_to_init_and_answer_its_wait() {
             .pid,
         INIT
     );
+    // A parked wait of init's for any child still collects an adopted orphan.
+    let (handled, id3) = f.wait(INIT, -1);
+    assert_eq!(handled, Handled::Deferred);
+    f.exit(live, 4, EXIT_NORMAL);
+    assert_eq!(f.world.replies.len(), 2);
+    assert_eq!(f.world.replies[1].0, id3);
+    assert_eq!(status_of(&f.world.replies[1].1).pid, live);
+    assert_eq!(f.ps().len(), 1);
 }
 
 #[test]
@@ -210,14 +232,65 @@ fn a_dead_process_s_parked_wait_is_closed() {
     assert_eq!(handled, Handled::Deferred);
     f.exit(parent, 0, EXIT_KILLED);
     assert_eq!(f.world.replies, [(id, Reply::err(ESRCH))]);
-    // The child's end now concerns init only.
+    // The child's end concerns init only, which is not waiting: it is reaped.
     f.exit(child, 0, EXIT_NORMAL);
     assert_eq!(f.world.replies.len(), 1);
-    let mut reaped: Vec<u32> = (0..2)
-        .map(|_| wait_status(&f.wait(INIT, -1).0).pid)
+    assert_eq!(wait_status(&f.wait(INIT, -1).0).pid, parent);
+    assert_eq!(f.wait(INIT, -1).0, Reply::err(ECHILD).into());
+}
+
+#[test]
+fn orphans_never_fill_the_process_table() {
+    let mut f = Fixture::new();
+    // Many times over the table's size: a parent spawns a child and ends; the
+    // orphan ends later while init waits for its own job by pid only.
+    let job = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    let (handled, _) = f.wait(INIT, i32::try_from(job).unwrap());
+    assert_eq!(handled, Handled::Deferred);
+    for round in 0..3 * PROC_MAX {
+        let parent = f.spawn(job, &["/bin/sh"]).unwrap();
+        let orphan = f
+            .spawn(parent, &["/bin/sh"])
+            .unwrap_or_else(|e| panic!("round {round}: spawn failed with {e}"));
+        f.exit(parent, 0, EXIT_NORMAL);
+        assert_eq!(wait_status(&f.wait(job, -1).0).pid, parent);
+        f.exit(orphan, 0, EXIT_NORMAL);
+        assert_eq!(
+            f.ps().len(),
+            2,
+            "round {round}: only init and the job remain"
+        );
+    }
+    f.exit(job, 0, EXIT_NORMAL);
+    assert_eq!(status_of(&f.world.replies.last().unwrap().1).pid, job);
+}
+
+#[test]
+fn an_exit_hands_ds_keys_to_the_parent() {
+    let mut f = Fixture::new();
+    let parent = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    let child = f.spawn(parent, &["/bin/sh"]).unwrap();
+    f.exit(child, 0, EXIT_NORMAL);
+    f.exit(parent, 0, EXIT_NORMAL);
+    f.exit(INIT, 0, EXIT_NORMAL);
+    let owners: Vec<OwnerExit> = f
+        .world
+        .calls_of(DS_PROC_EXIT)
+        .iter()
+        .map(|c| wire::record(&c.payload).unwrap())
         .collect();
-    reaped.sort_unstable();
-    assert_eq!(reaped, [parent, child]);
+    let expected = [
+        OwnerExit {
+            pid: child,
+            heir: parent,
+        },
+        OwnerExit {
+            pid: parent,
+            heir: INIT,
+        },
+        OwnerExit { pid: INIT, heir: 0 },
+    ];
+    assert_eq!(owners, expected);
 }
 
 #[test]
@@ -239,4 +312,29 @@ fn after_init_ends_orphans_are_reaped_at_once() {
     f.exit(c, 0, EXIT_NORMAL);
     assert!(f.ps_from(99).is_empty());
     assert_eq!(f.world.ds["pm.processes"], "0");
+}
+
+#[test]
+fn exit_notices_are_sent_again_to_a_rolled_back_server() {
+    let mut f = Fixture::new();
+    let child = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    f.world.calls.clear();
+    f.world.script(VFS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.world.script(MM_PROC_EXIT, Err(ERESTART));
+    f.world.script(DS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.world.script(DS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    f.exit(child, 0, EXIT_NORMAL);
+    assert_eq!(f.world.calls_of(VFS_PROC_EXIT).len(), 2);
+    assert_eq!(f.world.calls_of(MM_PROC_EXIT).len(), 2);
+    assert_eq!(f.world.calls_of(DS_PROC_EXIT).len(), 3);
+    // A server that keeps rolling back is not called forever.
+    let other = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    for _ in 0..10 {
+        f.world.script(VFS_PROC_EXIT, Ok(Reply::err(ERESTART)));
+    }
+    f.world.calls.clear();
+    f.exit(other, 0, EXIT_NORMAL);
+    let retries = usize::try_from(ankh_proto::server::RESTART_RETRIES).unwrap();
+    assert_eq!(f.world.calls_of(VFS_PROC_EXIT).len(), 1 + retries);
+    assert_eq!(wait_status(&f.wait(INIT, -1).0).pid, child);
 }

@@ -186,7 +186,7 @@ impl World {
                 self.started.push(id);
                 Ok(Reply::ok(Vec::new()))
             }
-            VFS_PROC_SPAWN | VFS_PROC_EXIT | MM_PROC_SPAWN | MM_PROC_EXIT => {
+            VFS_PROC_SPAWN | VFS_PROC_EXIT | MM_PROC_SPAWN | MM_PROC_EXIT | DS_PROC_EXIT => {
                 Ok(Reply::ok(Vec::new()))
             }
             DS_PUBLISH => {

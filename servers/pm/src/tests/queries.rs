@@ -40,18 +40,18 @@ fn getpid_and_getppid() {
 #[test]
 fn kill_asks_the_vmm_and_the_end_follows() {
     let mut f = Fixture::new();
-    let child = f.spawn(INIT, &["/bin/sh"]).unwrap();
-    let other = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    let parent = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    let child = f.spawn(parent, &["/bin/sh"]).unwrap();
     f.world.calls.clear();
-    let reply = kill(&mut f, other, child);
+    let reply = kill(&mut f, parent, child);
     assert_eq!((reply.status, reply.payload.len()), (0, 0));
     assert_eq!(f.world.opcodes(), [SYS_KILL_DOMAIN]);
     let record: KillDomain = wire::record(&f.world.calls[0].payload).unwrap();
     assert_eq!(record.id, child);
     assert_eq!(f.pm.live(), 3, "it runs until the VMM reports its end");
     f.exit(child, 0, EXIT_KILLED);
-    assert_eq!(kill(&mut f, INIT, child).status, ESRCH, "a zombie");
-    assert_eq!(super::wait_status(&f.wait(INIT, -1).0).cause, EXIT_KILLED);
+    assert_eq!(kill(&mut f, parent, child).status, ESRCH, "a zombie");
+    assert_eq!(super::wait_status(&f.wait(parent, -1).0).cause, EXIT_KILLED);
 }
 
 #[test]
@@ -68,6 +68,36 @@ fn kill_errors() {
     assert_eq!(kill(&mut f, INIT, child).status, EPERM);
     f.world.script(SYS_KILL_DOMAIN, Err(EDEADLK));
     assert_eq!(kill(&mut f, INIT, child).status, EDEADLK);
+}
+
+#[test]
+fn only_ancestors_may_kill() {
+    let mut f = Fixture::new();
+    let parent = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    let child = f.spawn(parent, &["/bin/sh"]).unwrap();
+    let grandchild = f.spawn(child, &["/bin/sh"]).unwrap();
+    let stranger = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    f.world.calls.clear();
+    assert_eq!(
+        kill(&mut f, stranger, child).status,
+        EPERM,
+        "a sibling's child"
+    );
+    assert_eq!(kill(&mut f, child, parent).status, EPERM, "its own parent");
+    assert_eq!(kill(&mut f, child, child).status, EPERM, "itself");
+    assert_eq!(
+        kill(&mut f, 77, grandchild).status,
+        EPERM,
+        "an unknown caller"
+    );
+    assert!(f.world.killed.is_empty());
+    assert_eq!(kill(&mut f, parent, grandchild).status, 0, "a grandchild");
+    assert_eq!(kill(&mut f, INIT, child).status, 0, "init's descendant");
+    assert_eq!(f.world.killed, [grandchild, child]);
+    // An orphan adopted by init is init's to kill, not its old grandparent's.
+    f.exit(child, 0, EXIT_KILLED);
+    assert_eq!(kill(&mut f, parent, grandchild).status, EPERM);
+    assert_eq!(kill(&mut f, INIT, grandchild).status, 0);
 }
 
 #[test]

@@ -468,6 +468,26 @@ fn start_without_a_root_file_system_serves_an_empty_root() {
 }
 
 #[test]
+fn a_driver_that_fails_at_start_is_not_taken_for_no_disk() {
+    for answer in [
+        Err(errno::ERESTART),
+        Ok(Reply::err(errno::EIO)),
+        Ok(Reply::ok(Vec::new())),
+    ] {
+        let mut h = Harness::new();
+        h.kernel.root_fs = Ok(Reply::ok_with_bulk(Vec::new(), sample_archive()));
+        h.kernel.blk = answer.clone();
+        h.vfs.start(&mut h.kernel);
+        assert!(
+            h.kernel.calls.iter().all(|call| call.opcode != SYS_ROOT_FS),
+            "{answer:?}: fell back to the archive in memory"
+        );
+        assert_eq!(h.stat("/etc/motd"), Err(errno::EIO), "{answer:?}");
+        assert_eq!(h.readdir("/"), Err(errno::EIO), "{answer:?}");
+    }
+}
+
+#[test]
 fn malformed_archives_give_an_empty_root() {
     let mut truncated = sample_archive();
     truncated.pop();

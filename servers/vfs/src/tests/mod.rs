@@ -41,6 +41,8 @@ pub struct FakeKernel {
     pub replies: Vec<(u64, Reply)>,
     /// The answer to `SYS_ROOT_FS`.
     pub root_fs: Result<Reply, Errno>,
+    /// The answer to every call to the block driver (`ENOSYS`: there is none).
+    pub blk: Result<Reply, Errno>,
 }
 
 impl FakeKernel {
@@ -49,6 +51,7 @@ impl FakeKernel {
             calls: Vec::new(),
             replies: Vec::new(),
             root_fs: Err(errno::ENOSYS),
+            blk: Err(errno::ENOSYS),
         }
     }
 
@@ -82,6 +85,8 @@ impl Kernel for FakeKernel {
         });
         match (to, opcode) {
             (Endpoint::Kernel, SYS_ROOT_FS) => self.root_fs.clone(),
+            // No driver among the peers, as the substrate answers then.
+            (Endpoint::Blk, _) => self.blk.clone(),
             _ => Ok(Reply::ok(Vec::new())),
         }
     }

@@ -1,0 +1,242 @@
+//! `hostile`: an unprivileged program that tries to take more than its share of the
+//! servers while other programs (the suite) run. Its first argument picks the attack:
+//!
+//! - `ds`: fills DS with the largest values until it is refused (`ENOSPC` at its own
+//!   quota, far below the store's size), then has children fill theirs one after the
+//!   other and exit: their keys must not stay behind (the parent's quota is full, so
+//!   DS deletes them);
+//! - `kill`: tries to kill every pid up to [`KILL_SCAN`]: nothing may be killed (it
+//!   has no descendants), live processes answer `EPERM`;
+//! - `orphans`: [`ORPHAN_ROUNDS`] times, spawns a child that spawns a grandchild and
+//!   ends at once: the orphans must not fill PM's 64-entry table;
+//! - `pipe`: [`PIPE_WRITERS`] children each write 1 MiB to one pipe in a single
+//!   write; the parent reads it all (VFS holds at most a pipe buffer of it).
+//!
+//! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
+//! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
+//! exits 1. (`ds-child`, `orphan-parent` and `pipe-writer` are the children's parts.)
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ankh_proto::ds::{entry_cost, OWNER_BYTES_MAX, VALUE_MAX};
+use ankh_proto::errno::{Errno, EINVAL, ENOSPC, EPERM, ESRCH};
+use ankh_proto::pm::PROC_MAX;
+use ankh_proto::vfs::IO_MAX;
+use ankh_ulib::num::push_dec;
+use ankh_ulib::{Channel, Os};
+
+use crate::out::{Out, Text};
+use crate::paths::CHILD_EXIT3;
+
+/// This program in the root file system.
+pub const HOSTILE: &str = "/bin/hostile";
+/// `kill` tries every pid from 1 to this.
+pub const KILL_SCAN: u32 = 128;
+/// `orphans` leaves this many orphans behind (twice PM's table).
+pub const ORPHAN_ROUNDS: usize = 2 * PROC_MAX;
+/// Children of `ds` that fill their quota, one after the other.
+pub const DS_CHILDREN: usize = 4;
+/// Children of `pipe`, each writing [`IO_MAX`] bytes.
+pub const PIPE_WRITERS: usize = 3;
+
+/// A step that went wrong: what, and the errno (0: not an errno).
+type Failure = (&'static str, Errno);
+
+/// Runs the attack its arguments name; the exit status.
+pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
+    let args = match os.args() {
+        Ok(args) => args,
+        Err(errno) => {
+            Text::new()
+                .str("hostile: failed args ")
+                .int(i64::from(errno))
+                .send(out);
+            return 1;
+        }
+    };
+    let attack = args.get(1).map_or("", String::as_str);
+    let result = match attack {
+        "ds" => ds(os),
+        "ds-child" => fill_ds(os).map(|n| n as u64),
+        "kill" => kill(os),
+        "orphans" => orphans(os),
+        "orphan-parent" => os
+            .spawn(CHILD_EXIT3, &["child-exit3"], false)
+            .map(u64::from)
+            .map_err(|e| ("spawn grandchild", e)),
+        "pipe" => pipe(os),
+        "pipe-writer" => pipe_writer(os),
+        _ => Err(("unknown attack", EINVAL)),
+    };
+    let line = Text::new().str("hostile: ").str(attack);
+    match result {
+        Ok(figure) => {
+            line.str(" ok ").dec(figure).send(out);
+            0
+        }
+        Err((step, errno)) => {
+            line.str(" failed ")
+                .str(step)
+                .str(" ")
+                .int(i64::from(errno))
+                .send(out);
+            1
+        }
+    }
+}
+
+/// `hostile.<pid>.<n>`.
+fn key(pid: u32, n: usize) -> String {
+    let mut key = Vec::from(&b"hostile."[..]);
+    push_dec(&mut key, u64::from(pid));
+    key.push(b'.');
+    push_dec(&mut key, u64::try_from(n).unwrap_or(u64::MAX));
+    String::from_utf8(key).unwrap_or_default()
+}
+
+/// Publishes the largest values until DS says `ENOSPC`; how many it took, which must
+/// fit this process's byte quota.
+fn fill_ds<C: Channel>(os: &mut Os<C>) -> Result<usize, Failure> {
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    let value = String::from_utf8(vec![b'x'; VALUE_MAX]).unwrap_or_default();
+    let mut taken = 0;
+    loop {
+        let key = key(me, taken);
+        match os.ds_publish(&key, &value) {
+            Ok(()) => taken += 1,
+            Err(ENOSPC) => break,
+            Err(errno) => return Err(("publish", errno)),
+        }
+        if taken * entry_cost(key.len(), VALUE_MAX) > OWNER_BYTES_MAX {
+            return Err(("over the quota", 0));
+        }
+    }
+    if taken == 0 {
+        return Err(("nothing published", 0));
+    }
+    Ok(taken)
+}
+
+/// The `ds` attack; the number of keys it holds at the end.
+fn ds<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let taken = fill_ds(os)?;
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    for _ in 0..DS_CHILDREN {
+        let child = os
+            .spawn(HOSTILE, &["hostile", "ds-child"], false)
+            .map_err(|e| ("spawn", e))?;
+        let status = os.wait(child).map_err(|e| ("wait", e))?;
+        if status.code != 0 || status.cause != 0 {
+            return Err(("child failed", status.code));
+        }
+        // Its keys went with it: this process's quota had no room for them.
+        let mut prefix = key(child, 0);
+        prefix.pop();
+        let left = os.ds_list(&prefix).map_err(|e| ("list", e))?;
+        if !left.is_empty() {
+            return Err(("a child's keys stayed", 0));
+        }
+    }
+    let mut prefix = key(me, 0);
+    prefix.pop();
+    let left = os.ds_list(&prefix).map_err(|e| ("list", e))?;
+    let mine = (0..taken).map(|n| key(me, n));
+    if left.len() != taken || !mine.clone().all(|k| left.contains(&k)) {
+        return Err(("own keys changed", 0));
+    }
+    for key in mine {
+        os.ds_delete(&key).map_err(|e| ("delete", e))?;
+    }
+    Ok(u64::try_from(taken).unwrap_or(u64::MAX))
+}
+
+/// The `kill` attack; how many live processes refused it.
+fn kill<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let mut refused = 0;
+    for pid in 1..=KILL_SCAN {
+        match os.kill(pid) {
+            Ok(()) => return Err(("killed a stranger", 0)),
+            Err(EPERM) => refused += 1,
+            Err(ESRCH) => {}
+            Err(errno) => return Err(("kill", errno)),
+        }
+    }
+    // At least init and this process itself are alive and not ours to kill.
+    if refused < 2 {
+        return Err(("too few refusals", 0));
+    }
+    Ok(refused)
+}
+
+/// The `orphans` attack; the rounds it made.
+fn orphans<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    for _ in 0..ORPHAN_ROUNDS {
+        let parent = os
+            .spawn(HOSTILE, &["hostile", "orphan-parent"], false)
+            .map_err(|e| ("spawn", e))?;
+        let status = os.wait(parent).map_err(|e| ("wait", e))?;
+        if status.code != 0 || status.cause != 0 {
+            return Err(("orphan parent failed", status.code));
+        }
+    }
+    Ok(u64::try_from(ORPHAN_ROUNDS).unwrap_or(u64::MAX))
+}
+
+/// The byte a pipe writer puts at `index`.
+fn pattern(index: usize) -> u8 {
+    u8::try_from(index % 251).unwrap_or(0)
+}
+
+/// The `pipe` attack; the bytes read.
+fn pipe<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let (r, w) = os.pipe().map_err(|e| ("pipe", e))?;
+    let w_arg = u64::try_from(w).map_err(|_| ("descriptor", EINVAL))?;
+    os.pass_args(&[w_arg]).map_err(|e| ("pass args", e))?;
+    let mut writers = Vec::new();
+    for _ in 0..PIPE_WRITERS {
+        let pid = os
+            .spawn(HOSTILE, &["hostile", "pipe-writer"], true)
+            .map_err(|e| ("spawn", e))?;
+        writers.push(pid);
+    }
+    os.close(w).map_err(|e| ("close", e))?;
+    let mut buf = vec![0u8; 64 << 10];
+    let (mut total, mut sum) = (0usize, 0u64);
+    loop {
+        let n = os.read(r, &mut buf).map_err(|e| ("read", e))?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        sum += buf[..n].iter().map(|&b| u64::from(b)).sum::<u64>();
+    }
+    for pid in writers {
+        let status = os.wait(pid).map_err(|e| ("wait", e))?;
+        if status.code != 0 || status.cause != 0 {
+            return Err(("writer failed", status.code));
+        }
+    }
+    let one: u64 = (0..IO_MAX).map(|i| u64::from(pattern(i))).sum();
+    let writers = u64::try_from(PIPE_WRITERS).unwrap_or(0);
+    if total != PIPE_WRITERS * IO_MAX || sum != writers * one {
+        return Err(("bytes lost", 0));
+    }
+    Ok(u64::try_from(total).unwrap_or(u64::MAX))
+}
+
+/// A `pipe` child: one write of `IO_MAX` bytes to the descriptor its parent passed.
+fn pipe_writer<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let args = os.parent_args().map_err(|e| ("args", e))?;
+    let fd = args
+        .first()
+        .and_then(|&fd| i32::try_from(fd).ok())
+        .ok_or(("args", EINVAL))?;
+    let data: Vec<u8> = (0..IO_MAX).map(pattern).collect();
+    let written = os.write(fd, &data).map_err(|e| ("write", e))?;
+    if written != data.len() {
+        return Err(("short write", 0));
+    }
+    Ok(u64::try_from(written).unwrap_or(u64::MAX))
+}

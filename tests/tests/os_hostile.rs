@@ -1,0 +1,76 @@
+//! Hostile but unprivileged programs beside the conformance suite (issue 12, server
+//! side): each attack on a server's resources is refused or bounded, the suite passes
+//! in full, and every server keeps serving.
+
+use ankh_tests::run_os;
+use ankh_vmm::system::DomainEnd;
+use ankh_vmm::DomainExit;
+
+/// The `N passed, M failed` line of the suite, parsed.
+fn suite_result(lines: &[&str]) -> (u32, u32) {
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.ends_with(" failed"))
+        .unwrap_or_else(|| panic!("no result line in {lines:?}"));
+    let numbers: Vec<u32> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
+/// reports `ok`, the suite has no failure and every server still serves.
+fn beside_the_suite(attacks: &[&str]) {
+    let mut jobs: Vec<String> = attacks.iter().map(|a| format!("hostile {a}")).collect();
+    jobs.push("suite".to_string());
+    let jobs: Vec<&str> = jobs.iter().map(String::as_str).collect();
+    let ran = run_os(&jobs);
+    let hostile = ran.lines_of("hostile");
+    for attack in attacks {
+        let prefix = format!("hostile: {attack} ");
+        let line = hostile
+            .iter()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no report of {attack}: {hostile:?}"));
+        assert!(
+            line.starts_with(&format!("{prefix}ok ")),
+            "{attack} was not contained: {line}"
+        );
+    }
+    let (passed, failed) = suite_result(&ran.lines_of("suite"));
+    assert_eq!(failed, 0, "{:?}", ran.lines_of("suite"));
+    assert!(passed >= 60);
+    for server in ["pm", "vfs", "ds", "mm"] {
+        assert!(
+            matches!(ran.end(server), DomainEnd::Waiting(_)),
+            "{server} is still serving: {:?}",
+            ran.end(server)
+        );
+    }
+    assert!(
+        matches!(
+            ran.end("init"),
+            DomainEnd::Stopped(DomainExit::Exited { code: 0 })
+        ),
+        "init: {:?}",
+        ran.end("init")
+    );
+}
+
+#[test]
+fn a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them() {
+    beside_the_suite(&["ds"]);
+}
+
+#[test]
+fn a_process_cannot_kill_what_it_did_not_spawn() {
+    beside_the_suite(&["kill"]);
+}
+
+#[test]
+fn orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer() {
+    beside_the_suite(&["orphans", "pipe"]);
+}
