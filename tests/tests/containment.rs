@@ -34,10 +34,7 @@ fn suite_beside(kind: &str) -> Ran {
 
 /// The attacker ran until the suite ended and then stopped by itself.
 fn assert_throttled(ran: &Ran, kind: &str) {
-    assert_eq!(
-        ran.lines_of("hog"),
-        [format!("hog: {kind} done").as_str()]
-    );
+    assert_eq!(ran.lines_of("hog"), [format!("hog: {kind} done").as_str()]);
     assert_eq!(
         ran.end("hog"),
         &DomainEnd::Stopped(DomainExit::Exited { code: 0 })

@@ -136,7 +136,6 @@ enum Work {
 /// them. See docs/scheduling.md.
 pub const QUANTUM: Duration = Duration::from_millis(10);
 
-
 /// A domain at the start.
 pub(super) struct Boot {
     pub(super) id: DomainId,
