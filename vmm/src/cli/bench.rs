@@ -15,6 +15,9 @@ pub enum BenchCommand {
     Ipc(ModesArgs),
     /// Unixbench-style workloads on the OS: operations per second.
     Ubench(UbenchArgs),
+    /// The conformance suite alone vs beside four hostile programs (spin, exit loop,
+    /// call loop, reply flood): what fair turns let them take.
+    Neighbours(ModesArgs),
     /// Checkpoint, rollback and restart latency of a domain.
     Recovery(ModesArgs),
     /// 1 MiB reads and writes through the blk domain vs the host file; MMIO exit cost.
@@ -79,6 +82,9 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         }
         BenchCommand::Recovery(args) => {
             print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
+        }
+        BenchCommand::Neighbours(args) => {
+            print!("{}", ankh_vmm::bench::neighbours::run(args.rounds)?)
         }
         BenchCommand::Blk(args) => print!("{}", ankh_vmm::bench::blk::run(args.rounds)?),
         BenchCommand::Storage(args) => print!("{}", ankh_vmm::bench::storage::run(args.rounds)?),
