@@ -11,6 +11,7 @@
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
 //! - [`ipc`]: messages between domains: queues, validation, the router;
 //! - [`devices`]: devices emulated for domains (a virtio-blk disk over MMIO);
+//! - [`virtq`]: the validated device side of a split virtqueue, for IPC and devices;
 //! - [`disk_image`]: the host file behind a system's disk (persistent or temporary);
 //! - [`system`]: all domains of a system description, run and scheduled together;
 //! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
@@ -36,6 +37,7 @@ pub mod ipc;
 pub mod kvm_host;
 pub mod memory;
 pub mod system;
+pub mod virtq;
 pub mod watchdog;
 pub mod written_pages;
 pub mod x86_boot;
