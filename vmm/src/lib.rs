@@ -20,8 +20,12 @@
 //! - [`written_pages`]: the pages the VMM itself wrote into a domain;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //!
-//! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`,
-//! the disk backend's reads and writes into guest memory).
+//! `unsafe` lives only where KVM, guest memory or raw host calls are touched, each block
+//! with a `// SAFETY:` comment: [`domain`] (registering the memory slot, reading KVM's
+//! emulation-failure data), [`dirty_log`] (mapping and reading KVM's dirty ring),
+//! [`watchdog`] (signalling the vCPU thread), the disk backend
+//! (`devices::blk::backend`: reads and writes between the file and guest memory) and
+//! [`bench`] (pinning to a CPU, `sysconf`).
 
 pub mod bench;
 pub mod checkpoint;

@@ -16,8 +16,8 @@
 //! - the panic handler (module `panic`), which reports file, line and static message;
 //! - `memcpy` and friends (module `mem`), which a freestanding link needs.
 //!
-//! Guest code must use no floats and no `core::fmt` formatting (see
-//! `shared/ENVIRONMENT.md`); `images/tests/simd_free.rs` checks the built images.
+//! Guest code must use no floats and no `core::fmt` formatting (see `docs/host.md` and
+//! `guest-servers/README.md`); `images/tests/simd_free.rs` checks the built images.
 //!
 //! Under `cfg(test)` the crate is an ordinary `std` library so that the pure logic
 //! (formatting, line buffering, the IPC ring driver against a fake device) can be
