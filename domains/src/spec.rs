@@ -39,7 +39,7 @@ const _: () = assert!(MIN_MEMORY_MIB == 2 && MAX_MEMORY_MIB == 1024);
 const _: () = assert!(DEFAULT_MEMORY_MIB >= MIN_MEMORY_MIB && DEFAULT_MEMORY_MIB <= MAX_MEMORY_MIB);
 
 /// How a domain is recovered when it faults (the OSIRIS policies; the decision table
-/// is in DESIGN.md, section Recovery, and is carried out by `recovery/` and the VMM).
+/// is in docs/recovery.md, "When a server faults", and is carried out by `recovery/` and the VMM).
 ///
 /// In TOML: `"none"`, `"stateless"`, `"naive"`, `"pessimistic"` or `"enhanced"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! The decision table of DESIGN.md, "Recovery": what happens to a domain that faults.
+//! The decision table of docs/recovery.md, "When a server faults": what happens to a domain that faults.
 //!
 //! | fault | none | stateless | naive | pessimistic / enhanced |
 //! |---|---|---|---|---|
@@ -6,8 +6,8 @@
 //! | inside the window | halt | restart | rollback + error reply | rollback + error reply |
 //! | window closed | halt | restart | rollback + error reply (may be inconsistent) | shutdown (`--fallback restart`: restart) |
 //!
-//! The idle row is not in DESIGN.md: a domain with no request in hand sits at a request
-//! boundary, so rolling back to that boundary is consistent and there is no request to
+//! The idle row extends OSIRIS's table: a domain with no request in hand sits at a
+//! request boundary, so rolling back to that boundary is consistent and there is no request to
 //! answer. The checkpoint to restore is the one of the boundary the domain is at: if
 //! the VMM checkpoints lazily (when the next request is delivered), it must take it
 //! before restoring, or it would undo the last finished request.

@@ -6,8 +6,8 @@
 //!
 //! - [`window`]: the recovery window of one server domain ([`RecoveryWindow`],
 //!   [`WindowState`]) and the classification of outgoing messages under each policy
-//!   ([`closes`]), as in DESIGN.md, "SEEP classes".
-//! - [`decide`](mod@decide): the decision table of DESIGN.md, "Recovery"
+//!   ([`closes`]), as in docs/recovery.md, "The window".
+//! - [`decide`](mod@decide): the decision table of docs/recovery.md, "When a server faults"
 //!   ([`decide()`], [`Action`]).
 //! - [`escalation`]: when the evidence says recovery does not help, a controlled
 //!   shutdown (or a restart where losing state is allowed) ([`Escalation`]).

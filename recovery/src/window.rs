@@ -1,5 +1,5 @@
 //! The recovery window of one server domain, and how each policy classifies outgoing
-//! messages (DESIGN.md, "SEEP classes").
+//! messages (docs/recovery.md, "The window").
 //!
 //! A window opens when a request is delivered (the VMM has just taken the boundary
 //! checkpoint) and closes at the first outgoing message that may expose the domain's

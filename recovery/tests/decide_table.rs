@@ -1,4 +1,4 @@
-//! The decision table of DESIGN.md, "Recovery", row by row: every policy x window
+//! The decision table of docs/recovery.md, "When a server faults", row by row: every policy x window
 //! state x `--fallback restart`.
 
 use std::collections::HashSet;

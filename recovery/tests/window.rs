@@ -13,7 +13,7 @@ const CLASSES: [SeepClass; 4] = [
 use Policy::{Enhanced as Enh, Naive, None as Off, Pessimistic as Pess, Stateless};
 use SeepClass::{External as Ext, Query as Q, Reply as R, Update as U};
 
-/// DESIGN.md, "SEEP classes", plus: naive never closes; none and stateless track
+/// docs/recovery.md, "The window", plus: naive never closes; none and stateless track
 /// pessimistically.
 #[rustfmt::skip]
 const CLOSES: [(Policy, SeepClass, bool); 20] = [

@@ -1,7 +1,7 @@
 //! Each OS server hot-killed while the suite runs: mid-request inside its recovery
 //! window under each policy, after its window closed, while idle, and with each kind
-//! of fault. Each test checks the action of DESIGN.md's table and the system's
-//! outcome.
+//! of fault. Each test checks the action of the decision table (docs/recovery.md, "When
+//! a server faults") and the system's outcome.
 
 use ankh_domains::Policy;
 use ankh_recovery::{Action, WindowState};

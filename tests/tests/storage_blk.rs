@@ -18,6 +18,7 @@ use ankh_vmm::console::{CapturedConsole, ConsoleSink};
 use ankh_vmm::devices::blk::DiskFile;
 use ankh_vmm::devices::DeviceFault;
 use ankh_vmm::system::{run_system, SystemError, SystemOptions};
+use ankh_vmm::virtq::QueueFault;
 use ankh_vmm::{Domain, DomainConfig, DomainExit, DomainFault};
 use virtio_seep::abi::blk::{BLK_MMIO_BASE, BLK_MMIO_SIZE};
 use virtio_seep::abi::hypercall::Hypercall;
@@ -183,9 +184,9 @@ fn expected_fault(case: &str, fault: &DomainFault) -> bool {
         "bad-address" => device(&says("outside guest memory")),
         "bad-vmm-area" => device(&says("VMM's area")),
         "bad-direction" => device(&says("device-readable data")),
-        "bad-loop" => device(&|f| *f == DeviceFault::DescriptorLoop),
+        "bad-loop" => device(&|f| *f == DeviceFault::Queue(QueueFault::Loop)),
         "bad-queue" => {
-            device(&|f| matches!(f, DeviceFault::BadQueue(what) if what.contains("size 3")))
+            device(&|f| matches!(f, DeviceFault::Queue(QueueFault::BadSize { size: 3, .. })))
         }
         "bad-register" => device(&|f| {
             *f == DeviceFault::BadRegisterAccess {

@@ -7,7 +7,7 @@
 //! MM, `0x05xx` block drivers.
 
 /// What a message does to the state of the system, which decides whether it closes
-/// the sender's recovery window (DESIGN.md, "SEEP classes").
+/// the sender's recovery window (docs/recovery.md, "The window").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SeepClass {
     /// The reply to the request being handled: ends the request.

@@ -10,8 +10,8 @@
 //! ```
 //!
 //! Both the IPC queues (`ankh_guest_rt::ipc::ring`) and the virtio-blk driver
-//! (`ankh_blk::ring`) drive rings of this layout; the VMM's device side reads them with
-//! the `virtio-queue` crate.
+//! (`ankh_blk::ring`) drive rings of this layout; the VMM's device side reads them
+//! through one validated walker (`vmm/src/virtq.rs`).
 
 use core::mem::offset_of;
 

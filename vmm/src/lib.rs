@@ -11,6 +11,7 @@
 //! - [`hypercall`]: serving the guest's hypercalls, validating every argument;
 //! - [`ipc`]: messages between domains: queues, validation, the router;
 //! - [`devices`]: devices emulated for domains (a virtio-blk disk over MMIO);
+//! - [`virtq`]: the validated device side of a split virtqueue, for IPC and devices;
 //! - [`disk_image`]: the host file behind a system's disk (persistent or temporary);
 //! - [`system`]: all domains of a system description, run and scheduled together;
 //! - [`fault`]: how a domain stops: a clean exit or a typed [`fault::DomainFault`];
@@ -19,8 +20,12 @@
 //! - [`written_pages`]: the pages the VMM itself wrote into a domain;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //!
-//! `unsafe` lives only where KVM and guest memory are touched (`domain`, `watchdog`,
-//! the disk backend's reads and writes into guest memory).
+//! `unsafe` lives only where KVM, guest memory or raw host calls are touched, each block
+//! with a `// SAFETY:` comment: [`domain`] (registering the memory slot, reading KVM's
+//! emulation-failure data), [`dirty_log`] (mapping and reading KVM's dirty ring),
+//! [`watchdog`] (signalling the vCPU thread), the disk backend
+//! (`devices::blk::backend`: reads and writes between the file and guest memory) and
+//! [`bench`] (pinning to a CPU, `sysconf`).
 
 pub mod bench;
 pub mod checkpoint;
@@ -36,6 +41,7 @@ pub mod ipc;
 pub mod kvm_host;
 pub mod memory;
 pub mod system;
+pub mod virtq;
 pub mod watchdog;
 pub mod written_pages;
 pub mod x86_boot;

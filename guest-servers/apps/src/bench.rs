@@ -8,7 +8,7 @@
 //! So the `k`-th pair of `Nop`s belongs to the `k`-th `ubench:` line, and the VMM (which
 //! sees every hypercall) computes operations per second as `count / (t_end - t_start)`;
 //! report them as ratios against a baseline measured in the same run (e.g. the raw exit
-//! cost), as `shared/ENVIRONMENT.md` asks. The guest makes no other `Nop` hypercall, and
+//! cost), as docs/host.md explains. The guest makes no other `Nop` hypercall, and
 //! setup (creating the source file, spawning the ping-pong partner) happens outside the
 //! pairs. A workload that fails prints `ubench: <name> failed errno <e>` instead and is
 //! not counted; the program then returns 1.

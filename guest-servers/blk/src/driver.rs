@@ -20,6 +20,7 @@ use virtio_seep::abi::blk::{
 
 use crate::ring::{Descriptor, QueueMemory, Ring, DESC_F_NEXT, DESC_F_WRITE, QUEUE_SIZE};
 use crate::transport::Transport;
+use virtio_seep::queue::RingAddresses;
 
 /// [`SECTOR_SIZE`] as a `usize` (and a `u32`).
 #[allow(clippy::cast_possible_truncation)] // 512
@@ -500,7 +501,9 @@ fn setup_queue<T: Transport>(
         return Err(InitError::BadGeometry("the request queue is too small"));
     }
     let ring = Ring::new(memory, size);
-    let [desc, avail, used] = ring.addresses();
+    let RingAddresses {
+        desc, avail, used, ..
+    } = ring.addresses();
     // SAFETY: queue configuration writes make the device touch no memory; from
     // QUEUE_READY on, the device may use the rings, which `ring` reserves for it.
     unsafe {

@@ -10,17 +10,19 @@
 //! offset 688  status bytes      16 x u8            (slot = head descriptor index)
 //! ```
 //!
-//! The device (the VMM) reads the table and the avail ring and writes the used ring and
-//! status bytes only during a notify, while this vCPU is stopped; every access here is
-//! volatile, and a compiler fence keeps the avail entry ahead of the `avail.idx` store
-//! that publishes it (no CPU fence: `mfence` is an SSE2 instruction, banned in guests).
+//! The ring itself is driven by the guests' one split-ring driver
+//! (`ankh_guest_rt::ipc::ring::Queue`, which the IPC layer uses too); this module adds
+//! the request headers and status bytes. The device (the VMM) writes the status bytes
+//! only during a notify, while this vCPU is stopped; every access to them is volatile.
 
 use core::cell::UnsafeCell;
 use core::mem::offset_of;
 use core::ptr;
-use core::sync::atomic::{compiler_fence, AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
+use ankh_guest_rt::ipc::ring::Queue;
 use virtio_seep::abi::blk::RequestHeader;
+use virtio_seep::queue::RingAddresses;
 
 use virtio_seep::split::SplitRing;
 pub use virtio_seep::split::{Descriptor, UsedElem, DESC_F_NEXT, DESC_F_WRITE, QUEUE_SIZE};
@@ -100,41 +102,40 @@ impl Default for StaticQueue {
     }
 }
 
-/// The driver's side of the queue: the memory and its free-running indexes.
+/// The driver's side of the queue: the ring's driver and the header and status slots.
 #[derive(Debug)]
 pub struct Ring {
+    /// The memory; the ring in it is reserved for `queue` and the device.
     memory: *mut QueueMemory,
-    size: u16,
-    next_avail: u16,
-    next_used: u16,
+    queue: Queue,
 }
 
 impl Ring {
-    /// The driver of a fresh (zeroed) queue of `size` entries (at most
+    /// The driver of a fresh (zeroed) queue of `size` entries (a power of two, at most
     /// [`QUEUE_SIZE`]) in `memory`.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is not a power of two up to [`QUEUE_SIZE`].
     pub fn new(memory: &'static mut QueueMemory, size: u16) -> Ring {
         *memory = QueueMemory::new();
-        Ring {
-            memory,
-            size: size.min(QUEUE_SIZE),
-            next_avail: 0,
-            next_used: 0,
-        }
+        let memory: *mut QueueMemory = memory;
+        // SAFETY: `memory` came from a `&'static mut`, so the ring in it is valid,
+        // aligned, zeroed (just above) and reachable only through this driver from now
+        // on; `&raw mut` creates no intermediate reference.
+        let queue = unsafe { Queue::new(&raw mut (*memory).ring, size) };
+        Ring { memory, queue }
     }
 
     /// Entries of the queue.
     pub fn size(&self) -> u16 {
-        self.size
+        self.queue.size()
     }
 
-    /// Addresses of the descriptor table, the avail ring and the used ring.
-    pub fn addresses(&self) -> [u64; 3] {
-        let base = self.memory as u64;
-        [
-            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, desc)) as u64,
-            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, avail)) as u64,
-            base + (offset_of!(QueueMemory, ring) + offset_of!(SplitRing, used)) as u64,
-        ]
+    /// Addresses of the descriptor table, the avail ring and the used ring, and the
+    /// queue size.
+    pub fn addresses(&self) -> RingAddresses {
+        self.queue.addresses()
     }
 
     /// Writes descriptor `index`.
@@ -143,10 +144,7 @@ impl Ring {
     ///
     /// If `index` is not below the queue size.
     pub fn set_desc(&mut self, index: u16, desc: Descriptor) {
-        assert!(index < self.size, "blk: descriptor index out of range");
-        // SAFETY: the memory is ours (`new` took a `&'static mut`) and `index` is in
-        // bounds; the device reads the table only during a notify.
-        unsafe { ptr::write_volatile(&raw mut (*self.memory).ring.desc[usize::from(index)], desc) };
+        self.queue.set_desc(index, desc);
     }
 
     /// Writes the request header of slot `slot` and returns its address.
@@ -157,7 +155,8 @@ impl Ring {
     pub fn set_header(&mut self, slot: u16, header: RequestHeader) -> u64 {
         let slot = usize::from(slot);
         assert!(slot < N, "blk: header slot out of range");
-        // SAFETY: as in `set_desc`.
+        // SAFETY: the memory is ours (`new` took a `&'static mut`) and `slot` is in
+        // bounds; the device reads headers only during a notify.
         unsafe {
             let at = &raw mut (*self.memory).headers[slot];
             ptr::write_volatile(at, header);
@@ -174,7 +173,7 @@ impl Ring {
     pub fn set_status(&mut self, slot: u16, value: u8) -> u64 {
         let slot = usize::from(slot);
         assert!(slot < N, "blk: status slot out of range");
-        // SAFETY: as in `set_desc`.
+        // SAFETY: as in `set_header`.
         unsafe {
             let at = &raw mut (*self.memory).statuses[slot];
             ptr::write_volatile(at, value);
@@ -190,51 +189,29 @@ impl Ring {
     pub fn status(&self, slot: u16) -> u8 {
         let slot = usize::from(slot);
         assert!(slot < N, "blk: status slot out of range");
-        // SAFETY: as in `set_desc`; the device writes status bytes only during a notify.
+        // SAFETY: as in `set_header`; the device writes status bytes only during a
+        // notify.
         unsafe { ptr::read_volatile(&raw const (*self.memory).statuses[slot]) }
     }
 
-    /// Offers the chain at `head`: the next avail entry, then (after a compiler fence)
-    /// the new `avail.idx`. The device sees it at the next notify. `head` is not
-    /// checked (the malformed-input image offers bad heads).
+    /// Offers the chain at `head`; the device sees it at the next notify. `head` is
+    /// not checked (the malformed-input image offers bad heads).
     pub fn publish(&mut self, head: u16) {
-        let slot = usize::from(self.next_avail % self.size);
-        self.next_avail = self.next_avail.wrapping_add(1);
-        // SAFETY: as in `set_desc`.
-        unsafe {
-            ptr::write_volatile(&raw mut (*self.memory).ring.avail.ring[slot], head);
-            compiler_fence(Ordering::Release);
-            ptr::write_volatile(&raw mut (*self.memory).ring.avail.idx, self.next_avail);
-        }
+        self.queue.push_avail(head);
     }
 
     /// The next used entry the driver has not seen, if the device added one.
     pub fn pop_used(&mut self) -> Option<UsedElem> {
-        compiler_fence(Ordering::Acquire);
-        // SAFETY: as in `set_desc`; the device writes the used ring only during a
-        // notify, and the slot index is reduced modulo the queue size.
-        unsafe {
-            let idx = ptr::read_volatile(&raw const (*self.memory).ring.used.idx);
-            if idx == self.next_used {
-                return None;
-            }
-            let slot = usize::from(self.next_used % self.size);
-            self.next_used = self.next_used.wrapping_add(1);
-            Some(ptr::read_volatile(
-                &raw const (*self.memory).ring.used.ring[slot],
-            ))
-        }
+        self.queue.pop_used()
     }
 
     /// Chains offered and not yet seen completed.
     pub fn in_flight(&self) -> u16 {
-        self.next_avail.wrapping_sub(self.next_used)
+        self.queue.in_flight()
     }
 
     /// Entries the device says it completed beyond the ones the driver has seen.
     pub fn unseen_used(&self) -> u16 {
-        // SAFETY: as in `pop_used`.
-        let idx = unsafe { ptr::read_volatile(&raw const (*self.memory).ring.used.idx) };
-        idx.wrapping_sub(self.next_used)
+        self.queue.unseen_used()
     }
 }

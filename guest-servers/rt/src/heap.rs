@@ -32,10 +32,11 @@ pub fn heap_range(boot: &BootInfo) -> Option<(u64, u64)> {
     Some((start, end - start))
 }
 
-#[cfg(not(test))]
+// The global allocator: freestanding images only (see the crate docs).
+#[cfg(all(not(test), panic = "abort"))]
 pub(crate) use imp::init;
 
-#[cfg(not(test))]
+#[cfg(all(not(test), panic = "abort"))]
 mod imp {
     use core::alloc::{GlobalAlloc, Layout};
     use core::cell::UnsafeCell;

@@ -16,12 +16,20 @@
 //! - the panic handler (module `panic`), which reports file, line and static message;
 //! - `memcpy` and friends (module `mem`), which a freestanding link needs.
 //!
-//! Guest code must use no floats and no `core::fmt` formatting (see
-//! `shared/ENVIRONMENT.md`); `images/tests/simd_free.rs` checks the built images.
+//! Guest code must use no floats and no `core::fmt` formatting (see `docs/host.md` and
+//! `guest-servers/README.md`); `images/tests/simd_free.rs` checks the built images.
 //!
 //! Under `cfg(test)` the crate is an ordinary `std` library so that the pure logic
 //! (formatting, line buffering, the IPC ring driver against a fake device) can be
-//! tested on the host:
+//! tested on the host.
+//!
+//! What only a freestanding image may contain (the panic handler, the global
+//! allocator, `_start`, `memcpy` and friends) is compiled only under
+//! `all(not(test), panic = "abort")`: images are built with `panic = "abort"`, while
+//! cargo builds every dependency of a host test harness with `panic = "unwind"`. So a
+//! host test of another crate (ulib, apps) may link this crate, and `cargo clippy
+//! --all-targets` checks the images and the host tests in one go, with no feature
+//! that takes items away. Host tests run with
 //! `RUSTFLAGS= cargo test` in `guest-servers/` (the guests' SSE-free flags cannot build
 //! `std` test binaries), or `cargo test -p ankh-images` at the root.
 #![cfg_attr(not(test), no_std)]
@@ -33,11 +41,12 @@ pub mod hypercall;
 pub mod ipc;
 pub mod num;
 
-#[cfg(not(test))]
+// Freestanding images only (see the crate docs).
+#[cfg(all(not(test), panic = "abort"))]
 mod mem;
-#[cfg(not(test))]
+#[cfg(all(not(test), panic = "abort"))]
 mod panic;
-#[cfg(not(test))]
+#[cfg(all(not(test), panic = "abort"))]
 mod start;
 
 pub use virtio_seep::abi::boot::BootInfo;

@@ -20,7 +20,6 @@ pub trait Channel {
     ) -> Result<R, Errno>;
 }
 
-#[cfg(not(any(test, feature = "host")))]
 impl<T: ankh_guest_rt::ipc::Transport> Channel for ankh_guest_rt::ipc::Ipc<T> {
     fn call<R>(
         &mut self,

@@ -1,5 +1,7 @@
 //! The ways a domain can misuse its device. Each stops that domain only.
 
+use crate::virtq::QueueFault;
+
 /// A domain's device misbehaviour (a `DomainFault::Device`).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeviceFault {
@@ -19,23 +21,15 @@ pub enum DeviceFault {
     /// `DRIVER_OK`, a queue changed while it is ready).
     #[error("driver protocol violation: {0}")]
     Protocol(&'static str),
-    /// A queue made ready with a bad size or ring addresses, or an avail index that
-    /// runs ahead of the queue.
-    #[error("bad queue: {0}")]
-    BadQueue(String),
-    /// A descriptor outside guest RAM or in the VMM's area, an indirect one, one with
-    /// the wrong direction or length for its place in the request.
+    /// The request queue broke the virtqueue rules: made ready with a bad size or ring
+    /// addresses, an avail index running ahead, or a malformed chain (index out of
+    /// range, loop, longer than `SEG_MAX` + 2, indirect).
+    #[error("request queue: {0}")]
+    Queue(QueueFault),
+    /// A buffer outside guest RAM or in the VMM's area, or one with the wrong
+    /// direction or length for its place in the request.
     #[error("bad descriptor: {0}")]
     BadDescriptor(String),
-    /// A chain that comes back to a descriptor it already visited.
-    #[error("descriptor chain loops")]
-    DescriptorLoop,
-    /// A chain with more descriptors than a request may have.
-    #[error("descriptor chain longer than {max} descriptors")]
-    ChainTooLong {
-        /// The limit: header, `SEG_MAX` data segments, status.
-        max: usize,
-    },
     /// A read or write whose sectors go past the end of the disk (or overflow).
     #[error("sectors {sector}+{count} are past the end of the disk ({capacity} sectors)")]
     SectorOutOfRange {
@@ -68,10 +62,21 @@ impl DeviceFault {
         match self {
             DeviceFault::BadRegisterAccess { .. } => "device-bad-register-access",
             DeviceFault::Protocol(_) => "device-protocol",
-            DeviceFault::BadQueue(_) => "device-bad-queue",
+            DeviceFault::Queue(fault) => match fault {
+                QueueFault::IndexOutOfRange { .. } | QueueFault::Unreadable { .. } => {
+                    "device-bad-descriptor"
+                }
+                QueueFault::Loop => "device-descriptor-loop",
+                QueueFault::ChainTooLong { .. } => "device-chain-too-long",
+                QueueFault::Indirect { .. } => "device-indirect-descriptor",
+                QueueFault::BadSize { .. }
+                | QueueFault::Misaligned { .. }
+                | QueueFault::RingRange { .. }
+                | QueueFault::Rejected(_)
+                | QueueFault::AvailRing(_)
+                | QueueFault::UsedRing(_) => "device-bad-queue",
+            },
             DeviceFault::BadDescriptor(_) => "device-bad-descriptor",
-            DeviceFault::DescriptorLoop => "device-descriptor-loop",
-            DeviceFault::ChainTooLong { .. } => "device-chain-too-long",
             DeviceFault::SectorOutOfRange { .. } => "device-sector-out-of-range",
             DeviceFault::UnalignedLength { .. } => "device-unaligned-length",
             DeviceFault::SegmentTooLong { .. } => "device-segment-too-long",

@@ -2,6 +2,8 @@
 
 use virtio_seep::message::DomainId;
 
+use crate::virtq::QueueFault;
+
 /// A domain's IPC misbehaviour.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum IpcFault {
@@ -11,16 +13,23 @@ pub enum IpcFault {
     /// The domain used IPC before setting its queues up, or set them up twice.
     #[error("IPC used {0}")]
     NotSetUp(&'static str),
-    /// A descriptor is unusable: address outside the domain's memory, wrong direction,
-    /// index out of range, too short.
+    /// A buffer is unusable: address outside the domain's memory or in the VMM's area,
+    /// wrong direction, too short.
     #[error("bad descriptor: {0}")]
     BadDescriptor(String),
     /// Lengths that do not add up or exceed their limits.
     #[error("bad length: {0}")]
     BadLength(String),
-    /// A descriptor chain that loops or is longer than the limit.
-    #[error("descriptor loop or chain longer than {0} descriptors")]
-    DescriptorLoop(usize),
+    /// The TX or RX queue broke the virtqueue rules: a bad ring (size, alignment,
+    /// range), an avail index running ahead, or a malformed chain (index out of range,
+    /// loop, too long, indirect).
+    #[error("{queue} queue: {fault}")]
+    Queue {
+        /// `"TX"` or `"RX"`.
+        queue: &'static str,
+        /// What was wrong.
+        fault: QueueFault,
+    },
     /// An opcode not in the registry.
     #[error("unknown opcode {0:#06x}")]
     UnknownOpcode(u16),
@@ -49,7 +58,7 @@ impl IpcFault {
             IpcFault::NotSetUp(_) => "not-set-up",
             IpcFault::BadDescriptor(_) => "bad-descriptor",
             IpcFault::BadLength(_) => "bad-length",
-            IpcFault::DescriptorLoop(_) => "descriptor-loop",
+            IpcFault::Queue { fault, .. } => fault.kind(),
             IpcFault::UnknownOpcode(_) => "unknown-opcode",
             IpcFault::ForbiddenDestination(_) => "forbidden-destination",
             IpcFault::ReplyWithoutCaller(_) => "reply-without-caller",

@@ -1,29 +1,31 @@
-//! A domain's queue pair, driven as the device with the `virtio-queue` crate.
+//! A domain's queue pair, driven as the device through the shared validated walker
+//! ([`crate::virtq`]).
 //!
-//! Everything here reads guest-written structures: ring addresses, descriptor tables,
-//! avail indexes, descriptor addresses and lengths, message headers. Each is checked
-//! before use, and every problem is an [`IpcFault`] of the domain that wrote it. The
-//! VMM never writes below `SUPERVISOR_AREA_END` (the guest's page tables and IDT live
-//! there) and never reads or writes outside the domain's RAM.
+//! Everything here reads guest-written structures: the setup record, ring addresses,
+//! descriptor tables, avail indexes, descriptor addresses and lengths, message headers.
+//! Each is checked before use, and every problem is an [`IpcFault`] of the domain that
+//! wrote it. The VMM never reads or writes below `SUPERVISOR_AREA_END` (the guest's page
+//! tables, IDT and exception stack live there: neither the setup record, nor a ring, nor
+//! a TX or RX buffer may be there) and never outside the domain's RAM.
+
+use std::mem::size_of;
 
 use virtio_queue::desc::split::Descriptor;
-use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueState, QueueT};
-use virtio_seep::abi::layout::SUPERVISOR_AREA_END;
+use virtio_queue::{Queue, QueueState};
 use virtio_seep::message::{
     MessageHeader, BULK_MAX, CHAIN_MAX, FLAG_TRUNCATED, HEADER_SIZE, INLINE_PAYLOAD_MAX,
 };
 use virtio_seep::opcode;
 use virtio_seep::queue::{QueueSetup, RingAddresses, QUEUE_SIZE_MAX};
-use vm_memory::{Bytes, GuestAddress};
-
-use crate::memory::GuestMem;
+use vm_memory::Bytes;
 use zerocopy::{FromBytes, IntoBytes};
 
 use super::{IpcFault, Message};
 use crate::memory::DomainMemory;
+use crate::virtq::{self, guest_range, RingConfig};
 
-/// Size of one split-ring descriptor.
-const DESCRIPTOR_SIZE: u64 = 16;
+/// Bytes of the `IpcSetup` record.
+const SETUP_SIZE: u64 = size_of::<QueueSetup>() as u64;
 
 /// The TX and RX queues of one domain.
 pub struct DomainQueues {
@@ -39,6 +41,18 @@ pub struct QueuesSnapshot {
 }
 
 impl DomainQueues {
+    /// Reads the guest's [`QueueSetup`] at `address` (the `IpcSetup` hypercall's
+    /// argument, which must lie in RAM above the VMM's area) and builds both queues.
+    pub fn setup_at(memory: &DomainMemory, address: u64) -> Result<DomainQueues, IpcFault> {
+        guest_range(memory, address, SETUP_SIZE, SETUP_SIZE)
+            .map_err(|e| IpcFault::BadSetup(format!("setup record: {e}")))?;
+        let bytes = memory
+            .read_guest(address, SETUP_SIZE, SETUP_SIZE)
+            .map_err(|e| IpcFault::BadSetup(format!("setup record: {e}")))?;
+        let setup = QueueSetup::read_from_bytes(&bytes).expect("exactly a setup record");
+        DomainQueues::setup(memory, &setup)
+    }
+
     /// Validates the guest's [`QueueSetup`] and builds the device side of both queues.
     pub fn setup(memory: &DomainMemory, setup: &QueueSetup) -> Result<DomainQueues, IpcFault> {
         Ok(DomainQueues {
@@ -66,38 +80,27 @@ impl DomainQueues {
     /// Consumes every chain on the TX queue, in order, and returns the messages. The
     /// first malformed chain is a fault; nothing after it is looked at.
     pub fn drain_tx(&mut self, memory: &DomainMemory) -> Result<Vec<Message>, IpcFault> {
-        let mem = memory.guest();
+        let fault = |fault| IpcFault::Queue { queue: "TX", fault };
         let mut messages = Vec::new();
-        loop {
-            let chain = match self.tx.iter(mem) {
-                Ok(mut available) => available.next(),
-                Err(e) => return Err(IpcFault::BadDescriptor(format!("TX avail ring: {e}"))),
-            };
-            let Some(chain) = chain else { break };
-            let head = chain.head_index();
-            let descriptors = walk(chain, &self.tx, mem)?;
+        // The avail index may run at most a queue's worth ahead (virtio-queue refuses
+        // more), so this ends after at most `size` chains.
+        while let Some((head, descriptors)) =
+            virtq::pop_chain(&mut self.tx, memory, CHAIN_MAX).map_err(fault)?
+        {
             messages.push(read_message(memory, &descriptors)?);
-            self.tx
-                .add_used(mem, head, 0)
-                .map_err(|e| IpcFault::BadDescriptor(format!("TX used ring: {e}")))?;
+            virtq::complete(&mut self.tx, memory, head, 0).map_err(fault)?;
         }
         Ok(messages)
     }
 
     /// Writes `message` into the next chain posted on the RX queue.
     pub fn deliver(&mut self, memory: &DomainMemory, message: &Message) -> Result<(), IpcFault> {
-        let mem = memory.guest();
-        let chain = match self.rx.iter(mem) {
-            Ok(mut available) => available.next(),
-            Err(e) => return Err(IpcFault::BadDescriptor(format!("RX avail ring: {e}"))),
-        };
-        let chain = chain.ok_or(IpcFault::NoReceiveBuffer)?;
-        let head = chain.head_index();
-        let descriptors = walk(chain, &self.rx, mem)?;
+        let fault = |fault| IpcFault::Queue { queue: "RX", fault };
+        let (head, descriptors) = virtq::pop_chain(&mut self.rx, memory, CHAIN_MAX)
+            .map_err(fault)?
+            .ok_or(IpcFault::NoReceiveBuffer)?;
         let written = write_message(memory, &descriptors, message)?;
-        self.rx
-            .add_used(mem, head, written)
-            .map_err(|e| IpcFault::BadDescriptor(format!("RX used ring: {e}")))
+        virtq::complete(&mut self.rx, memory, head, written).map_err(fault)
     }
 }
 
@@ -105,99 +108,16 @@ impl DomainQueues {
 fn device_queue(
     memory: &DomainMemory,
     ring: &RingAddresses,
-    which: &str,
+    queue: &'static str,
 ) -> Result<Queue, IpcFault> {
-    let bad = |what: String| IpcFault::BadSetup(format!("{which} queue: {what}"));
-    let size = ring.size;
-    if !size.is_power_of_two() || size > QUEUE_SIZE_MAX {
-        return Err(bad(format!(
-            "size {size} is not a power of two <= {QUEUE_SIZE_MAX}"
-        )));
-    }
-    let n = u64::from(size);
-    for (name, addr, len) in [
-        ("descriptor table", ring.desc, DESCRIPTOR_SIZE * n),
-        ("avail ring", ring.avail, 6 + 2 * n),
-        ("used ring", ring.used, 6 + 8 * n),
-    ] {
-        writable_range(memory, addr, len, u64::MAX).map_err(|e| bad(format!("{name}: {e}")))?;
-    }
-    let mut queue = Queue::new(QUEUE_SIZE_MAX).map_err(|e| bad(e.to_string()))?;
-    queue.set_size(size);
-    queue
-        .try_set_desc_table_address(GuestAddress(ring.desc))
-        .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(ring.avail)))
-        .and_then(|()| queue.try_set_used_ring_address(GuestAddress(ring.used)))
-        .map_err(|e| bad(e.to_string()))?;
-    queue.set_ready(true);
-    if !queue.is_valid(memory.guest()) {
-        return Err(bad("rings misaligned or outside memory".into()));
-    }
-    Ok(queue)
-}
-
-/// Follows a chain, refusing loops, over-long chains and chains that end early (an
-/// index out of range, an unreadable descriptor, lengths adding up past 4 GiB).
-fn walk(
-    chain: DescriptorChain<&GuestMem>,
-    queue: &Queue,
-    mem: &GuestMem,
-) -> Result<Vec<Descriptor>, IpcFault> {
-    let mut seen = [false; QUEUE_SIZE_MAX as usize];
-    let mut index = chain.head_index();
-    let mut descriptors = Vec::with_capacity(2);
-    for descriptor in chain {
-        if descriptor.refers_to_indirect_table() {
-            return Err(IpcFault::BadDescriptor(
-                "indirect descriptors are not supported".into(),
-            ));
-        }
-        let slot = seen
-            .get_mut(usize::from(index))
-            .ok_or_else(|| IpcFault::BadDescriptor(format!("index {index} out of range")))?;
-        if std::mem::replace(slot, true) {
-            return Err(IpcFault::DescriptorLoop(CHAIN_MAX));
-        }
-        if descriptors.len() == CHAIN_MAX {
-            return Err(IpcFault::BadLength(format!(
-                "chain of more than {CHAIN_MAX} descriptors"
-            )));
-        }
-        index = descriptor.next();
-        descriptors.push(descriptor);
-    }
-    let Some(last) = descriptors.last() else {
-        return Err(IpcFault::BadDescriptor("empty or unreadable chain".into()));
+    let config = RingConfig {
+        size: u32::from(ring.size),
+        desc: ring.desc,
+        avail: ring.avail,
+        used: ring.used,
     };
-    if !last.has_next() {
-        return Ok(descriptors);
-    }
-    // The iterator stopped early: say why.
-    let next = last.next();
-    if next >= queue.size() {
-        return Err(IpcFault::BadDescriptor(format!(
-            "next index {next} out of range"
-        )));
-    }
-    if seen[usize::from(next)] {
-        return Err(IpcFault::DescriptorLoop(CHAIN_MAX));
-    }
-    let entry = GuestAddress(queue.desc_table() + u64::from(next) * DESCRIPTOR_SIZE);
-    match mem.read_obj::<Descriptor>(entry) {
-        Ok(unread) => {
-            let total: u64 = descriptors
-                .iter()
-                .chain([&unread])
-                .map(|d| u64::from(d.len()))
-                .sum();
-            Err(IpcFault::BadLength(format!(
-                "chain of {total} bytes, past 4 GiB"
-            )))
-        }
-        Err(_) => Err(IpcFault::BadDescriptor(
-            "unreadable descriptor in chain".into(),
-        )),
-    }
+    virtq::device_queue(memory, config, QUEUE_SIZE_MAX)
+        .map_err(|fault| IpcFault::Queue { queue, fault })
 }
 
 /// Reads and validates a message from a TX chain.
@@ -214,6 +134,14 @@ fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Mes
             head.len()
         )));
     }
+    // The payload follows the header, so it is above the VMM's area too.
+    guest_range(
+        memory,
+        head.addr().0,
+        HEADER_SIZE as u64,
+        HEADER_SIZE as u64,
+    )
+    .map_err(|e| IpcFault::BadDescriptor(format!("TX header buffer: {e}")))?;
     let header_bytes = memory
         .read_guest(head.addr().0, HEADER_SIZE as u64, HEADER_SIZE as u64)
         .map_err(|e| IpcFault::BadDescriptor(format!("header: {e}")))?;
@@ -253,8 +181,7 @@ fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Mes
     let mut at = 0;
     for segment in bulk_segments {
         let len = segment.len() as usize;
-        memory
-            .check_range(segment.addr().0, len as u64, u64::from(BULK_MAX))
+        guest_range(memory, segment.addr().0, len as u64, u64::from(BULK_MAX))
             .map_err(|e| IpcFault::BadDescriptor(format!("bulk segment: {e}")))?;
         memory
             .guest()
@@ -289,7 +216,7 @@ fn write_message(
             head.len()
         )));
     }
-    writable_range(memory, head.addr().0, inline_len as u64, inline_len as u64)
+    guest_range(memory, head.addr().0, inline_len as u64, inline_len as u64)
         .map_err(|e| IpcFault::BadDescriptor(format!("RX header buffer: {e}")))?;
     let bulk_room = descriptors.get(1).map_or(0, |d| d.len() as usize);
     let bulk_len = message.bulk.len().min(bulk_room);
@@ -305,25 +232,12 @@ fn write_message(
         .map_err(|e| IpcFault::BadDescriptor(format!("RX header buffer: {e}")))?;
     if bulk_len > 0 {
         let target = descriptors[1].addr();
-        writable_range(memory, target.0, bulk_len as u64, u64::from(BULK_MAX))
+        guest_range(memory, target.0, bulk_len as u64, u64::from(BULK_MAX))
             .map_err(|e| IpcFault::BadDescriptor(format!("RX bulk buffer: {e}")))?;
         mem.write_slice(&message.bulk[..bulk_len], target)
             .map_err(|e| IpcFault::BadDescriptor(format!("RX bulk buffer: {e}")))?;
     }
     Ok(u32::try_from(inline_len + bulk_len).expect("<= header + 224 + 1 MiB"))
-}
-
-/// Checks a range the VMM will write: inside RAM and above the supervisor area.
-fn writable_range(memory: &DomainMemory, addr: u64, len: u64, max: u64) -> Result<(), String> {
-    memory
-        .check_range(addr, len, max)
-        .map_err(|e| e.to_string())?;
-    if addr < SUPERVISOR_AREA_END {
-        return Err(format!(
-            "{addr:#x} is in the VMM's area below {SUPERVISOR_AREA_END:#x}"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

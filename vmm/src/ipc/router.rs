@@ -643,7 +643,7 @@ impl Router {
 
     /// Number of domains.
     pub fn domain_count(&self) -> DomainId {
-        DomainId::try_from(self.slots.len()).expect("at most 255 domains")
+        DomainId::try_from(self.slots.len()).expect("far fewer than 2^32 domains: each is a VM")
     }
 
     /// Answers request `request` (owed by `callee`) with `errno` on the callee's behalf.

@@ -8,7 +8,7 @@
 //! the thread switches straight to the callee's vCPU: no other thread is woken, and a
 //! call costs one exit on each side. A message to a domain of another thread wakes that
 //! thread through a condition variable (much more expensive on these hosts; see
-//! ENVIRONMENT.md).
+//! docs/host.md).
 //!
 //! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
 //! has stopped or waits for a message that nothing can send any more.

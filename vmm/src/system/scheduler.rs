@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use virtio_seep::abi::hypercall::Hypercall;
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
 use virtio_seep::opcode::REPLY;
-use virtio_seep::queue::{IpcOp, QueueSetup};
-use zerocopy::FromBytes;
+use virtio_seep::queue::IpcOp;
 
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
@@ -508,14 +507,7 @@ impl Worker<'_> {
         if slot.queues.is_some() {
             return Err(IpcFault::NotSetUp("set up twice"));
         }
-        let size = size_of::<QueueSetup>() as u64;
-        let bytes = slot
-            .domain
-            .memory()
-            .read_guest(address, size, size)
-            .map_err(|e| IpcFault::BadSetup(e.to_string()))?;
-        let setup = QueueSetup::read_from_bytes(&bytes).expect("exact size");
-        slot.queues = Some(DomainQueues::setup(slot.domain.memory(), &setup)?);
+        slot.queues = Some(DomainQueues::setup_at(slot.domain.memory(), address)?);
         Ok(())
     }
 

@@ -73,7 +73,7 @@ use virtio_seep::queue::{IpcOp, QueueSetup};
 
 pub use area::IpcArea;
 pub use raw::RawTx;
-use ring::{Descriptor, Queue, DESC_F_NEXT, DESC_F_WRITE};
+use ring::{Descriptor, Queue, DESC_F_NEXT, DESC_F_WRITE, QUEUE_SIZE};
 pub use transport::{Hypercalls, Transport};
 
 /// [`HEADER_SIZE`] as a descriptor length (32: the conversion is lossless).
@@ -199,8 +199,8 @@ impl<T: Transport> Ipc<T> {
         // on; `&raw mut` creates no intermediate reference.
         let (tx, rx, tx_buf, rx_buf) = unsafe {
             (
-                Queue::new(&raw mut (*area).tx),
-                Queue::new(&raw mut (*area).rx),
+                Queue::new(&raw mut (*area).tx, QUEUE_SIZE),
+                Queue::new(&raw mut (*area).rx, QUEUE_SIZE),
                 (&raw mut (*area).tx_buf).cast::<u8>(),
                 (&raw mut (*area).rx_buf).cast::<u8>(),
             )

@@ -2,12 +2,12 @@
 //! image on the host. The interface the guest sees is `virtio_seep::abi::blk`.
 //!
 //! - `transport`: the registers and the driver's initialization protocol;
-//! - `chain`: reading a descriptor chain, checking guest ranges;
 //! - `request`: parsing, validating and carrying out one request;
 //! - [`backend`]: the image file ([`DiskFile`]).
 //!
 //! The device lives in its domain ([`crate::Domain`] routes the MMIO exits of the
-//! device window here). It has one request queue, driven with `virtio-queue`, and no
+//! device window here). It has one request queue, driven through the shared validated
+//! walker ([`crate::virtq`]), and no
 //! interrupts: a `QUEUE_NOTIFY` write processes every available chain synchronously,
 //! inside that exit, so when the guest's write instruction retires the used ring
 //! already holds the completions. Every problem with what the guest wrote is a
@@ -15,7 +15,6 @@
 //! checkpoints ([`BlkDevice::snapshot`]).
 
 pub mod backend;
-mod chain;
 mod request;
 mod transport;
 
@@ -26,18 +25,21 @@ mod tests;
 
 use std::sync::Arc;
 
-use virtio_queue::{Queue, QueueOwnedT, QueueState, QueueT};
+use virtio_queue::{Queue, QueueState, QueueT};
 use virtio_seep::abi::blk::{
     config, reg, BLK_MMIO_BASE, BLK_MMIO_SIZE, QUEUE_NUM_MAX, SECTOR_SIZE, SEG_MAX, SIZE_MAX,
 };
-use vm_memory::GuestAddress;
 
 pub use backend::{DiskError, DiskFile};
 
 use crate::devices::DeviceFault;
 use crate::memory::DomainMemory;
+use crate::virtq::{self, RingConfig};
 use request::{Operation, Request};
 use transport::{Effect, QueueConfig, Registers};
+
+/// Most descriptors in one request: header, `SEG_MAX` data segments, status.
+const CHAIN_MAX: usize = SEG_MAX as usize + 2;
 
 /// Bytes of config space the device answers reads in.
 #[allow(clippy::cast_possible_truncation)] // 64
@@ -195,19 +197,15 @@ impl BlkDevice {
             return Err(DeviceFault::Protocol("notify of a queue that is not ready"));
         };
         self.stats.notifies += 1;
-        let mem = memory.guest();
         for _ in 0..queue.size() {
-            let head = match queue.iter(mem) {
-                Ok(mut available) => available.next().map(|chain| chain.head_index()),
-                Err(e) => return Err(DeviceFault::BadQueue(format!("avail ring: {e}"))),
+            let Some((head, descriptors)) =
+                virtq::pop_chain(queue, memory, CHAIN_MAX).map_err(DeviceFault::Queue)?
+            else {
+                break;
             };
-            let Some(head) = head else { break };
-            let descriptors = chain::walk(memory, queue.desc_table(), queue.size(), head)?;
             let request = Request::parse(memory, &descriptors, self.disk.sectors())?;
             let done = request.execute(memory, &self.disk);
-            queue
-                .add_used(mem, head, done.written)
-                .map_err(|e| DeviceFault::BadQueue(format!("used ring: {e}")))?;
+            virtq::complete(queue, memory, head, done.written).map_err(DeviceFault::Queue)?;
             let stats = &mut self.stats;
             stats.requests += 1;
             match request.operation {
@@ -222,49 +220,15 @@ impl BlkDevice {
 }
 
 /// Builds the device side of the request queue after checking the driver's
-/// configuration: a power-of-two size up to `QUEUE_NUM_MAX`, and rings that are
-/// aligned, in RAM and above the VMM's area.
+/// configuration (see [`virtq::device_queue`]).
 fn device_queue(memory: &DomainMemory, config: QueueConfig) -> Result<Queue, DeviceFault> {
-    let bad = |what: String| DeviceFault::BadQueue(what);
-    let size = u16::try_from(config.size)
-        .ok()
-        .filter(|size| size.is_power_of_two() && *size <= QUEUE_NUM_MAX)
-        .ok_or_else(|| {
-            bad(format!(
-                "size {} is not a power of two <= {QUEUE_NUM_MAX}",
-                config.size
-            ))
-        })?;
-    let n = u64::from(size);
-    for (name, addr, len, align) in [
-        (
-            "descriptor table",
-            config.desc,
-            chain::DESCRIPTOR_SIZE * n,
-            16,
-        ),
-        ("avail ring", config.driver, 6 + 2 * n, 2),
-        ("used ring", config.device, 6 + 8 * n, 4),
-    ] {
-        if !addr.is_multiple_of(align) {
-            return Err(bad(format!(
-                "{name} at {addr:#x} is not {align}-byte aligned"
-            )));
-        }
-        chain::guest_range(memory, addr, len).map_err(|e| bad(format!("{name}: {e}")))?;
-    }
-    let mut queue = Queue::new(QUEUE_NUM_MAX).expect("a power of two below the crate's limit");
-    queue
-        .try_set_size(size)
-        .and_then(|()| queue.try_set_desc_table_address(GuestAddress(config.desc)))
-        .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(config.driver)))
-        .and_then(|()| queue.try_set_used_ring_address(GuestAddress(config.device)))
-        .map_err(|e| bad(e.to_string()))?;
-    queue.set_ready(true);
-    if !queue.is_valid(memory.guest()) {
-        return Err(bad("rings outside memory".into()));
-    }
-    Ok(queue)
+    let ring = RingConfig {
+        size: config.size,
+        desc: config.desc,
+        avail: config.driver,
+        used: config.device,
+    };
+    virtq::device_queue(memory, ring, QUEUE_NUM_MAX).map_err(DeviceFault::Queue)
 }
 
 fn bad_access(offset: u64, len: usize, write: bool) -> DeviceFault {

@@ -15,9 +15,9 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend};
 use zerocopy::FromBytes;
 
 use super::backend::DiskFile;
-use super::chain::guest_range;
 use crate::devices::DeviceFault;
 use crate::memory::DomainMemory;
+use crate::virtq::guest_range;
 
 /// Bytes of the request header descriptor.
 const HEADER_LEN: u32 = 16;
@@ -227,8 +227,13 @@ impl Request {
 
 /// Checks a data descriptor's range, naming it.
 fn check(memory: &DomainMemory, descriptor: &Descriptor, what: &str) -> Result<(), DeviceFault> {
-    guest_range(memory, descriptor.addr().0, u64::from(descriptor.len()))
-        .map_err(|e| DeviceFault::BadDescriptor(format!("{what}: {e}")))
+    guest_range(
+        memory,
+        descriptor.addr().0,
+        u64::from(descriptor.len()),
+        u64::MAX,
+    )
+    .map_err(|e| DeviceFault::BadDescriptor(format!("{what}: {e}")))
 }
 
 /// The byte offset of a read or write of `segments` at `sector`: the data must be

@@ -13,6 +13,7 @@ use virtio_seep::abi::blk::{
 use vm_memory::{Bytes, GuestAddress};
 
 use super::*;
+use crate::virtq::QueueFault;
 
 /// Where the fixture's rings are.
 pub(super) const RINGS: u64 = 0x10_0000;
@@ -429,7 +430,7 @@ fn loops_long_chains_and_bad_indexes_are_refused() {
         f.request(0, T_OUT, 0, DATA, 512);
         f.desc(1, DATA, 512, NEXT, 0);
     });
-    assert_eq!(fault, DeviceFault::DescriptorLoop);
+    assert_eq!(fault, DeviceFault::Queue(QueueFault::Loop));
     let fault = refused(|f| {
         let header = f.header(0, T_OUT, 0);
         f.desc(0, header, 16, NEXT, 1);
@@ -439,7 +440,7 @@ fn loops_long_chains_and_bad_indexes_are_refused() {
         f.desc(15, DATA, 512, NEXT, 0);
         f.publish(0);
     });
-    assert_eq!(fault, DeviceFault::DescriptorLoop);
+    assert_eq!(fault, DeviceFault::Queue(QueueFault::Loop));
     let fault = refused(|f| {
         f.request(0, T_OUT, 0, DATA, 512);
         f.desc(1, DATA, 512, NEXT, 40);
@@ -469,9 +470,9 @@ fn chains_longer_than_a_request_are_refused() {
     let before = f.image.bytes();
     assert_eq!(
         f.notify(),
-        Err(DeviceFault::ChainTooLong {
+        Err(DeviceFault::Queue(QueueFault::ChainTooLong {
             max: SEG_MAX as usize + 2
-        })
+        }))
     );
     assert_eq!(f.image.bytes(), before);
 }
@@ -509,7 +510,8 @@ fn directions_and_layout_are_checked() {
         f.request(0, T_OUT, 0, DATA, 512);
         f.desc(1, DATA, 512, NEXT | INDIRECT, 2);
     });
-    assert!(fault.to_string().contains("indirect"), "{fault}");
+    assert_eq!(fault, DeviceFault::Queue(QueueFault::Indirect { index: 1 }));
+    assert_eq!(fault.kind(), "device-indirect-descriptor");
     let fault = refused(|f| {
         f.request(0, T_FLUSH, 0, DATA, 512);
     });
@@ -532,7 +534,7 @@ fn bad_queues_are_refused() {
         let mut f = Fixture::reset();
         f.handshake(DEVICE_FEATURES);
         let fault = f.queue(size, desc, avail, used).unwrap_err();
-        assert!(matches!(fault, DeviceFault::BadQueue(_)), "{fault}");
+        assert!(matches!(fault, DeviceFault::Queue(_)), "{fault}");
         assert_eq!(f.read(reg::QUEUE_READY), Ok(0));
     }
     let mut f = Fixture::ready();

@@ -5,7 +5,11 @@
 #![allow(clippy::cast_possible_truncation)]
 
 use proptest::prelude::*;
+use virtio_seep::abi::layout::SUPERVISOR_AREA_END;
 use virtio_seep::opcode::{TEST_ECHO, TEST_NOTIFY};
+use vm_memory::GuestAddress;
+
+use crate::virtq::QueueFault;
 
 use super::*;
 
@@ -232,7 +236,7 @@ fn malformed_chains_are_typed_faults() {
                 .write_obj(40u16, GuestAddress(TX_RINGS + 0x102))
                 .unwrap();
         }),
-        "bad-descriptor"
+        "bad-ring-index"
     );
 }
 
@@ -248,6 +252,65 @@ fn rx_buffers_in_the_vmm_area_are_refused() {
     assert_eq!(fault.kind(), "bad-descriptor");
     let page_table: u64 = guest.memory.guest().read_obj(GuestAddress(0x3000)).unwrap();
     assert_eq!(page_table, 0, "nothing was written there");
+}
+
+#[test]
+fn an_indirect_descriptor_is_a_typed_fault() {
+    let mut guest = FakeGuest::new();
+    guest.send(header(TEST_NOTIFY, 0, 1), b"", &[b"1"]);
+    guest.desc(TX_RINGS, 1, 0x19_0000, 16, 4, 0);
+    assert_eq!(
+        guest.drain().unwrap_err(),
+        IpcFault::Queue {
+            queue: "TX",
+            fault: QueueFault::Indirect { index: 1 }
+        }
+    );
+}
+
+#[test]
+fn tx_buffers_in_the_vmm_area_are_refused() {
+    // The header, then a bulk segment, in the page tables.
+    let header_low = |g: &mut FakeGuest| {
+        g.send(header(TEST_NOTIFY, 0, 0), b"", &[]);
+        g.desc(TX_RINGS, 0, 0x3000, 32, 0, 0);
+    };
+    let bulk_low = |g: &mut FakeGuest| {
+        g.send(header(TEST_NOTIFY, 0, 4), b"", &[b"1234"]);
+        g.desc(TX_RINGS, 1, SUPERVISOR_AREA_END - 4, 4, 0, 0);
+    };
+    for setup in [&header_low as &dyn Fn(&mut FakeGuest), &bulk_low] {
+        let mut guest = FakeGuest::new();
+        setup(&mut guest);
+        let fault = guest.drain().unwrap_err();
+        assert_eq!(fault.kind(), "bad-descriptor");
+        assert!(fault.to_string().contains("VMM's area"), "{fault}");
+    }
+}
+
+#[test]
+fn the_setup_record_must_lie_above_the_vmm_area() {
+    let memory = DomainMemory::new(2 << 20).unwrap();
+    let setup = QueueSetup {
+        tx: rings(TX_RINGS),
+        rx: rings(RX_RINGS),
+    };
+    for at in [0x3000, 0x1_0000] {
+        memory
+            .guest()
+            .write_slice(setup.as_bytes(), GuestAddress(at))
+            .unwrap();
+    }
+    let fault = DomainQueues::setup_at(&memory, 0x3000).err().unwrap();
+    assert_eq!(fault.kind(), "bad-setup");
+    assert!(fault.to_string().contains("VMM's area"), "{fault}");
+    assert!(DomainQueues::setup_at(&memory, 0x1_0000).is_ok());
+    assert_eq!(
+        DomainQueues::setup_at(&memory, (2 << 20) - 8)
+            .err()
+            .map(|f| f.kind()),
+        Some("bad-setup")
+    );
 }
 
 #[test]
@@ -284,11 +347,10 @@ fn bad_setups_are_refused() {
             tx,
             rx: rings(RX_RINGS),
         };
-        assert!(
-            matches!(
-                DomainQueues::setup(&memory, &setup),
-                Err(IpcFault::BadSetup(_))
-            ),
+        let fault = DomainQueues::setup(&memory, &setup).err();
+        assert_eq!(
+            fault.as_ref().map(IpcFault::kind),
+            Some("bad-setup"),
             "{tx:?}"
         );
     }
