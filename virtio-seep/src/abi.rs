@@ -16,7 +16,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 ///
 /// History: 1 stayed while user-mode guests with VMM-built IDTs, the message and queue
 /// ABI and the virtio-blk device went in; 2 is the first pinned version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";
