@@ -151,7 +151,11 @@ fn every_way_a_run_ends_leaves_a_disk_e2fsck_accepts() {
             what: "a controlled shutdown: blk keeps faulting mid-sync (escalation)",
             jobs: &["disk-writer"],
             policy: Some(Policy::Enhanced),
-            kills: (33..=38).map(|n| PlannedKill::crash("blk", n)).collect(),
+            // Corrupted stacks (CPU faults): evidence that rollbacks do not help, as a
+            // hot-kill's crash is not (docs/recovery.md, escalation).
+            kills: (33..=38)
+                .map(|n| PlannedKill::new("blk", n, When::MidRequest, Kind::Corrupt))
+                .collect(),
             stops: |stop| matches!(stop, Some(SystemStop::Shutdown { .. })),
         },
     ];
