@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 55] = [
+const NAMES: [&str; 58] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -51,10 +51,11 @@ const NAMES: [&str; 55] = [
     "fault-triple",
     "fault-ud2",
     "flood",
-    "hog",
     "hanger",
     "hello",
     "hello-os",
+    "hog",
+    "hostile",
     "init",
     "ipc-bad",
     "ipc-bench",
