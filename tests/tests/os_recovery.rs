@@ -127,7 +127,21 @@ fn a_fault_after_the_window_closed_follows_the_policy() {
                         Action::Rollback { error_reply: true },
                         "{what}"
                     );
-                    assert_eq!(ran.report.stop, None, "{what}");
+                    // The inconsistency may leave the server faulting on every
+                    // request (VFS answers a parked request twice): then escalation,
+                    // on that evidence, shuts the system down cleanly; never a halt.
+                    match &ran.report.stop {
+                        None => {}
+                        Some(SystemStop::Shutdown { reason, .. }) => {
+                            assert!(reason.starts_with("recovery does not help"), "{what}");
+                            let last = events.last().expect("events");
+                            assert!(
+                                matches!(last.action, Action::Shutdown { .. }),
+                                "{what}"
+                            );
+                        }
+                        Some(other) => panic!("{what}: {other:?}"),
+                    }
                 }
                 (_, false) => {
                     assert!(
