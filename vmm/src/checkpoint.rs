@@ -16,6 +16,8 @@
 use kvm_bindings::{
     kvm_debugregs, kvm_fpu, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave, Msrs,
 };
+use std::sync::Arc;
+
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use crate::memory::DomainMemory;
@@ -32,8 +34,9 @@ pub struct VcpuState {
     pub events: kvm_vcpu_events,
     /// x87 (and whatever SSE/AVX state the guest could reach).
     pub fpu: FpuState,
-    /// The state only code at CPL0 can change.
-    pub privileged: PrivilegedState,
+    /// The state only code at CPL0 can change (shared between the checkpoints that
+    /// carry it over: no copy of a few hundred MSRs per checkpoint).
+    pub privileged: Arc<PrivilegedState>,
     /// Code at CPL0 other than the image's exception stubs as loaded may have run (a
     /// kernel-mode guest, or a user-mode guest that wrote its own code pages): the
     /// privileged state is then read at every checkpoint.
@@ -51,7 +54,6 @@ pub enum FpuState {
 }
 
 /// The state that only code at CPL0 can change.
-#[derive(Clone)]
 pub struct PrivilegedState {
     /// DR0-DR3, DR6, DR7 (DR6 and DR7 also change when a #DB is delivered).
     pub debugregs: kvm_debugregs,

@@ -10,13 +10,15 @@
 //!   (KVM fills them at each exit to the VMM, in the kernel: no ioctl). A guest at
 //!   CPL3 can load DS, ES, FS, GS (and SS, CS through far transfers), and a page
 //!   fault sets CR2, so these are never assumed constant;
-//! - the floating-point state: one `KVM_GET_XSAVE` per checkpoint. Any guest can use
-//!   x87 at any privilege level, and KVM offers no cheap sign of its use (the #NM
-//!   trick of lazy FPU switching would reach the guest's own exception stubs, not the
-//!   VMM). XSAVE rather than `KVM_GET_FPU` because its header records which
-//!   components are in their initial state; `KVM_SET_FPU` leaves that header alone,
-//!   so a restore after `fninit` could load the initial state instead of the saved
-//!   one.
+//! - the floating-point state: one `KVM_GET_XSAVE` per checkpoint (about 4 us on
+//!   these hosts, most of what this module adds to a checkpoint: `ankh bench
+//!   recovery`). Any guest can use x87 at any privilege level, and nothing tells the
+//!   VMM cheaply that it did: the lazy-FPU traps (CR0.TS, or CR0.EM, set by the VMM
+//!   so that the first x87 instruction raises #NM) would work on VMX/SVM hosts, but
+//!   kvm_pvm ignores both for user-mode guests (tried: x87 runs with either bit set).
+//!   XSAVE rather than `KVM_GET_FPU` because its header records which components
+//!   are in their initial state; `KVM_SET_FPU` leaves that header alone, so a restore
+//!   after `fninit` could load the initial state instead of the saved one.
 //!
 //! The privileged state (debug registers, XCR0, the MSRs KVM saves) changes only
 //! through code at CPL0 (`mov dr`, `xsetbv`, `wrmsr`), except DR6 and DR7, which the
@@ -44,6 +46,7 @@
 //! - CPUID: set once at creation, the guest cannot change it.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use kvm_bindings::{
     kvm_msr_entry, Msrs, KVM_CAP_SYNC_REGS, KVM_CAP_XSAVE2, KVM_MAX_MSR_ENTRIES,
@@ -188,8 +191,8 @@ impl VcpuAccess {
             || code_written
             || previous.is_some_and(|state| state.tainted);
         let privileged = match previous {
-            Some(state) if !tainted => state.privileged.clone(),
-            _ => self.read_privileged(vcpu)?,
+            Some(state) if !tainted => Arc::clone(&state.privileged),
+            _ => Arc::new(self.read_privileged(vcpu)?),
         };
         Ok(VcpuState {
             regs,
