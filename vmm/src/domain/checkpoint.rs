@@ -57,7 +57,10 @@ impl Domain {
                 exit: exit.clone(),
             });
         }
-        let code_written = self.look_for_written()?;
+        let code_written = self.look_for_written()? || self.code_written_pending;
+        // Kept until a checkpoint completes: a failed one may have copied the code
+        // pages out of `written` already.
+        self.code_written_pending = code_written;
         let store = self.checkpoints.as_mut().expect("checked by checkpoint");
         let vcpu = self
             .access
@@ -74,6 +77,7 @@ impl Domain {
                 source,
             })?;
         store.complete(vcpu);
+        self.code_written_pending = false;
         self.device_checkpoint = self.device.as_ref().map(BlkDevice::snapshot);
         Ok(copied)
     }

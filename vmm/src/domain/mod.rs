@@ -76,6 +76,9 @@ pub struct Domain {
     written: Vec<u64>,
     /// How the vCPU state is read and written (what KVM copies into the run page).
     access: VcpuAccess,
+    /// The guest wrote its code pages, seen by a checkpoint that then failed: the
+    /// next one must still count it (those pages may have left `written`).
+    code_written_pending: bool,
     /// Guest run time left for the message in hand, when it has a budget.
     budget: Option<RunBudget>,
     /// Present when the domain owns a disk.
@@ -189,6 +192,7 @@ impl Domain {
             dirty_log: dirty_log.map(Mutex::new),
             written: Vec::new(),
             access,
+            code_written_pending: false,
             budget: None,
             device: config.disk.clone().map(BlkDevice::new),
             device_checkpoint: None,
