@@ -219,3 +219,37 @@ fn a_checkpoint_after_a_failed_one_is_complete() {
     assert_eq!(domain.memory_hash(), at_checkpoint);
     assert_eq!(domain.vcpu_snapshot().unwrap(), registers);
 }
+
+#[test]
+fn a_user_mode_guest_that_writes_its_code_taints_its_checkpoints() {
+    let mut domain = checkpointed("code-writer", GuestMode::User);
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    assert_eq!(
+        domain.checkpoint_tainted(),
+        Some(false),
+        "image loading is no write"
+    );
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    assert_eq!(domain.checkpoint_tainted(), Some(true));
+    let registers = domain.vcpu_snapshot().unwrap();
+    assert!(faults_with_ud2(domain.run().unwrap()));
+    domain.rollback().unwrap();
+    assert_eq!(domain.vcpu_snapshot().unwrap(), registers);
+    assert_eq!(
+        domain.checkpoint_tainted(),
+        Some(true),
+        "until rolled back before it"
+    );
+}
+
+#[test]
+fn a_user_mode_guest_that_leaves_its_code_alone_is_never_tainted() {
+    let mut domain = probe();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    assert_eq!(domain.checkpoint_tainted(), Some(false));
+}

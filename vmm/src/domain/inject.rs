@@ -45,6 +45,18 @@ impl Domain {
         Ok(())
     }
 
+    /// Test hook: whether the last complete checkpoint is tainted (code at CPL0 other
+    /// than the image's stubs may have run: its privileged vCPU state was read).
+    /// `None` without a complete checkpoint.
+    #[doc(hidden)]
+    pub fn checkpoint_tainted(&self) -> Option<bool> {
+        let store = self.checkpoints.as_ref()?;
+        store
+            .has_checkpoint()
+            .then(|| store.vcpu().map(|vcpu| vcpu.tainted))
+            .flatten()
+    }
+
     /// Test hook: the vCPU's special registers, events and floating-point state, read
     /// with ioctls (not from the run page), to check that a rollback restores them.
     #[doc(hidden)]
