@@ -8,28 +8,119 @@
 //! Rolling back copies the pages written since the checkpoint back from the shadow, so
 //! the domain's memory is byte-identical to the checkpoint, and restores the vCPU. The
 //! shadow is allocated lazily by the host, so it costs only the pages ever written.
+//!
+//! A checkpoint or rollback that fails part way *poisons* the store ([`StoreState`]):
+//! a rollback is refused until a checkpoint succeeds completely, so it never restores
+//! a mix of two states.
 
-use kvm_bindings::{kvm_fpu, kvm_regs, kvm_sregs};
+use kvm_bindings::{
+    kvm_debugregs, kvm_fpu, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave, Msrs,
+};
+use std::sync::Arc;
+
 use vm_memory::{GuestAddress, GuestMemoryBackend};
 
 use crate::memory::DomainMemory;
 use virtio_seep::abi::layout::PAGE_SIZE;
 
-/// The vCPU state a checkpoint keeps.
-#[derive(Clone, Debug)]
+/// The vCPU state a checkpoint keeps: everything a guest can change (what each piece
+/// costs, and why nothing else can change, is in `domain::vcpu_state`).
 pub struct VcpuState {
     /// General registers.
     pub regs: kvm_regs,
-    /// Segment, control and descriptor-table registers.
+    /// Segment, control and descriptor-table registers, EFER, CR8, the APIC base.
     pub sregs: kvm_sregs,
-    /// x87 state (guests use no SSE, but may use x87).
-    pub fpu: kvm_fpu,
+    /// Pending exception and interrupt, NMI, interrupt shadow, SMM.
+    pub events: kvm_vcpu_events,
+    /// x87 (and whatever SSE/AVX state the guest could reach).
+    pub fpu: FpuState,
+    /// The state only code at CPL0 can change (shared between the checkpoints that
+    /// carry it over: no copy of a few hundred MSRs per checkpoint).
+    pub privileged: Arc<PrivilegedState>,
+    /// Code at CPL0 other than the image's exception stubs as loaded may have run (a
+    /// kernel-mode guest, or a user-mode guest that wrote its own code pages): the
+    /// privileged state is then read at every checkpoint.
+    pub tainted: bool,
+}
+
+/// The floating-point state of a vCPU.
+pub enum FpuState {
+    /// `KVM_GET_XSAVE`: every state component, with the XSAVE header that says which
+    /// are in their initial configuration (so a restore is exact).
+    Xsave(Box<kvm_xsave>),
+    /// `KVM_GET_FPU`, where KVM has no XSAVE (or the guest's XSAVE area is larger than
+    /// `kvm_xsave`): x87 and SSE registers (boxed too: a checkpoint moves it).
+    Legacy(Box<kvm_fpu>),
+}
+
+/// The state that only code at CPL0 can change.
+pub struct PrivilegedState {
+    /// DR0-DR3, DR6, DR7 (DR6 and DR7 also change when a #DB is delivered).
+    pub debugregs: kvm_debugregs,
+    /// XCR0, where KVM has XCRs.
+    pub xcrs: Option<kvm_xcrs>,
+    /// The model-specific registers KVM saves, but the time stamp counter's (at most
+    /// `KVM_MAX_MSR_ENTRIES` per element).
+    pub msrs: Vec<Msrs>,
+}
+
+/// Why a domain's checkpoint cannot be used (see [`StoreState::Poisoned`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poison {
+    /// A checkpoint failed part way: the shadow may hold pages of two request
+    /// boundaries, and the vCPU state may not match either.
+    Checkpoint,
+    /// A rollback failed part way: the domain's memory and vCPU mix the checkpoint and
+    /// the state it faulted in.
+    Rollback,
+}
+
+impl std::fmt::Display for Poison {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Poison::Checkpoint => "checkpoint",
+            Poison::Rollback => "rollback",
+        })
+    }
+}
+
+/// Whether the store holds a checkpoint a rollback may use.
+///
+/// Transitions (the domain makes them, see `Domain::checkpoint` and
+/// `Domain::rollback`):
+/// - `Empty` → `Ready`: the first checkpoint succeeds;
+/// - any → `Poisoned(Checkpoint)`: a checkpoint fails, whatever step (an ioctl, a
+///   page copy);
+/// - `Poisoned` → `Ready`: a later checkpoint succeeds completely (every page written
+///   since the last good one is copied: a failed copy leaves its page pending);
+/// - `Ready` → `Poisoned(Rollback)`: a rollback fails part way;
+/// - a rollback from `Empty` or `Poisoned` is refused and changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreState {
+    /// No checkpoint yet.
+    Empty,
+    /// The shadow and the vCPU state are one complete checkpoint.
+    Ready,
+    /// The last checkpoint or rollback failed; rollback is refused until a checkpoint
+    /// succeeds.
+    Poisoned(Poison),
+}
+
+/// A page could not be copied between the domain's RAM and the shadow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("page {page:#x} could not be copied")]
+pub struct PageCopyError {
+    /// The page number.
+    pub page: u64,
 }
 
 /// The shadow memory and vCPU state of the last checkpoint.
 pub struct CheckpointStore {
     shadow: Vec<u8>,
     vcpu: Option<VcpuState>,
+    state: StoreState,
+    /// Test hook: the next capture fails after copying this many pages.
+    fail_capture_after: Option<usize>,
 }
 
 impl CheckpointStore {
@@ -40,63 +131,125 @@ impl CheckpointStore {
             // Zeroed and lazily backed by the host: untouched pages cost nothing.
             shadow: vec![0; len],
             vcpu: None,
+            state: StoreState::Empty,
+            fail_capture_after: None,
         }
     }
 
-    /// Whether a checkpoint was taken.
-    pub fn has_checkpoint(&self) -> bool {
-        self.vcpu.is_some()
+    /// Whether the store holds a checkpoint a rollback may use.
+    pub fn state(&self) -> StoreState {
+        self.state
     }
 
-    /// The vCPU state of the last checkpoint.
+    /// Whether a complete checkpoint is held.
+    pub fn has_checkpoint(&self) -> bool {
+        self.state == StoreState::Ready
+    }
+
+    /// The vCPU state of the last checkpoint that read one (complete only when the
+    /// store is `Ready`).
     pub fn vcpu(&self) -> Option<&VcpuState> {
         self.vcpu.as_ref()
     }
 
-    /// Keeps the vCPU state of a checkpoint: the general registers `regs`, and the
-    /// segment and x87 state `first` when given (the first checkpoint; later ones keep
-    /// what it saved, which a serving guest does not change). Without `first` and
-    /// without an earlier checkpoint, nothing is kept.
-    pub fn keep_vcpu(&mut self, regs: kvm_regs, first: Option<(kvm_sregs, kvm_fpu)>) {
-        match (first, &mut self.vcpu) {
-            (Some((sregs, fpu)), _) => self.vcpu = Some(VcpuState { regs, sregs, fpu }),
-            (None, Some(vcpu)) => vcpu.regs = regs,
-            (None, None) => {}
-        }
+    /// Marks the store poisoned by a failed `cause`.
+    pub fn poison(&mut self, cause: Poison) {
+        self.state = StoreState::Poisoned(cause);
     }
 
-    /// Records a checkpoint's memory: copies the pages in `written` (bitmap, KVM
-    /// layout) from `memory` into the shadow. Returns the pages copied; `written` is
-    /// left all zero, ready for the next look.
-    pub fn capture(&mut self, memory: &DomainMemory, written: &mut [u64]) -> usize {
-        let mut copied = 0;
-        for page in take_pages(written) {
+    /// Ends a checkpoint whose pages were all captured: `vcpu` is its vCPU state, and
+    /// the store is `Ready`.
+    pub fn complete(&mut self, vcpu: VcpuState) {
+        self.vcpu = Some(vcpu);
+        self.state = StoreState::Ready;
+    }
+
+    /// Test hook: the next [`capture`](Self::capture) fails after `pages` copies.
+    pub fn fail_next_capture_after(&mut self, pages: usize) {
+        self.fail_capture_after = Some(pages);
+    }
+
+    /// Copies the pages in `written` (bitmap, KVM layout) from `memory` into the shadow.
+    /// Returns the pages copied; `written` is left all zero. On a failed copy, that
+    /// page and those not reached yet stay set in `written` (the next capture copies
+    /// them), and the caller must poison the store.
+    pub fn capture(
+        &mut self,
+        memory: &DomainMemory,
+        written: &mut [u64],
+    ) -> Result<usize, PageCopyError> {
+        let mut budget = self.fail_capture_after.take();
+        let shadow = &mut self.shadow;
+        drain_pages(written, |page| {
+            if let Some(left) = budget.as_mut() {
+                if *left == 0 {
+                    return false;
+                }
+                *left -= 1;
+            }
             let at = page * PAGE_SIZE;
             let range = slot(at);
             // One page at a time through a volatile slice: cheaper than `read_slice`,
             // which looks the region up again for every call.
-            if let Ok(page) = memory.guest().get_slice(GuestAddress(at), range.len()) {
-                page.copy_to(&mut self.shadow[range]);
-                copied += 1;
+            match (
+                memory.guest().get_slice(GuestAddress(at), range.len()),
+                shadow.get_mut(range),
+            ) {
+                (Ok(page), Some(into)) => {
+                    page.copy_to(into);
+                    true
+                }
+                _ => false,
             }
-        }
-        copied
+        })
     }
 
     /// Puts back into `memory` the pages in `written` (bitmap, KVM layout) as they were
-    /// at the checkpoint. Returns the pages restored; `written` is left all zero.
-    pub fn restore(&self, memory: &DomainMemory, written: &mut [u64]) -> usize {
-        let mut restored = 0;
-        for page in take_pages(written) {
+    /// at the checkpoint. Returns the pages restored; `written` is left all zero. On a
+    /// failed copy the memory mixes two states: the caller must poison the store.
+    pub fn restore(
+        &self,
+        memory: &DomainMemory,
+        written: &mut [u64],
+    ) -> Result<usize, PageCopyError> {
+        drain_pages(written, |page| {
             let at = page * PAGE_SIZE;
             let range = slot(at);
-            if let Ok(page) = memory.guest().get_slice(GuestAddress(at), range.len()) {
-                page.copy_from(&self.shadow[range]);
-                restored += 1;
+            match (
+                memory.guest().get_slice(GuestAddress(at), range.len()),
+                self.shadow.get(range),
+            ) {
+                (Ok(page), Some(from)) => {
+                    page.copy_from(from);
+                    true
+                }
+                _ => false,
             }
-        }
-        restored
+        })
     }
+}
+
+/// Takes the pages set in `bitmap` out of it one by one, in order, handing each to
+/// `copy`. Returns how many it took, or the first page `copy` refused: that page and
+/// the ones after it stay set.
+fn drain_pages(
+    bitmap: &mut [u64],
+    mut copy: impl FnMut(u64) -> bool,
+) -> Result<usize, PageCopyError> {
+    let mut copied = 0;
+    for (word, slot) in bitmap.iter_mut().enumerate() {
+        let mut bits = std::mem::take(slot);
+        while bits != 0 {
+            let page = word as u64 * 64 + u64::from(bits.trailing_zeros());
+            if !copy(page) {
+                *slot = bits;
+                return Err(PageCopyError { page });
+            }
+            bits &= bits - 1;
+            copied += 1;
+        }
+    }
+    Ok(copied)
 }
 
 /// The shadow range of the page at guest address `at`.
@@ -114,16 +267,6 @@ pub fn pages(bitmap: &[u64]) -> impl Iterator<Item = u64> + '_ {
         .enumerate()
         .filter(|(_, bits)| **bits != 0)
         .flat_map(|(word, &bits)| set_bits(word, bits))
-}
-
-/// Like [`pages`], clearing each word of `bitmap` as it is read: the caller's bitmap
-/// is zero afterwards without a pass over all of it.
-pub fn take_pages(bitmap: &mut [u64]) -> impl Iterator<Item = u64> + '_ {
-    bitmap
-        .iter_mut()
-        .enumerate()
-        .filter(|(_, bits)| **bits != 0)
-        .flat_map(|(word, bits)| set_bits(word, std::mem::take(bits)))
 }
 
 /// The page numbers of the set bits of word `word` of a bitmap, `bits`.
@@ -167,10 +310,7 @@ mod tests {
             .write_slice(b"before", GuestAddress(0x20_0000))
             .unwrap();
         let mut written = memory.take_vmm_written();
-        let first = Some((kvm_sregs::default(), kvm_fpu::default()));
-        store.keep_vcpu(kvm_regs::default(), first);
-        assert!(store.has_checkpoint());
-        assert!(store.capture(&memory, &mut written) >= 1);
+        assert!(store.capture(&memory, &mut written).unwrap() >= 1);
         assert!(written.iter().all(|&word| word == 0), "taken out");
         memory
             .guest()
@@ -181,7 +321,7 @@ mod tests {
             .write_slice(b"new", GuestAddress(0x30_0000))
             .unwrap();
         let mut written = memory.take_vmm_written();
-        assert_eq!(store.restore(&memory, &mut written), 2);
+        assert_eq!(store.restore(&memory, &mut written), Ok(2));
         assert!(written.iter().all(|&word| word == 0), "taken out");
         let mut back = [0u8; 6];
         memory
@@ -198,5 +338,34 @@ mod tests {
             b"\0\0\0",
             "a page first written after the checkpoint is zero again"
         );
+    }
+
+    #[test]
+    fn a_failed_capture_leaves_the_pages_it_did_not_copy_pending() {
+        let memory = DomainMemory::new(4 << 20).unwrap();
+        let mut store = CheckpointStore::new(memory.size());
+        for at in [0x20_0000, 0x21_0000, 0x30_0000] {
+            memory.guest().write_slice(b"x", GuestAddress(at)).unwrap();
+        }
+        let mut written = memory.take_vmm_written();
+        store.fail_next_capture_after(1);
+        let failed = store.capture(&memory, &mut written).unwrap_err();
+        assert_eq!(failed.page, 0x210);
+        assert_eq!(pages(&written).collect::<Vec<_>>(), [0x210, 0x300]);
+        assert_eq!(
+            store.capture(&memory, &mut written),
+            Ok(2),
+            "the hook fires once"
+        );
+        assert!(written.iter().all(|&word| word == 0));
+    }
+
+    #[test]
+    fn store_states_follow_the_documented_transitions() {
+        let mut store = CheckpointStore::new(1 << 20);
+        assert_eq!(store.state(), StoreState::Empty);
+        store.poison(Poison::Checkpoint);
+        assert_eq!(store.state(), StoreState::Poisoned(Poison::Checkpoint));
+        assert!(!store.has_checkpoint());
     }
 }

@@ -220,6 +220,10 @@ pub const BENCH_64K_BULK: u32 = 65536;
 /// Pages `ckpt-probe` writes between its checkpoints.
 pub const CKPT_PAGES: usize = 16;
 
+/// The x87 control word `x87-probe` loads between its two `Nop`s: round toward zero,
+/// 53-bit precision, every exception masked (not the `fninit` default, 0x037f).
+pub const X87_PROBE_CONTROL_WORD: u16 = 0x0e7f;
+
 /// One-way messages `queue-crasher` queues behind its poison request.
 pub const QUEUED_NOTIFIES: u64 = 5;
 

@@ -28,10 +28,15 @@ use crate::x86_boot::GuestMode;
 pub struct RecoveryReport {
     /// Median raw exit, the baseline.
     pub raw_exit: Duration,
-    /// Taking a checkpoint after the probe's first pass.
+    /// Taking a domain's first checkpoint, after the probe's first pass (it also reads
+    /// the state later checkpoints carry over: debug registers, XCR0, MSRs).
     pub checkpoint: Summary,
     /// Pages a checkpoint copied (median).
     pub checkpoint_pages: usize,
+    /// A later checkpoint: after the rollback, at the end of the probe's second pass.
+    pub checkpoint_later: Summary,
+    /// Pages a later checkpoint copied (median).
+    pub checkpoint_later_pages: usize,
     /// Rolling back after the fault.
     pub rollback: Summary,
     /// Pages a rollback restored (median).
@@ -69,7 +74,16 @@ impl fmt::Display for RecoveryReport {
             "", "median", "p99", "pages", "/exit"
         )?;
         for (label, s, pages) in [
-            ("checkpoint", self.checkpoint, Some(self.checkpoint_pages)),
+            (
+                "checkpoint (first)",
+                self.checkpoint,
+                Some(self.checkpoint_pages),
+            ),
+            (
+                "checkpoint (later)",
+                self.checkpoint_later,
+                Some(self.checkpoint_later_pages),
+            ),
             ("rollback", self.rollback, Some(self.rollback_pages)),
             ("restart (new domain)", self.restart, None),
             ("pass, pages hot", self.pass_hot, Some(CKPT_PAGES)),
@@ -109,6 +123,7 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
     let mut exits = Vec::new();
     let (mut checkpoints, mut rollbacks, mut restarts) = (Vec::new(), Vec::new(), Vec::new());
     let (mut checkpoint_pages, mut rollback_pages) = (Vec::new(), Vec::new());
+    let (mut checkpoints_later, mut checkpoint_later_pages) = (Vec::new(), Vec::new());
     let (mut pass_hot, mut pass_protected) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
         exits.push(time_run(&host, "nop-loop", GuestMode::User)? / NOP_LOOP_COUNT);
@@ -126,6 +141,10 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
         let start = Instant::now();
         rollback_pages.push(domain.rollback()?);
         rollbacks.push(start.elapsed());
+        domain.run_until(|call| call == Hypercall::Nop)?;
+        let start = Instant::now();
+        checkpoint_later_pages.push(domain.checkpoint()?);
+        checkpoints_later.push(start.elapsed());
 
         for protect in [false, true] {
             let mut domain =
@@ -148,10 +167,13 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
     }
     checkpoint_pages.sort_unstable();
     rollback_pages.sort_unstable();
+    checkpoint_later_pages.sort_unstable();
     Ok(RecoveryReport {
         raw_exit: Summary::of(&mut exits).expect("rounds >= 1").median,
         checkpoint: Summary::of(&mut checkpoints).expect("rounds >= 1"),
         checkpoint_pages: checkpoint_pages[checkpoint_pages.len() / 2],
+        checkpoint_later: Summary::of(&mut checkpoints_later).expect("rounds >= 1"),
+        checkpoint_later_pages: checkpoint_later_pages[checkpoint_later_pages.len() / 2],
         rollback: Summary::of(&mut rollbacks).expect("rounds >= 1"),
         rollback_pages: rollback_pages[rollback_pages.len() / 2],
         restart: Summary::of(&mut restarts).expect("rounds >= 1"),

@@ -99,6 +99,10 @@ pub struct Ring {
     hot: VecDeque<HotEntry>,
     /// Pages handed back early (ring full) since the last look: still to be reported.
     pending: Vec<u64>,
+    /// Pages whose entries were marked reset while `KVM_RESET_DIRTY_RINGS` has not
+    /// succeeded since: KVM has not protected them yet, so their writes are not
+    /// logged, and every look reports them until a reset succeeds.
+    unprotected: Vec<u64>,
     /// Pages that went back, for their next period.
     history: HashMap<u64, PageHistory>,
     looks: u64,
@@ -150,6 +154,7 @@ impl Ring {
             next: 0,
             hot: VecDeque::new(),
             pending: Vec::new(),
+            unprotected: Vec::new(),
             history: HashMap::new(),
             looks: 0,
             held_copies: 0,
@@ -215,7 +220,11 @@ impl Ring {
         for entry in &self.hot {
             set(bitmap, entry.page);
         }
-        for page in self.pending.drain(..) {
+        for page in self
+            .pending
+            .drain(..)
+            .chain(self.unprotected.iter().copied())
+        {
             set(bitmap, page);
         }
         let give_back = if self.looks < self.soonest {
@@ -236,7 +245,10 @@ impl Ring {
                 .map(|entry| entry.expiry)
                 .min()
                 .unwrap_or(u64::MAX);
-            reset()?;
+        }
+        // Also retries a reset that failed at an earlier look.
+        if give_back > 0 || !self.unprotected.is_empty() {
+            self.reset(reset)?;
         }
         self.looks += 1;
         Ok(())
@@ -291,6 +303,7 @@ impl Ring {
     /// Marks `entry` handed back (the caller then resets the ring).
     fn give_back(&mut self, entry: HotEntry) {
         self.flags(entry.index).store(GFN_RESET, Ordering::Release);
+        self.unprotected.push(entry.page);
         self.history.insert(
             entry.page,
             PageHistory {
@@ -307,7 +320,16 @@ impl Ring {
             self.pending.push(entry.page);
         }
         self.soonest = u64::MAX;
-        reset()
+        self.reset(reset)
+    }
+
+    /// `KVM_RESET_DIRTY_RINGS`: once it succeeds, every entry marked reset is
+    /// protected again, so no page is `unprotected` any more. When it fails they stay
+    /// reported (a failed look must lose no written page).
+    fn reset(&mut self, reset: Reset<'_>) -> Result<(), kvm_ioctls::Error> {
+        reset()?;
+        self.unprotected.clear();
+        Ok(())
     }
 
     /// Forgets the pages handed back early (their writes were counted elsewhere).

@@ -4,7 +4,7 @@
 
 use std::sync::MutexGuard;
 
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{Poison, StoreState};
 use crate::devices::blk::BlkDevice;
 use crate::dirty_log::DirtyLog;
 
@@ -30,71 +30,109 @@ impl Domain {
     }
 
     /// Takes a checkpoint: the pages written since the previous one (by the guest or by
-    /// the VMM) go into the checkpoint store, with the vCPU state. Returns the pages
-    /// copied. The domain must have been created with `dirty_log`, and must not have
-    /// stopped.
+    /// the VMM) go into the checkpoint store, with the vCPU state (see `vcpu_state`)
+    /// and the device's. Returns the pages copied. The domain must have been created
+    /// with `dirty_log`, and must not have stopped.
+    ///
+    /// A checkpoint that fails at any step (an ioctl, a page copy) leaves the domain
+    /// *poisoned*: [`rollback`](Self::rollback) refuses with
+    /// [`DomainError::Poisoned`] until a later checkpoint succeeds completely, so a
+    /// rollback never restores a mix of two states.
     pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
-        self.look_for_written()?;
-        let regs = self.regs()?;
-        // Segment, control and x87 state do not change while a guest serves requests
-        // (it runs at CPL3, or at CPL0 without touching them, and uses no floats), so
-        // they are read at the first checkpoint only: each read is an ioctl of about
-        // 2 us, a sizeable part of a checkpoint. Debug builds check the assumption.
-        let saved = self.checkpoints.as_ref().and_then(CheckpointStore::vcpu);
-        let first = match saved {
-            Some(saved) => {
-                debug_assert_eq!(self.vcpu.get_sregs().ok(), Some(saved.sregs));
-                debug_assert_eq!(self.vcpu.get_fpu().ok(), Some(saved.fpu));
-                None
-            }
-            None => Some((
-                self.vcpu
-                    .get_sregs()
-                    .map_err(|source| self.run_error("KVM_GET_SREGS", source))?,
-                self.vcpu
-                    .get_fpu()
-                    .map_err(|source| self.run_error("KVM_GET_FPU", source))?,
-            )),
-        };
-        let store = self
-            .checkpoints
-            .as_mut()
-            .ok_or(DomainError::NoCheckpoints)?;
-        store.keep_vcpu(regs, first);
+        if self.checkpoints.is_none() || self.dirty_log.is_none() {
+            return Err(DomainError::NoCheckpoints);
+        }
+        let taken = self.try_checkpoint();
+        let store = self.checkpoints.as_mut().expect("checked above");
+        if taken.is_err() {
+            store.poison(Poison::Checkpoint);
+        }
+        taken
+    }
+
+    fn try_checkpoint(&mut self) -> Result<usize, DomainError> {
+        if let DomainState::Stopped(exit) = &self.state {
+            return Err(DomainError::AlreadyStopped {
+                domain: self.name.clone(),
+                exit: exit.clone(),
+            });
+        }
+        let code_written = self.look_for_written()? || self.code_written_pending;
+        // Kept until a checkpoint completes: a failed one may have copied the code
+        // pages out of `written` already.
+        self.code_written_pending = code_written;
+        let store = self.checkpoints.as_mut().expect("checked by checkpoint");
+        let vcpu = self
+            .access
+            .read(&self.vcpu, store.vcpu(), code_written)
+            .map_err(|(what, source)| DomainError::Run {
+                domain: self.name.clone(),
+                what,
+                source,
+            })?;
+        let copied = store
+            .capture(&self.memory, &mut self.written)
+            .map_err(|source| DomainError::PageCopy {
+                domain: self.name.clone(),
+                source,
+            })?;
+        store.complete(vcpu);
+        self.code_written_pending = false;
         self.device_checkpoint = self.device.as_ref().map(BlkDevice::snapshot);
-        Ok(store.capture(&self.memory, &mut self.written))
+        Ok(copied)
     }
 
     /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
     /// as it was, the domain `Ready` again (whatever stopped it). Returns the pages
     /// restored.
+    ///
+    /// Refused, changing nothing, without a checkpoint ([`DomainError::NoCheckpoints`])
+    /// or when the last checkpoint or rollback failed ([`DomainError::Poisoned`]). A
+    /// rollback that fails part way poisons the domain and leaves it stopped.
     pub fn rollback(&mut self) -> Result<usize, DomainError> {
-        self.look_for_written()?;
         let store = self
             .checkpoints
-            .as_ref()
+            .as_mut()
             .ok_or(DomainError::NoCheckpoints)?;
-        let vcpu = store.vcpu().ok_or(DomainError::NoCheckpoints)?.clone();
-        let restored = store.restore(&self.memory, &mut self.written);
+        match store.state() {
+            StoreState::Ready => {}
+            StoreState::Empty => return Err(DomainError::NoCheckpoints),
+            StoreState::Poisoned(cause) => {
+                return Err(DomainError::Poisoned {
+                    domain: self.name.clone(),
+                    cause,
+                })
+            }
+        }
+        let rolled = self.try_rollback();
+        if rolled.is_err() {
+            let store = self.checkpoints.as_mut().expect("checked above");
+            store.poison(Poison::Rollback);
+        }
+        rolled
+    }
+
+    fn try_rollback(&mut self) -> Result<usize, DomainError> {
+        let code_written = self.look_for_written()?;
+        let store = self.checkpoints.as_ref().expect("checked by rollback");
+        let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");
+        let restored = store
+            .restore(&self.memory, &mut self.written)
+            .map_err(|source| DomainError::PageCopy {
+                domain: self.name.clone(),
+                source,
+            })?;
         // The restore itself went through the VMM's bitmap; those pages now equal the
         // checkpoint, so they are not "written since".
         self.memory.take_vmm_written();
-        let error = |what| {
-            let domain = self.name.clone();
-            move |source| DomainError::Run {
-                domain,
+        let privileged = vcpu.tainted || code_written;
+        self.access
+            .write(&mut self.vcpu, vcpu, privileged)
+            .map_err(|(what, source)| DomainError::Run {
+                domain: self.name.clone(),
                 what,
                 source,
-            }
-        };
-        self.vcpu
-            .set_sregs(&vcpu.sregs)
-            .map_err(error("KVM_SET_SREGS"))?;
-        self.vcpu
-            .set_regs(&vcpu.regs)
-            .map_err(error("KVM_SET_REGS"))?;
-        self.vcpu.set_fpu(&vcpu.fpu).map_err(error("KVM_SET_FPU"))?;
-        self.note_regs(&vcpu.regs);
+            })?;
         if let (Some(device), Some(snapshot)) = (&mut self.device, &self.device_checkpoint) {
             device.restore(snapshot);
         }
@@ -119,21 +157,24 @@ impl Domain {
     }
 
     /// Sets `written` to the pages written since the last checkpoint or rollback:
-    /// KVM's log of the guest's writes and the VMM's own.
-    fn look_for_written(&mut self) -> Result<(), DomainError> {
+    /// KVM's log of the guest's writes and the VMM's own. Returns whether the guest
+    /// wrote its own code (see `vcpu_state`: it may have run code at CPL0).
+    fn look_for_written(&mut self) -> Result<bool, DomainError> {
         let (Some(_), Some(log)) = (&self.checkpoints, &self.dirty_log) else {
             return Err(DomainError::NoCheckpoints);
         };
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
-        // Zero already (see `written`), unless a look failed half way: then it keeps
-        // a few more pages, which costs copies, never correctness.
+        // Zero already (see `written`), unless a checkpoint failed half way: then it
+        // keeps the pages that checkpoint did not copy.
         self.written.resize((size / 4096).div_ceil(64), 0);
         let looked = log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .look(&self.vm, size, &mut self.written);
         looked.map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
+        // Before the VMM's own writes join: loading the image wrote the code pages.
+        let code_written = self.access.code_written(&self.written);
         self.memory.take_vmm_written_into(&mut self.written);
-        Ok(())
+        Ok(code_written)
     }
 }

@@ -1,5 +1,6 @@
 //! [`DomainError`]: failures of the host while building or running a domain.
 
+use crate::checkpoint::{PageCopyError, Poison};
 use crate::fault::DomainExit;
 use crate::image::ImageError;
 use crate::memory::MemoryError;
@@ -57,6 +58,25 @@ pub enum DomainError {
     /// before any checkpoint.
     #[error("domain has no checkpoint (create it with dirty_log and take one first)")]
     NoCheckpoints,
+    /// A checkpoint or a rollback could not copy a page of the domain's RAM.
+    #[error("domain {domain}: {source}")]
+    PageCopy {
+        /// The domain.
+        domain: String,
+        /// The page.
+        #[source]
+        source: PageCopyError,
+    },
+    /// The domain cannot be rolled back: its last checkpoint or rollback failed part
+    /// way, and no checkpoint has succeeded since. Its saved state may mix two request
+    /// boundaries, so the only safe recoveries are a restart or a shutdown.
+    #[error("domain {domain} cannot be rolled back: its last {cause} failed")]
+    Poisoned {
+        /// The domain.
+        domain: String,
+        /// Which operation failed.
+        cause: Poison,
+    },
     /// The domain was asked to run after it stopped.
     #[error("domain {domain} already stopped ({exit})")]
     AlreadyStopped {

@@ -33,4 +33,68 @@ impl Domain {
         self.note_regs(&regs);
         Ok(())
     }
+
+    /// Test hook: the next checkpoint fails after copying `pages` pages, as if the
+    /// next page copy failed, to check that a failed checkpoint poisons the domain.
+    #[doc(hidden)]
+    pub fn fail_next_checkpoint_after(&mut self, pages: usize) -> Result<(), DomainError> {
+        self.checkpoints
+            .as_mut()
+            .ok_or(DomainError::NoCheckpoints)?
+            .fail_next_capture_after(pages);
+        Ok(())
+    }
+
+    /// Test hook: whether the last complete checkpoint is tainted (code at CPL0 other
+    /// than the image's stubs may have run: its privileged vCPU state was read).
+    /// `None` without a complete checkpoint.
+    #[doc(hidden)]
+    pub fn checkpoint_tainted(&self) -> Option<bool> {
+        let store = self.checkpoints.as_ref()?;
+        store
+            .has_checkpoint()
+            .then(|| store.vcpu().map(|vcpu| vcpu.tainted))
+            .flatten()
+    }
+
+    /// Test hook: the vCPU's special registers, events and floating-point state, read
+    /// with ioctls (not from the run page), to check that a rollback restores them.
+    #[doc(hidden)]
+    pub fn vcpu_snapshot(&self) -> Result<VcpuSnapshot, DomainError> {
+        let error = |what| move |source| self.run_error(what, source);
+        Ok(VcpuSnapshot {
+            sregs: self.vcpu.get_sregs().map_err(error("KVM_GET_SREGS"))?,
+            events: self
+                .vcpu
+                .get_vcpu_events()
+                .map_err(error("KVM_GET_VCPU_EVENTS"))?,
+            fpu: self.vcpu.get_fpu().map_err(error("KVM_GET_FPU"))?,
+            xsave: self
+                .vcpu
+                .get_xsave()
+                .map_err(error("KVM_GET_XSAVE"))?
+                .region
+                .to_vec(),
+            debugregs: self
+                .vcpu
+                .get_debug_regs()
+                .map_err(error("KVM_GET_DEBUGREGS"))?,
+        })
+    }
+}
+
+/// What [`Domain::vcpu_snapshot`] reads.
+#[doc(hidden)]
+#[derive(Debug, PartialEq)]
+pub struct VcpuSnapshot {
+    /// Segment, control and descriptor-table registers.
+    pub sregs: kvm_bindings::kvm_sregs,
+    /// vCPU events.
+    pub events: kvm_bindings::kvm_vcpu_events,
+    /// x87 and SSE state.
+    pub fpu: kvm_bindings::kvm_fpu,
+    /// The XSAVE area.
+    pub xsave: Vec<u32>,
+    /// Debug registers.
+    pub debugregs: kvm_bindings::kvm_debugregs,
 }

@@ -20,14 +20,17 @@ mod error;
 mod exit;
 mod inject;
 mod run;
+mod vcpu_state;
 
 use std::sync::{Arc, Mutex};
 
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
-use kvm_ioctls::{Cap, SyncReg, VcpuFd, VmFd};
+use kvm_ioctls::{VcpuFd, VmFd};
 
 pub use config::{DomainConfig, DEFAULT_MEMORY_SIZE, DEFAULT_WATCHDOG_TIMEOUT};
 pub use error::DomainError;
+#[doc(hidden)]
+pub use inject::VcpuSnapshot;
 pub use run::RunEvent;
 
 use crate::checkpoint::CheckpointStore;
@@ -41,6 +44,7 @@ use crate::memory::DomainMemory;
 use crate::watchdog::{VcpuWatch, Watchdog};
 use crate::x86_boot;
 use run::RunBudget;
+use vcpu_state::VcpuAccess;
 
 /// Where a domain is in its life (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,8 +74,11 @@ pub struct Domain {
     /// spare an allocation per request). All zero between looks: the capture or
     /// restore that follows a look takes its pages out.
     written: Vec<u64>,
-    /// KVM copies the general registers into the run page at every exit.
-    sync_regs: bool,
+    /// How the vCPU state is read and written (what KVM copies into the run page).
+    access: VcpuAccess,
+    /// The guest wrote its code pages, seen by a checkpoint that then failed: the
+    /// next one must still count it (those pages may have left `written`).
+    code_written_pending: bool,
     /// Guest run time left for the message in hand, when it has a budget.
     budget: Option<RunBudget>,
     /// Present when the domain owns a disk.
@@ -138,23 +145,37 @@ impl Domain {
             log.attach_vcpu(&vcpu)
                 .map_err(create_err("mmap of the dirty ring"))?;
         }
-        // Hypercall arguments and checkpoints need the registers: have KVM copy them
-        // into the shared run page at every exit instead of asking with an ioctl
-        // (about 2 us each on these hosts).
-        let sync_regs = host.kvm().check_extension(Cap::SyncRegs);
-        if sync_regs {
-            vcpu.set_sync_valid_reg(SyncReg::Register);
-        }
+        // Hypercall arguments and checkpoints need the registers (and checkpoints the
+        // special registers and events): have KVM copy them into the shared run page
+        // at every exit instead of asking with an ioctl (about 2 us each on these
+        // hosts). See `vcpu_state`.
+        let access = VcpuAccess::new(
+            host.kvm(),
+            &vm,
+            &mut vcpu,
+            config.mode,
+            image,
+            config.dirty_log,
+        )
+        .map_err(|(what, source)| create_err(what)(source))?;
         vcpu.set_cpuid2(host.cpuid())
             .map_err(create_err("KVM_SET_CPUID2"))?;
         let sregs = vcpu.get_sregs().map_err(create_err("KVM_GET_SREGS"))?;
-        vcpu.set_sregs(&x86_boot::long_mode_sregs(sregs, config.mode, stubs != 0))
+        let sregs = x86_boot::long_mode_sregs(sregs, config.mode, stubs != 0);
+        vcpu.set_sregs(&sregs)
             .map_err(create_err("KVM_SET_SREGS"))?;
         let entry_regs = x86_boot::entry_regs(entry);
         vcpu.set_regs(&entry_regs)
             .map_err(create_err("KVM_SET_REGS"))?;
-        if sync_regs {
-            vcpu.sync_regs_mut().regs = entry_regs;
+        access.note_regs(&mut vcpu, &entry_regs);
+        access.note_sregs(&mut vcpu, &sregs);
+        if config.dirty_log {
+            // The run page holds zeros until the first exit: a checkpoint before it
+            // must find the events KVM starts with.
+            let events = vcpu
+                .get_vcpu_events()
+                .map_err(create_err("KVM_GET_VCPU_EVENTS"))?;
+            vcpu.sync_regs_mut().events = events;
         }
 
         Ok(Domain {
@@ -170,7 +191,8 @@ impl Domain {
                 .then(|| CheckpointStore::new(config.memory_size)),
             dirty_log: dirty_log.map(Mutex::new),
             written: Vec::new(),
-            sync_regs,
+            access,
+            code_written_pending: false,
             budget: None,
             device: config.disk.clone().map(BlkDevice::new),
             device_checkpoint: None,
@@ -197,19 +219,16 @@ impl Domain {
         self.device.as_ref().map(BlkDevice::stats)
     }
 
-    /// Keeps the run page's copy of the registers (see `sync_regs`) equal to what was
-    /// just set with an ioctl, for a checkpoint taken before the next exit. KVM does
-    /// not load it on entry: only its dirty flag would make it.
+    /// Keeps the run page's copy of the registers equal to what was just set with an
+    /// ioctl, for a checkpoint taken before the next exit. KVM does not load it on
+    /// entry: only its dirty flag would make it.
     pub(super) fn note_regs(&mut self, regs: &kvm_bindings::kvm_regs) {
-        if self.sync_regs {
-            self.vcpu.sync_regs_mut().regs = *regs;
-        }
+        self.access.note_regs(&mut self.vcpu, regs);
     }
 
-    /// The general registers: the run page's copy when KVM keeps it (`sync_regs`),
-    /// else an ioctl.
+    /// The general registers: the run page's copy when KVM keeps it, else an ioctl.
     pub(super) fn regs(&self) -> Result<kvm_bindings::kvm_regs, DomainError> {
-        if self.sync_regs {
+        if self.access.sync_regs {
             let regs = self.vcpu.sync_regs().regs;
             debug_assert_eq!(self.vcpu.get_regs().ok(), Some(regs));
             return Ok(regs);

@@ -316,3 +316,23 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn pages_whose_reset_failed_are_reported_until_a_reset_succeeds() {
+    let mut kvm = Kvm::new(1024);
+    assert!(kvm.write(5));
+    for _ in 0..u64::from(FIRST_HOT_LOOKS) + LINGER_LOOKS {
+        assert_eq!(kvm.look(), [5]);
+    }
+    // The look that hands the entry back: KVM_RESET_DIRTY_RINGS fails, so KVM never
+    // protects the page again and the guest's next writes to it are not logged.
+    let mut bitmap = [0u64; 1];
+    let failed = kvm
+        .ring
+        .look(&mut bitmap, &mut || Err(errno::Error::new(libc::EIO)));
+    assert!(failed.is_err());
+    assert!(kvm.writable.contains(&5), "still writable, unlogged");
+    assert_eq!(kvm.look(), [5], "reported again, and the reset is retried");
+    assert!(kvm.writable.is_empty(), "protected now");
+    assert!(kvm.look().is_empty(), "and no longer reported");
+}

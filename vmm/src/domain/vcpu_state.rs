@@ -1,0 +1,330 @@
+//! The vCPU state a checkpoint saves and a rollback restores: everything a guest can
+//! change, read as cheaply as KVM allows (Firecracker's `VcpuState` is the reference
+//! list).
+//!
+//! What is saved at every checkpoint, and what it costs:
+//! - general registers: KVM copies them into the shared run page at every exit to
+//!   the VMM (`KVM_CAP_SYNC_REGS`), so reading them is a memory copy;
+//! - segment, control and descriptor-table registers (`kvm_sregs`) and vCPU events
+//!   (pending exception, NMI, interrupt shadow): the same, for a checkpointing domain
+//!   (KVM fills them at each exit to the VMM, in the kernel: no ioctl). A guest at
+//!   CPL3 can load DS, ES, FS, GS (and SS, CS through far transfers), and a page
+//!   fault sets CR2, so these are never assumed constant;
+//! - the floating-point state: one `KVM_GET_XSAVE` per checkpoint (about 4 us on
+//!   these hosts, most of what this module adds to a checkpoint: `ankh bench
+//!   recovery`). Any guest can use x87 at any privilege level, and nothing tells the
+//!   VMM cheaply that it did: the lazy-FPU traps (CR0.TS, or CR0.EM, set by the VMM
+//!   so that the first x87 instruction raises #NM) would work on VMX/SVM hosts, but
+//!   kvm_pvm ignores both for user-mode guests (tried: x87 runs with either bit set).
+//!   XSAVE rather than `KVM_GET_FPU` because its header records which components
+//!   are in their initial state; `KVM_SET_FPU` leaves that header alone, so a restore
+//!   after `fninit` could load the initial state instead of the saved one.
+//!
+//! The privileged state (debug registers, XCR0, the MSRs KVM saves) changes only
+//! through code at CPL0 (`mov dr`, `xsetbv`, `wrmsr`), except DR6 and DR7, which the
+//! CPU also updates when it delivers a #DB. It is read at the first checkpoint, and
+//! again at a checkpoint only when code at CPL0 other than the VMM-checked exception
+//! stubs may have run (the checkpoint is then *tainted*, and so are the ones after
+//! it until a rollback to an untainted one): in a kernel-mode domain always; in a
+//! user-mode domain once the guest wrote one of its own code pages (the dirty log says
+//! so for free). A user-mode guest reaches CPL0 only through the IDT's gates, which
+//! lead to the image's exception stubs (the IDT, GDT, TSS and page tables are in
+//! supervisor-only pages; SYSCALL is off in EFER and SYSENTER's MSRs are zero, so both
+//! fault). Unmodified, those stubs report the exception and halt, and the VMM never
+//! resumes the domain. A rollback writes back the debug registers every time (a #DB
+//! stops the domain, so they differ only after a #DB; one ioctl), and the rest of the
+//! privileged state when the checkpoint is tainted or the guest wrote its code since.
+//! The costs: `KVM_GET_DEBUGREGS`, `KVM_GET_XCRS` and `KVM_GET_MSRS` (one ioctl per
+//! 256 MSRs) each tainted checkpoint, their `SET`s each such rollback.
+//!
+//! Left out, and why it cannot change or must not be restored:
+//! - the time stamp counter (`IA32_TSC`, `IA32_TSC_ADJUST`): it is time, not state;
+//!   a rollback must not turn the guest's clock back;
+//! - the local APIC and the MP state: the VM has no in-kernel irqchip (HLT is an exit
+//!   to the VMM, which stops the domain), so there is no APIC, and the MP state stays
+//!   runnable;
+//! - CPUID: set once at creation, the guest cannot change it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use kvm_bindings::{
+    kvm_msr_entry, Msrs, KVM_CAP_SYNC_REGS, KVM_CAP_XSAVE2, KVM_MAX_MSR_ENTRIES,
+    KVM_SYNC_X86_EVENTS, KVM_SYNC_X86_REGS, KVM_SYNC_X86_SREGS,
+};
+use kvm_ioctls::{Cap, Kvm, SyncReg, VcpuFd, VmFd};
+use vmm_sys_util::errno;
+
+use crate::checkpoint::{FpuState, PrivilegedState, VcpuState};
+use crate::image::GuestImage;
+use crate::x86_boot::GuestMode;
+use virtio_seep::abi::layout::PAGE_SIZE;
+
+/// `IA32_TIME_STAMP_COUNTER` and `IA32_TSC_ADJUST`: time, never rolled back.
+const TIME_MSRS: [u32; 2] = [0x10, 0x3b];
+
+/// A failed KVM call: its name and error.
+pub(super) type IoctlError = (&'static str, kvm_ioctls::Error);
+
+/// How a domain's vCPU state is read and written.
+pub(super) struct VcpuAccess {
+    /// KVM copies the general registers into the run page at every exit.
+    pub(super) sync_regs: bool,
+    /// The same for the special registers and the vCPU events (checkpointing domains).
+    sync_sregs: bool,
+    sync_events: bool,
+    /// `KVM_GET_XSAVE` covers the guest's whole floating-point state.
+    xsave: bool,
+    /// KVM has `KVM_GET_XCRS`.
+    xcrs: bool,
+    mode: GuestMode,
+    /// The page numbers of the image's code: a user-mode guest that writes them may
+    /// run its own code at CPL0.
+    code_pages: Vec<Range<u64>>,
+    /// The MSRs KVM saves, less [`TIME_MSRS`]; narrowed at the first read to those
+    /// this vCPU has and KVM lets the VMM write back.
+    msr_indices: Vec<u32>,
+    /// `msr_indices` was narrowed.
+    msrs_checked: bool,
+}
+
+impl VcpuAccess {
+    /// Sets up the run page's copies on `vcpu` (the special registers and events only
+    /// for a domain that takes checkpoints) and finds what KVM offers.
+    pub(super) fn new(
+        kvm: &Kvm,
+        vm: &VmFd,
+        vcpu: &mut VcpuFd,
+        mode: GuestMode,
+        image: &GuestImage,
+        checkpoints: bool,
+    ) -> Result<VcpuAccess, IoctlError> {
+        let offered =
+            u32::try_from(kvm.check_extension_raw(u64::from(KVM_CAP_SYNC_REGS))).unwrap_or(0);
+        let sync = |bit: u32, reg: SyncReg, vcpu: &mut VcpuFd| {
+            let on = offered & bit != 0;
+            if on {
+                vcpu.set_sync_valid_reg(reg);
+            }
+            on
+        };
+        let sync_regs = sync(KVM_SYNC_X86_REGS, SyncReg::Register, vcpu);
+        let sync_sregs = checkpoints && sync(KVM_SYNC_X86_SREGS, SyncReg::SystemRegister, vcpu);
+        let sync_events = checkpoints && sync(KVM_SYNC_X86_EVENTS, SyncReg::VcpuEvents, vcpu);
+        // `kvm_xsave` is 4 KiB; a guest with a larger area (AMX) needs KVM_GET_XSAVE2.
+        let xsave_size = usize::try_from(vm.check_extension_raw(u64::from(KVM_CAP_XSAVE2)))
+            .unwrap_or(usize::MAX);
+        let xsave = kvm.check_extension(Cap::Xsave)
+            && xsave_size <= std::mem::size_of::<kvm_bindings::kvm_xsave>();
+        let msr_indices = match checkpoints {
+            true => kvm
+                .get_msr_index_list()
+                .map_err(|e| ("KVM_GET_MSR_INDEX_LIST", e))?
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|index| !TIME_MSRS.contains(index))
+                .collect(),
+            false => Vec::new(),
+        };
+        let code_pages = image
+            .segments()
+            .iter()
+            .filter(|segment| segment.executable)
+            .map(|s| s.addr / PAGE_SIZE..(s.addr + s.mem_size).div_ceil(PAGE_SIZE))
+            .collect();
+        Ok(VcpuAccess {
+            sync_regs,
+            sync_sregs,
+            sync_events,
+            xsave,
+            xcrs: kvm.check_extension(Cap::Xcrs),
+            mode,
+            code_pages,
+            msr_indices,
+            msrs_checked: false,
+        })
+    }
+
+    /// Whether `written` (a page bitmap) holds one of the image's code pages.
+    pub(super) fn code_written(&self, written: &[u64]) -> bool {
+        self.mode == GuestMode::User
+            && self.code_pages.iter().flat_map(Range::clone).any(|page| {
+                usize::try_from(page / 64)
+                    .ok()
+                    .and_then(|word| written.get(word))
+                    .is_some_and(|bits| bits & (1 << (page % 64)) != 0)
+            })
+    }
+
+    /// Reads the state a checkpoint keeps. `previous` is the last checkpoint's state,
+    /// whose privileged part is carried over when no CPL0 code but the stubs could run
+    /// since; `code_written`: the guest wrote its code pages since.
+    pub(super) fn read(
+        &mut self,
+        vcpu: &VcpuFd,
+        previous: Option<&VcpuState>,
+        code_written: bool,
+    ) -> Result<VcpuState, IoctlError> {
+        let synced = vcpu.sync_regs();
+        let regs = match self.sync_regs {
+            true => synced.regs,
+            false => vcpu.get_regs().map_err(|e| ("KVM_GET_REGS", e))?,
+        };
+        let sregs = match self.sync_sregs {
+            true => synced.sregs,
+            false => vcpu.get_sregs().map_err(|e| ("KVM_GET_SREGS", e))?,
+        };
+        let events = match self.sync_events {
+            true => synced.events,
+            false => vcpu
+                .get_vcpu_events()
+                .map_err(|e| ("KVM_GET_VCPU_EVENTS", e))?,
+        };
+        let fpu = match self.xsave {
+            true => FpuState::Xsave(Box::new(
+                vcpu.get_xsave().map_err(|e| ("KVM_GET_XSAVE", e))?,
+            )),
+            false => FpuState::Legacy(Box::new(vcpu.get_fpu().map_err(|e| ("KVM_GET_FPU", e))?)),
+        };
+        let tainted = self.mode == GuestMode::Kernel
+            || code_written
+            || previous.is_some_and(|state| state.tainted);
+        let privileged = match previous {
+            Some(state) if !tainted => Arc::clone(&state.privileged),
+            _ => Arc::new(self.read_privileged(vcpu)?),
+        };
+        Ok(VcpuState {
+            regs,
+            sregs,
+            events,
+            fpu,
+            privileged,
+            tainted,
+        })
+    }
+
+    fn read_privileged(&mut self, vcpu: &VcpuFd) -> Result<PrivilegedState, IoctlError> {
+        let debugregs = vcpu
+            .get_debug_regs()
+            .map_err(|e| ("KVM_GET_DEBUGREGS", e))?;
+        let xcrs = match self.xcrs {
+            true => Some(vcpu.get_xcrs().map_err(|e| ("KVM_GET_XCRS", e))?),
+            false => None,
+        };
+        Ok(PrivilegedState {
+            debugregs,
+            xcrs,
+            msrs: self.read_msrs(vcpu)?,
+        })
+    }
+
+    /// Reads the MSRs of `msr_indices`, KVM_MAX_MSR_ENTRIES per ioctl. The first time,
+    /// the list is narrowed to the MSRs this vCPU has and KVM lets the VMM write back
+    /// (KVM stops at the first MSR it refuses: that one is dropped and the call
+    /// repeated after it), by writing back the values just read (no change), so a
+    /// rollback's KVM_SET_MSRS cannot fail on them.
+    fn read_msrs(&mut self, vcpu: &VcpuFd) -> Result<Vec<Msrs>, IoctlError> {
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < self.msr_indices.len() {
+            let end = (start + KVM_MAX_MSR_ENTRIES).min(self.msr_indices.len());
+            let mut msrs = msr_entries(&self.msr_indices[start..end], "KVM_GET_MSRS")?;
+            let mut done = vcpu.get_msrs(&mut msrs).map_err(|e| ("KVM_GET_MSRS", e))?;
+            if !self.msrs_checked && done == msrs.as_slice().len() {
+                done = vcpu.set_msrs(&msrs).map_err(|e| ("KVM_SET_MSRS", e))?;
+            }
+            if done < end - start {
+                // Refused: drop it, keep what came before, go on after it.
+                self.msr_indices.remove(start + done);
+                msrs = Msrs::from_entries(&msrs.as_slice()[..done])
+                    .map_err(|_| ("KVM_GET_MSRS", errno::Error::new(libc::E2BIG)))?;
+            }
+            start += done;
+            if !msrs.as_slice().is_empty() {
+                chunks.push(msrs);
+            }
+        }
+        self.msrs_checked = true;
+        Ok(chunks)
+    }
+
+    /// Puts `state` back into the vCPU: everything a checkpoint reads at every
+    /// checkpoint, the debug registers, and, with `privileged`, the rest of the
+    /// privileged state. The run page's copies are kept equal to it (KVM refreshes
+    /// them only at the next exit, and a checkpoint may come first).
+    pub(super) fn write(
+        &self,
+        vcpu: &mut VcpuFd,
+        state: &VcpuState,
+        privileged: bool,
+    ) -> Result<(), IoctlError> {
+        vcpu.set_sregs(&state.sregs)
+            .map_err(|e| ("KVM_SET_SREGS", e))?;
+        vcpu.set_regs(&state.regs)
+            .map_err(|e| ("KVM_SET_REGS", e))?;
+        match &state.fpu {
+            FpuState::Xsave(xsave) => {
+                // SAFETY: KVM reads at most the guest's XSAVE area, which `new` checked
+                // fits `kvm_xsave` (KVM_CAP_XSAVE2), and the buffer is a whole
+                // `kvm_xsave` that KVM_GET_XSAVE filled for this vCPU.
+                unsafe { vcpu.set_xsave(xsave) }.map_err(|e| ("KVM_SET_XSAVE", e))?;
+            }
+            FpuState::Legacy(fpu) => vcpu.set_fpu(fpu).map_err(|e| ("KVM_SET_FPU", e))?,
+        }
+        let saved = &state.privileged;
+        if privileged {
+            if let Some(xcrs) = &saved.xcrs {
+                vcpu.set_xcrs(xcrs).map_err(|e| ("KVM_SET_XCRS", e))?;
+            }
+            for msrs in &saved.msrs {
+                let written = vcpu.set_msrs(msrs).map_err(|e| ("KVM_SET_MSRS", e))?;
+                if written != msrs.as_slice().len() {
+                    return Err(("KVM_SET_MSRS", errno::Error::new(libc::EIO)));
+                }
+            }
+        }
+        vcpu.set_debug_regs(&saved.debugregs)
+            .map_err(|e| ("KVM_SET_DEBUGREGS", e))?;
+        vcpu.set_vcpu_events(&state.events)
+            .map_err(|e| ("KVM_SET_VCPU_EVENTS", e))?;
+        let synced = vcpu.sync_regs_mut();
+        if self.sync_regs {
+            synced.regs = state.regs;
+        }
+        if self.sync_sregs {
+            synced.sregs = state.sregs;
+        }
+        if self.sync_events {
+            synced.events = state.events;
+        }
+        Ok(())
+    }
+
+    /// Keeps the run page's copy of the general registers equal to what was just set
+    /// with an ioctl (see [`write`](Self::write)).
+    pub(super) fn note_regs(&self, vcpu: &mut VcpuFd, regs: &kvm_bindings::kvm_regs) {
+        if self.sync_regs {
+            vcpu.sync_regs_mut().regs = *regs;
+        }
+    }
+
+    /// Keeps the run page's copy of the special registers equal to what was just set.
+    pub(super) fn note_sregs(&self, vcpu: &mut VcpuFd, sregs: &kvm_bindings::kvm_sregs) {
+        if self.sync_sregs {
+            vcpu.sync_regs_mut().sregs = *sregs;
+        }
+    }
+}
+
+/// An MSR list to read into: `indices` with zero values.
+fn msr_entries(indices: &[u32], what: &'static str) -> Result<Msrs, IoctlError> {
+    let entries: Vec<kvm_msr_entry> = indices
+        .iter()
+        .map(|&index| kvm_msr_entry {
+            index,
+            ..Default::default()
+        })
+        .collect();
+    Msrs::from_entries(&entries).map_err(|_| (what, errno::Error::new(libc::E2BIG)))
+}
