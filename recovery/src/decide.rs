@@ -82,6 +82,9 @@ pub enum ShutdownReason {
     CheckpointFailed,
     /// Restarting the domain failed (the host could not create it again).
     RestartFailed,
+    /// The domain could not be rolled back exactly (e.g. it used the FPU, whose state
+    /// is saved lazily), and its policy does not allow losing its state.
+    RollbackRefused,
 }
 
 impl fmt::Display for ShutdownReason {
@@ -99,6 +102,9 @@ impl fmt::Display for ShutdownReason {
                 f.write_str("its last checkpoint failed, and its state may not be lost")
             }
             ShutdownReason::RestartFailed => f.write_str("it could not be restarted"),
+            ShutdownReason::RollbackRefused => {
+                f.write_str("it could not be rolled back exactly, and its state may not be lost")
+            }
         }
     }
 }

@@ -114,11 +114,15 @@ fn checkpoints_need_the_dirty_log() {
 fn changed_state_is_rolled_back(
     image_name: &str,
     mode: GuestMode,
+    uses_fpu: bool,
 ) -> (
     ankh_vmm::domain::VcpuSnapshot,
     ankh_vmm::domain::VcpuSnapshot,
 ) {
     let mut domain = checkpointed(image_name, mode);
+    if uses_fpu {
+        domain.save_fpu_at_every_checkpoint();
+    }
     run_to_nop(&mut domain);
     domain.checkpoint().unwrap();
     let first = domain.vcpu_snapshot().unwrap();
@@ -139,7 +143,7 @@ fn changed_state_is_rolled_back(
 fn a_rollback_restores_the_segment_registers_a_kernel_mode_guest_loaded() {
     // Kernel mode also reads and writes back the privileged state (MSRs, XCR0, debug
     // registers) at every checkpoint and rollback.
-    let (first, second) = changed_state_is_rolled_back("segment-probe", GuestMode::Kernel);
+    let (first, second) = changed_state_is_rolled_back("segment-probe", GuestMode::Kernel, false);
     assert_eq!(first.sregs.ds.selector, DATA_SELECTOR);
     for segment in [
         second.sregs.ds,
@@ -156,17 +160,50 @@ fn a_rollback_restores_the_vcpu_state_of_a_user_mode_guest_that_loaded_segments(
     // On kvm_pvm hosts KVM does not report a user-mode guest's data segment loads in
     // its special registers (they read as the user data selector before and after),
     // so only exactness is checked here; the kernel-mode test sees the change.
-    changed_state_is_rolled_back("segment-probe", GuestMode::User);
+    changed_state_is_rolled_back("segment-probe", GuestMode::User, false);
 }
 
 #[test]
 fn a_rollback_restores_the_x87_state_of_the_checkpoint() {
     // User mode: on kvm_pvm hosts supervisor code is emulated, and KVM's emulator
     // does not know `fldcw`.
-    let (first, second) = changed_state_is_rolled_back("x87-probe", GuestMode::User);
+    let (first, second) = changed_state_is_rolled_back("x87-probe", GuestMode::User, true);
     assert_ne!(first.fpu.fcw, X87_PROBE_CONTROL_WORD);
     assert_eq!(second.fpu.fcw, X87_PROBE_CONTROL_WORD);
     assert_ne!(first.fpu.fpr, second.fpu.fpr, "1 and pi pushed");
+}
+
+#[test]
+fn a_guest_that_used_the_fpu_unannounced_is_not_rolled_back_to_a_stale_fpu_state() {
+    // Saved lazily (guests are built without floating point): the x87 state of the
+    // second checkpoint was carried over from the first, so it is unknown; the
+    // rollback sees the guest's FPU state changed and refuses, changing nothing.
+    let mut domain = checkpointed("x87-probe", GuestMode::User);
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    assert!(faults_with_ud2(domain.run().unwrap()));
+    let at_fault = domain.memory_hash();
+    assert!(matches!(
+        domain.rollback(),
+        Err(DomainError::FpuChanged { .. })
+    ));
+    assert_eq!(
+        domain.memory_hash(),
+        at_fault,
+        "a refused rollback changes nothing"
+    );
+    assert!(matches!(
+        domain.rollback(),
+        Err(DomainError::Poisoned { .. })
+    ));
+}
+
+#[test]
+fn a_guest_that_never_used_the_fpu_is_rolled_back_without_reading_it_each_time() {
+    // The segment probe uses no FPU: its carried-over state is still exact.
+    changed_state_is_rolled_back("segment-probe", GuestMode::User, false);
 }
 
 #[test]

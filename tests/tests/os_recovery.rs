@@ -135,10 +135,7 @@ fn a_fault_after_the_window_closed_follows_the_policy() {
                         Some(SystemStop::Shutdown { reason, .. }) => {
                             assert!(reason.starts_with("recovery does not help"), "{what}");
                             let last = events.last().expect("events");
-                            assert!(
-                                matches!(last.action, Action::Shutdown { .. }),
-                                "{what}"
-                            );
+                            assert!(matches!(last.action, Action::Shutdown { .. }), "{what}");
                         }
                         Some(other) => panic!("{what}: {other:?}"),
                     }

@@ -32,8 +32,9 @@ pub struct VcpuState {
     pub sregs: kvm_sregs,
     /// Pending exception and interrupt, NMI, interrupt shadow, SMM.
     pub events: kvm_vcpu_events,
-    /// x87 (and whatever SSE/AVX state the guest could reach).
-    pub fpu: FpuState,
+    /// x87 (and whatever SSE/AVX state the guest could reach); shared with the
+    /// checkpoints that carry it over (see `domain::vcpu_state`, "lazily").
+    pub fpu: Arc<FpuState>,
     /// The state only code at CPL0 can change (shared between the checkpoints that
     /// carry it over: no copy of a few hundred MSRs per checkpoint).
     pub privileged: Arc<PrivilegedState>,
@@ -44,6 +45,7 @@ pub struct VcpuState {
 }
 
 /// The floating-point state of a vCPU.
+#[derive(Debug)]
 pub enum FpuState {
     /// `KVM_GET_XSAVE`: every state component, with the XSAVE header that says which
     /// are in their initial configuration (so a restore is exact).

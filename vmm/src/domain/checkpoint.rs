@@ -82,6 +82,12 @@ impl Domain {
         Ok(copied)
     }
 
+    /// Has the FPU state read at every checkpoint (for a guest that uses floating
+    /// point; see `vcpu_state`), instead of at the first one and checked at rollback.
+    pub fn save_fpu_at_every_checkpoint(&mut self) {
+        self.access.fpu_every_checkpoint = true;
+    }
+
     /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
     /// as it was, the domain `Ready` again (whatever stopped it). Returns the pages
     /// restored.
@@ -113,6 +119,26 @@ impl Domain {
     }
 
     fn try_rollback(&mut self) -> Result<usize, DomainError> {
+        let store = self.checkpoints.as_ref().expect("checked by rollback");
+        let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");
+        if !self.access.fpu_every_checkpoint {
+            // The FPU state was carried over from an earlier checkpoint (see
+            // `vcpu_state`): valid only if the guest has not used the FPU since.
+            let unchanged =
+                self.access
+                    .fpu_unchanged(&self.vcpu, &vcpu.fpu)
+                    .map_err(|(what, source)| DomainError::Run {
+                        domain: self.name.clone(),
+                        what,
+                        source,
+                    })?;
+            if !unchanged {
+                self.access.fpu_every_checkpoint = true;
+                return Err(DomainError::FpuChanged {
+                    domain: self.name.clone(),
+                });
+            }
+        }
         let code_written = self.look_for_written()?;
         let store = self.checkpoints.as_ref().expect("checked by rollback");
         let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");

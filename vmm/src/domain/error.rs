@@ -77,6 +77,17 @@ pub enum DomainError {
         /// Which operation failed.
         cause: Poison,
     },
+    /// The guest used the FPU since its floating-point state was last saved (guests are
+    /// built without floating point, so it is saved lazily): the state at the
+    /// checkpoint is unknown and the rollback is refused, changing nothing.
+    #[error(
+        "domain {domain} cannot be rolled back exactly: it used the FPU since its state \
+         was saved (it is saved at every checkpoint from now on)"
+    )]
+    FpuChanged {
+        /// The domain.
+        domain: String,
+    },
     /// The domain was asked to run after it stopped.
     #[error("domain {domain} already stopped ({exit})")]
     AlreadyStopped {

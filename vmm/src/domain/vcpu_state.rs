@@ -10,12 +10,22 @@
 //!   (KVM fills them at each exit to the VMM, in the kernel: no ioctl). A guest at
 //!   CPL3 can load DS, ES, FS, GS (and SS, CS through far transfers), and a page
 //!   fault sets CR2, so these are never assumed constant;
-//! - the floating-point state: one `KVM_GET_XSAVE` per checkpoint (about 4 us on
-//!   these hosts, most of what this module adds to a checkpoint: `ankh bench
-//!   recovery`). Any guest can use x87 at any privilege level, and nothing tells the
-//!   VMM cheaply that it did: the lazy-FPU traps (CR0.TS, or CR0.EM, set by the VMM
-//!   so that the first x87 instruction raises #NM) would work on VMX/SVM hosts, but
-//!   kvm_pvm ignores both for user-mode guests (tried: x87 runs with either bit set).
+//! - the floating-point state, *lazily*: Ankh's guests are built without floating
+//!   point, so a user-mode domain's FPU state is read (one `KVM_GET_XSAVE`, about
+//!   4 us here, more than the rest of a checkpoint together) at its first checkpoint
+//!   only and carried over. Any guest can still use x87, and nothing tells the VMM
+//!   cheaply that it did (the lazy-FPU traps, CR0.TS or CR0.EM set so that the first
+//!   x87 instruction raises #NM, would work on VMX/SVM hosts, but kvm_pvm ignores both
+//!   for user-mode guests: x87 runs with either bit set). So a rollback first reads
+//!   the FPU state the guest has now: when it differs from the carried-over one, the
+//!   guest used the FPU since it was saved, the state at the checkpoint is unknown,
+//!   and the rollback is refused ([`DomainError::FpuChanged`]: never a silent stale
+//!   restore; recovery then escalates); from then on that domain's FPU state is read
+//!   at every checkpoint. Kernel-mode domains, and domains marked with
+//!   `Domain::save_fpu_at_every_checkpoint`, read it at every checkpoint from the
+//!   start. (A guest that used the FPU between checkpoints and left it exactly as it
+//!   was saved at the first one, registers and last-instruction pointers alike, would
+//!   go unnoticed; the rollback then restores that same state.)
 //!   XSAVE rather than `KVM_GET_FPU` because its header records which components
 //!   are in their initial state; `KVM_SET_FPU` leaves that header alone, so a restore
 //!   after `fninit` could load the initial state instead of the saved one.
@@ -77,6 +87,8 @@ pub(super) struct VcpuAccess {
     xsave: bool,
     /// KVM has `KVM_GET_XCRS`.
     xcrs: bool,
+    /// The FPU state is read at every checkpoint, not only the first (module docs).
+    pub(super) fpu_every_checkpoint: bool,
     mode: GuestMode,
     /// The page numbers of the image's code: a user-mode guest that writes them may
     /// run its own code at CPL0.
@@ -139,6 +151,7 @@ impl VcpuAccess {
             sync_events,
             xsave,
             xcrs: kvm.check_extension(Cap::Xcrs),
+            fpu_every_checkpoint: mode == GuestMode::Kernel,
             mode,
             code_pages,
             msr_indices,
@@ -181,11 +194,9 @@ impl VcpuAccess {
                 .get_vcpu_events()
                 .map_err(|e| ("KVM_GET_VCPU_EVENTS", e))?,
         };
-        let fpu = match self.xsave {
-            true => FpuState::Xsave(Box::new(
-                vcpu.get_xsave().map_err(|e| ("KVM_GET_XSAVE", e))?,
-            )),
-            false => FpuState::Legacy(Box::new(vcpu.get_fpu().map_err(|e| ("KVM_GET_FPU", e))?)),
+        let fpu = match previous {
+            Some(state) if !self.fpu_every_checkpoint => Arc::clone(&state.fpu),
+            _ => Arc::new(self.read_fpu(vcpu)?),
         };
         let tainted = self.mode == GuestMode::Kernel
             || code_written
@@ -201,6 +212,29 @@ impl VcpuAccess {
             fpu,
             privileged,
             tainted,
+        })
+    }
+
+    fn read_fpu(&self, vcpu: &VcpuFd) -> Result<FpuState, IoctlError> {
+        Ok(match self.xsave {
+            true => FpuState::Xsave(Box::new(
+                vcpu.get_xsave().map_err(|e| ("KVM_GET_XSAVE", e))?,
+            )),
+            false => FpuState::Legacy(Box::new(vcpu.get_fpu().map_err(|e| ("KVM_GET_FPU", e))?)),
+        })
+    }
+
+    /// Whether the vCPU's FPU state now equals `saved` (the guest has not used the
+    /// FPU since, as far as its state tells).
+    pub(super) fn fpu_unchanged(
+        &self,
+        vcpu: &VcpuFd,
+        saved: &FpuState,
+    ) -> Result<bool, IoctlError> {
+        Ok(match (self.read_fpu(vcpu)?, saved) {
+            (FpuState::Xsave(now), FpuState::Xsave(then)) => now.region == then.region,
+            (FpuState::Legacy(now), FpuState::Legacy(then)) => now == *then,
+            _ => false,
         })
     }
 
@@ -263,7 +297,7 @@ impl VcpuAccess {
             .map_err(|e| ("KVM_SET_SREGS", e))?;
         vcpu.set_regs(&state.regs)
             .map_err(|e| ("KVM_SET_REGS", e))?;
-        match &state.fpu {
+        match &*state.fpu {
             FpuState::Xsave(xsave) => {
                 // SAFETY: KVM reads at most the guest's XSAVE area, which `new` checked
                 // fits `kvm_xsave` (KVM_CAP_XSAVE2), and the buffer is a whole

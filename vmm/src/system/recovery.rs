@@ -390,7 +390,7 @@ impl Worker<'_> {
                     Err(error) => self.give_up(id, format!("rollback failed: {why}; {error}")),
                 },
                 Err(why) => {
-                    let reason = ShutdownReason::CheckpointFailed;
+                    let reason = ShutdownReason::RollbackRefused;
                     self.stop_system(SystemStop::Shutdown {
                         domain: id,
                         reason: reason.to_string(),
