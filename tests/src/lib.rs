@@ -316,3 +316,27 @@ fn run_os_full(
     let lines = console.lines.lock().unwrap().clone();
     Ran { report, lines }
 }
+
+/// The `N passed, M failed` line of the suite, parsed: (passed, failed).
+pub fn suite_result(lines: &[&str]) -> (u32, u32) {
+    let last = lines
+        .iter()
+        .rev()
+        .find(|l| l.ends_with(" failed"))
+        .unwrap_or_else(|| panic!("no result line in {lines:?}"));
+    let numbers: Vec<u32> = last
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (numbers[0], numbers[1])
+}
+
+/// The paths `disk-writer` acknowledged (their `fsync` returned).
+pub fn acked(ran: &Ran) -> Vec<String> {
+    ran.lines_of("disk-writer")
+        .into_iter()
+        .filter_map(|l| l.strip_prefix("acked "))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        .collect()
+}

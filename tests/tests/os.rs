@@ -1,23 +1,8 @@
 //! The OS on real VMs: PM, VFS, DS and MM servers, init, and the programs it runs.
 
-use ankh_tests::run_os;
+use ankh_tests::{run_os, suite_result};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
-
-/// The `N passed, M failed` line of the suite, parsed.
-fn suite_result(lines: &[&str]) -> (u32, u32) {
-    let last = lines
-        .iter()
-        .rev()
-        .find(|l| l.ends_with(" failed"))
-        .unwrap_or_else(|| panic!("no result line in {lines:?}"));
-    let numbers: Vec<u32> = last
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (numbers[0], numbers[1])
-}
 
 #[test]
 fn the_conformance_suite_passes() {

@@ -2,24 +2,9 @@
 //! side): each attack on a server's resources is refused or bounded, the suite passes
 //! in full, and every server keeps serving.
 
-use ankh_tests::run_os;
+use ankh_tests::{run_os, suite_result};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
-
-/// The `N passed, M failed` line of the suite, parsed.
-fn suite_result(lines: &[&str]) -> (u32, u32) {
-    let last = lines
-        .iter()
-        .rev()
-        .find(|l| l.ends_with(" failed"))
-        .unwrap_or_else(|| panic!("no result line in {lines:?}"));
-    let numbers: Vec<u32> = last
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (numbers[0], numbers[1])
-}
 
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
 /// reports `ok`, the suite has no failure and every server still serves.

@@ -3,18 +3,9 @@
 //! and `e2fsck` finds every image consistent.
 
 use ankh_recovery::Action;
-use ankh_tests::{e2fsck, os_disk, run_os_on_disk, Ran};
+use ankh_tests::{acked, e2fsck, os_disk, run_os_on_disk, Ran};
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::DomainEnd;
-
-/// The paths `disk-writer` acknowledged (their `fsync` returned).
-fn acked(ran: &Ran) -> Vec<String> {
-    ran.lines_of("disk-writer")
-        .into_iter()
-        .filter_map(|l| l.strip_prefix("acked "))
-        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
-        .collect()
-}
 
 /// The paths `disk-check` found exactly as written.
 fn intact(ran: &Ran) -> Vec<String> {

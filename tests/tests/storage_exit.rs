@@ -4,7 +4,7 @@
 //! clean, with every acknowledged file intact; a short soak over the ways a run ends.
 
 use ankh_domains::Policy;
-use ankh_tests::{e2fsck, os_disk, run_os_on_disk, run_os_on_disk_with, Ran};
+use ankh_tests::{acked, e2fsck, os_disk, run_os_on_disk, run_os_on_disk_with};
 use ankh_vmm::disk_image::{DiskImage, Recovered};
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::SystemStop;
@@ -14,15 +14,6 @@ use ankh_vmm::system::SystemStop;
 /// request: a halt there leaves part of the transaction in place. Several, so that a
 /// small shift in the request order still hits one.
 const MID_SYNC_BLK_REQUESTS: [u64; 4] = [32, 41, 48, 55];
-
-/// The paths `disk-writer` acknowledged (their `fsync` returned).
-fn acked(ran: &Ran) -> Vec<String> {
-    ran.lines_of("disk-writer")
-        .into_iter()
-        .filter_map(|l| l.strip_prefix("acked "))
-        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
-        .collect()
-}
 
 /// The host's recovery at exit, then e2fsck, which must find the image clean; returns
 /// whether e2fsck found it clean *before* the recovery, and what the recovery did.
