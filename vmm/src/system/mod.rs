@@ -12,6 +12,12 @@
 //!
 //! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
 //! has stopped or waits for a message that nothing can send any more.
+//!
+//! Modules, each depending only on the ones after it: `worker` (a host thread: runs
+//! its domains, delivers their messages) calls `kernel` (kernel calls, through
+//! `KernelSite`) and `recovery` (one component per server, through `RecoverySite`);
+//! `scheduler` holds what the threads share (the router, the ready queues and turns,
+//! the run's records).
 
 pub mod control;
 pub mod injection;
@@ -19,6 +25,7 @@ mod kernel;
 mod recovery;
 mod rootfs;
 mod scheduler;
+mod worker;
 
 pub use rootfs::{init_jobs, root_fs_with_jobs, BadProgram, INIT_JOBS};
 
@@ -304,7 +311,7 @@ pub fn run_system(
         }
         let recovery = (spec.role != Role::Process)
             .then(|| recovery::Recovery::new(spec.policy, image, config).kill_at(kills));
-        domains.push(scheduler::Boot {
+        domains.push(worker::Boot {
             id,
             thread: spec.thread,
             domain,
@@ -340,12 +347,8 @@ pub fn run_system(
         .collect();
     process_callees.sort_unstable();
     process_callees.dedup();
-    let spawner = kernel::Spawner {
-        host,
-        options,
-        root_fs: Arc::clone(&options.root_fs),
-    };
-    let mut outcome = scheduler::run(
+    let spawner = worker::Spawner { host, options };
+    let mut outcome = worker::run(
         router,
         description.threads,
         domains,
