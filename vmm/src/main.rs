@@ -18,6 +18,9 @@ fn main() -> ExitCode {
         .with_target(false)
         .with_ansi(false)
         .init();
+    // Faults name the SSE/AVX instruction a guest ran (the decoder lives with the
+    // image builder, not in the VMM core).
+    ankh_vmm::fault::name_simd_with(ankh_images::simd::describe_simd);
     match cli::dispatch(args) {
         Ok(code) => code,
         Err(err) => {

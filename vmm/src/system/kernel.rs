@@ -12,7 +12,7 @@
 //! The router checks the caller's role before any of this runs; everything else the
 //! caller wrote (records, names, the ELF) is checked here.
 
-use ankh_proto::sys::{self, CreateDomain, Created, KillDomain, StartDomain};
+use ankh_proto::sys::{CreateDomain, Created, KillDomain, StartDomain};
 use ankh_proto::wire;
 use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::DomainId;
@@ -21,9 +21,7 @@ use zerocopy::IntoBytes;
 
 use super::SystemOptions;
 use crate::domain::{Domain, DomainConfig, DomainError, DEFAULT_MEMORY_SIZE};
-use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
-use crate::ipc::router::ExitCause;
 use crate::ipc::Message;
 use crate::x86_boot::{DomainIdentity, GuestMode};
 
@@ -47,28 +45,6 @@ pub(super) trait KernelSite {
     /// Stops process domain `target` at the request of `caller`: `ESRCH` if there is
     /// no such running domain, `EPERM` if it is not a process.
     fn kill(&mut self, caller: DomainId, target: DomainId) -> Result<(), Errno>;
-}
-
-/// How the process manager is told a domain ended.
-pub(super) fn exit_cause(exit: &DomainExit) -> ExitCause {
-    match exit {
-        DomainExit::Exited { code } => ExitCause {
-            cause: sys::EXIT_NORMAL,
-            code: i32::from_ne_bytes(code.to_ne_bytes()),
-        },
-        DomainExit::Halted => ExitCause {
-            cause: sys::EXIT_NORMAL,
-            code: 0,
-        },
-        DomainExit::Faulted(DomainFault::Killed { .. }) => ExitCause {
-            cause: sys::EXIT_KILLED,
-            code: 0,
-        },
-        DomainExit::Faulted(_) => ExitCause {
-            cause: sys::EXIT_FAULT,
-            code: 0,
-        },
-    }
 }
 
 fn reply(payload: Vec<u8>, bulk: Vec<u8>) -> Message {

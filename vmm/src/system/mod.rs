@@ -22,6 +22,7 @@
 pub mod control;
 pub mod injection;
 mod kernel;
+mod process_manager;
 mod recovery;
 mod rootfs;
 mod scheduler;
@@ -330,7 +331,8 @@ pub fn run_system(
         ..StormLimits::default()
     };
     let roles = description.domains.iter().map(|spec| spec.role).collect();
-    let router = Router::with_roles(roles, call_graph, limits);
+    let router =
+        Router::with_roles(roles, call_graph, limits).manager_only(process_manager::MANAGER_ONLY);
     let names = description
         .ids()
         .zip(&description.domains)

@@ -14,7 +14,8 @@ use virtio_seep::queue::IpcOp;
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
 use super::injection::{Injection, Kind, When};
-use super::kernel::{self, exit_cause};
+use super::kernel;
+use super::process_manager::{self, ExitCause};
 use super::recovery::Recovery;
 use super::scheduler::{Shared, State, Turns};
 use super::{
@@ -565,11 +566,11 @@ impl Worker<'_> {
             });
         }
         let cause = match self.slots[&id].domain.state() {
-            DomainState::Stopped(exit) => exit_cause(exit),
-            DomainState::Ready => exit_cause(&crate::DomainExit::Halted),
+            DomainState::Stopped(exit) => ExitCause::of(exit),
+            DomainState::Ready => ExitCause::of(&crate::DomainExit::Halted),
         };
         let mut state = self.lock();
-        let woken = state.router.stopped(id, cause);
+        let woken = process_manager::domain_stopped(&mut state.router, id, cause);
         self.thread.schedule(&mut state, &woken);
         drop(state);
         self.release(id);

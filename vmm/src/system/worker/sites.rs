@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use ankh_proto::sys;
 use ankh_recovery::{RecoveryEvent, WindowState};
 use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
@@ -12,11 +11,12 @@ use super::{Slot, Thread, Worker};
 use crate::domain::{Domain, DomainConfig, DomainError};
 use crate::fault::DomainFault;
 use crate::image::GuestImage;
-use crate::ipc::router::{Activity, ExitCause, Role, Wait};
+use crate::ipc::router::{Activity, Role, Wait};
 use crate::ipc::Message;
 use crate::system::control::ControlHub;
 use crate::system::injection::Injection;
 use crate::system::kernel::KernelSite;
+use crate::system::process_manager::{domain_stopped, ExitCause};
 use crate::system::recovery::RecoverySite;
 use crate::system::{Resumption, SystemOptions, SystemStop};
 
@@ -118,12 +118,8 @@ impl KernelSite for Worker<'_> {
     }
 
     fn creation_failed(&mut self, id: DomainId) {
-        let cause = ExitCause {
-            cause: sys::EXIT_FAULT,
-            code: 0,
-        };
         let mut state = self.lock();
-        let woken = state.router.stopped(id, cause);
+        let woken = domain_stopped(&mut state.router, id, ExitCause::FAULT);
         self.thread.schedule(&mut state, &woken);
     }
 
@@ -152,11 +148,7 @@ impl KernelSite for Worker<'_> {
                 // Another thread's domain: stop it in the router now; its thread marks
                 // the domain itself when it sees it again.
                 state.killed.insert(target, caller);
-                let cause = ExitCause {
-                    cause: sys::EXIT_KILLED,
-                    code: 0,
-                };
-                let woken = state.router.stopped(target, cause);
+                let woken = domain_stopped(&mut state.router, target, ExitCause::KILLED);
                 self.thread.schedule(&mut state, &woken);
                 return Ok(());
             }
