@@ -132,8 +132,9 @@ pub fn leave_clean(image: &Path) {
             image.display()
         ),
         Err(e) => eprintln!(
-            "ankh: disk {}: left as it is ({e}); see `ankh disk check`",
-            image.display()
+            "ankh: disk {}: left as it is ({}); see `ankh disk check`",
+            image.display(),
+            super::error_chain(&e)
         ),
     }
 }

@@ -30,6 +30,7 @@ use virtio_seep::queue::IpcOp;
 
 pub use ankh_domains::Role;
 
+use super::fault::{OperationFault, StormLimit};
 use super::{IpcFault, Message};
 
 /// What a waiting domain waits for.
@@ -288,7 +289,7 @@ impl Router {
         }
         let limits = self.limits;
         if !self.slot_mut(from).bucket.take(&limits, now) {
-            return Err(IpcFault::MessageStorm("kernel calls over the rate".into()));
+            return Err(IpcFault::MessageStorm(StormLimit::KernelCallRate));
         }
         self.check_outstanding(from)?;
         Ok(self.open_request(from, VMM_DOMAIN))
@@ -299,9 +300,7 @@ impl Router {
     fn check_outstanding(&self, from: DomainId) -> Result<(), IpcFault> {
         let limit = self.limits.outstanding;
         if self.slot(from).outstanding >= limit {
-            return Err(IpcFault::MessageStorm(format!(
-                "{limit} requests in flight whose replies it has not taken"
-            )));
+            return Err(IpcFault::MessageStorm(StormLimit::Outstanding { limit }));
         }
         Ok(())
     }
@@ -366,20 +365,19 @@ impl Router {
             }
             let limits = self.limits;
             if !self.slot_mut(from).bucket.take(&limits, now) {
-                return Err(IpcFault::MessageStorm(format!(
-                    "more than {} messages at once or {} per second",
-                    limits.burst, limits.per_second
-                )));
+                return Err(IpcFault::MessageStorm(StormLimit::Rate {
+                    burst: limits.burst,
+                    per_second: limits.per_second,
+                }));
             }
             let info = opcode::lookup(message.header.opcode)
                 .ok_or(IpcFault::UnknownOpcode(message.header.opcode))?;
             if info.expects_reply {
                 self.check_outstanding(from)?;
             } else if self.slot(from).one_way >= limits.one_way {
-                return Err(IpcFault::MessageStorm(format!(
-                    "{} one-way messages not yet delivered",
-                    limits.one_way
-                )));
+                return Err(IpcFault::MessageStorm(StormLimit::OneWay {
+                    limit: limits.one_way,
+                }));
             }
             message.header.status = errno::OK;
             message.header.request_id = 0;
@@ -404,9 +402,7 @@ impl Router {
                     self.fail_request(id, to, errno, &mut woken);
                 }
                 (Some(errno::EAGAIN), false) => {
-                    return Err(IpcFault::MessageStorm(format!(
-                        "one-way message to domain {to}, whose inbox is full"
-                    )))
+                    return Err(IpcFault::MessageStorm(StormLimit::InboxFull { to }))
                 }
                 // A one-way message to a stopped domain, or one it may not send: dropped.
                 (Some(_), false) => {}
@@ -447,16 +443,13 @@ impl Router {
             IpcOp::Receive if source == VMM_DOMAIN => Wait::Receive { from: None },
             IpcOp::Receive => {
                 if self.slots.get(index(source)).is_none() || source == id {
-                    return Err(IpcFault::BadOperation(format!(
-                        "receive from domain {source}"
-                    )));
+                    return Err(IpcFault::BadOperation(OperationFault::ReceiveFrom(source)));
                 }
                 Wait::Receive { from: Some(source) }
             }
             IpcOp::AwaitReply => {
-                let request = last_request.ok_or_else(|| {
-                    IpcFault::BadOperation("AwaitReply without a request in the same call".into())
-                })?;
+                let request = last_request
+                    .ok_or(IpcFault::BadOperation(OperationFault::AwaitWithoutRequest))?;
                 // Absent only when the request already failed (its reply is queued).
                 let callee = self.requests.get(&request).map_or(VMM_DOMAIN, |r| r.callee);
                 Wait::Reply { request, callee }
@@ -469,11 +462,7 @@ impl Router {
             Wait::Receive { from } => from,
             Wait::Reply {
                 callee: VMM_DOMAIN, ..
-            } => {
-                return Err(IpcFault::BadOperation(
-                    "AwaitReply for an answered request".into(),
-                ))
-            }
+            } => return Err(IpcFault::BadOperation(OperationFault::AwaitAnswered)),
             Wait::Reply { callee, .. } => Some(callee),
         };
         if let Some(target) = target {

@@ -150,7 +150,41 @@ pub enum DomainEnd {
     /// It still waits (a server waiting for requests, or a domain stuck on a peer).
     Waiting(Wait),
     /// The host failed while running it.
-    HostError(String),
+    HostError(HostFailure),
+}
+
+/// A host-side failure while running a domain (a KVM call that failed), kept whole
+/// so that a report can say the cause; shared, because reports are cloned.
+#[derive(Clone, Debug)]
+pub struct HostFailure(pub Arc<DomainError>);
+
+impl HostFailure {
+    /// The failure itself.
+    pub fn error(&self) -> &DomainError {
+        &self.0
+    }
+}
+
+/// Two failures are the same when they say the same (a KVM error has no equality).
+impl PartialEq for HostFailure {
+    fn eq(&self, other: &HostFailure) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for HostFailure {}
+
+/// The failure and its causes on one line.
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(&*self.0);
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
 }
 
 /// One domain's line of the report.

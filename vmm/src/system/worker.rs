@@ -19,10 +19,12 @@ use super::process_manager::{self, ExitCause};
 use super::recovery::Recovery;
 use super::scheduler::{Shared, State, Turns};
 use super::{
-    CheckpointCount, DomainEnd, IpcTrace, Resumption, SystemOptions, SystemStop, TraceEvent,
+    CheckpointCount, DomainEnd, HostFailure, IpcTrace, Resumption, SystemOptions, SystemStop,
+    TraceEvent,
 };
 use crate::domain::{Domain, DomainState, RunEvent};
 use crate::fault::DomainFault;
+use crate::ipc::fault::OperationFault;
 use crate::ipc::queues::DomainQueues;
 use crate::ipc::router::{Activity, Router, Wait, WaitOutcome};
 use crate::ipc::{IpcFault, Message};
@@ -199,7 +201,7 @@ struct Worker<'a> {
     held: HashSet<DomainId>,
     /// How the processes of this thread that ended and were released ended.
     released: Vec<(DomainId, DomainEnd, CheckpointCount)>,
-    host_errors: HashMap<DomainId, String>,
+    host_errors: HashMap<DomainId, HostFailure>,
     trace: Option<IpcTrace>,
     /// When the turn of the domain being run ends (this thread's turn in `Turns`,
     /// which only this thread changes, read without the lock).
@@ -393,7 +395,8 @@ impl Worker<'_> {
             let event = match slot.domain.resume(|call| tracing && call == Hypercall::Nop) {
                 Ok(event) => event,
                 Err(error) => {
-                    self.host_errors.insert(id, error.to_string());
+                    let failure = HostFailure(Arc::new(error));
+                    self.host_errors.insert(id, failure);
                     return self.stopped(id);
                 }
             };
@@ -466,7 +469,7 @@ impl Worker<'_> {
 
     fn ipc(&mut self, id: DomainId, value: u32) -> Result<Next, IpcFault> {
         let (op, source) = IpcOp::decode(value)
-            .ok_or_else(|| IpcFault::BadOperation(format!("value {value:#x}")))?;
+            .ok_or(IpcFault::BadOperation(OperationFault::Undecodable(value)))?;
         let slot = self.slots.get_mut(&id).expect("own domain");
         let queues = slot
             .queues
