@@ -28,6 +28,8 @@ fn main() -> ExitCode {
     ankh_vmm::fault::name_simd_with(ankh_images::simd::describe_simd);
     match cli::dispatch(args) {
         Ok(code) => code,
+        // The reader of our output went away (`ankh images | head`): a normal end.
+        Err(err) if cli::is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("ankh: error: {}", cli::error_chain(err.as_ref()));
             ExitCode::from(cli::status_of(err.as_ref()))

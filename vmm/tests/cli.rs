@@ -535,3 +535,21 @@ fn disk_check_of_a_missing_or_foreign_file_is_one_line_and_status_2() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_reader_that_went_away_is_a_normal_end() {
+    // `ankh images | head -0`, made certain: the pipe's reader is gone before ankh
+    // writes its first line, so every write fails with EPIPE.
+    for args in [&["images"][..], &["run-image", "hello"]] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_ankh"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("running ankh");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -1,5 +1,22 @@
 //! The `ankh` subcommands and their exit statuses.
 
+/// `println!` that returns the error instead of panicking: `?` it. A reader that went
+/// away (`ankh images | head`) then ends the command normally (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the error instead of panicking (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod ctl;
 mod demo;
@@ -123,6 +140,20 @@ fn is_usage(err: &(dyn Error + 'static)) -> bool {
         || err
             .downcast_ref::<ankh_vmm::bench::boot::BootBenchError>()
             .is_some_and(ankh_vmm::bench::boot::BootBenchError::is_usage)
+}
+
+/// Whether `err` (or a cause of it) is a write to a pipe whose reader went away
+/// (`ankh images | head`): the output was not wanted any more, a normal end.
+pub fn is_broken_pipe(err: &(dyn Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(error) = cause {
+        let io = error.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// `error: cause: cause` on one line.

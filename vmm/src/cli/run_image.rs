@@ -72,7 +72,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;
-    println!("ankh: domain {} {exit}", domain.name());
+    outln!("ankh: domain {} {exit}", domain.name())?;
     Ok(ExitCode::from(match exit {
         DomainExit::Exited { code: 0 } | DomainExit::Halted => status::CLEAN,
         DomainExit::Exited { .. } => status::GUEST_ERROR_CODE,
