@@ -39,15 +39,15 @@ pub(super) struct Spawner<'a> {
 }
 
 /// A domain and its queues, owned by the thread that runs it.
-pub(super) struct Slot {
-    pub(super) domain: Domain,
-    pub(super) queues: Option<DomainQueues>,
+struct Slot {
+    domain: Domain,
+    queues: Option<DomainQueues>,
     /// Present for servers: how they are recovered.
-    pub(super) recovery: Option<Recovery>,
+    recovery: Option<Recovery>,
 }
 
 impl Slot {
-    pub(super) fn new(domain: Domain, recovery: Option<Recovery>) -> Slot {
+    fn new(domain: Domain, recovery: Option<Recovery>) -> Slot {
         Slot {
             domain,
             queues: None,
@@ -58,7 +58,7 @@ impl Slot {
 
 /// What a domain does next after an IPC hypercall.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Next {
+enum Next {
     Run,
     Block,
 }
@@ -209,28 +209,28 @@ struct Worker<'a> {
 }
 
 /// A thread's handle on the shared state, apart from its domains.
-pub(super) struct Thread<'a> {
+struct Thread<'a> {
     shared: &'a Shared,
     /// The thread's index.
-    pub(super) index: usize,
-    pub(super) spawner: &'a Spawner<'a>,
+    index: usize,
+    spawner: &'a Spawner<'a>,
     /// Injections that strike as soon as their domain is not running.
-    pub(super) pending: Vec<(DomainId, Injection)>,
+    pending: Vec<(DomainId, Injection)>,
 }
 
 impl Thread<'_> {
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().expect("no thread panicked")
     }
 
     /// Wakes the other threads (after scheduling for them).
-    pub(super) fn notify_others(&self) {
+    fn notify_others(&self) {
         self.shared.changed.notify_all();
     }
 
     /// Schedules the domains `woken` (under the lock `state`), waking the other
     /// threads when some of them are theirs.
-    pub(super) fn schedule(&self, state: &mut State, woken: &[DomainId]) {
+    fn schedule(&self, state: &mut State, woken: &[DomainId]) {
         if state.turns.schedule(woken, self.index) {
             self.notify_others();
         }
