@@ -62,7 +62,7 @@ fn a_caller_has_a_bounded_number_of_requests_in_flight() {
     let ids: Vec<u64> = (0..4).map(|_| send(&mut r, 1, ping(2)).unwrap()).collect();
     assert!(matches!(
         send(&mut r, 1, ping(2)),
-        Err(IpcFault::MessageStorm(_))
+        Err(IpcFault::MessageStorm(StormLimit::Outstanding { limit: 4 }))
     ));
     // Another caller is not affected.
     send(&mut r, 3, ping(2)).unwrap();
@@ -144,7 +144,7 @@ fn one_way_messages_are_bounded_per_sender() {
     }
     assert!(matches!(
         send(&mut r, 1, notify()),
-        Err(IpcFault::MessageStorm(_))
+        Err(IpcFault::MessageStorm(StormLimit::OneWay { limit: 3 }))
     ));
     // Delivered: the sender may send again.
     delivered(r.wait(2, IpcOp::Receive, 0, None).unwrap());

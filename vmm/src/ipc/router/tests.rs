@@ -231,15 +231,15 @@ fn bad_operations_are_faults() {
     let mut r = router();
     assert!(matches!(
         r.wait(1, IpcOp::AwaitReply, 0, None),
-        Err(IpcFault::BadOperation(_))
+        Err(IpcFault::BadOperation(OperationFault::AwaitWithoutRequest))
     ));
     assert!(matches!(
         r.wait(1, IpcOp::Receive, 1, None),
-        Err(IpcFault::BadOperation(_))
+        Err(IpcFault::BadOperation(OperationFault::ReceiveFrom(1)))
     ));
     assert!(matches!(
         r.wait(1, IpcOp::Receive, 77, None),
-        Err(IpcFault::BadOperation(_))
+        Err(IpcFault::BadOperation(OperationFault::ReceiveFrom(77)))
     ));
 }
 
@@ -256,10 +256,13 @@ fn storms_are_faults() {
     for _ in 0..10 {
         r.submit(1, vec![request(2, TEST_NOTIFY)], now).unwrap();
     }
-    assert!(matches!(
+    assert_eq!(
         r.submit(1, vec![request(2, TEST_NOTIFY)], now),
-        Err(IpcFault::MessageStorm(_))
-    ));
+        Err(IpcFault::MessageStorm(StormLimit::Rate {
+            burst: 10,
+            per_second: 1
+        }))
+    );
 
     let limits = StormLimits {
         per_second: 1_000_000,
@@ -272,10 +275,10 @@ fn storms_are_faults() {
     for _ in 0..5 {
         r.submit(1, vec![request(2, TEST_NOTIFY)], now).unwrap();
     }
-    assert!(matches!(
+    assert_eq!(
         r.submit(1, vec![request(2, TEST_NOTIFY)], now),
-        Err(IpcFault::MessageStorm(_))
-    ));
+        Err(IpcFault::MessageStorm(StormLimit::InboxFull { to: 2 }))
+    );
 }
 
 #[test]
