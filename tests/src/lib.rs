@@ -7,8 +7,10 @@ use std::time::Duration;
 use ankh_vmm::console::CapturedConsole;
 use ankh_vmm::{Domain, DomainConfig, DomainExit, DomainFault, GuestImage, KvmHost};
 
-/// Opens /dev/kvm or fails the test with a message that says why.
+/// Opens /dev/kvm or fails the test with a message that says why. Faults name SSE
+/// instructions from then on, as under the CLI.
 pub fn kvm() -> KvmHost {
+    ankh_vmm::fault::name_simd_with(ankh_images::simd::describe_simd);
     KvmHost::open().unwrap_or_else(|e| {
         panic!("this test boots real VMs and needs a usable /dev/kvm, which this host lacks: {e}")
     })

@@ -19,7 +19,7 @@ use ankh_proto::vfs::{O_CREAT, O_TRUNC, O_WRONLY};
 #[derive(Debug, thiserror::Error)]
 pub enum DiskImageError {
     /// The file cannot be created, opened or written.
-    #[error("disk image {path}: {source}")]
+    #[error("disk image {path}")]
     Io {
         /// The image file.
         path: PathBuf,
@@ -71,6 +71,9 @@ pub struct DiskImage {
 impl DiskImageError {
     /// Whether the user's input is at fault (a wrong path or file), not the host.
     pub fn is_usage(&self) -> bool {
+        if let DiskImageError::Io { source, .. } = self {
+            return crate::io_is_usage(source);
+        }
         matches!(
             self,
             DiskImageError::Unwanted { .. }

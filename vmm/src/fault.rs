@@ -4,6 +4,7 @@
 //! is an error of the VMM itself (those are `DomainError`, for host-side failures).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use crate::devices::DeviceFault;
 use crate::ipc::IpcFault;
@@ -44,7 +45,7 @@ impl fmt::Display for DomainExit {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainFault {
     /// The guest took a CPU exception (reported by its runtime's exception handler).
-    #[error("CPU exception {vector} ({name}) at rip {rip:#x}, error code {error_code:#x}{}", cr2_text(*vector, *cr2), name = exception_name(*vector))]
+    #[error("CPU exception {vector} ({name}) at rip {rip:#x}, error code {error_code:#x}{}{}", cr2_text(*vector, *cr2), simd_hint(self.simd()), name = exception_name(*vector))]
     CpuException {
         /// The exception vector (0 = #DE, 6 = #UD, 14 = #PF, ...).
         vector: u8,
@@ -54,9 +55,10 @@ pub enum DomainFault {
         rip: u64,
         /// CR2 at the time of the fault (the faulting address of a #PF).
         cr2: u64,
-        /// The faulting instruction, when it is an SSE/AVX instruction (a #UD on a host
-        /// that does not enable SSE for guests).
-        simd: Option<String>,
+        /// The bytes at `rip` for a #UD (empty for other vectors, or when they could
+        /// not be read): an SSE/AVX instruction on a host that does not enable SSE for
+        /// guests is named from them (see [`DomainFault::simd`]).
+        instruction: Vec<u8>,
     },
     /// The guest triple-faulted (KVM_EXIT_SHUTDOWN): an exception while delivering an
     /// exception, e.g. with no usable IDT.
@@ -69,15 +71,13 @@ pub enum DomainFault {
     #[error(
         "KVM emulation failure at rip {rip:#x} (bytes there: {}){}",
         hex_bytes(bytes),
-        simd_hint(simd)
+        simd_hint(self.simd())
     )]
     EmulationFailure {
         /// Address of the instruction KVM failed on.
         rip: u64,
         /// The instruction's bytes (from KVM, or read at RIP).
         bytes: Vec<u8>,
-        /// The decoded instruction when it is SSE/AVX.
-        simd: Option<String>,
     },
     /// The guest panicked.
     #[error("guest panic at {file}:{line}{}", message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
@@ -240,7 +240,40 @@ fn hex_bytes(bytes: &[u8]) -> String {
     hex.join(" ")
 }
 
-fn simd_hint(simd: &Option<String>) -> String {
+/// Names an instruction from its bytes and address when it is SSE/AVX (`None` for
+/// other instructions): `ankh_images::simd::describe_simd`, given by whoever runs the
+/// VMM, so that the VMM core does not decode x86 itself.
+pub type SimdNamer = fn(&[u8], u64) -> Option<String>;
+
+static SIMD_NAMER: OnceLock<SimdNamer> = OnceLock::new();
+
+/// Names SSE/AVX instructions in faults with `namer` from now on (the first namer
+/// given stays; without one, faults show the raw bytes only). A pure function of the
+/// bytes, so one for the whole process is enough.
+pub fn name_simd_with(namer: SimdNamer) {
+    let _ = SIMD_NAMER.set(namer);
+}
+
+impl DomainFault {
+    /// The faulting instruction, decoded, when it is an SSE/AVX instruction (a #UD or
+    /// an emulation failure on a host that cannot run SSE in guests) and a namer was
+    /// given ([`name_simd_with`]).
+    pub fn simd(&self) -> Option<String> {
+        let (bytes, rip) = match self {
+            DomainFault::CpuException {
+                instruction, rip, ..
+            } => (instruction, *rip),
+            DomainFault::EmulationFailure { bytes, rip } => (bytes, *rip),
+            _ => return None,
+        };
+        if bytes.is_empty() {
+            return None;
+        }
+        SIMD_NAMER.get().and_then(|name| name(bytes, rip))
+    }
+}
+
+fn simd_hint(simd: Option<String>) -> String {
     match simd {
         Some(insn) => format!(
             ": `{insn}` is an SSE/AVX instruction, which KVM cannot run on this host; \
@@ -261,7 +294,7 @@ mod tests {
             error_code: 0,
             rip: 0x100000,
             cr2: 0x40_0000_0000,
-            simd: None,
+            instruction: Vec::new(),
         };
         let text = fault.to_string();
         assert!(text.contains("#PF page fault"), "{text}");
@@ -270,12 +303,16 @@ mod tests {
 
     #[test]
     fn emulation_failure_points_at_sse() {
+        fn namer(bytes: &[u8], _rip: u64) -> Option<String> {
+            (bytes == [0x0f, 0x57, 0xc0]).then(|| "xorps xmm0,xmm0".into())
+        }
+        name_simd_with(namer);
         let fault = DomainFault::EmulationFailure {
             rip: 0x100010,
             bytes: vec![0x0f, 0x57, 0xc0],
-            simd: Some("xorps xmm0,xmm0".into()),
         };
         let text = fault.to_string();
+        assert!(text.contains("`xorps xmm0,xmm0`"), "{text}");
         assert!(text.contains("0f 57 c0"), "{text}");
         assert!(text.contains("SSE-free"), "{text}");
     }

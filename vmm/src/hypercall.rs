@@ -77,15 +77,17 @@ impl HypercallContext<'_> {
             return bad_argument(Hypercall::Exception, format!("vector {vector} > 255"));
         };
         let rip = regs.rsi;
-        let simd = (vector == INVALID_OPCODE_VECTOR)
-            .then(|| ankh_images::simd::describe_simd(&self.instruction_at(rip), rip))
-            .flatten();
+        // The bytes of an invalid opcode are kept: an SSE instruction is named from them.
+        let instruction = match vector == INVALID_OPCODE_VECTOR {
+            true => self.instruction_at(rip),
+            false => Vec::new(),
+        };
         HypercallOutcome::Stop(DomainExit::Faulted(DomainFault::CpuException {
             vector,
             error_code: regs.rdi,
             rip,
             cr2: regs.r8,
-            simd,
+            instruction,
         }))
     }
 

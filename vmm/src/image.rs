@@ -23,6 +23,15 @@ use zerocopy::FromBytes;
 
 use crate::memory::DomainMemory;
 
+impl ImageError {
+    /// Whether the person who gave the image can fix it: a path that is missing, a
+    /// directory, or unreadable (a file that is not a valid image counts as a bad
+    /// image, status 4 in the CLI, as before).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ImageError::Read { source, .. } if crate::io_is_usage(source))
+    }
+}
+
 /// Why an image cannot be run.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {

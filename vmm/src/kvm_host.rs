@@ -20,7 +20,7 @@ pub enum KvmHostError {
     )]
     MissingCapability(Cap),
     /// The supported CPUID could not be read.
-    #[error("KVM_GET_SUPPORTED_CPUID failed: {0}")]
+    #[error("KVM_GET_SUPPORTED_CPUID failed")]
     Cpuid(#[source] kvm_ioctls::Error),
 }
 

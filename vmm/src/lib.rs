@@ -51,3 +51,18 @@ pub use fault::{DomainExit, DomainFault};
 pub use image::{GuestImage, ImageError};
 pub use kvm_host::{KvmHost, KvmHostError};
 pub use x86_boot::GuestMode;
+
+/// Whether an I/O error on a path a person gave is theirs to fix (the path is
+/// missing, a directory, under something that is not a directory, or not theirs to
+/// use) rather than a failing host.
+pub(crate) fn io_is_usage(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::NotFound
+            | ErrorKind::IsADirectory
+            | ErrorKind::NotADirectory
+            | ErrorKind::PermissionDenied
+            | ErrorKind::ReadOnlyFilesystem
+    )
+}

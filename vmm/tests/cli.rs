@@ -49,8 +49,45 @@ fn run_image_statuses_tell_clean_exits_from_faults() {
     assert_eq!(ankh(&["run-image", "hello"]).0, 0);
     assert_eq!(ankh(&["run-image", "exit7"]).0, 1);
     assert_eq!(ankh(&["run-image", "fault-ud2"]).0, 3);
+    // A bad image is the host's problem (4); a name that is no image is the user's (2).
+    let (status, _, stderr) = ankh(&["run-image", "/etc/hostname"]);
+    assert_eq!(status, 4, "{stderr}");
     let (status, _, stderr) = ankh(&["run-image", "no-such-image"]);
-    assert_eq!(status, 4);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+/// The cause of an I/O error is said once (it is the error's `source`, printed as the
+/// tail of the line, and not also part of the error's own message).
+fn says_once(stderr: &str, cause: &str) {
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert_eq!(stderr.matches(cause).count(), 1, "the cause once: {stderr}");
+}
+
+#[test]
+fn a_directory_given_as_a_file_is_a_user_mistake_said_once() {
+    let (status, _, stderr) = ankh(&["up", "--disk", "/tmp"]);
+    assert_eq!(status, 2, "{stderr}");
+    assert!(
+        stderr.starts_with("ankh: error: disk image /tmp: "),
+        "{stderr}"
+    );
+    says_once(&stderr, "Is a directory");
+    let (status, _, stderr) = ankh(&["run-image", "/tmp"]);
+    assert_eq!(status, 2, "{stderr}");
+    says_once(&stderr, "Is a directory");
+    let (status, _, stderr) = ankh(&["run-image", "hello", "--disk", "/tmp"]);
+    assert_eq!(status, 2, "{stderr}");
+    says_once(&stderr, "Is a directory");
+}
+
+#[test]
+fn a_disk_in_a_missing_directory_and_an_empty_benchmark_are_user_mistakes() {
+    let (status, _, stderr) = ankh(&["up", "--disk", "/nonexistent-ankh-dir/disk.img"]);
+    assert_eq!(status, 2, "{stderr}");
+    says_once(&stderr, "No such file or directory");
+    let (status, _, stderr) = ankh(&["bench", "boot", "--boots", "0"]);
+    assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
 
@@ -497,4 +534,22 @@ fn disk_check_of_a_missing_or_foreign_file_is_one_line_and_status_2() {
         "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reader_that_went_away_is_a_normal_end() {
+    // `ankh images | head -0`, made certain: the pipe's reader is gone before ankh
+    // writes its first line, so every write fails with EPIPE.
+    for args in [&["images"][..], &["run-image", "hello"]] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_ankh"))
+            .args(args)
+            .stdout(writer)
+            .output()
+            .expect("running ankh");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
 }

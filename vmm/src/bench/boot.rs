@@ -65,6 +65,13 @@ impl fmt::Display for BootReport {
     }
 }
 
+impl BootBenchError {
+    /// Whether the command line asked for something impossible.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, BootBenchError::NoSamples)
+    }
+}
+
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BootBenchError {

@@ -69,25 +69,25 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
     match which {
         BenchCommand::Boot(args) => {
             let report = ankh_vmm::bench::boot::run(args.boots, args.idle)?;
-            print!("{report}");
+            out!("{report}")?;
         }
-        BenchCommand::Modes(args) => print!("{}", ankh_vmm::bench::modes::run(args.rounds)?),
-        BenchCommand::Ipc(args) => print!("{}", ankh_vmm::bench::ipc::run(args.rounds)?),
+        BenchCommand::Modes(args) => out!("{}", ankh_vmm::bench::modes::run(args.rounds)?)?,
+        BenchCommand::Ipc(args) => out!("{}", ankh_vmm::bench::ipc::run(args.rounds)?)?,
         BenchCommand::Ubench(args) => {
             let policy = ankh_domains::Policy::Enhanced;
             let cpu = (!args.no_pin).then_some(args.cpu);
             let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu)
                 .map_err(|e| format!("ankh bench ubench: {e}"))?;
-            print!("{report}");
+            out!("{report}")?;
         }
         BenchCommand::Recovery(args) => {
-            print!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)
+            out!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)?
         }
         BenchCommand::Neighbours(args) => {
-            print!("{}", ankh_vmm::bench::neighbours::run(args.rounds)?)
+            out!("{}", ankh_vmm::bench::neighbours::run(args.rounds)?)?
         }
-        BenchCommand::Blk(args) => print!("{}", ankh_vmm::bench::blk::run(args.rounds)?),
-        BenchCommand::Storage(args) => print!("{}", ankh_vmm::bench::storage::run(args.rounds)?),
+        BenchCommand::Blk(args) => out!("{}", ankh_vmm::bench::blk::run(args.rounds)?)?,
+        BenchCommand::Storage(args) => out!("{}", ankh_vmm::bench::storage::run(args.rounds)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -112,7 +112,7 @@ pub fn run(args: CtlArgs) -> Result<ExitCode, Box<dyn Error>> {
     stream.shutdown(Shutdown::Write)?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
-    print!("{answer}");
+    out!("{answer}")?;
     let ok = serde_json::from_str::<ReplyOutcome>(&answer).is_ok_and(|reply| reply.ok);
     Ok(if ok {
         ExitCode::SUCCESS

@@ -187,9 +187,9 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Box<dyn Error>> {
         planned: planned.len(),
         requests: requests_delivered(&hub),
     };
-    print_report(&report, &evidence, &shown);
+    print_report(&report, &evidence, &shown)?;
     let verdict = report::verdict(&evidence);
-    println!("{}", verdict.line());
+    outln!("{}", verdict.line())?;
     Ok(ExitCode::from(match (&verdict.survived, &report.stop) {
         (true, _) => status::CLEAN,
         (false, Some(SystemStop::Halted { .. })) => status::FAULT,
@@ -235,7 +235,7 @@ struct Shown {
 
 /// The report: the faults that struck, each recovery, per server its recoveries and
 /// coverage, then each phase.
-fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
+fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) -> std::io::Result<()> {
     let mut struck: BTreeMap<&str, u64> = BTreeMap::new();
     for event in &report.recoveries {
         *struck.entry(event.domain_name.as_str()).or_default() += 1;
@@ -244,8 +244,8 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
         .iter()
         .map(|(server, n)| format!("{server} {n}"))
         .collect();
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "== ankh demo: {} faults struck ({}; from the recovery events), {} kills planned; policies: {}",
         report.recoveries.len(),
         if struck_words.is_empty() {
@@ -255,13 +255,17 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
         },
         shown.planned,
         shown.policies.join(", ")
-    );
-    println!(
+    )?;
+    outln!(
         "{:<6} {:>8} {:<16} {:<16} {:>10}  window",
-        "domain", "request", "fault", "action", "latency"
-    );
+        "domain",
+        "request",
+        "fault",
+        "action",
+        "latency"
+    )?;
     for event in &report.recoveries {
-        println!(
+        outln!(
             "{:<6} {:>8} {:<16} {:<16} {:>7.1} us  {}",
             event.domain_name,
             event.request_id.map_or("-".into(), |r| r.to_string()),
@@ -269,7 +273,7 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
             event.action.to_string(),
             event.latency.as_secs_f64() * 1e6,
             event.window
-        );
+        )?;
     }
     for server in SERVERS {
         let Some(domain) = report.domain(server) else {
@@ -282,7 +286,7 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
         let recoveries: u64 = actions.values().sum();
         let actions: Vec<String> = actions.iter().map(|(a, n)| format!("{n} {a}")).collect();
         let coverage = report.coverage.get(domain.id);
-        println!(
+        outln!(
             "{server:<4} requests: {}; recoveries: {recoveries}{}; requests finished inside the window: {} of {} ({:.1}%)",
             shown.requests.get(server).copied().unwrap_or(0),
             if actions.is_empty() {
@@ -293,12 +297,12 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
             coverage.open,
             coverage.total(),
             coverage.share_open().unwrap_or(0.0) * 100.0
-        );
+        )?;
     }
     if let Some(before) = evidence.runs.first().map(|run| run.recoveries_at_start) {
         if before > 0 {
             let before = report::count(before, "recovery", "recoveries");
-            println!("before phase 1 (while the system booted): {before}");
+            outln!("before phase 1 (while the system booted): {before}")?;
         }
     }
     for (n, run) in evidence.runs.iter().enumerate() {
@@ -310,17 +314,18 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) {
         .saturating_sub(run.recoveries_at_start);
         let during = report::count(during, "recovery", "recoveries");
         if let Some(clean_up) = &run.clean_up {
-            println!("phase {phase}: {clean_up}");
+            outln!("phase {phase}: {clean_up}")?;
         }
         match run.result {
-            Some(result) => println!(
+            Some(result) => outln!(
                 "phase {phase}: {} passed, {} failed ({} of the failures after ERESTART; {} calls answered ERESTART, made again); {during} during it",
                 result.passed, result.failed, result.after_restart, result.restart_answers
-            ),
-            None => println!("phase {phase}: did not finish; {during} during it"),
+            )?,
+            None => outln!("phase {phase}: did not finish; {during} during it")?,
         }
     }
     if let Some(stop) = &evidence.stopped {
-        println!("system: stopped: {stop}");
+        outln!("system: stopped: {stop}")?;
     }
+    Ok(())
 }

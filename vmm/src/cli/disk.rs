@@ -47,16 +47,18 @@ fn check(image: &Path) -> Result<ExitCode, Box<dyn Error>> {
         Err(e) => return Err(e.into()),
     };
     for line in describe(&recovered) {
-        println!("{line}");
+        outln!("{line}")?;
     }
     let mut consistent = true;
     match disk_image::walk(image)? {
-        Ok(tree) => println!(
+        Ok(tree) => outln!(
             "files: {} directories and {} files read back ({} bytes)",
-            tree.dirs, tree.files, tree.bytes
-        ),
+            tree.dirs,
+            tree.files,
+            tree.bytes
+        )?,
         Err(failed) => {
-            println!("files: cannot read {failed}");
+            outln!("files: cannot read {failed}")?;
             consistent = false;
         }
     }
@@ -68,26 +70,26 @@ fn check(image: &Path) -> Result<ExitCode, Box<dyn Error>> {
                 .output()
                 .map_err(|e| format!("cannot run {e2fsck}: {e}"))?;
             if output.status.success() {
-                println!("e2fsck -fn: clean");
+                outln!("e2fsck -fn: clean")?;
             } else {
                 consistent = false;
-                println!(
+                outln!(
                     "e2fsck -fn: found problems (status {}):",
                     output
                         .status
                         .code()
                         .map_or_else(|| "killed".to_owned(), |c| c.to_string())
-                );
-                print!("{}", String::from_utf8_lossy(&output.stdout));
+                )?;
+                out!("{}", String::from_utf8_lossy(&output.stdout))?;
             }
         }
-        None => println!("e2fsck: not installed (e2fsprogs); checked by reading back only"),
+        None => outln!("e2fsck: not installed (e2fsprogs); checked by reading back only")?,
     }
     if consistent {
-        println!("{}: consistent", image.display());
+        outln!("{}: consistent", image.display())?;
         Ok(ExitCode::from(status::CLEAN))
     } else {
-        println!("{}: inconsistent", image.display());
+        outln!("{}: inconsistent", image.display())?;
         Ok(ExitCode::from(status::INCONSISTENT))
     }
 }
@@ -117,23 +119,25 @@ fn describe(recovered: &Recovered) -> [String; 2] {
 /// After any end of `ankh up` on a kept image: leaves it clean for e2fsck and with
 /// nothing to replay, and prints one line saying what that took (or why it could not
 /// be done: then the image is left as it is).
-pub fn leave_clean(image: &Path) {
+pub fn leave_clean(image: &Path) -> std::io::Result<()> {
     match disk_image::recover(image) {
         Ok(recovered) => {
             let [journal, orphans] = describe(&recovered);
-            println!(
+            outln!(
                 "ankh: disk {}: {journal}; {orphans} ({:.1} ms)",
                 image.display(),
                 recovered.took.as_secs_f64() * 1000.0
-            );
+            )?;
         }
-        Err(DiskImageError::Unrecoverable { errno: EINVAL, .. }) => println!(
+        Err(DiskImageError::Unrecoverable { errno: EINVAL, .. }) => outln!(
             "ankh: disk {}: no ext2 file system of Ankh's on it; left as it is",
             image.display()
-        ),
+        )?,
         Err(e) => eprintln!(
-            "ankh: disk {}: left as it is ({e}); see `ankh disk check`",
-            image.display()
+            "ankh: disk {}: left as it is ({}); see `ankh disk check`",
+            image.display(),
+            super::error_chain(&e)
         ),
     }
+    Ok(())
 }

@@ -1,5 +1,22 @@
 //! The `ankh` subcommands and their exit statuses.
 
+/// `println!` that returns the error instead of panicking: `?` it. A reader that went
+/// away (`ankh images | head`) then ends the command normally (see [`is_broken_pipe`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the error instead of panicking (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod ctl;
 mod demo;
@@ -77,29 +94,66 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
-/// The exit status for an error: a bad system description, `--run` program, a
-/// missing `--disk`, a `--control` path in use or one where no system answers is the
-/// user's input, like a bad flag; anything else is a host error.
+/// The exit status for an error: when the error or any of its causes is the user's
+/// input (a bad system description or `--run` program, an unknown image, a path that
+/// is missing, a directory or not theirs, a `--disk` or `--control` that cannot be
+/// used, a system that does not answer, an impossible benchmark), it is 2, like a bad
+/// flag; anything else is a host error (4).
 pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
-    let description = err.downcast_ref::<ankh_domains::DescriptionError>();
-    let program = err.downcast_ref::<ankh_vmm::system::BadProgram>();
-    let no_disk = matches!(
-        err.downcast_ref::<ankh_vmm::system::SystemError>(),
-        Some(ankh_vmm::system::SystemError::NoDiskImage { .. })
-    );
-    let bad_disk = err
-        .downcast_ref::<ankh_vmm::disk_image::DiskImageError>()
-        .is_some_and(ankh_vmm::disk_image::DiskImageError::is_usage);
-    let bad_control = err
-        .downcast_ref::<ankh_vmm::system::control::ControlSocketError>()
-        .is_some_and(ankh_vmm::system::control::ControlSocketError::is_usage);
-    let no_system = err.downcast_ref::<ctl::Unreachable>().is_some();
-    if description.is_some() || program.is_some() || no_disk || bad_disk || bad_control || no_system
-    {
-        status::USAGE
-    } else {
-        status::HOST_ERROR
+    let mut cause = Some(err);
+    while let Some(error) = cause {
+        if is_usage(error) {
+            return status::USAGE;
+        }
+        cause = error.source();
     }
+    status::HOST_ERROR
+}
+
+/// Whether `err` itself (not its causes) is a mistake of the person at the command
+/// line: something they can fix by asking differently.
+fn is_usage(err: &(dyn Error + 'static)) -> bool {
+    use ankh_vmm::system::SystemError;
+    let system = match err.downcast_ref::<SystemError>() {
+        Some(SystemError::NoDiskImage { .. }) => true,
+        Some(SystemError::Disk(disk)) => disk.is_usage(),
+        Some(SystemError::Image { source, .. }) => source.is_usage(),
+        _ => false,
+    };
+    system
+        || err.is::<ankh_domains::DescriptionError>()
+        || err.is::<ankh_vmm::system::BadProgram>()
+        || err.is::<ctl::Unreachable>()
+        || err.is::<run_image::UnknownImage>()
+        || err
+            .downcast_ref::<ankh_vmm::disk_image::DiskImageError>()
+            .is_some_and(ankh_vmm::disk_image::DiskImageError::is_usage)
+        || err
+            .downcast_ref::<ankh_vmm::devices::blk::DiskError>()
+            .is_some_and(ankh_vmm::devices::blk::DiskError::is_usage)
+        || err
+            .downcast_ref::<ankh_vmm::ImageError>()
+            .is_some_and(ankh_vmm::ImageError::is_usage)
+        || err
+            .downcast_ref::<ankh_vmm::system::control::ControlSocketError>()
+            .is_some_and(ankh_vmm::system::control::ControlSocketError::is_usage)
+        || err
+            .downcast_ref::<ankh_vmm::bench::boot::BootBenchError>()
+            .is_some_and(ankh_vmm::bench::boot::BootBenchError::is_usage)
+}
+
+/// Whether `err` (or a cause of it) is a write to a pipe whose reader went away
+/// (`ankh images | head`): the output was not wanted any more, a normal end.
+pub fn is_broken_pipe(err: &(dyn Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(error) = cause {
+        let io = error.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// `error: cause: cause` on one line.

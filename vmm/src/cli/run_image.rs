@@ -40,12 +40,19 @@ pub fn resolve_image(spec: &str) -> Result<GuestImage, Box<dyn Error>> {
     }
     let path = Path::new(spec);
     if !path.exists() {
-        return Err(format!(
-            "no built-in image and no file called {spec:?}; `ankh images` lists the built-in ones"
-        )
+        return Err(UnknownImage {
+            spec: spec.to_owned(),
+        }
         .into());
     }
     Ok(GuestImage::from_path(path)?)
+}
+
+/// An image that is neither built in nor a file (a user mistake: status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("no built-in image and no file called {spec:?}; `ankh images` lists the built-in ones")]
+pub struct UnknownImage {
+    spec: String,
 }
 
 pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -65,7 +72,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;
-    println!("ankh: domain {} {exit}", domain.name());
+    outln!("ankh: domain {} {exit}", domain.name())?;
     Ok(ExitCode::from(match exit {
         DomainExit::Exited { code: 0 } | DomainExit::Halted => status::CLEAN,
         DomainExit::Exited { .. } => status::GUEST_ERROR_CODE,

@@ -159,20 +159,20 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     // However the run ended, a kept image is left clean for e2fsck (the temporary
     // one goes away).
     if let Some(disk) = disk.as_ref().filter(|d| !d.is_temporary()) {
-        super::disk::leave_clean(disk.path());
+        super::disk::leave_clean(disk.path())?;
     }
     let report = report?;
     if let Some(stop) = &report.stop {
         for domain in &report.domains {
-            println!("ankh: domain {} {}", domain.name, describe(&domain.end).0);
+            outln!("ankh: domain {} {}", domain.name, describe(&domain.end).0)?;
         }
         return Ok(ExitCode::from(match stop {
             system::SystemStop::Halted { domain, fault } => {
-                println!("ankh: system halted: domain {domain} faulted with no recovery ({fault})");
+                outln!("ankh: system halted: domain {domain} faulted with no recovery ({fault})")?;
                 status::FAULT
             }
             system::SystemStop::Shutdown { domain, reason } => {
-                println!("ankh: controlled shutdown: domain {domain}: {reason}");
+                outln!("ankh: controlled shutdown: domain {domain}: {reason}")?;
                 status::SHUTDOWN
             }
         }));
@@ -180,7 +180,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     if let Some(init) = report.domain("init") {
         // An OS: its status is init's.
         for domain in &report.domains {
-            println!("ankh: domain {} {}", domain.name, describe(&domain.end).0);
+            outln!("ankh: domain {} {}", domain.name, describe(&domain.end).0)?;
         }
         return Ok(ExitCode::from(match &init.end {
             DomainEnd::Stopped(DomainExit::Exited { code }) => {
@@ -194,7 +194,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
     let mut worst = status::CLEAN;
     for domain in &report.domains {
         let (text, code) = describe(&domain.end);
-        println!("ankh: domain {} {text}", domain.name);
+        outln!("ankh: domain {} {text}", domain.name)?;
         worst = worst.max(code);
     }
     Ok(ExitCode::from(worst))

@@ -60,8 +60,7 @@ impl Domain {
         let bytes = kvm_bytes
             .filter(|b| !b.is_empty())
             .unwrap_or_else(|| ctx.instruction_at(rip));
-        let simd = ankh_images::simd::describe_simd(&bytes, rip);
-        Ok(DomainFault::EmulationFailure { rip, bytes, simd })
+        Ok(DomainFault::EmulationFailure { rip, bytes })
     }
 }
 

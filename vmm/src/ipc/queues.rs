@@ -20,9 +20,10 @@ use virtio_seep::queue::{QueueSetup, RingAddresses, QUEUE_SIZE_MAX};
 use vm_memory::Bytes;
 use zerocopy::{FromBytes, IntoBytes};
 
+use super::fault::{Buffer, DescriptorFault, LengthFault};
 use super::{IpcFault, Message};
-use crate::memory::DomainMemory;
-use crate::virtq::{self, guest_range, RingConfig};
+use crate::memory::{DomainMemory, GuestRangeError};
+use crate::virtq::{self, guest_range, RangeFault, RingConfig};
 
 /// Bytes of the `IpcSetup` record.
 const SETUP_SIZE: u64 = size_of::<QueueSetup>() as u64;
@@ -44,11 +45,11 @@ impl DomainQueues {
     /// Reads the guest's [`QueueSetup`] at `address` (the `IpcSetup` hypercall's
     /// argument, which must lie in RAM above the VMM's area) and builds both queues.
     pub fn setup_at(memory: &DomainMemory, address: u64) -> Result<DomainQueues, IpcFault> {
-        guest_range(memory, address, SETUP_SIZE, SETUP_SIZE)
-            .map_err(|e| IpcFault::BadSetup(format!("setup record: {e}")))?;
+        let bad_setup = |fault| IpcFault::BadSetup { address, fault };
+        guest_range(memory, address, SETUP_SIZE, SETUP_SIZE).map_err(bad_setup)?;
         let bytes = memory
             .read_guest(address, SETUP_SIZE, SETUP_SIZE)
-            .map_err(|e| IpcFault::BadSetup(format!("setup record: {e}")))?;
+            .map_err(|e| bad_setup(e.into()))?;
         let setup = QueueSetup::read_from_bytes(&bytes).expect("exactly a setup record");
         DomainQueues::setup(memory, &setup)
     }
@@ -124,15 +125,12 @@ fn device_queue(
 fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Message, IpcFault> {
     let (head, bulk_segments) = descriptors.split_first().expect("walk returns >= 1");
     if descriptors.iter().any(Descriptor::is_write_only) {
-        return Err(IpcFault::BadDescriptor(
-            "TX descriptor marked device-writable".into(),
-        ));
+        return Err(IpcFault::BadDescriptor(DescriptorFault::TxWritable));
     }
     if (head.len() as usize) < HEADER_SIZE {
-        return Err(IpcFault::BadLength(format!(
-            "header descriptor of {} bytes",
-            head.len()
-        )));
+        return Err(IpcFault::BadLength(LengthFault::ShortHeader {
+            descriptor: head.len(),
+        }));
     }
     // The payload follows the header, so it is above the VMM's area too.
     guest_range(
@@ -141,52 +139,51 @@ fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Mes
         HEADER_SIZE as u64,
         HEADER_SIZE as u64,
     )
-    .map_err(|e| IpcFault::BadDescriptor(format!("TX header buffer: {e}")))?;
+    .map_err(out_of_range(Buffer::TxHeader))?;
     let header_bytes = memory
         .read_guest(head.addr().0, HEADER_SIZE as u64, HEADER_SIZE as u64)
-        .map_err(|e| IpcFault::BadDescriptor(format!("header: {e}")))?;
+        .map_err(|e| out_of_range(Buffer::TxHeader)(e.into()))?;
     let header = MessageHeader::read_from_bytes(&header_bytes).expect("exactly a header");
     let payload_len = u64::from(header.payload_len);
     if payload_len > INLINE_PAYLOAD_MAX as u64 {
-        return Err(IpcFault::BadLength(format!(
-            "inline payload of {payload_len} bytes (max {INLINE_PAYLOAD_MAX})"
-        )));
+        return Err(IpcFault::BadLength(LengthFault::PayloadTooLong {
+            len: payload_len,
+        }));
     }
     if HEADER_SIZE as u64 + payload_len > u64::from(head.len()) {
-        return Err(IpcFault::BadLength(format!(
-            "payload of {payload_len} bytes does not fit its {}-byte descriptor",
-            head.len()
-        )));
+        return Err(IpcFault::BadLength(LengthFault::PayloadPastDescriptor {
+            len: payload_len,
+            descriptor: head.len(),
+        }));
     }
     if header.bulk_len > BULK_MAX {
-        return Err(IpcFault::BadLength(format!(
-            "bulk data of {} bytes (max {BULK_MAX})",
-            header.bulk_len
-        )));
+        return Err(IpcFault::BadLength(LengthFault::BulkTooLong {
+            len: header.bulk_len,
+        }));
     }
     let segments_len: u64 = bulk_segments.iter().map(|d| u64::from(d.len())).sum();
     if segments_len != u64::from(header.bulk_len) {
-        return Err(IpcFault::BadLength(format!(
-            "bulk descriptors hold {segments_len} bytes, header says {}",
-            header.bulk_len
-        )));
+        return Err(IpcFault::BadLength(LengthFault::BulkMismatch {
+            segments: segments_len,
+            header: header.bulk_len,
+        }));
     }
     if opcode::lookup(header.opcode).is_none() {
         return Err(IpcFault::UnknownOpcode(header.opcode));
     }
     let payload = memory
         .read_guest(head.addr().0 + HEADER_SIZE as u64, payload_len, payload_len)
-        .map_err(|e| IpcFault::BadDescriptor(format!("payload: {e}")))?;
+        .map_err(|e| out_of_range(Buffer::Payload)(e.into()))?;
     let mut bulk = vec![0u8; header.bulk_len as usize];
     let mut at = 0;
     for segment in bulk_segments {
         let len = segment.len() as usize;
         guest_range(memory, segment.addr().0, len as u64, u64::from(BULK_MAX))
-            .map_err(|e| IpcFault::BadDescriptor(format!("bulk segment: {e}")))?;
+            .map_err(out_of_range(Buffer::BulkSegment))?;
         memory
             .guest()
             .read_slice(&mut bulk[at..at + len], segment.addr())
-            .map_err(|e| IpcFault::BadDescriptor(format!("bulk segment: {e}")))?;
+            .map_err(|_| unmapped(Buffer::BulkSegment, segment.addr().0, len))?;
         at += len;
     }
     Ok(Message {
@@ -204,20 +201,18 @@ fn write_message(
     message: &Message,
 ) -> Result<u32, IpcFault> {
     if descriptors.iter().any(|d| !d.is_write_only()) {
-        return Err(IpcFault::BadDescriptor(
-            "RX descriptor not device-writable".into(),
-        ));
+        return Err(IpcFault::BadDescriptor(DescriptorFault::RxNotWritable));
     }
     let head = descriptors[0];
     let inline_len = HEADER_SIZE + message.payload.len();
     if (head.len() as usize) < inline_len {
-        return Err(IpcFault::BadLength(format!(
-            "RX header buffer of {} bytes, message needs {inline_len}",
-            head.len()
-        )));
+        return Err(IpcFault::BadLength(LengthFault::ShortRxHeader {
+            descriptor: head.len(),
+            needed: inline_len,
+        }));
     }
     guest_range(memory, head.addr().0, inline_len as u64, inline_len as u64)
-        .map_err(|e| IpcFault::BadDescriptor(format!("RX header buffer: {e}")))?;
+        .map_err(out_of_range(Buffer::RxHeader))?;
     let bulk_room = descriptors.get(1).map_or(0, |d| d.len() as usize);
     let bulk_len = message.bulk.len().min(bulk_room);
     let mut header = message.header;
@@ -229,15 +224,27 @@ fn write_message(
     inline.extend_from_slice(&message.payload);
     let mem = memory.guest();
     mem.write_slice(&inline, head.addr())
-        .map_err(|e| IpcFault::BadDescriptor(format!("RX header buffer: {e}")))?;
+        .map_err(|_| unmapped(Buffer::RxHeader, head.addr().0, inline_len))?;
     if bulk_len > 0 {
         let target = descriptors[1].addr();
         guest_range(memory, target.0, bulk_len as u64, u64::from(BULK_MAX))
-            .map_err(|e| IpcFault::BadDescriptor(format!("RX bulk buffer: {e}")))?;
+            .map_err(out_of_range(Buffer::RxBulk))?;
         mem.write_slice(&message.bulk[..bulk_len], target)
-            .map_err(|e| IpcFault::BadDescriptor(format!("RX bulk buffer: {e}")))?;
+            .map_err(|_| unmapped(Buffer::RxBulk, target.0, bulk_len))?;
     }
     Ok(u32::try_from(inline_len + bulk_len).expect("<= header + 224 + 1 MiB"))
+}
+
+/// The fault of `buffer` whose range is refused.
+fn out_of_range(buffer: Buffer) -> impl Fn(RangeFault) -> IpcFault {
+    move |fault| IpcFault::BadDescriptor(DescriptorFault::Range { buffer, fault })
+}
+
+/// The fault of `buffer` at `addr + len` that guest memory cannot hold (a copy that
+/// failed after the range check).
+fn unmapped(buffer: Buffer, addr: u64, len: usize) -> IpcFault {
+    let len = len as u64;
+    out_of_range(buffer)(GuestRangeError::OutOfBounds { addr, len }.into())
 }
 
 #[cfg(test)]

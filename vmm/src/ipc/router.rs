@@ -27,23 +27,11 @@ use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, MessageHeader, VMM_DOMAIN};
 use virtio_seep::opcode::{self, REPLY};
 use virtio_seep::queue::IpcOp;
-use zerocopy::IntoBytes;
 
 pub use ankh_domains::Role;
-use ankh_proto::sys::DomainExited;
 
+use super::fault::{OperationFault, StormLimit};
 use super::{IpcFault, Message};
-
-/// Opcodes that tell servers about processes: only the process manager may send them,
-/// so no process can close another's descriptors or reset its memory accounting. From
-/// anyone else they are answered `EPERM` by the router and never delivered.
-const PROCESS_MANAGER_ONLY: [u16; 5] = [
-    opcode::VFS_PROC_SPAWN,
-    opcode::VFS_PROC_EXIT,
-    opcode::DS_PROC_EXIT,
-    opcode::MM_PROC_SPAWN,
-    opcode::MM_PROC_EXIT,
-];
 
 /// What a waiting domain waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -177,15 +165,6 @@ struct Request {
     abandoned: bool,
 }
 
-/// How a domain ended, as the process manager is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExitCause {
-    /// `ankh_proto::sys::EXIT_NORMAL`, `EXIT_FAULT` or `EXIT_KILLED`.
-    pub cause: u32,
-    /// The exit code (for `EXIT_NORMAL`).
-    pub code: i32,
-}
-
 /// The router of one system.
 #[derive(Debug)]
 pub struct Router {
@@ -196,6 +175,8 @@ pub struct Router {
     limits: StormLimits,
     /// Bytes waiting in every inbox together.
     held_bytes: usize,
+    /// Opcodes only the process manager may send (see [`Router::manager_only`]).
+    manager_only: HashSet<u16>,
 }
 
 impl Router {
@@ -222,11 +203,20 @@ impl Router {
             next_request: 1,
             limits,
             held_bytes: 0,
+            manager_only: HashSet::new(),
         };
         for role in roles {
             router.push_slot(role);
         }
         router
+    }
+
+    /// Only the process manager may send messages with these opcodes: from anyone
+    /// else they are answered `EPERM` and never delivered. (The system layer gives the
+    /// list: the router does not know what the opcodes mean.)
+    pub fn manager_only(mut self, opcodes: impl IntoIterator<Item = u16>) -> Router {
+        self.manager_only.extend(opcodes);
+        self
     }
 
     fn push_slot(&mut self, role: Role) -> DomainId {
@@ -299,7 +289,7 @@ impl Router {
         }
         let limits = self.limits;
         if !self.slot_mut(from).bucket.take(&limits, now) {
-            return Err(IpcFault::MessageStorm("kernel calls over the rate".into()));
+            return Err(IpcFault::MessageStorm(StormLimit::KernelCallRate));
         }
         self.check_outstanding(from)?;
         Ok(self.open_request(from, VMM_DOMAIN))
@@ -310,9 +300,7 @@ impl Router {
     fn check_outstanding(&self, from: DomainId) -> Result<(), IpcFault> {
         let limit = self.limits.outstanding;
         if self.slot(from).outstanding >= limit {
-            return Err(IpcFault::MessageStorm(format!(
-                "{limit} requests in flight whose replies it has not taken"
-            )));
+            return Err(IpcFault::MessageStorm(StormLimit::Outstanding { limit }));
         }
         Ok(())
     }
@@ -370,27 +358,26 @@ impl Router {
                 continue;
             }
             let to = message.header.destination;
-            let refused = PROCESS_MANAGER_ONLY.contains(&message.header.opcode)
+            let refused = self.manager_only.contains(&message.header.opcode)
                 && self.role(from) != Role::ProcessManager;
             if !self.allowed.contains(&(from, to)) {
                 return Err(IpcFault::ForbiddenDestination(to));
             }
             let limits = self.limits;
             if !self.slot_mut(from).bucket.take(&limits, now) {
-                return Err(IpcFault::MessageStorm(format!(
-                    "more than {} messages at once or {} per second",
-                    limits.burst, limits.per_second
-                )));
+                return Err(IpcFault::MessageStorm(StormLimit::Rate {
+                    burst: limits.burst,
+                    per_second: limits.per_second,
+                }));
             }
             let info = opcode::lookup(message.header.opcode)
                 .ok_or(IpcFault::UnknownOpcode(message.header.opcode))?;
             if info.expects_reply {
                 self.check_outstanding(from)?;
             } else if self.slot(from).one_way >= limits.one_way {
-                return Err(IpcFault::MessageStorm(format!(
-                    "{} one-way messages not yet delivered",
-                    limits.one_way
-                )));
+                return Err(IpcFault::MessageStorm(StormLimit::OneWay {
+                    limit: limits.one_way,
+                }));
             }
             message.header.status = errno::OK;
             message.header.request_id = 0;
@@ -415,9 +402,7 @@ impl Router {
                     self.fail_request(id, to, errno, &mut woken);
                 }
                 (Some(errno::EAGAIN), false) => {
-                    return Err(IpcFault::MessageStorm(format!(
-                        "one-way message to domain {to}, whose inbox is full"
-                    )))
+                    return Err(IpcFault::MessageStorm(StormLimit::InboxFull { to }))
                 }
                 // A one-way message to a stopped domain, or one it may not send: dropped.
                 (Some(_), false) => {}
@@ -458,16 +443,13 @@ impl Router {
             IpcOp::Receive if source == VMM_DOMAIN => Wait::Receive { from: None },
             IpcOp::Receive => {
                 if self.slots.get(index(source)).is_none() || source == id {
-                    return Err(IpcFault::BadOperation(format!(
-                        "receive from domain {source}"
-                    )));
+                    return Err(IpcFault::BadOperation(OperationFault::ReceiveFrom(source)));
                 }
                 Wait::Receive { from: Some(source) }
             }
             IpcOp::AwaitReply => {
-                let request = last_request.ok_or_else(|| {
-                    IpcFault::BadOperation("AwaitReply without a request in the same call".into())
-                })?;
+                let request = last_request
+                    .ok_or(IpcFault::BadOperation(OperationFault::AwaitWithoutRequest))?;
                 // Absent only when the request already failed (its reply is queued).
                 let callee = self.requests.get(&request).map_or(VMM_DOMAIN, |r| r.callee);
                 Wait::Reply { request, callee }
@@ -480,11 +462,7 @@ impl Router {
             Wait::Receive { from } => from,
             Wait::Reply {
                 callee: VMM_DOMAIN, ..
-            } => {
-                return Err(IpcFault::BadOperation(
-                    "AwaitReply for an answered request".into(),
-                ))
-            }
+            } => return Err(IpcFault::BadOperation(OperationFault::AwaitAnswered)),
             Wait::Reply { callee, .. } => Some(callee),
         };
         if let Some(target) = target {
@@ -517,12 +495,13 @@ impl Router {
     }
 
     /// Domain `id` stopped: every request it was to answer fails with `EDEADSRCDST`,
-    /// and so does every wait for a message from it; if it was a process, the process
-    /// manager is told how it ended (`SYS_DOMAIN_EXITED`). Returns the domains woken.
-    pub fn stopped(&mut self, id: DomainId, cause: ExitCause) -> Vec<DomainId> {
+    /// and so does every wait for a message from it. Returns the domains woken, or
+    /// `None` if it had stopped already. (Telling anyone else how it ended is the
+    /// caller's business: see [`Router::post`].)
+    pub fn stopped(&mut self, id: DomainId) -> Option<Vec<DomainId>> {
         let mut woken = Vec::new();
         if self.slot(id).activity == Activity::Stopped {
-            return woken;
+            return None;
         }
         self.slot_mut(id).activity = Activity::Stopped;
         // Messages to it go; so do requests and one-way messages from it that nobody
@@ -559,26 +538,17 @@ impl Router {
             self.slot_mut(d).activity = Activity::Ready(Box::new(message));
             woken.push(d);
         }
-        if let (Role::Process, Some(manager)) = (self.role(id), self.process_manager()) {
-            let record = DomainExited {
-                id,
-                code: cause.code,
-                cause: cause.cause,
-                reserved: 0,
-            };
-            let notice = Message {
-                header: MessageHeader {
-                    source: VMM_DOMAIN,
-                    destination: manager,
-                    opcode: opcode::SYS_DOMAIN_EXITED,
-                    payload_len: u32::try_from(size_of::<DomainExited>()).expect("small"),
-                    ..MessageHeader::default()
-                },
-                payload: record.as_bytes().to_vec(),
-                bulk: Vec::new(),
-            };
-            self.enqueue(manager, notice, &mut woken);
-        }
+        Some(woken)
+    }
+
+    /// Posts `notice`, a one-way message from the VMM (domain 0), into `to`'s inbox;
+    /// returns the domains woken (`to`, if it waited for it).
+    pub fn post(&mut self, to: DomainId, mut notice: Message) -> Vec<DomainId> {
+        notice.header.source = VMM_DOMAIN;
+        notice.header.destination = to;
+        notice.header.request_id = 0;
+        let mut woken = Vec::new();
+        self.enqueue(to, notice, &mut woken);
         woken
     }
 

@@ -12,13 +12,21 @@
 //!
 //! The system ends when it is quiescent: no domain runs or is ready, i.e. every domain
 //! has stopped or waits for a message that nothing can send any more.
+//!
+//! Modules, each depending only on the ones after it: `worker` (a host thread: runs
+//! its domains, delivers their messages) calls `kernel` (kernel calls, through
+//! `KernelSite`) and `recovery` (one component per server, through `RecoverySite`);
+//! `scheduler` holds what the threads share (the router, the ready queues and turns,
+//! the run's records).
 
 pub mod control;
 pub mod injection;
 mod kernel;
+mod process_manager;
 mod recovery;
 mod rootfs;
 mod scheduler;
+mod worker;
 
 pub use rootfs::{init_jobs, root_fs_with_jobs, BadProgram, INIT_JOBS};
 
@@ -142,7 +150,41 @@ pub enum DomainEnd {
     /// It still waits (a server waiting for requests, or a domain stuck on a peer).
     Waiting(Wait),
     /// The host failed while running it.
-    HostError(String),
+    HostError(HostFailure),
+}
+
+/// A host-side failure while running a domain (a KVM call that failed), kept whole
+/// so that a report can say the cause; shared, because reports are cloned.
+#[derive(Clone, Debug)]
+pub struct HostFailure(pub Arc<DomainError>);
+
+impl HostFailure {
+    /// The failure itself.
+    pub fn error(&self) -> &DomainError {
+        &self.0
+    }
+}
+
+/// Two failures are the same when they say the same (a KVM error has no equality).
+impl PartialEq for HostFailure {
+    fn eq(&self, other: &HostFailure) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for HostFailure {}
+
+/// The failure and its causes on one line.
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(&*self.0);
+        while let Some(error) = cause {
+            write!(f, ": {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
 }
 
 /// One domain's line of the report.
@@ -304,7 +346,7 @@ pub fn run_system(
         }
         let recovery = (spec.role != Role::Process)
             .then(|| recovery::Recovery::new(spec.policy, image, config).kill_at(kills));
-        domains.push(scheduler::Boot {
+        domains.push(worker::Boot {
             id,
             thread: spec.thread,
             domain,
@@ -323,7 +365,8 @@ pub fn run_system(
         ..StormLimits::default()
     };
     let roles = description.domains.iter().map(|spec| spec.role).collect();
-    let router = Router::with_roles(roles, call_graph, limits);
+    let router =
+        Router::with_roles(roles, call_graph, limits).manager_only(process_manager::MANAGER_ONLY);
     let names = description
         .ids()
         .zip(&description.domains)
@@ -340,12 +383,8 @@ pub fn run_system(
         .collect();
     process_callees.sort_unstable();
     process_callees.dedup();
-    let spawner = kernel::Spawner {
-        host,
-        options,
-        root_fs: Arc::clone(&options.root_fs),
-    };
-    let mut outcome = scheduler::run(
+    let spawner = worker::Spawner { host, options };
+    let mut outcome = worker::run(
         router,
         description.threads,
         domains,

@@ -1,8 +1,14 @@
 //! Recovery of server domains: checkpoints at request boundaries, the recovery
 //! window of the request in hand, and what to do when the domain faults (decided by
 //! `ankh_recovery`, carried out here).
+//!
+//! A [`Recovery`] is a component of one server domain. The worker thread that runs
+//! the domain calls it at the domain's message boundaries and faults, handing it the
+//! domain and its queues explicitly; whatever recovery needs from the rest of the
+//! system (the router, the run's records, booting a domain again) it asks through
+//! [`RecoverySite`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::hash::{Hash, Hasher};
 
@@ -14,16 +20,44 @@ use ankh_recovery::{
 use virtio_seep::message::DomainId;
 use virtio_seep::opcode::{self, SeepClass, REPLY};
 
-use crate::ipc::router::{Activity, Wait};
-
+use super::control::ControlHub;
 use super::injection::{Injection, Kind, When};
-use super::scheduler::Worker;
 use super::{CheckpointCount, Resumption, SystemStop};
-use crate::domain::{Domain, DomainConfig, DomainState};
+use crate::domain::{Domain, DomainConfig, DomainError, DomainState};
 use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
-use crate::ipc::queues::QueuesSnapshot;
+use crate::ipc::queues::{DomainQueues, QueuesSnapshot};
 use crate::ipc::Message;
+
+/// What recovery asks of the system that runs a server domain. The worker thread
+/// that owns the domain implements it (it holds the router and the run's records).
+pub(super) trait RecoverySite {
+    /// Guest run time a server may spend on one message.
+    fn request_budget(&self) -> Duration;
+    /// Whether a server that faulted after its window closed is restarted anyway.
+    fn fallback_restart(&self) -> bool;
+    /// The control socket's hub, if any.
+    fn hub(&self) -> Option<&ControlHub>;
+    /// Strikes `injection` at `id` as soon as `id` is not running.
+    fn strike_when_not_running(&mut self, id: DomainId, injection: Injection);
+    /// Whether `id` waits in receive with no request in hand (a request boundary).
+    fn at_request_boundary(&self, id: DomainId) -> bool;
+    /// A request of `id` finished in window state `finished` (coverage).
+    fn request_finished(&mut self, id: DomainId, finished: WindowState);
+    /// A recovered domain served again.
+    fn resumed(&mut self, resumption: Resumption);
+    /// `id` was rolled back: `replay` goes back first into its inbox, the request
+    /// `abandoned` (if any) is answered `ERESTART`, and whoever that wakes runs.
+    fn rolled_back(&mut self, id: DomainId, replay: Option<Message>, abandoned: Option<u64>);
+    /// `id` was booted again from its image: whoever that wakes runs.
+    fn restarted(&mut self, id: DomainId);
+    /// Boots a fresh domain from `image` with `config`.
+    fn boot(&self, config: &DomainConfig, image: &GuestImage) -> Result<Domain, DomainError>;
+    /// Ends the whole run (a halt or a controlled shutdown).
+    fn stop_system(&mut self, stop: SystemStop);
+    /// Records a recovery.
+    fn recorded(&mut self, event: RecoveryEvent);
+}
 
 /// What a recoverable domain carries besides the domain itself.
 pub(super) struct Recovery {
@@ -127,66 +161,65 @@ impl Recovery {
     }
 }
 
-impl Worker<'_> {
-    /// Before `message` is written into `id`'s queue: at a message boundary (a request
-    /// or a one-way message, not a reply to a call of its own), a recoverable domain
-    /// takes its checkpoint and opens the window. Returns the fault to inject right
-    /// after this delivery (hot-kill mid-request), if one is planned; injections planned
-    /// for later are armed.
-    pub(super) fn before_delivery(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
+impl Recovery {
+    /// Before `message` is written into the queues of domain `id`: at a message
+    /// boundary (a request or a one-way message, not a reply to a call of its own),
+    /// the domain takes its checkpoint and opens the window. Returns the fault to
+    /// inject right after this delivery (hot-kill mid-request), if one is planned;
+    /// injections planned for later are armed or handed to `site`.
+    pub(super) fn before_delivery(
+        &mut self,
+        id: DomainId,
+        domain: &mut Domain,
+        queues: Option<&DomainQueues>,
+        message: &Message,
+        site: &mut impl RecoverySite,
+    ) -> Option<Kind> {
         if message.header.opcode == REPLY {
             return None;
         }
+        let queues = queues?;
         let is_request = message.header.request_id != 0;
-        let budget = self.spawner.options.request_budget;
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let (Some(recovery), Some(_)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
-            return None;
-        };
         // Every message a server handles gets a fresh run-time budget.
-        slot.domain.set_request_budget(Some(budget));
-        let hub = self.spawner.options.control.as_ref();
-        let name = slot.domain.name().to_owned();
+        domain.set_request_budget(Some(site.request_budget()));
+        let name = domain.name().to_owned();
         let mut kill = None;
         if is_request {
-            recovery.requests += 1;
-            let mut strikes: Vec<Injection> = recovery
+            self.requests += 1;
+            let mut strikes: Vec<Injection> = self
                 .kills
                 .iter()
-                .filter(|(at, _)| *at == recovery.requests)
+                .filter(|(at, _)| *at == self.requests)
                 .map(|(_, injection)| *injection)
                 .collect();
             let later = [When::MidRequest, When::WindowClosed];
-            strikes.extend(hub.and_then(|hub| hub.take_kill(&name, &later)));
+            strikes.extend(site.hub().and_then(|hub| hub.take_kill(&name, &later)));
             for injection in strikes {
                 match injection.when {
                     When::MidRequest => kill = Some(injection.kind),
-                    When::WindowClosed => recovery.armed = Some(injection.kind),
-                    When::Now | When::Idle => self.pending.push((id, injection)),
+                    When::WindowClosed => self.armed = Some(injection.kind),
+                    When::Now | When::Idle => site.strike_when_not_running(id, injection),
                 }
             }
         }
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let recovery = slot.recovery.as_mut().expect("checked above");
-        let queues = slot.queues.as_ref().expect("checked above");
-        recovery.answered_and_running = None;
+        self.answered_and_running = None;
         let mut pages = None;
-        if recovery.checkpoints() {
+        if self.checkpoints() {
             // Whatever was in hand (a parked request, a one-way message) ends here.
-            let finished = recovery.window.end_request();
-            match slot.domain.checkpoint() {
+            let finished = self.window.end_request();
+            match domain.checkpoint() {
                 Ok(copied) => {
-                    recovery.snapshot = Some(queues.snapshot());
-                    recovery.poisoned = false;
+                    self.snapshot = Some(queues.snapshot());
+                    self.poisoned = false;
                     pages = Some(copied as u64);
-                    recovery.checkpoints += CheckpointCount {
+                    self.checkpoints += CheckpointCount {
                         checkpoints: 1,
                         pages: copied as u64,
                     };
                 }
                 Err(error) => {
-                    recovery.snapshot = None;
-                    recovery.poisoned = true;
+                    self.snapshot = None;
+                    self.poisoned = true;
                     tracing::warn!(
                         "warning: checkpoint of {name} failed ({error}): it cannot be rolled \
                          back until a checkpoint succeeds"
@@ -198,15 +231,15 @@ impl Worker<'_> {
             } else {
                 ONE_WAY
             };
-            recovery.window.on_request_delivered(request);
-            recovery.in_hand = is_request.then(|| fingerprint(message));
-            recovery.one_way = (!is_request).then(|| OneWay {
+            self.window.on_request_delivered(request);
+            self.in_hand = is_request.then(|| fingerprint(message));
+            self.one_way = (!is_request).then(|| OneWay {
                 message: message.clone(),
-                replayed: std::mem::take(&mut recovery.replay_next),
+                replayed: std::mem::take(&mut self.replay_next),
             });
-            self.record_finished(id, finished);
+            record_finished(id, &name, finished, site);
         }
-        if let (Some(hub), true) = (hub, is_request) {
+        if let (Some(hub), true) = (site.hub(), is_request) {
             hub.update(&name, |stats| {
                 stats.requests += 1;
                 if let Some(pages) = pages {
@@ -218,36 +251,39 @@ impl Worker<'_> {
         kill
     }
 
-    /// `message` leaves recoverable domain `id`: it may close the window. Returns the
-    /// fault to inject once the message is on its way, when one was waiting for the
-    /// window to close.
-    pub(super) fn on_outgoing(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let recovery = slot.recovery.as_mut()?;
-        let policy = recovery.policy;
-        let in_hand = recovery.window.request().is_some();
+    /// `message` leaves domain `id` (called `name`): it may close the window. Returns
+    /// the fault to inject once the message is on its way, when one was waiting for
+    /// the window to close.
+    pub(super) fn on_outgoing(
+        &mut self,
+        id: DomainId,
+        name: &str,
+        message: &Message,
+        site: &mut impl RecoverySite,
+    ) -> Option<Kind> {
+        let policy = self.policy;
+        let in_hand = self.window.request().is_some();
         if message.header.opcode == REPLY {
-            if let Some(at) = recovery.faulted_at.take() {
-                let domain = slot.domain.name().to_owned();
-                let after = at.elapsed();
-                self.lock().resumptions.push(Resumption { domain, after });
+            if let Some(at) = self.faulted_at.take() {
+                site.resumed(Resumption {
+                    domain: name.to_owned(),
+                    after: at.elapsed(),
+                });
             }
         }
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let recovery = slot.recovery.as_mut().expect("checked above");
         let class = if message.header.opcode == REPLY {
-            if recovery.window.state().answerable() == Some(message.header.request_id) {
-                let finished = recovery.window.on_reply_sent();
-                recovery.escalation.record_progress();
-                recovery.answered_and_running = Some(message.header.request_id);
-                self.record_finished(id, finished);
+            if self.window.state().answerable() == Some(message.header.request_id) {
+                let finished = self.window.on_reply_sent();
+                self.escalation.record_progress();
+                self.answered_and_running = Some(message.header.request_id);
+                record_finished(id, name, finished, site);
                 return None;
             }
-            recovery.window.on_reply_to_other(policy);
+            self.window.on_reply_to_other(policy);
             SeepClass::External
         } else {
             let class = opcode::lookup(message.header.opcode)?.class;
-            recovery.window.on_outgoing(class, policy);
+            self.window.on_outgoing(class, policy);
             class
         };
         // An armed injection waits, across requests, for the first message that
@@ -255,59 +291,55 @@ impl Worker<'_> {
         // policy (under pessimistic the window may have closed earlier; under naive it
         // never closes).
         let exposes = matches!(class, SeepClass::Update | SeepClass::External);
-        (in_hand && exposes)
-            .then(|| recovery.armed.take())
-            .flatten()
+        (in_hand && exposes).then(|| self.armed.take()).flatten()
     }
 
-    /// Takes a checkpoint of idle domain `id` where it stands (before a fault is
+    /// Takes a checkpoint of the idle `domain` where it stands (before a fault is
     /// injected into it, so that recovering it loses nothing).
-    pub(super) fn checkpoint_idle(&mut self, id: DomainId) {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let (Some(recovery), Some(queues)) = (slot.recovery.as_mut(), slot.queues.as_ref()) else {
+    pub(super) fn checkpoint_idle(&mut self, domain: &mut Domain, queues: Option<&DomainQueues>) {
+        let Some(queues) = queues else {
             return;
         };
-        if recovery.checkpoints() && recovery.idle() {
-            match slot.domain.checkpoint() {
+        if self.checkpoints() && self.idle() {
+            match domain.checkpoint() {
                 Ok(_) => {
-                    recovery.snapshot = Some(queues.snapshot());
-                    recovery.poisoned = false;
-                    recovery.answered_and_running = None;
+                    self.snapshot = Some(queues.snapshot());
+                    self.poisoned = false;
+                    self.answered_and_running = None;
                 }
                 Err(_) => {
-                    recovery.snapshot = None;
-                    recovery.poisoned = true;
+                    self.snapshot = None;
+                    self.poisoned = true;
                 }
             }
         }
     }
 
-    /// Domain `id` stopped. A recoverable server that faulted is rolled back,
-    /// restarted, or stops the system, as its policy and the evidence say; returns
-    /// true when it was recovered (it must not be treated as stopped). The event
-    /// records what was done, which may differ from what was decided (a rollback that
-    /// was refused, a restart that failed).
-    pub(super) fn try_recover(&mut self, id: DomainId) -> bool {
+    /// Domain `id` stopped. If it faulted, it is rolled back, restarted, or stops the
+    /// system, as its policy and the evidence say; returns true when it was recovered
+    /// (it must not be treated as stopped). The event records what was done, which
+    /// may differ from what was decided (a rollback that was refused, a restart that
+    /// failed).
+    pub(super) fn try_recover(
+        &mut self,
+        id: DomainId,
+        domain: &mut Domain,
+        queues: &mut Option<DomainQueues>,
+        site: &mut impl RecoverySite,
+    ) -> bool {
         let start = Instant::now();
-        let at_boundary = matches!(
-            self.lock().router.activity(id),
-            Activity::Waiting(Wait::Receive { from: None })
-        );
-        let fallback = self.spawner.options.fallback_restart;
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let fault = match slot.domain.state() {
+        let at_boundary = site.at_request_boundary(id);
+        let fallback = site.fallback_restart();
+        let fault = match domain.state() {
             DomainState::Stopped(DomainExit::Faulted(fault)) => fault.clone(),
             _ => return false,
-        };
-        let Some(recovery) = slot.recovery.as_mut() else {
-            return false;
         };
         if matches!(fault, DomainFault::Killed { .. }) {
             return false;
         }
-        let mut window = recovery.window.state();
+        let mut window = self.window.state();
         if let (WindowState::Idle, Some(request), false) =
-            (window, recovery.answered_and_running, at_boundary)
+            (window, self.answered_and_running, at_boundary)
         {
             // It answered its request and ran on: that answer exposed its state.
             window = WindowState::Closed {
@@ -315,41 +347,47 @@ impl Worker<'_> {
                 by: SeepClass::Reply,
             };
         }
-        recovery.faulted_at = Some(start);
+        self.faulted_at = Some(start);
         // Evidence about recovery: faults while serving a message, other than the
         // operator's crash (module docs of `ankh_recovery::escalation`).
         let evidence = window.request().is_some() && !matches!(fault, DomainFault::Injected(_));
         let escalate = match evidence {
-            true => recovery.escalation.record_fault(recovery.in_hand),
+            true => self.escalation.record_fault(self.in_hand),
             false => Escalate::None,
         };
-        let may_lose_state = recovery.policy == Policy::Stateless || fallback;
-        let mut decided = escalate.apply(decide(recovery.policy, window, fallback), may_lose_state);
+        let may_lose_state = self.policy == Policy::Stateless || fallback;
+        let mut decided = escalate.apply(decide(self.policy, window, fallback), may_lose_state);
         let mut note = None;
         if window.request() == Some(ONE_WAY) && matches!(decided, Action::Rollback { .. }) {
             // Nobody waits for an answer to a one-way message.
             decided = Action::Rollback { error_reply: false };
         }
-        if matches!(decided, Action::Rollback { .. }) && recovery.snapshot.is_none() {
-            decided = match (recovery.poisoned, may_lose_state) {
+        if matches!(decided, Action::Rollback { .. }) && self.snapshot.is_none() {
+            decided = match (self.poisoned, may_lose_state) {
                 // Faulted before its first checkpoint: it has no state to lose.
                 (false, _) | (true, true) => Action::Restart,
                 (true, false) => Action::Shutdown {
                     reason: ShutdownReason::CheckpointFailed,
                 },
             };
-            if recovery.poisoned {
+            if self.poisoned {
                 note = Some("its last checkpoint failed".to_owned());
             }
         }
-        let (action, outcome_note) = self.carry_out(id, decided, window, &fault, may_lose_state);
+        let faulted = Faulted {
+            id,
+            window,
+            fault: &fault,
+            may_lose_state,
+        };
+        let (action, outcome_note) = self.carry_out(decided, &faulted, domain, queues, site);
         let note = match (note, outcome_note) {
             (Some(a), Some(b)) => Some(format!("{a}; {b}")),
             (a, b) => a.or(b),
         };
         let event = RecoveryEvent {
             domain_id: id,
-            domain_name: self.slots[&id].domain.name().to_owned(),
+            domain_name: domain.name().to_owned(),
             request_id: window.answerable(),
             fault: fault.kind().to_owned(),
             action,
@@ -359,7 +397,7 @@ impl Worker<'_> {
             window,
         };
         tracing::info!("{event}");
-        if let Some(hub) = &self.spawner.options.control {
+        if let Some(hub) = site.hub() {
             hub.update(&event.domain_name, |stats| {
                 *stats
                     .recoveries
@@ -368,52 +406,59 @@ impl Worker<'_> {
             });
         }
         let recovered = matches!(action, Action::Rollback { .. } | Action::Restart);
-        self.lock().recoveries.push(event);
+        site.recorded(event);
         recovered
     }
 
-    /// Carries out `decided` for faulted domain `id`; returns what was done and a note
+    /// Carries out `decided` for the faulted domain; returns what was done and a note
     /// when it differs from the decision or concerns the one-way message in hand.
     fn carry_out(
         &mut self,
-        id: DomainId,
         decided: Action,
-        window: WindowState,
-        fault: &DomainFault,
-        may_lose_state: bool,
+        faulted: &Faulted<'_>,
+        domain: &mut Domain,
+        queues: &mut Option<DomainQueues>,
+        site: &mut impl RecoverySite,
     ) -> (Action, Option<String>) {
+        let id = faulted.id;
         match decided {
-            Action::Rollback { .. } => match self.roll_back(id, window) {
-                Ok(note) => (decided, note),
-                Err(why) if may_lose_state => match self.restart(id) {
-                    Ok(()) => (Action::Restart, Some(format!("rollback failed: {why}"))),
-                    Err(error) => self.give_up(id, format!("rollback failed: {why}; {error}")),
-                },
-                Err(why) => {
-                    let reason = ShutdownReason::RollbackRefused;
-                    self.stop_system(SystemStop::Shutdown {
-                        domain: id,
-                        reason: reason.to_string(),
-                    });
-                    (
-                        Action::Shutdown { reason },
-                        Some(format!("rollback failed: {why}")),
-                    )
+            Action::Rollback { .. } => {
+                match self.roll_back(id, faulted.window, domain, queues, site) {
+                    Ok(note) => (decided, note),
+                    Err(why) if faulted.may_lose_state => {
+                        match self.restart(id, domain, queues, site) {
+                            Ok(()) => (Action::Restart, Some(format!("rollback failed: {why}"))),
+                            Err(error) => {
+                                give_up(id, format!("rollback failed: {why}; {error}"), site)
+                            }
+                        }
+                    }
+                    Err(why) => {
+                        let reason = ShutdownReason::RollbackRefused;
+                        site.stop_system(SystemStop::Shutdown {
+                            domain: id,
+                            reason: reason.to_string(),
+                        });
+                        (
+                            Action::Shutdown { reason },
+                            Some(format!("rollback failed: {why}")),
+                        )
+                    }
                 }
-            },
-            Action::Restart => match self.restart(id) {
+            }
+            Action::Restart => match self.restart(id, domain, queues, site) {
                 Ok(()) => (Action::Restart, None),
-                Err(error) => self.give_up(id, error),
+                Err(error) => give_up(id, error, site),
             },
             Action::Halt => {
-                self.stop_system(SystemStop::Halted {
+                site.stop_system(SystemStop::Halted {
                     domain: id,
-                    fault: fault.to_string(),
+                    fault: faulted.fault.to_string(),
                 });
                 (Action::Halt, None)
             }
             Action::Shutdown { reason } => {
-                self.stop_system(SystemStop::Shutdown {
+                site.stop_system(SystemStop::Shutdown {
                     domain: id,
                     reason: reason.to_string(),
                 });
@@ -422,48 +467,29 @@ impl Worker<'_> {
         }
     }
 
-    /// A restart failed: the server is gone and the system cannot stay consistent.
-    fn give_up(&mut self, id: DomainId, why: String) -> (Action, Option<String>) {
-        let reason = ShutdownReason::RestartFailed;
-        self.stop_system(SystemStop::Shutdown {
-            domain: id,
-            reason: format!("{reason}: {why}"),
-        });
-        (Action::Shutdown { reason }, Some(why))
-    }
-
-    /// A request of `id` finished in window state `finished`: coverage and status.
-    fn record_finished(&mut self, id: DomainId, finished: WindowState) {
-        if finished.answerable().is_none() {
-            return;
-        }
-        self.lock().coverage.record(id, finished);
-        if let Some(hub) = &self.spawner.options.control {
-            hub.update(self.slots[&id].domain.name(), |stats| {
-                stats.finished += 1;
-                stats.finished_in_window += u64::from(finished.is_open());
-            });
-        }
-    }
-
-    /// Rolls `id` back to its last checkpoint. The request in hand (per `window`) is
-    /// answered `ERESTART`; a one-way message in hand is replayed once, and dropped if
-    /// it faults the domain again. Returns a note on the one-way message, or why the
-    /// rollback could not be done (the domain is then untouched).
-    fn roll_back(&mut self, id: DomainId, window: WindowState) -> Result<Option<String>, String> {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let recovery = slot.recovery.as_mut().expect("recoverable");
-        let snapshot = recovery.snapshot.as_ref().ok_or("no checkpoint")?;
-        slot.domain.rollback().map_err(|e| e.to_string())?;
-        if let Some(queues) = slot.queues.as_mut() {
+    /// Rolls the domain back to its last checkpoint. The request in hand (per
+    /// `window`) is answered `ERESTART`; a one-way message in hand is replayed once,
+    /// and dropped if it faults the domain again. Returns a note on the one-way
+    /// message, or why the rollback could not be done (the domain is then untouched).
+    fn roll_back(
+        &mut self,
+        id: DomainId,
+        window: WindowState,
+        domain: &mut Domain,
+        queues: &mut Option<DomainQueues>,
+        site: &mut impl RecoverySite,
+    ) -> Result<Option<String>, String> {
+        let snapshot = self.snapshot.as_ref().ok_or("no checkpoint")?;
+        domain.rollback().map_err(|e| e.to_string())?;
+        if let Some(queues) = queues.as_mut() {
             queues.restore(snapshot);
         }
-        recovery.window.end_request();
-        recovery.answered_and_running = None;
+        self.window.end_request();
+        self.answered_and_running = None;
         let mut note = None;
-        let replay = match (window.request(), recovery.one_way.take()) {
+        let replay = match (window.request(), self.one_way.take()) {
             (Some(ONE_WAY), Some(one_way)) if !one_way.replayed => {
-                recovery.replay_next = true;
+                self.replay_next = true;
                 note = Some("the one-way message in hand is replayed once".to_owned());
                 Some(one_way.message)
             }
@@ -473,51 +499,63 @@ impl Worker<'_> {
             }
             _ => None,
         };
-        let mut state = self.lock();
-        if let Some(message) = replay {
-            state.router.requeue_front(id, message);
-        }
-        let woken = state.router.recovered(id, window.answerable());
-        if state.schedule(&woken, self.index) {
-            self.notify_others();
-        }
+        site.rolled_back(id, replay, window.answerable());
         Ok(note)
     }
 
-    fn restart(&mut self, id: DomainId) -> Result<(), String> {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let recovery = slot.recovery.as_mut().expect("recoverable");
-        let console = (self.spawner.options.console)(&recovery.config.name);
-        let domain = Domain::create(
-            self.spawner.host,
-            &recovery.config,
-            &recovery.image,
-            console,
-        )
-        .map_err(|error| format!("restart failed: {error}"))?;
-        slot.domain = domain;
-        slot.queues = None;
-        recovery.window = RecoveryWindow::new();
-        recovery.snapshot = None;
-        recovery.poisoned = false;
-        recovery.one_way = None;
-        recovery.replay_next = false;
-        recovery.answered_and_running = None;
-        let mut state = self.lock();
-        let woken = state.router.restarted(id);
-        if state.schedule(&woken, self.index) {
-            self.notify_others();
-        }
+    /// Boots the domain again from its image, with fresh queues and window.
+    fn restart(
+        &mut self,
+        id: DomainId,
+        domain: &mut Domain,
+        queues: &mut Option<DomainQueues>,
+        site: &mut impl RecoverySite,
+    ) -> Result<(), String> {
+        *domain = site
+            .boot(&self.config, &self.image)
+            .map_err(|error| format!("restart failed: {error}"))?;
+        *queues = None;
+        self.window = RecoveryWindow::new();
+        self.snapshot = None;
+        self.poisoned = false;
+        self.one_way = None;
+        self.replay_next = false;
+        self.answered_and_running = None;
+        site.restarted(id);
         Ok(())
     }
+}
 
-    /// Ends the whole system run (a halt or a controlled shutdown).
-    fn stop_system(&mut self, stop: SystemStop) {
-        let mut state = self.lock();
-        if state.stop.is_none() {
-            state.stop = Some(stop);
-        }
-        state.end();
-        self.notify_others();
+/// A fault being recovered: which domain, in which window state, and what the
+/// policy allows.
+struct Faulted<'a> {
+    id: DomainId,
+    window: WindowState,
+    fault: &'a DomainFault,
+    may_lose_state: bool,
+}
+
+/// A restart failed: the server is gone and the system cannot stay consistent.
+fn give_up(id: DomainId, why: String, site: &mut impl RecoverySite) -> (Action, Option<String>) {
+    let reason = ShutdownReason::RestartFailed;
+    site.stop_system(SystemStop::Shutdown {
+        domain: id,
+        reason: format!("{reason}: {why}"),
+    });
+    (Action::Shutdown { reason }, Some(why))
+}
+
+/// A request of `id` (called `name`) finished in window state `finished`: coverage
+/// and status.
+fn record_finished(id: DomainId, name: &str, finished: WindowState, site: &mut impl RecoverySite) {
+    if finished.answerable().is_none() {
+        return;
+    }
+    site.request_finished(id, finished);
+    if let Some(hub) = site.hub() {
+        hub.update(name, |stats| {
+            stats.finished += 1;
+            stats.finished_in_window += u64::from(finished.is_open());
+        });
     }
 }

@@ -1,47 +1,35 @@
-//! The host threads that run a system's vCPUs (see the module docs of `system`).
+//! What the host threads of a system share: the router, each thread's ready queue and
+//! turn, and the run's records (see the module docs of `system` for the policy).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use virtio_seep::abi::hypercall::Hypercall;
-use virtio_seep::message::{DomainId, VMM_DOMAIN};
-use virtio_seep::opcode::REPLY;
-use virtio_seep::queue::IpcOp;
+use virtio_seep::message::DomainId;
 
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
-use super::injection::{Injection, Kind, When};
-use super::kernel::{exit_cause, Spawner};
-use super::recovery::Recovery;
-use super::{CheckpointCount, DomainEnd, IpcTrace, Resumption, SystemStop, TraceEvent};
-use crate::domain::{Domain, DomainState, RunEvent};
-use crate::fault::DomainFault;
-use crate::ipc::queues::DomainQueues;
-use crate::ipc::router::{Activity, Router, Wait, WaitOutcome};
-use crate::ipc::{IpcFault, Message};
+use super::{Resumption, SystemStop};
+use crate::ipc::router::Router;
+
+/// The CPU time a domain (with the domains it switches to directly: its callees, and
+/// their replies back to it) runs before the others of its thread get their turn.
+/// Exits and direct switches cost about 10 us here: a turn is about a thousand of
+/// them. See docs/scheduling.md.
+pub const QUANTUM: Duration = Duration::from_millis(10);
 
 /// What the threads share.
 pub(super) struct Shared {
     pub(super) state: Mutex<State>,
+    /// Signalled when a thread has new work, or the run ends.
     pub(super) changed: Condvar,
 }
 
+/// The state behind [`Shared`]'s lock.
 pub(super) struct State {
     pub(super) router: Router,
-    /// Per thread: domains ready to run, the next one first.
-    pub(super) ready: Vec<VecDeque<DomainId>>,
-    /// Per thread: when the current turn ends (see [`QUANTUM`]).
-    turn_ends: Vec<Instant>,
-    /// Per thread: the domain put first by a direct switch, which runs on in the turn
-    /// of the domain that woke it instead of starting one of its own.
-    direct: Vec<Option<DomainId>>,
-    /// Domains being run right now.
-    running: usize,
-    /// The system is quiet: every thread returns.
-    done: bool,
-    /// Which thread runs each domain.
-    pub(super) thread_of: HashMap<DomainId, usize>,
+    /// The ready queues and turns of the threads.
+    pub(super) turns: Turns,
     /// Every domain's name.
     pub(super) names: HashMap<DomainId, String>,
     /// Domains killed from another thread, not yet marked by their own.
@@ -60,9 +48,67 @@ pub(super) struct State {
 }
 
 impl State {
-    /// Ends the run: every thread returns at its next look.
-    pub(super) fn end(&mut self) {
-        self.done = true;
+    /// Ends the run with `stop` (the first reason given wins): every thread returns at
+    /// its next look.
+    pub(super) fn stop(&mut self, stop: SystemStop) {
+        if self.stop.is_none() {
+            self.stop = Some(stop);
+        }
+        self.turns.done = true;
+    }
+}
+
+/// Which thread runs each domain, the threads' ready queues and their turns.
+pub(super) struct Turns {
+    /// Per thread: domains ready to run, the next one first.
+    ready: Vec<VecDeque<DomainId>>,
+    /// Per thread: when the current turn ends (see [`QUANTUM`]).
+    turn_ends: Vec<Instant>,
+    /// Per thread: the domain put first by a direct switch, which runs on in the turn
+    /// of the domain that woke it instead of starting one of its own.
+    direct: Vec<Option<DomainId>>,
+    /// Which thread runs each domain.
+    thread_of: HashMap<DomainId, usize>,
+    /// Domains being run (or injected into) right now.
+    running: usize,
+    /// The system is quiet or stopped: every thread returns.
+    done: bool,
+}
+
+impl Turns {
+    /// `threads` threads, with `domains` (id, thread) ready in this order.
+    pub(super) fn new(
+        threads: usize,
+        domains: impl IntoIterator<Item = (DomainId, usize)>,
+    ) -> Turns {
+        let mut turns = Turns {
+            ready: vec![VecDeque::new(); threads],
+            turn_ends: vec![Instant::now(); threads],
+            direct: vec![None; threads],
+            thread_of: HashMap::new(),
+            running: 0,
+            done: false,
+        };
+        for (id, thread) in domains {
+            turns.ready[thread].push_back(id);
+            turns.thread_of.insert(id, thread);
+        }
+        turns
+    }
+
+    /// Domain `id` (created at run time) runs on `thread`; it is not ready yet.
+    pub(super) fn place(&mut self, id: DomainId, thread: usize) {
+        self.thread_of.insert(id, thread);
+    }
+
+    /// Puts `id` at the back of `thread`'s ready queue.
+    pub(super) fn push_back(&mut self, thread: usize, id: DomainId) {
+        self.ready[thread].push_back(id);
+    }
+
+    /// Whether the run is over.
+    pub(super) fn done(&self) -> bool {
+        self.done
     }
 
     /// Puts woken domains on their threads' ready queues: the current thread's at the
@@ -86,541 +132,46 @@ impl State {
     }
 
     /// The next domain of `thread` to run, and when its turn ends: the turn it
-    /// inherits through a direct switch, or a new one.
-    fn next_ready(&mut self, thread: usize) -> Option<DomainId> {
+    /// inherits through a direct switch, or a new one. Counts it as running.
+    pub(super) fn next_ready(&mut self, thread: usize) -> Option<(DomainId, Instant)> {
         let id = self.ready[thread].pop_front()?;
         if self.direct[thread].take() != Some(id) {
             self.turn_ends[thread] = Instant::now() + QUANTUM;
         }
-        Some(id)
-    }
-}
-
-/// A domain and its queues, owned by the thread that runs it.
-pub(super) struct Slot {
-    pub(super) domain: Domain,
-    pub(super) queues: Option<DomainQueues>,
-    /// Present for servers: how they are recovered.
-    pub(super) recovery: Option<Recovery>,
-}
-
-impl Slot {
-    pub(super) fn new(domain: Domain, recovery: Option<Recovery>) -> Slot {
-        Slot {
-            domain,
-            queues: None,
-            recovery,
-        }
-    }
-}
-
-/// What a domain does next after an IPC hypercall.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Next {
-    Run,
-    Block,
-}
-
-/// What a thread does next.
-enum Work {
-    /// Run the domain (after delivering the message).
-    Run(DomainId, Option<Box<Message>>),
-    /// Inject a fault into the domain, which is not running.
-    Inject(DomainId, Kind),
-}
-
-/// The CPU time a domain (with the domains it switches to directly: its callees, and
-/// their replies back to it) runs before the others of its thread get their turn.
-/// Exits and direct switches cost about 10 us here: a turn is about a thousand of
-/// them. See docs/scheduling.md.
-pub const QUANTUM: Duration = Duration::from_millis(10);
-
-/// A domain at the start.
-pub(super) struct Boot {
-    pub(super) id: DomainId,
-    pub(super) thread: usize,
-    pub(super) domain: Domain,
-    pub(super) recovery: Option<Recovery>,
-}
-
-/// What a run leaves besides each domain's end.
-pub(super) struct RunOutcome {
-    pub(super) ends: Vec<(DomainId, String, DomainEnd, CheckpointCount)>,
-    pub(super) coverage: CoverageStats,
-    pub(super) recoveries: Vec<RecoveryEvent>,
-    pub(super) resumptions: Vec<Resumption>,
-    pub(super) stop: Option<SystemStop>,
-}
-
-/// Runs the domains on `threads` host threads until the system is quiet; returns how
-/// each domain ended up, with its name, in no particular order.
-pub(super) fn run(
-    router: Router,
-    threads: usize,
-    domains: Vec<Boot>,
-    names: HashMap<DomainId, String>,
-    process_callees: Vec<DomainId>,
-    trace: Option<IpcTrace>,
-    spawner: &Spawner<'_>,
-) -> RunOutcome {
-    let threads = threads.max(1);
-    let mut per_thread: Vec<HashMap<DomainId, Slot>> =
-        (0..threads).map(|_| HashMap::new()).collect();
-    let mut ready = vec![VecDeque::new(); threads];
-    let mut thread_of = HashMap::new();
-    for boot in domains {
-        let thread = boot.thread.min(threads - 1);
-        ready[thread].push_back(boot.id);
-        thread_of.insert(boot.id, thread);
-        per_thread[thread].insert(boot.id, Slot::new(boot.domain, boot.recovery));
-    }
-    let shared = std::sync::Arc::new(Shared {
-        state: Mutex::new(State {
-            router,
-            ready,
-            turn_ends: vec![Instant::now(); threads],
-            direct: vec![None; threads],
-            running: 0,
-            done: false,
-            thread_of,
-            names,
-            killed: HashMap::new(),
-            process_callees,
-            coverage: CoverageStats::new(),
-            recoveries: Vec::new(),
-            resumptions: Vec::new(),
-            stop: None,
-        }),
-        changed: Condvar::new(),
-    });
-    // A kill on the control socket wakes the threads (no polling).
-    if let Some(hub) = &spawner.options.control {
-        let shared = std::sync::Arc::clone(&shared);
-        hub.set_waker(move || {
-            // Under the lock, so that no thread misses the wake-up.
-            let _state = shared.state.lock();
-            shared.changed.notify_all();
-        });
-    }
-    let ends = std::thread::scope(|scope| {
-        let handles: Vec<_> = per_thread
-            .into_iter()
-            .enumerate()
-            .map(|(index, slots)| {
-                let shared = &*shared;
-                let trace = trace.clone();
-                std::thread::Builder::new()
-                    .name(format!("ankh-vcpu-{index}"))
-                    .spawn_scoped(scope, move || {
-                        Worker {
-                            shared,
-                            index,
-                            slots,
-                            pending: Vec::new(),
-                            held: std::collections::HashSet::new(),
-                            released: Vec::new(),
-                            host_errors: HashMap::new(),
-                            trace,
-                            spawner,
-                            turn_ends: Instant::now(),
-                        }
-                        .run()
-                    })
-                    .expect("spawning a vCPU thread")
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("vCPU threads do not panic"))
-            .collect::<Vec<_>>()
-    });
-    if let Some(hub) = &spawner.options.control {
-        // Waits for a wake-up in progress: then the waker's reference is gone.
-        hub.clear_waker();
-    }
-    let shared = std::sync::Arc::into_inner(shared).expect("the threads and the waker are gone");
-    let state = shared.state.into_inner().expect("no thread panicked");
-    let ends = ends
-        .into_iter()
-        .map(|(id, end, checkpoints)| {
-            let end = match (end, state.router.activity(id)) {
-                (DomainEnd::Waiting(_), Activity::Waiting(wait)) => DomainEnd::Waiting(*wait),
-                (end, _) => end,
-            };
-            let name = state.names.get(&id).cloned().unwrap_or_default();
-            (id, name, end, checkpoints)
-        })
-        .collect();
-    RunOutcome {
-        ends,
-        coverage: state.coverage,
-        recoveries: state.recoveries,
-        resumptions: state.resumptions,
-        stop: state.stop,
-    }
-}
-
-pub(super) struct Worker<'a> {
-    shared: &'a Shared,
-    pub(super) index: usize,
-    pub(super) slots: HashMap<DomainId, Slot>,
-    /// Injections that strike as soon as their domain is not running.
-    pub(super) pending: Vec<(DomainId, Injection)>,
-    /// Domains created on this thread that do not run before `SYS_START_DOMAIN`.
-    pub(super) held: std::collections::HashSet<DomainId>,
-    /// How the processes of this thread that ended and were released ended.
-    released: Vec<(DomainId, DomainEnd, CheckpointCount)>,
-    host_errors: HashMap<DomainId, String>,
-    trace: Option<IpcTrace>,
-    pub(super) spawner: &'a Spawner<'a>,
-    /// When the turn of the domain being run ends (this thread's `State::turn_ends`,
-    /// which only this thread changes, read without the lock).
-    turn_ends: Instant,
-}
-
-impl Worker<'_> {
-    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().expect("no thread panicked")
+        self.running += 1;
+        Some((id, self.turn_ends[thread]))
     }
 
-    /// Wakes the other threads (after scheduling for them).
-    pub(super) fn notify_others(&self) {
-        self.shared.changed.notify_all();
+    /// Counts one more domain being worked on outside the ready queues (an injection).
+    pub(super) fn begin_work(&mut self) {
+        self.running += 1;
     }
 
-    fn run(mut self) -> Vec<(DomainId, DomainEnd, CheckpointCount)> {
-        while let Some(work) = self.next_work() {
-            match work {
-                Work::Run(id, delivery) => self.run_domain(id, delivery),
-                Work::Inject(id, kind) => self.inject_now(id, kind),
-            }
-            let mut state = self.lock();
-            state.running -= 1;
-            if state.ready.iter().all(VecDeque::is_empty) && state.running == 0 {
-                state.done = true;
-                self.shared.changed.notify_all();
-            }
+    /// A thread finished running (or injecting into) a domain. Returns true when
+    /// that made the system quiet (nothing runs, nothing is ready): the run is done.
+    pub(super) fn end_work(&mut self) -> bool {
+        self.running -= 1;
+        if self.ready.iter().all(VecDeque::is_empty) && self.running == 0 {
+            self.done = true;
+            return true;
         }
-        let killed = self.lock().killed.clone();
-        let released = std::mem::take(&mut self.released);
-        self.slots
-            .into_iter()
-            .map(|(id, mut slot)| {
-                if let Some(by) = killed.get(&id) {
-                    if !matches!(slot.domain.state(), DomainState::Stopped(_)) {
-                        slot.domain.fail(DomainFault::Killed { by: *by });
-                    }
-                }
-                let end = match (self.host_errors.get(&id), slot.domain.state()) {
-                    (Some(error), _) => DomainEnd::HostError(error.clone()),
-                    (None, DomainState::Stopped(exit)) => DomainEnd::Stopped(exit.clone()),
-                    // Refined by `run` from the router's view.
-                    (None, DomainState::Ready) => DomainEnd::Waiting(Wait::Receive { from: None }),
-                };
-                let checkpoints = slot
-                    .recovery
-                    .as_ref()
-                    .map(Recovery::checkpoint_count)
-                    .unwrap_or_default();
-                (id, end, checkpoints)
-            })
-            .chain(released)
-            .collect()
+        false
     }
 
-    /// Waits for work on this thread: an injection whose domain is not running, or a
-    /// domain ready to run; `None` when the system is quiet.
-    fn next_work(&mut self) -> Option<Work> {
-        let shared = self.shared;
-        let hub = self.spawner.options.control.clone();
-        let mut state = shared.state.lock().expect("no thread panicked");
-        loop {
-            if state.done {
-                return None;
-            }
-            if let Some(hub) = &hub {
-                for (&id, slot) in &self.slots {
-                    let now = [When::Now, When::Idle];
-                    if let Some(injection) = hub.take_kill(slot.domain.name(), &now) {
-                        self.pending.push((id, injection));
-                    }
-                }
-            }
-            let slots = &self.slots;
-            let idle = |id: &DomainId| {
-                slots
-                    .get(id)
-                    .and_then(|slot| slot.recovery.as_ref())
-                    .is_none_or(Recovery::idle)
-            };
-            // Strike at a request boundary (blocked in receive, no request in hand:
-            // the checkpoint taken there is exact), or, for `now`, also in a call made
-            // for the request in hand. Not in a call made while handling a one-way
-            // message: there is no request to roll back to the start of.
-            let strikes = |(id, injection): &(DomainId, Injection)| {
-                let idle = idle(id);
-                match state.router.activity(*id) {
-                    Activity::Waiting(Wait::Receive { from: None }) => idle,
-                    Activity::Waiting(Wait::Reply { .. }) => injection.when == When::Now && !idle,
-                    _ => false,
-                }
-            };
-            if let Some(at) = self.pending.iter().position(strikes) {
-                let (id, injection) = self.pending.remove(at);
-                state.running += 1;
-                return Some(Work::Inject(id, injection.kind));
-            }
-            if let Some(id) = state.next_ready(self.index) {
-                self.turn_ends = state.turn_ends[self.index];
-                state.running += 1;
-                let delivery = state.router.take_delivery(id);
-                return Some(Work::Run(id, delivery));
-            }
-            state = shared.changed.wait(state).expect("no thread panicked");
+    /// The turn of running domain `id` of `thread` is over at `now`: when another
+    /// domain of the thread is ready, `id` goes to the back of the queue and `None`
+    /// is returned; else a new turn starts, and when it ends is returned.
+    pub(super) fn turn_over(
+        &mut self,
+        thread: usize,
+        id: DomainId,
+        now: Instant,
+    ) -> Option<Instant> {
+        if self.ready[thread].is_empty() {
+            self.turn_ends[thread] = now + QUANTUM;
+            return Some(self.turn_ends[thread]);
         }
-    }
-
-    /// Injects `kind` into domain `id`, which is not running: an idle server is first
-    /// checkpointed where it stands; then it crashes, or runs into its hang or its
-    /// broken stack.
-    fn inject_now(&mut self, id: DomainId, kind: Kind) {
-        match self.slots.get(&id) {
-            Some(slot) if !matches!(slot.domain.state(), DomainState::Stopped(_)) => {}
-            _ => return,
-        }
-        self.checkpoint_idle(id);
-        if self.sabotage(id, kind) == Next::Run {
-            self.run_domain(id, None);
-        }
-    }
-
-    /// Injects `kind` into domain `id` where it stands: whether it must run on (into
-    /// its hang or its broken stack) or was stopped (a crash, recovered or not).
-    pub(super) fn sabotage(&mut self, id: DomainId, kind: Kind) -> Next {
-        let domain = &mut self.slots.get_mut(&id).expect("own domain").domain;
-        let done = match kind {
-            Kind::Crash => Err(()),
-            Kind::Hang => domain.inject_hang().map_err(|_| ()),
-            Kind::Corrupt => domain.corrupt_stack().map_err(|_| ()),
-        };
-        match done {
-            Ok(()) => Next::Run,
-            Err(()) => {
-                self.fail(id, DomainFault::Injected("hot-kill"));
-                Next::Block
-            }
-        }
-    }
-
-    /// Runs domain `id` until it blocks or stops.
-    fn run_domain(&mut self, id: DomainId, delivery: Option<Box<Message>>) {
-        match self.slots.get(&id) {
-            Some(slot) if !matches!(slot.domain.state(), DomainState::Stopped(_)) => {}
-            // Stopped (killed) after it was queued to run, or released since.
-            _ => return,
-        }
-        if let Some(message) = delivery {
-            match self.deliver(id, &message) {
-                Ok(None) => {}
-                Ok(Some(kind)) => {
-                    if self.sabotage(id, kind) == Next::Block {
-                        return;
-                    }
-                }
-                Err(fault) => return self.fail(id, fault.into()),
-            }
-        }
-        loop {
-            let slot = self
-                .slots
-                .get_mut(&id)
-                .expect("a thread runs only its domains");
-            let tracing = self.trace.is_some();
-            slot.domain.set_turn_end(Some(self.turn_ends));
-            let event = match slot.domain.resume(|call| tracing && call == Hypercall::Nop) {
-                Ok(event) => event,
-                Err(error) => {
-                    self.host_errors.insert(id, error.to_string());
-                    return self.stopped(id);
-                }
-            };
-            let killed_by = self.lock().killed.remove(&id);
-            if let Some(by) = killed_by {
-                // Killed from another thread while it ran.
-                let slot = self.slots.get_mut(&id).expect("own domain");
-                slot.domain.fail(DomainFault::Killed { by });
-                self.release(id);
-                return;
-            }
-            let next = match event {
-                RunEvent::Stopped(_) => {
-                    if !self.try_recover(id) {
-                        self.stopped(id);
-                    }
-                    return;
-                }
-                RunEvent::Paused(_) => {
-                    if let Some(trace) = &self.trace {
-                        trace(TraceEvent::Nop, id, &self.slots[&id].domain);
-                    }
-                    Ok(Next::Run)
-                }
-                RunEvent::Preempted => Ok(Next::Run),
-                RunEvent::IpcSetup(address) => self.setup(id, address).map(|()| Next::Run),
-                RunEvent::Ipc(value) => {
-                    if let Some(trace) = &self.trace {
-                        trace(TraceEvent::Ipc, id, &self.slots[&id].domain);
-                    }
-                    self.ipc(id, value)
-                }
-            };
-            match next {
-                Ok(Next::Run) if self.preempt(id) => return,
-                Ok(Next::Run) => {}
-                Ok(Next::Block) => return,
-                Err(fault) => return self.fail(id, fault.into()),
-            }
-        }
-    }
-
-    /// Ends the turn of running domain `id` when it is over and another domain of
-    /// this thread is ready: `id` goes to the back of the ready queue. Returns whether
-    /// it did. With nobody else ready, a new turn starts.
-    fn preempt(&mut self, id: DomainId) -> bool {
-        let now = Instant::now();
-        if now < self.turn_ends {
-            return false;
-        }
-        let index = self.index;
-        let mut state = self.shared.state.lock().expect("no thread panicked");
-        if state.ready[index].is_empty() {
-            state.turn_ends[index] = now + QUANTUM;
-            self.turn_ends = now + QUANTUM;
-            return false;
-        }
-        state.ready[index].push_back(id);
-        true
-    }
-
-    fn setup(&mut self, id: DomainId, address: u64) -> Result<(), IpcFault> {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        if slot.queues.is_some() {
-            return Err(IpcFault::NotSetUp("set up twice"));
-        }
-        slot.queues = Some(DomainQueues::setup_at(slot.domain.memory(), address)?);
-        Ok(())
-    }
-
-    fn ipc(&mut self, id: DomainId, value: u32) -> Result<Next, IpcFault> {
-        let (op, source) = IpcOp::decode(value)
-            .ok_or_else(|| IpcFault::BadOperation(format!("value {value:#x}")))?;
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let queues = slot
-            .queues
-            .as_mut()
-            .ok_or(IpcFault::NotSetUp("before IpcSetup"))?;
-        let messages = queues.drain_tx(slot.domain.memory())?;
-        let mut last_request = None;
-        let mut strike = None;
-        for message in messages {
-            strike = strike.or(self.on_outgoing(id, &message));
-            if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
-                let now = Instant::now();
-                let request = self
-                    .lock()
-                    .router
-                    .kernel_request(id, message.header.opcode, now)?;
-                let reply = self.kernel_call(id, &message);
-                let mut state = self.lock();
-                let woken = state.router.kernel_reply(request, reply);
-                if state.schedule(&woken, self.index) {
-                    self.notify_others();
-                }
-                last_request = Some(request);
-            } else {
-                let mut state = self.lock();
-                let (woken, last) = state.router.submit(id, vec![message], Instant::now())?;
-                if state.schedule(&woken, self.index) {
-                    self.notify_others();
-                }
-                last_request = last.or(last_request);
-            }
-        }
-        if let Some(kind) = strike {
-            // Its window just closed: the messages are on their way.
-            if self.sabotage(id, kind) == Next::Block {
-                return Ok(Next::Block);
-            }
-        }
-        let outcome = self.lock().router.wait(id, op, source, last_request)?;
-        match outcome {
-            WaitOutcome::Continue => Ok(Next::Run),
-            WaitOutcome::Deliver(message) => match self.deliver(id, &message)? {
-                None => Ok(Next::Run),
-                Some(kind) => Ok(self.sabotage(id, kind)),
-            },
-            WaitOutcome::Blocked => Ok(Next::Block),
-        }
-    }
-
-    /// Writes `message` into `id`'s RX queue; returns the fault to inject right now,
-    /// if one is planned (the caller injects it before resuming the domain).
-    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<Option<Kind>, IpcFault> {
-        let kill = self.before_delivery(id, message);
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        let queues = slot.queues.as_mut().ok_or(IpcFault::NoReceiveBuffer)?;
-        queues.deliver(slot.domain.memory(), message)?;
-        Ok(kill)
-    }
-
-    pub(super) fn fail(&mut self, id: DomainId, fault: DomainFault) {
-        let slot = self.slots.get_mut(&id).expect("own domain");
-        slot.domain.fail(fault);
-        if !self.try_recover(id) {
-            self.stopped(id);
-        }
-    }
-
-    /// Tells the router the domain is gone and schedules whoever that wakes.
-    pub(super) fn stopped(&mut self, id: DomainId) {
-        if let (Some(hub), Some(_)) = (&self.spawner.options.control, &self.slots[&id].recovery) {
-            hub.update(self.slots[&id].domain.name(), |stats| {
-                stats.state = "stopped"
-            });
-        }
-        let cause = match self.slots[&id].domain.state() {
-            DomainState::Stopped(exit) => exit_cause(exit),
-            DomainState::Ready => exit_cause(&crate::DomainExit::Halted),
-        };
-        let mut state = self.lock();
-        let woken = state.router.stopped(id, cause);
-        if state.schedule(&woken, self.index) {
-            self.notify_others();
-        }
-        drop(state);
-        self.release(id);
-    }
-
-    /// Releases process `id`, which stopped for good: its VM, vCPU, memory and queues
-    /// go now (not when the system ends), and only how it ended is kept. Servers stay
-    /// (they are recovered, or the report shows their last state).
-    fn release(&mut self, id: DomainId) {
-        let is_process = self
-            .slots
-            .get(&id)
-            .is_some_and(|slot| slot.recovery.is_none());
-        if !is_process {
-            return;
-        }
-        let Some(slot) = self.slots.remove(&id) else {
-            return;
-        };
-        self.held.remove(&id);
-        let end = match (self.host_errors.remove(&id), slot.domain.state()) {
-            (Some(error), _) => DomainEnd::HostError(error),
-            (None, DomainState::Stopped(exit)) => DomainEnd::Stopped(exit.clone()),
-            (None, DomainState::Ready) => DomainEnd::Stopped(crate::DomainExit::Halted),
-        };
-        self.released.push((id, end, CheckpointCount::default()));
+        self.ready[thread].push_back(id);
+        None
     }
 }

@@ -36,6 +36,17 @@ pub enum DiskError {
     },
 }
 
+impl DiskError {
+    /// Whether the person who gave the path can fix it (a directory, a missing or
+    /// unwritable file, a file too small), as opposed to a failing host.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            DiskError::Open { source, .. } => crate::io_is_usage(source),
+            DiskError::TooSmall { .. } => true,
+        }
+    }
+}
+
 /// A raw disk image on the host: sector `n` is bytes `512 n .. 512 (n + 1)` of the
 /// file. Bytes after the last whole sector are never touched.
 #[derive(Debug)]

@@ -31,9 +31,18 @@ pub enum Request {
 
 /// A request line that is not a [`Request`]: the parser's own words (which field,
 /// which value, where in the line).
+///
+/// The parser's error is in the message only (not a `source` too), so that it is said
+/// once wherever the error is printed.
 #[derive(Debug, thiserror::Error)]
 #[error("bad request: {0}")]
-pub struct BadRequest(#[from] serde_json::Error);
+pub struct BadRequest(serde_json::Error);
+
+impl From<serde_json::Error> for BadRequest {
+    fn from(error: serde_json::Error) -> BadRequest {
+        BadRequest(error)
+    }
+}
 
 impl Request {
     /// Parses one request line (without its newline).

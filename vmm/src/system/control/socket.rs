@@ -232,7 +232,7 @@ impl ControlServer {
                 while !stopped.load(Ordering::Acquire) {
                     if let Err(error) = manager.run() {
                         // Nothing to answer to: the system runs on without it.
-                        eprintln!("ankh: the control socket stopped: {error}");
+                        tracing::error!("ankh: the control socket stopped: {error}");
                         return;
                     }
                 }
