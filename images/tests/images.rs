@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 58] = [
+const NAMES: [&str; 61] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -29,6 +29,7 @@ const NAMES: [&str; 58] = [
     "child-subscribe",
     "child-ud2",
     "ckpt-probe",
+    "code-writer",
     "crasher",
     "deadlock-a",
     "deadlock-b",
@@ -68,9 +69,11 @@ const NAMES: [&str; 58] = [
     "pm",
     "queue-crasher",
     "release-crasher",
+    "segment-probe",
     "suite",
     "ubench",
     "vfs",
+    "x87-probe",
 ];
 
 fn elf(name: &str) -> &'static [u8] {
