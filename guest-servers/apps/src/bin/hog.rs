@@ -5,7 +5,7 @@
 //! order, so that is the first job), and stops when it is gone.
 //!
 //! Kinds:
-//! - `spin`: computes without a single exit, in bursts of about 100 ms (ten scheduler
+//! - `spin`: computes without a single exit, in bursts of about 30 ms (three scheduler
 //!   quanta; the VMM must preempt it by a kick), checking on its sibling in between;
 //! - `exits`: exits to the VMM in a loop (`Nop` hypercalls) and never blocks;
 //! - `calls`: calls PM in a loop (`getpid`), so that PM and it could ping-pong;
@@ -105,11 +105,12 @@ fn alive(os: &mut System, watched: Option<Pid>) -> bool {
         .unwrap_or(false)
 }
 
-/// About 100 ms of computation without an exit (a few hundred million cycles).
+/// About 30 ms of computation without an exit (75 million cycles): three quanta, so
+/// only a kick ends its turn, and far below the watchdog timeout even on a loaded host.
 fn spin_burst() {
     let start = rdtsc();
     let mut x = 1u64;
-    while rdtsc().wrapping_sub(start) < 250_000_000 {
+    while rdtsc().wrapping_sub(start) < 75_000_000 {
         x = core::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
     }
 }
