@@ -139,6 +139,63 @@ fn spin_without_exits_trips_the_watchdog() {
 }
 
 #[test]
+fn a_guest_that_never_exits_is_kicked_out_at_the_end_of_its_turn() {
+    // The scheduler's preemption: a turn end well before the watchdog's timeout; the
+    // watchdog thread kicks the vCPU out of KVM_RUN and `resume` says `Preempted`.
+    let host = kvm();
+    let config = DomainConfig {
+        watchdog_timeout: std::time::Duration::from_secs(10),
+        ..DomainConfig::named("spin")
+    };
+    let mut domain = ankh_vmm::Domain::create(
+        &host,
+        &config,
+        &ankh_tests::image("fault-spin"),
+        Box::new(ankh_vmm::console::CapturedConsole::default()),
+    )
+    .expect("creating the domain");
+    for _ in 0..3 {
+        let turn_end = std::time::Instant::now() + std::time::Duration::from_millis(20);
+        domain.set_turn_end(Some(turn_end));
+        let event = domain.resume(|_| false).expect("running the domain");
+        assert_eq!(event, ankh_vmm::RunEvent::Preempted);
+        assert!(
+            std::time::Instant::now() >= turn_end,
+            "not before its turn ended"
+        );
+    }
+    // Preemptions are not exits of the guest's: the watchdog's clock kept running, and
+    // with no turn end it stops the spinner after its (short) timeout.
+    let config = DomainConfig {
+        watchdog_timeout: std::time::Duration::from_millis(300),
+        ..DomainConfig::named("spin")
+    };
+    let mut domain = ankh_vmm::Domain::create(
+        &host,
+        &config,
+        &ankh_tests::image("fault-spin"),
+        Box::new(ankh_vmm::console::CapturedConsole::default()),
+    )
+    .expect("creating the domain");
+    let mut preempted = 0;
+    let exit = loop {
+        domain.set_turn_end(Some(
+            std::time::Instant::now() + std::time::Duration::from_millis(20),
+        ));
+        match domain.resume(|_| false).expect("running the domain") {
+            ankh_vmm::RunEvent::Preempted => preempted += 1,
+            ankh_vmm::RunEvent::Stopped(exit) => break exit,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(preempted >= 2, "preempted {preempted} times");
+    assert!(matches!(
+        exit,
+        DomainExit::Faulted(DomainFault::WatchdogTimeout { .. })
+    ));
+}
+
+#[test]
 fn write_to_unowned_address_is_reported_with_the_address() {
     let host = kvm();
     let fault = fault_of(&host, "fault-mmio", DomainConfig::named("mmio"));
