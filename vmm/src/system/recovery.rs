@@ -10,8 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-use std::hash::{Hash, Hasher};
-
 use ankh_domains::Policy;
 use ankh_recovery::{
     decide, has_window, Action, Escalate, Escalation, EscalationConfig, RecoveryEvent,
@@ -106,13 +104,24 @@ struct OneWay {
 }
 
 /// What tells a request apart from another for the poison-request evidence: who sent
-/// it, what it asks, and its inline payload.
+/// it, what it asks, and its inline payload. Computed for every request a recoverable
+/// server takes, so a multiply-rotate over 8-byte words rather than SipHash (no
+/// adversary gains anything from a collision: it can only merge two requests' counts).
 fn fingerprint(message: &Message) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    message.header.source.hash(&mut hasher);
-    message.header.opcode.hash(&mut hasher);
-    message.payload.hash(&mut hasher);
-    hasher.finish()
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mix = |hash: u64, word: u64| (hash ^ word).wrapping_mul(K).rotate_left(29);
+    let start = (u64::from(message.header.source) << 16) | u64::from(message.header.opcode);
+    let mut hash = mix(K, start);
+    let mut words = message.payload.chunks_exact(8);
+    for word in &mut words {
+        hash = mix(hash, u64::from_le_bytes(word.try_into().expect("8 bytes")));
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    mix(
+        mix(hash, u64::from_le_bytes(tail)),
+        message.payload.len() as u64,
+    )
 }
 
 impl Recovery {
@@ -557,5 +566,35 @@ fn record_finished(id: DomainId, name: &str, finished: WindowState, site: &mut i
             stats.finished += 1;
             stats.finished_in_window += u64::from(finished.is_open());
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(source: DomainId, opcode: u16, payload: &[u8]) -> Message {
+        let mut message = Message {
+            payload: payload.to_vec(),
+            ..Message::default()
+        };
+        message.header.source = source;
+        message.header.opcode = opcode;
+        message
+    }
+
+    #[test]
+    fn a_fingerprint_tells_caller_opcode_and_payload_apart() {
+        let base = fingerprint(&request(5, 0x200, b"/etc/motd\0"));
+        assert_eq!(base, fingerprint(&request(5, 0x200, b"/etc/motd\0")));
+        for other in [
+            request(6, 0x200, b"/etc/motd\0"),
+            request(5, 0x201, b"/etc/motd\0"),
+            request(5, 0x200, b"/etc/motd\0\0"),
+            request(5, 0x200, b"/etc/mote\0"),
+            request(5, 0x200, b""),
+        ] {
+            assert_ne!(base, fingerprint(&other), "{other:?}");
+        }
     }
 }
