@@ -15,7 +15,7 @@ use crate::ipc::router::Router;
 /// The CPU time a domain (with the domains it switches to directly: its callees, and
 /// their replies back to it) runs before the others of its thread get their turn.
 /// Exits and direct switches cost about 10 us here: a turn is about a thousand of
-/// them. See docs/scheduling.md.
+/// them. See docs/ipc.md, "Threads and scheduling".
 pub const QUANTUM: Duration = Duration::from_millis(10);
 
 /// What the threads share.
