@@ -141,6 +141,7 @@ impl Worker<'_> {
             identity: DomainIdentity { id, peers },
             dirty_log: options.dirty_log,
             disk: None,
+            debug: None,
         };
         let console = (options.console)(&name);
         match Domain::create(self.spawner.host, &config, &image, console) {
