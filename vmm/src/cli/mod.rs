@@ -1,6 +1,7 @@
 //! The `ankh` subcommands and their exit statuses.
 
 mod bench;
+mod campaign;
 mod ctl;
 mod demo;
 mod disk;
@@ -62,6 +63,10 @@ enum Command {
     /// Run a benchmark and print its figures (never a pass/fail test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Fault-injection campaigns: inject faults into the servers with hardware
+    /// breakpoints, run the suite after each, and report survivability per policy.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
 }
 
 /// Runs the chosen subcommand.
@@ -74,6 +79,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Ctl(args) => ctl::run(args),
         Command::Disk(which) => disk::run(which),
         Command::Bench(which) => bench::run(which),
+        Command::Campaign(which) => campaign::run(which),
     }
 }
 
@@ -93,7 +99,8 @@ pub fn status_of(err: &(dyn Error + 'static)) -> u8 {
     let bad_control = err
         .downcast_ref::<ankh_vmm::system::control::ControlSocketError>()
         .is_some_and(ankh_vmm::system::control::ControlSocketError::is_usage);
-    let no_system = err.downcast_ref::<ctl::Unreachable>().is_some();
+    let no_system = err.downcast_ref::<ctl::Unreachable>().is_some()
+        || err.downcast_ref::<campaign::CampaignUsage>().is_some();
     if description.is_some() || program.is_some() || no_disk || bad_disk || bad_control || no_system
     {
         status::USAGE
