@@ -76,11 +76,13 @@ pub fn append(path: &Path, result: &ExperimentResult) -> Result<(), ResultsError
         .append(true)
         .open(path)
         .map_err(io(path))?;
-    let line = serde_json::to_string(result).map_err(|e| ResultsError::Bad {
+    let mut line = serde_json::to_string(result).map_err(|e| ResultsError::Bad {
         path: path.display().to_string(),
         what: e.to_string(),
     })?;
-    writeln!(file, "{line}").map_err(io(path))
+    line.push('\n');
+    // One write per line: appends of whole lines do not interleave.
+    file.write_all(line.as_bytes()).map_err(io(path))
 }
 
 /// Every result in `path` (one JSON object a line).

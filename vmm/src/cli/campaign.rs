@@ -250,9 +250,10 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
                         let next = queue.lock().expect("queue").next();
                         let Some(experiment) = next else { return Ok(()) };
                         let result = in_child(&experiment, deadline)?;
-                        results::append(path, &result).map_err(|e| e.to_string())?;
                         let key = if result.activated { result.outcome.name() } else { "not-activated" };
+                        // The lock also keeps the workers' lines apart in the file.
                         let mut counts = counts.lock().expect("counts");
+                        results::append(path, &result).map_err(|e| e.to_string())?;
                         *counts.entry(key.to_owned()).or_default() += 1;
                         let text: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
                         bar.set_message(text.join(", "));
@@ -328,7 +329,10 @@ fn in_child(experiment: &Experiment, deadline: Duration) -> Result<ExperimentRes
     };
     Ok(match status {
         None => lost(Outcome::Timeout, format!("no end within {} s", deadline.as_secs())),
-        Some(status) => match serde_json::from_str::<ExperimentResult>(text.trim()) {
+        // The result is the last line; recovery events are logged before it.
+        Some(status) => match serde_json::from_str::<ExperimentResult>(
+            text.lines().rev().find(|l| l.starts_with('{')).unwrap_or(""),
+        ) {
             Ok(result) => result,
             Err(_) => lost(Outcome::Crash, format!("the VMM died ({status})")),
         },
