@@ -164,3 +164,103 @@ fn data_faults_change_what_they_say_and_the_domain_runs_on() {
     }
 }
 
+mod os {
+    //! Experiments of a campaign on the real OS (the suite), with faults crafted from a
+    //! profile of MM (fast in kernel mode, where guest debugging works here).
+
+    use ankh_tests::kvm;
+    use ankh_vmm::campaign::plan::{self, CampaignProfile, Experiment, Fault, PlanSpec};
+    use ankh_vmm::campaign::run::{execute, profile, Outcome};
+    use ankh_vmm::domain::debug::decode::FaultType;
+    use ankh_vmm::domain::debug::FaultPlan;
+
+    fn mm_profile() -> CampaignProfile {
+        profile(&kvm(), &["mm".to_owned()], 5_000_000).expect("the profile run passes")
+    }
+
+    /// A fail-stop at the most executed instruction of MM, at its 10th execution after
+    /// MM's first message: mid-request, inside the window.
+    fn fail_stop_in_mm(
+        profile: &CampaignProfile,
+        policy: &str,
+        address: Option<u64>,
+    ) -> Experiment {
+        let hottest = profile.servers["mm"]
+            .iter()
+            .max_by_key(|s| s.count)
+            .expect("MM executed something");
+        assert!(hottest.count >= 10);
+        Experiment {
+            id: format!("{policy}-0"),
+            policy: policy.to_owned(),
+            fault: Fault {
+                index: 0,
+                server: "mm".to_owned(),
+                instruction: String::new(),
+                plan: FaultPlan {
+                    address: address.unwrap_or(hottest.address),
+                    hit: 10,
+                    fault: FaultType::FailStop,
+                    seed: 1,
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn outcomes_of_crafted_faults_follow_the_policy() {
+        let profile = mm_profile();
+        let host = kvm();
+
+        // Enhanced: MM is rolled back inside its window; the suite finishes.
+        let enhanced = execute(&host, &fail_stop_in_mm(&profile, "enhanced", None));
+        assert!(enhanced.activated && enhanced.hits == 10, "{enhanced:?}");
+        assert!(
+            matches!(enhanced.outcome, Outcome::Pass | Outcome::Fail),
+            "{enhanced:?}"
+        );
+        let recovery = enhanced.recoveries.first().expect("a recovery");
+        assert_eq!(
+            (recovery.domain.as_str(), recovery.fault.as_str()),
+            ("mm", "injected")
+        );
+        assert!(enhanced
+            .window_at_detection
+            .as_deref()
+            .is_some_and(|w| w.starts_with("open")));
+
+        // None: the same fault halts the system.
+        let none = execute(&host, &fail_stop_in_mm(&profile, "none", None));
+        assert!(none.activated);
+        assert_eq!(none.outcome, Outcome::Crash, "{none:?}");
+        assert!(
+            none.detail.as_deref().is_some_and(|d| d.contains("halted")),
+            "{none:?}"
+        );
+
+        // A site MM never executes: not activated, and the suite passes.
+        let unreached = execute(&host, &fail_stop_in_mm(&profile, "none", Some(0x10)));
+        assert!(!unreached.activated && unreached.hits == 0, "{unreached:?}");
+        assert_eq!(unreached.outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn a_planned_fault_replays_at_the_same_site_and_hit() {
+        let profile = mm_profile();
+        let spec = PlanSpec {
+            faults: 4,
+            seed: 5,
+            types: vec![FaultType::FailStop],
+            servers: vec!["mm".to_owned()],
+            policies: vec!["enhanced".to_owned()],
+            max_hit: 50,
+        };
+        let experiments = plan::experiments(&spec, &profile);
+        assert_eq!(experiments, plan::experiments(&spec, &profile));
+        let first = &experiments[0];
+        let host = kvm();
+        let (a, b) = (execute(&host, first), execute(&host, first));
+        assert_eq!((a.activated, a.hits), (b.activated, b.hits));
+        assert_eq!(a.fired, b.fired);
+    }
+}

@@ -160,8 +160,12 @@ pub fn parse_shard(text: &str) -> Result<(u64, u64), String> {
         .split_once('/')
         .ok_or_else(|| format!("shard {text:?} is not i/N"))?;
     let (i, n): (u64, u64) = (
-        i.trim().parse().map_err(|_| format!("bad shard index {i:?}"))?,
-        n.trim().parse().map_err(|_| format!("bad shard count {n:?}"))?,
+        i.trim()
+            .parse()
+            .map_err(|_| format!("bad shard index {i:?}"))?,
+        n.trim()
+            .parse()
+            .map_err(|_| format!("bad shard count {n:?}"))?,
     );
     if n == 0 || i >= n {
         return Err(format!("shard {i}/{n}: the index must be in 0..{n}"));
@@ -176,13 +180,28 @@ mod tests {
     fn profile() -> CampaignProfile {
         let mut servers = BTreeMap::new();
         let sites = vec![
-            Site { address: 0x1000, count: 50, bytes: vec![0x75, 0x10] }, // jne
-            Site { address: 0x1002, count: 3, bytes: vec![0x48, 0x8b, 0x04, 0xc8] }, // load
-            Site { address: 0x1006, count: 1, bytes: vec![0x48, 0x89, 0x03] }, // store
+            Site {
+                address: 0x1000,
+                count: 50,
+                bytes: vec![0x75, 0x10],
+            }, // jne
+            Site {
+                address: 0x1002,
+                count: 3,
+                bytes: vec![0x48, 0x8b, 0x04, 0xc8],
+            }, // load
+            Site {
+                address: 0x1006,
+                count: 1,
+                bytes: vec![0x48, 0x89, 0x03],
+            }, // store
         ];
         servers.insert("vfs".to_owned(), sites.clone());
         servers.insert("pm".to_owned(), sites);
-        CampaignProfile { servers, truncated: BTreeMap::new() }
+        CampaignProfile {
+            servers,
+            truncated: BTreeMap::new(),
+        }
     }
 
     fn spec(seed: u64) -> PlanSpec {

@@ -72,7 +72,11 @@ pub fn group(
 fn table(out: &mut String, title: &str, first: &str, groups: &BTreeMap<String, Tally>) {
     let _ = writeln!(out, "\n### {title}\n");
     let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.name()).collect();
-    let _ = writeln!(out, "| {first} | activated | {} | not activated |", names.join(" | "));
+    let _ = writeln!(
+        out,
+        "| {first} | activated | {} | not activated |",
+        names.join(" | ")
+    );
     let _ = writeln!(out, "|---|---:|{}---:|", "---:|".repeat(names.len()));
     for (name, tally) in groups {
         let cells: Vec<String> = Outcome::ALL.iter().map(|&o| tally.cell(o)).collect();
@@ -103,15 +107,38 @@ pub fn markdown(results: &[ExperimentResult]) -> String {
         .collect();
     let by_policy = |r: &ExperimentResult| r.experiment.policy.clone();
     if !fail_stop.is_empty() {
-        table(&mut out, "Survivability per policy, fail-stop faults", "policy", &group(&fail_stop, by_policy));
+        table(
+            &mut out,
+            "Survivability per policy, fail-stop faults",
+            "policy",
+            &group(&fail_stop, by_policy),
+        );
     }
-    table(&mut out, "Survivability per policy, all fault types", "policy", &group(results, by_policy));
-    table(&mut out, "Per policy and server", "policy / server", &group(results, |r| {
-        format!("{} / {}", r.experiment.policy, r.experiment.fault.server)
-    }));
-    table(&mut out, "Per policy and fault type", "policy / type", &group(results, |r| {
-        format!("{} / {}", r.experiment.policy, r.experiment.fault.plan.fault)
-    }));
+    table(
+        &mut out,
+        "Survivability per policy, all fault types",
+        "policy",
+        &group(results, by_policy),
+    );
+    table(
+        &mut out,
+        "Per policy and server",
+        "policy / server",
+        &group(results, |r| {
+            format!("{} / {}", r.experiment.policy, r.experiment.fault.server)
+        }),
+    );
+    table(
+        &mut out,
+        "Per policy and fault type",
+        "policy / type",
+        &group(results, |r| {
+            format!(
+                "{} / {}",
+                r.experiment.policy, r.experiment.fault.plan.fault
+            )
+        }),
+    );
     let in_window = group(results, |r| {
         let window = match &r.window_at_detection {
             Some(w) => w.split_whitespace().next().unwrap_or("?").to_owned(),
@@ -119,7 +146,12 @@ pub fn markdown(results: &[ExperimentResult]) -> String {
         };
         format!("{} / {window}", r.experiment.policy)
     });
-    table(&mut out, "Per policy and the target's window when its fault was detected", "policy / window", &in_window);
+    table(
+        &mut out,
+        "Per policy and the target's window when its fault was detected",
+        "policy / window",
+        &in_window,
+    );
     out
 }
 
@@ -128,8 +160,18 @@ pub fn csv(results: &[ExperimentResult]) -> String {
     let mut out = String::from("group,key,outcome,count,activated,not_activated,ci_low,ci_high\n");
     let groups: [(&str, BTreeMap<String, Tally>); 3] = [
         ("policy", group(results, |r| r.experiment.policy.clone())),
-        ("policy-server", group(results, |r| format!("{}/{}", r.experiment.policy, r.experiment.fault.server))),
-        ("policy-type", group(results, |r| format!("{}/{}", r.experiment.policy, r.experiment.fault.plan.fault))),
+        (
+            "policy-server",
+            group(results, |r| {
+                format!("{}/{}", r.experiment.policy, r.experiment.fault.server)
+            }),
+        ),
+        (
+            "policy-type",
+            group(results, |r| {
+                format!("{}/{}", r.experiment.policy, r.experiment.fault.plan.fault)
+            }),
+        ),
     ];
     for (name, tallies) in groups {
         for (key, tally) in tallies {

@@ -104,7 +104,9 @@ pub fn read_results(path: &Path) -> Result<Vec<ExperimentResult>, ResultsError> 
 
 /// The results of several campaign directories (shards of one campaign), one per
 /// experiment id (a later one wins), in id order. Fails when their plans differ.
-pub fn merge(dirs: &[&Path]) -> Result<(CampaignFile, CampaignProfile, Vec<ExperimentResult>), ResultsError> {
+pub fn merge(
+    dirs: &[&Path],
+) -> Result<(CampaignFile, CampaignProfile, Vec<ExperimentResult>), ResultsError> {
     let mut first: Option<(CampaignFile, CampaignProfile)> = None;
     let mut by_id: BTreeMap<String, ExperimentResult> = BTreeMap::new();
     for dir in dirs {
@@ -115,7 +117,8 @@ pub fn merge(dirs: &[&Path]) -> Result<(CampaignFile, CampaignProfile, Vec<Exper
             Some((spec, known)) if spec.spec != campaign.spec || *known != profile => {
                 return Err(ResultsError::Bad {
                     path: dir.display().to_string(),
-                    what: "another campaign (its plan or profile differs from the first)".to_owned(),
+                    what: "another campaign (its plan or profile differs from the first)"
+                        .to_owned(),
                 });
             }
             Some(_) => {}

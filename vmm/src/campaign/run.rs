@@ -120,7 +120,10 @@ struct SuiteLines(Arc<Mutex<Vec<String>>>);
 impl ConsoleSink for SuiteLines {
     fn line(&mut self, domain: &str, line: &str) {
         if domain == "suite" {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line.to_owned());
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.to_owned());
         }
     }
 }
@@ -150,7 +153,8 @@ pub fn run_os(
     policy: Policy,
     debug: Vec<(String, Arc<GuestDebug>)>,
 ) -> Result<OsRun, Box<dyn std::error::Error>> {
-    let mut description = SystemDescription::from_toml_str(OS, &|n| ankh_images::find(n).is_some())?;
+    let mut description =
+        SystemDescription::from_toml_str(OS, &|n| ankh_images::find(n).is_some())?;
     for spec in &mut description.domains {
         if POLICY_SERVERS.contains(&spec.name.as_str()) {
             spec.policy = policy;
@@ -162,7 +166,10 @@ pub fn run_os(
         }
     }
     let disk = DiskImage::temporary()?;
-    disk.write_file(system::INIT_JOBS, system::init_jobs(&[SUITE_JOB])?.as_bytes())?;
+    disk.write_file(
+        system::INIT_JOBS,
+        system::init_jobs(&[SUITE_JOB])?.as_bytes(),
+    )?;
     let suite = SuiteLines::default();
     let sink = suite.clone();
     let options = SystemOptions {
@@ -170,10 +177,12 @@ pub fn run_os(
         root_fs: system::root_fs_with_jobs(&[SUITE_JOB])?.into(),
         disk: Some(disk.path().to_owned()),
         guest_debug: debug,
-        ..SystemOptions::new(Arc::new(move |_| Box::new(sink.clone()) as Box<dyn ConsoleSink>))
+        ..SystemOptions::new(Arc::new(move |_| {
+            Box::new(sink.clone()) as Box<dyn ConsoleSink>
+        }))
     };
-    let report = system::run_system(host, &description, &builtin_image, &options)
-        .map_err(|e| e.to_string());
+    let report =
+        system::run_system(host, &description, &builtin_image, &options).map_err(|e| e.to_string());
     let suite = suite.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(OsRun { report, suite })
 }
@@ -194,14 +203,24 @@ pub fn classify(run: &OsRun) -> (Outcome, Option<String>) {
     };
     match &report.stop {
         Some(SystemStop::Shutdown { domain, reason }) => {
-            return (Outcome::Shutdown, Some(format!("domain {domain}: {reason}")))
+            return (
+                Outcome::Shutdown,
+                Some(format!("domain {domain}: {reason}")),
+            )
         }
         Some(SystemStop::Halted { domain, fault }) => {
-            return (Outcome::Crash, Some(format!("domain {domain} halted: {fault}")))
+            return (
+                Outcome::Crash,
+                Some(format!("domain {domain} halted: {fault}")),
+            )
         }
         None => {}
     }
-    if let Some(d) = report.domains.iter().find(|d| matches!(d.end, DomainEnd::HostError(_))) {
+    if let Some(d) = report
+        .domains
+        .iter()
+        .find(|d| matches!(d.end, DomainEnd::HostError(_)))
+    {
         return (Outcome::Crash, Some(format!("host error in {}", d.name)));
     }
     match checks(&run.suite) {
@@ -239,7 +258,12 @@ pub fn execute(host: &KvmHost, experiment: &Experiment) -> ExperimentResult {
                 .unwrap_or_default();
             (outcome, detail, recoveries, self::checks(&run.suite))
         }
-        Err(error) => (Outcome::Crash, Some(format!("host error: {error}")), Vec::new(), None),
+        Err(error) => (
+            Outcome::Crash,
+            Some(format!("host error: {error}")),
+            Vec::new(),
+            None,
+        ),
     };
     let window_at_detection = recoveries
         .iter()
@@ -274,7 +298,11 @@ pub fn golden(host: &KvmHost, policy: Policy) -> Result<(u64, u64), String> {
 
 /// The profile run: every server in `servers` single-stepped from its first message,
 /// up to `max_steps` each.
-pub fn profile(host: &KvmHost, servers: &[String], max_steps: u64) -> Result<CampaignProfile, String> {
+pub fn profile(
+    host: &KvmHost,
+    servers: &[String],
+    max_steps: u64,
+) -> Result<CampaignProfile, String> {
     let mut profile = CampaignProfile::default();
     // One run per server: only the server under debug runs emulated.
     for server in servers {

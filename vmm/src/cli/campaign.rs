@@ -133,7 +133,14 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
         }
         CampaignCommand::Report { dir, csv } => {
             let all = results::read_results(&dir.join("results.jsonl"))?;
-            print!("{}", if csv { report::csv(&all) } else { report::markdown(&all) });
+            print!(
+                "{}",
+                if csv {
+                    report::csv(&all)
+                } else {
+                    report::markdown(&all)
+                }
+            );
             Ok(ExitCode::SUCCESS)
         }
         CampaignCommand::Profile { servers, max_steps } => {
@@ -141,13 +148,20 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
             let host = KvmHost::open()?;
             let started = Instant::now();
             let profile = experiment::profile(&host, &servers, max_steps)?;
-            println!("profile of the suite in {:.1} s:", started.elapsed().as_secs_f64());
+            println!(
+                "profile of the suite in {:.1} s:",
+                started.elapsed().as_secs_f64()
+            );
             for (server, sites) in &profile.servers {
                 let executed: u64 = sites.iter().map(|s| s.count).sum();
                 println!(
                     "{server:<4} {} distinct instructions, {executed} executed{}",
                     sites.len(),
-                    if profile.truncated[server] { " (bound reached: partial)" } else { "" }
+                    if profile.truncated[server] {
+                        " (bound reached: partial)"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -157,7 +171,10 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
 
 fn check_servers(servers: &[String]) -> Result<(), CampaignUsage> {
     match servers.iter().find(|s| !SERVERS.contains(&s.as_str())) {
-        Some(bad) => Err(CampaignUsage(format!("unknown server {bad:?} (expected {})", SERVERS.join(", ")))),
+        Some(bad) => Err(CampaignUsage(format!(
+            "unknown server {bad:?} (expected {})",
+            SERVERS.join(", ")
+        ))),
         None => Ok(()),
     }
 }
@@ -170,7 +187,10 @@ fn parse_types(text: &str) -> Result<Vec<FaultType>, CampaignUsage> {
         .map(|name| {
             FaultType::from_name(name.trim()).ok_or_else(|| {
                 let known: Vec<&str> = FaultType::ALL.iter().map(|t| t.name()).collect();
-                CampaignUsage(format!("unknown fault type {name:?} (expected all or {})", known.join(", ")))
+                CampaignUsage(format!(
+                    "unknown fault type {name:?} (expected all or {})",
+                    known.join(", ")
+                ))
             })
         })
         .collect()
@@ -183,14 +203,19 @@ fn parse_policies(text: &str) -> Result<Vec<String>, CampaignUsage> {
     text.split(',')
         .map(|p| match experiment::policy_named(p.trim()) {
             Some(_) => Ok(p.trim().to_owned()),
-            None => Err(CampaignUsage(format!("unknown policy {p:?} (expected all or {})", POLICIES.join(", ")))),
+            None => Err(CampaignUsage(format!(
+                "unknown policy {p:?} (expected all or {})",
+                POLICIES.join(", ")
+            ))),
         })
         .collect()
 }
 
 fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
     if args.workload != "suite" {
-        return Err(CampaignUsage(format!("unknown workload {:?} (only suite)", args.workload)).into());
+        return Err(
+            CampaignUsage(format!("unknown workload {:?} (only suite)", args.workload)).into(),
+        );
     }
     check_servers(&args.servers)?;
     let spec = PlanSpec {
@@ -201,7 +226,12 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         policies: parse_policies(&args.policy)?,
         max_hit: args.max_hit.max(1),
     };
-    let shard = args.shard.as_deref().map(plan::parse_shard).transpose().map_err(CampaignUsage)?;
+    let shard = args
+        .shard
+        .as_deref()
+        .map(plan::parse_shard)
+        .transpose()
+        .map_err(CampaignUsage)?;
     std::fs::create_dir_all(&args.out)?;
     let host = KvmHost::open()?;
     let golden = experiment::golden(&host, ankh_domains::Policy::Enhanced)?;
@@ -211,14 +241,21 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         None => {
             let started = Instant::now();
             let profile = experiment::profile(&host, &args.servers, 20_000_000)?;
-            println!("profiled the golden run in {:.1} s", started.elapsed().as_secs_f64());
+            println!(
+                "profiled the golden run in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             profile
         }
     };
     results::write_json(&args.out.join("profile.json"), &profile)?;
     results::write_json(
         &args.out.join("campaign.json"),
-        &CampaignFile { spec: spec.clone(), golden, shard: args.shard.clone() },
+        &CampaignFile {
+            spec: spec.clone(),
+            golden,
+            shard: args.shard.clone(),
+        },
     )?;
     let mut planned = plan::experiments(&spec, &profile);
     if let Some((i, n)) = shard {
@@ -231,7 +268,12 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         .map(|r| r.experiment.id)
         .collect();
     planned.retain(|e| !done.contains(&e.id));
-    println!("{} experiments to run ({} already in {})", planned.len(), done.len(), path.display());
+    println!(
+        "{} experiments to run ({} already in {})",
+        planned.len(),
+        done.len(),
+        path.display()
+    );
     let bar = indicatif::ProgressBar::new(planned.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} eta {eta} {msg}")
@@ -248,21 +290,31 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
                 scope.spawn(move || -> Result<(), String> {
                     loop {
                         let next = queue.lock().expect("queue").next();
-                        let Some(experiment) = next else { return Ok(()) };
+                        let Some(experiment) = next else {
+                            return Ok(());
+                        };
                         let result = in_child(&experiment, deadline)?;
-                        let key = if result.activated { result.outcome.name() } else { "not-activated" };
+                        let key = if result.activated {
+                            result.outcome.name()
+                        } else {
+                            "not-activated"
+                        };
                         // The lock also keeps the workers' lines apart in the file.
                         let mut counts = counts.lock().expect("counts");
                         results::append(path, &result).map_err(|e| e.to_string())?;
                         *counts.entry(key.to_owned()).or_default() += 1;
-                        let text: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                        let text: Vec<String> =
+                            counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
                         bar.set_message(text.join(", "));
                         bar.inc(1);
                     }
                 })
             })
             .collect();
-        workers.into_iter().filter_map(|w| w.join().expect("worker").err()).collect()
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().expect("worker").err())
+            .collect()
     });
     bar.finish();
     if let Some(failure) = failures.first() {
@@ -328,10 +380,16 @@ fn in_child(experiment: &Experiment, deadline: Duration) -> Result<ExperimentRes
         millis,
     };
     Ok(match status {
-        None => lost(Outcome::Timeout, format!("no end within {} s", deadline.as_secs())),
+        None => lost(
+            Outcome::Timeout,
+            format!("no end within {} s", deadline.as_secs()),
+        ),
         // The result is the last line; recovery events are logged before it.
         Some(status) => match serde_json::from_str::<ExperimentResult>(
-            text.lines().rev().find(|l| l.starts_with('{')).unwrap_or(""),
+            text.lines()
+                .rev()
+                .find(|l| l.starts_with('{'))
+                .unwrap_or(""),
         ) {
             Ok(result) => result,
             Err(_) => lost(Outcome::Crash, format!("the VMM died ({status})")),
