@@ -101,15 +101,15 @@ pub fn faults(spec: &PlanSpec, profile: &CampaignProfile) -> Vec<Fault> {
                 names.dedup();
                 names
             };
-            let server = servers[random.below(servers.len() as u64) as usize];
+            let server = *random.pick(&servers);
             let types: Vec<FaultType> = pairs
                 .iter()
                 .filter(|(s, _)| *s == server)
                 .map(|(_, t)| *t)
                 .collect();
-            let fault = types[random.below(types.len() as u64) as usize];
+            let fault = *random.pick(&types);
             let sites = &candidates[&(server, fault)];
-            let site = sites[random.below(sites.len() as u64) as usize];
+            let site = *random.pick(sites);
             let hit = 1 + random.below(site.count.min(spec.max_hit).max(1));
             let instruction = decode::decode(site.address, &site.bytes)
                 .map(|i| decode::describe(&i))

@@ -279,7 +279,7 @@ pub fn execute(host: &KvmHost, experiment: &Experiment) -> ExperimentResult {
         window_at_detection,
         checks,
         detail,
-        millis: started.elapsed().as_millis() as u64,
+        millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }
 

@@ -365,7 +365,7 @@ fn in_child(experiment: &Experiment, deadline: Duration) -> Result<ExperimentRes
         std::thread::sleep(Duration::from_millis(5));
     };
     let text = reader.join().unwrap_or_default();
-    let millis = started.elapsed().as_millis() as u64;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let lost = |outcome: Outcome, detail: String| ExperimentResult {
         experiment: experiment.clone(),
         outcome,

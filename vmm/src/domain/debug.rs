@@ -375,8 +375,8 @@ impl Domain {
                 if registers.is_empty() {
                     (not_applicable("no such register"), resume)
                 } else {
-                    let register = registers[random.below(registers.len() as u64) as usize];
-                    let bit = random.below(64) as u32;
+                    let register = *random.pick(&registers);
+                    let bit = u32::try_from(random.below(64)).unwrap_or(0);
                     let slot = register_slot(&mut regs, register.full_register());
                     let before = *slot;
                     *slot = decode::flip_bit(register, before, bit);
@@ -457,5 +457,11 @@ impl SplitMix64 {
     /// A number in `0..bound` (`bound` > 0; the tiny modulo bias does not matter here).
     pub fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound.max(1)
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        let index = self.below(items.len() as u64);
+        &items[usize::try_from(index).unwrap_or(0)]
     }
 }

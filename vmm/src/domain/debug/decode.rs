@@ -228,7 +228,7 @@ fn condition_holds(code: ConditionCode, rflags: u64) -> Option<bool> {
 /// `register`'s value with bit `bit` (taken modulo its width) flipped, as the full
 /// 64-bit register holds it after the write (`value` is the full register's value).
 pub fn flip_bit(register: Register, value: u64, bit: u32) -> u64 {
-    let width = register.size() as u32 * 8;
+    let width = u32::try_from(register.size() * 8).unwrap_or(64);
     let shift = if register.is_gpr8() && is_high_byte(register) {
         8
     } else {
