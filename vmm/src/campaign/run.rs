@@ -224,7 +224,21 @@ pub fn classify(run: &OsRun) -> (Outcome, Option<String>) {
         return (Outcome::Crash, Some(format!("host error in {}", d.name)));
     }
     match checks(&run.suite) {
-        None => (Outcome::Crash, Some("the suite did not finish".to_owned())),
+        None => {
+            // Say where it stood: stopped, or blocked (a quiet system: a deadlock).
+            let end = |name: &str| match report.end(name) {
+                Some(DomainEnd::Stopped(exit)) => exit.to_string(),
+                Some(DomainEnd::Waiting(wait)) => format!("waiting ({wait:?})"),
+                Some(DomainEnd::HostError(error)) => format!("host error: {error}"),
+                None => "never started".to_owned(),
+            };
+            let detail = format!(
+                "the suite did not finish (suite: {}; init: {})",
+                end("suite"),
+                end("init")
+            );
+            (Outcome::Crash, Some(detail))
+        }
         Some((_, 0)) => (Outcome::Pass, None),
         Some((_, failed)) => (Outcome::Fail, Some(format!("{failed} checks failed"))),
     }
