@@ -348,3 +348,33 @@ pub fn profile(
     }
     Ok(profile)
 }
+
+/// Request-level recovery coverage of one server in a golden run: requests that
+/// finished with the window still open, of all it finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCoverage {
+    /// The server.
+    pub server: String,
+    /// Requests finished inside the window.
+    pub open: u64,
+    /// Requests finished.
+    pub total: u64,
+}
+
+/// A golden run under `policy` (no fault, no debugging): each server's coverage.
+pub fn coverage(host: &KvmHost, policy: Policy) -> Result<Vec<ServerCoverage>, String> {
+    let run = run_os(host, policy, Vec::new()).map_err(|e| e.to_string())?;
+    let report = run.report.as_ref().map_err(Clone::clone)?;
+    Ok(SERVERS
+        .iter()
+        .filter_map(|&server| {
+            let domain = report.domain(server)?;
+            let coverage = report.coverage.get(domain.id);
+            Some(ServerCoverage {
+                server: server.to_owned(),
+                open: coverage.open,
+                total: coverage.total(),
+            })
+        })
+        .collect())
+}

@@ -49,7 +49,8 @@ pub enum CampaignCommand {
         #[arg(long)]
         csv: bool,
     },
-    /// Profile the golden run and print each server's executed instructions.
+    /// Profile the golden run and print each server's executed instructions, then
+    /// each server's request-level recovery coverage under each policy.
     Profile {
         /// Servers to profile.
         #[arg(long, value_delimiter = ',', default_value = "mm,blk")]
@@ -163,6 +164,24 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
                         ""
                     }
                 );
+            }
+            println!("\nrequests finished inside the recovery window, golden run per policy:");
+            println!("| policy | {} |", SERVERS.join(" | "));
+            println!("|---|{}", "---:|".repeat(SERVERS.len()));
+            for policy in POLICIES {
+                let policy_value = experiment::policy_named(policy).expect("a known policy");
+                let cells: Vec<String> = experiment::coverage(&host, policy_value)?
+                    .iter()
+                    .map(|c| match c.total {
+                        0 => "-".to_owned(),
+                        total => format!(
+                            "{}/{total} ({:.1}%)",
+                            c.open,
+                            100.0 * c.open as f64 / total as f64
+                        ),
+                    })
+                    .collect();
+                println!("| {policy} | {} |", cells.join(" | "));
             }
             Ok(ExitCode::SUCCESS)
         }
