@@ -134,3 +134,106 @@ pub fn merge(
     campaign.shard = None;
     Ok((campaign, profile, by_id.into_values().collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::plan::{self, Site};
+    use crate::campaign::run::Outcome;
+    use crate::domain::debug::decode::FaultType;
+
+    #[test]
+    fn four_shard_directories_merge_into_the_unsharded_campaign() {
+        let mut profile = CampaignProfile::default();
+        let sites = vec![
+            Site {
+                address: 0x1000,
+                count: 9,
+                bytes: vec![0x75, 0x10],
+            },
+            Site {
+                address: 0x1002,
+                count: 2,
+                bytes: vec![0x48, 0x89, 0x03],
+            },
+        ];
+        profile.servers.insert("mm".to_owned(), sites);
+        let spec = PlanSpec {
+            faults: 10,
+            seed: 4,
+            types: FaultType::ALL.to_vec(),
+            servers: vec!["mm".to_owned()],
+            policies: vec!["none".to_owned(), "enhanced".to_owned()],
+            max_hit: 100,
+        };
+        let all = plan::experiments(&spec, &profile);
+        let root = std::env::temp_dir().join(format!("ankh-merge-test-{}", std::process::id()));
+        let mut dirs = Vec::new();
+        for shard in 0..4 {
+            let dir = root.join(format!("shard-{shard}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let campaign = CampaignFile {
+                spec: spec.clone(),
+                golden: (252, 0),
+                shard: Some(format!("{shard}/4")),
+            };
+            write_json(&dir.join("campaign.json"), &campaign).unwrap();
+            write_json(&dir.join("profile.json"), &profile).unwrap();
+            for experiment in plan::shard(all.clone(), shard, 4) {
+                let result = ExperimentResult {
+                    experiment,
+                    outcome: Outcome::Pass,
+                    activated: true,
+                    fired: None,
+                    hits: 1,
+                    recoveries: Vec::new(),
+                    window_at_detection: None,
+                    checks: Some((252, 0)),
+                    detail: None,
+                    millis: 1,
+                };
+                append(&dir.join("results.jsonl"), &result).unwrap();
+            }
+            dirs.push(dir);
+        }
+        let paths: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+        let (campaign, _, merged) = merge(&paths).unwrap();
+        let mut expected: Vec<String> = all.iter().map(|e| e.id.clone()).collect();
+        expected.sort();
+        let ids: Vec<String> = merged.iter().map(|r| r.experiment.id.clone()).collect();
+        assert_eq!(ids, expected);
+        let planned: Vec<_> = merged.into_iter().map(|r| r.experiment).collect();
+        assert!(planned.iter().all(|e| all.contains(e)));
+        assert_eq!(campaign.shard, None);
+        // Another campaign's directory is refused.
+        let other = root.join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        let mut spec = spec;
+        spec.seed = 5;
+        let campaign = CampaignFile {
+            spec,
+            golden: (252, 0),
+            shard: None,
+        };
+        write_json(&other.join("campaign.json"), &campaign).unwrap();
+        write_json(&other.join("profile.json"), &profile).unwrap();
+        append(
+            &other.join("results.jsonl"),
+            &ExperimentResult {
+                experiment: all[0].clone(),
+                outcome: Outcome::Pass,
+                activated: true,
+                fired: None,
+                hits: 1,
+                recoveries: Vec::new(),
+                window_at_detection: None,
+                checks: None,
+                detail: None,
+                millis: 1,
+            },
+        )
+        .unwrap();
+        assert!(merge(&[paths[0], other.as_path()]).is_err());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
