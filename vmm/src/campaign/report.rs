@@ -191,6 +191,60 @@ pub fn csv(results: &[ExperimentResult]) -> String {
     out
 }
 
+/// A stacked bar per policy (shares of activated runs per outcome), as SVG. Written
+/// by hand: a few rectangles do not need a plotting crate.
+pub fn svg(results: &[ExperimentResult]) -> String {
+    const COLOURS: [&str; 5] = ["#4caf50", "#ffc107", "#2196f3", "#f44336", "#9e9e9e"];
+    let groups = group(results, |r| r.experiment.policy.clone());
+    let (left, width, bar, gap) = (110.0, 500.0, 28.0, 12.0);
+    let height = 60.0 + groups.len() as f64 * (bar + gap);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
+        left + width + 20.0
+    );
+    for (n, (policy, tally)) in groups.iter().enumerate() {
+        let y = 40.0 + n as f64 * (bar + gap);
+        let _ = writeln!(
+            out,
+            r#"<text x="4" y="{}">{policy} ({})</text>"#,
+            y + bar * 0.65,
+            tally.activated
+        );
+        let mut x = left;
+        for (outcome, colour) in Outcome::ALL.iter().zip(COLOURS) {
+            let k = tally.outcomes.get(outcome).copied().unwrap_or(0);
+            let w = if tally.activated == 0 {
+                0.0
+            } else {
+                width * k as f64 / tally.activated as f64
+            };
+            let _ = writeln!(
+                out,
+                r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{bar}" fill="{colour}"><title>{}: {k}</title></rect>"#,
+                outcome.name()
+            );
+            x += w;
+        }
+    }
+    for (n, (outcome, colour)) in Outcome::ALL.iter().zip(COLOURS).enumerate() {
+        let x = left + n as f64 * 100.0;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x}" y="8" width="12" height="12" fill="{colour}"/>"#
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="{}" y="18">{}</text>"#,
+            x + 16.0,
+            outcome.name()
+        );
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,9 @@ pub enum CampaignCommand {
         /// CSV instead of Markdown.
         #[arg(long)]
         csv: bool,
+        /// Also write stacked bars per policy to this SVG file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Profile the golden run and print each server's executed instructions, then
     /// each server's request-level recovery coverage under each policy.
@@ -132,8 +135,11 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
             println!("merged {} experiments into {}", merged.len(), out.display());
             Ok(ExitCode::SUCCESS)
         }
-        CampaignCommand::Report { dir, csv } => {
+        CampaignCommand::Report { dir, csv, svg } => {
             let all = results::read_results(&dir.join("results.jsonl"))?;
+            if let Some(path) = svg {
+                std::fs::write(&path, report::svg(&all))?;
+            }
             print!(
                 "{}",
                 if csv {
