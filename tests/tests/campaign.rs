@@ -238,6 +238,22 @@ mod os {
             "{none:?}"
         );
 
+        // Stuck-at-loop: MM spins without exits; the vCPU watchdog stops it and it is
+        // rolled back.
+        let mut stuck = fail_stop_in_mm(&profile, "enhanced", None);
+        stuck.fault.plan.fault = FaultType::StuckAtLoop;
+        let stuck = execute(&host, &stuck);
+        assert!(stuck.activated, "{stuck:?}");
+        let recovery = stuck.recoveries.first().expect("a recovery");
+        assert_eq!(
+            (recovery.domain.as_str(), recovery.fault.as_str()),
+            ("mm", "watchdog-timeout")
+        );
+        assert!(
+            matches!(stuck.outcome, Outcome::Pass | Outcome::Fail),
+            "{stuck:?}"
+        );
+
         // A site MM never executes: not activated, and the suite passes.
         let unreached = execute(&host, &fail_stop_in_mm(&profile, "none", Some(0x10)));
         assert!(!unreached.activated && unreached.hits == 0, "{unreached:?}");
