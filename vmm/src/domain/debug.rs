@@ -271,9 +271,10 @@ impl Domain {
             state.finished = true;
             drop(state);
             let mut regs = self.regs()?;
-            let slot = register_slot(&mut regs, register.full_register());
-            *slot = decode::write_partial(register, *slot, value);
-            self.set_regs(&regs)?;
+            if let Some(slot) = register_slot(&mut regs, register.full_register()) {
+                *slot = decode::write_partial(register, *slot, value);
+                self.set_regs(&regs)?;
+            }
             self.set_debug_mode(DebugMode::Idle)?;
             return Ok(DebugOutcome::Resume);
         }
@@ -372,18 +373,18 @@ impl Domain {
             }
             FaultType::CorruptPointer | FaultType::CorruptIndex | FaultType::CorruptInteger => {
                 let registers = decode::corruptible(plan.fault, &instruction);
-                if registers.is_empty() {
-                    (not_applicable("no such register"), resume)
-                } else {
-                    let register = *random.pick(&registers);
-                    let bit = u32::try_from(random.below(64)).unwrap_or(0);
-                    let slot = register_slot(&mut regs, register.full_register());
+                let register = (!registers.is_empty()).then(|| *random.pick(&registers));
+                let bit = u32::try_from(random.below(64)).unwrap_or(0);
+                let slot = register.and_then(|r| register_slot(&mut regs, r.full_register()));
+                if let (Some(register), Some(slot)) = (register, slot) {
                     let before = *slot;
                     *slot = decode::flip_bit(register, before, bit);
                     let after = *slot;
                     self.set_regs(&regs)?;
                     let what = format!("`{text}`: {register:?} {before:#x} -> {after:#x}");
                     (applied(what), resume)
+                } else {
+                    (not_applicable("no such register"), resume)
                 }
             }
             FaultType::RndLoad => match decode::plain_load_destination(&instruction) {
@@ -408,26 +409,31 @@ struct Applied {
     pending_load: Option<(iced_x86::Register, u64)>,
 }
 
-/// The field of `regs` that holds 64-bit general register `register`.
-fn register_slot(regs: &mut kvm_bindings::kvm_regs, register: iced_x86::Register) -> &mut u64 {
+/// The field of `regs` that holds 64-bit general register `register` (`None` for any
+/// other register; the decoder hands out general registers only).
+fn register_slot(
+    regs: &mut kvm_bindings::kvm_regs,
+    register: iced_x86::Register,
+) -> Option<&mut u64> {
     use iced_x86::Register as R;
     match register {
-        R::RAX => &mut regs.rax,
-        R::RBX => &mut regs.rbx,
-        R::RCX => &mut regs.rcx,
-        R::RDX => &mut regs.rdx,
-        R::RSI => &mut regs.rsi,
-        R::RDI => &mut regs.rdi,
-        R::RBP => &mut regs.rbp,
-        R::RSP => &mut regs.rsp,
-        R::R8 => &mut regs.r8,
-        R::R9 => &mut regs.r9,
-        R::R10 => &mut regs.r10,
-        R::R11 => &mut regs.r11,
-        R::R12 => &mut regs.r12,
-        R::R13 => &mut regs.r13,
-        R::R14 => &mut regs.r14,
-        _ => &mut regs.r15,
+        R::RAX => Some(&mut regs.rax),
+        R::RBX => Some(&mut regs.rbx),
+        R::RCX => Some(&mut regs.rcx),
+        R::RDX => Some(&mut regs.rdx),
+        R::RSI => Some(&mut regs.rsi),
+        R::RDI => Some(&mut regs.rdi),
+        R::RBP => Some(&mut regs.rbp),
+        R::RSP => Some(&mut regs.rsp),
+        R::R8 => Some(&mut regs.r8),
+        R::R9 => Some(&mut regs.r9),
+        R::R10 => Some(&mut regs.r10),
+        R::R11 => Some(&mut regs.r11),
+        R::R12 => Some(&mut regs.r12),
+        R::R13 => Some(&mut regs.r13),
+        R::R14 => Some(&mut regs.r14),
+        R::R15 => Some(&mut regs.r15),
+        _ => None,
     }
 }
 

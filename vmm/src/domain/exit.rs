@@ -15,33 +15,18 @@ use crate::hypercall::HypercallContext;
 use crate::memory::DomainMemory;
 
 /// What one KVM_RUN ended with, copied out of the vCPU's shared run area (`Device`: an
-/// access to the domain's device, already served or refused).
+/// access to the domain's device, already served or refused; `Debug`: KVM_EXIT_DEBUG,
+/// a breakpoint or single-step of `debug`).
 pub(super) enum Exit {
-    PortWrite {
-        port: u16,
-        size: usize,
-        value: u32,
-    },
-    PortRead {
-        port: u16,
-        size: usize,
-    },
-    Mmio {
-        gpa: u64,
-        len: usize,
-        write: bool,
-    },
+    PortWrite { port: u16, size: usize, value: u32 },
+    PortRead { port: u16, size: usize },
+    Mmio { gpa: u64, len: usize, write: bool },
     Device(Result<(), DeviceFault>),
     Hlt,
     Shutdown,
     InternalError,
     DirtyRingFull,
-    /// KVM_EXIT_DEBUG: a breakpoint or single-step of `debug` (exception, pc, DR6).
-    Debug {
-        exception: u32,
-        pc: u64,
-        dr6: u64,
-    },
+    Debug { exception: u32, pc: u64, dr6: u64 },
     Other(String),
 }
 
