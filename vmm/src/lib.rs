@@ -19,6 +19,7 @@
 //! - [`watchdog`]: stopping a guest that runs too long without exiting;
 //! - [`written_pages`]: the pages the VMM itself wrote into a domain;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
+//! - [`campaign`]: fault-injection campaigns (`ankh campaign`): plans, runs, reports;
 //!
 //! `unsafe` lives only where KVM, guest memory or raw host calls are touched, each block
 //! with a `// SAFETY:` comment: [`domain`] (registering the memory slot, reading KVM's
@@ -28,6 +29,7 @@
 //! [`bench`] (pinning to a CPU, `sysconf`).
 
 pub mod bench;
+pub mod campaign;
 pub mod checkpoint;
 pub mod console;
 pub mod devices;

@@ -18,6 +18,7 @@ macro_rules! out {
 }
 
 mod bench;
+mod campaign;
 mod ctl;
 mod demo;
 mod disk;
@@ -79,6 +80,10 @@ enum Command {
     /// Run a benchmark and print its figures (never a pass/fail test).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Fault-injection campaigns: inject faults into the servers with hardware
+    /// breakpoints, run the suite after each, and report survivability per policy.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
 }
 
 /// Runs the chosen subcommand.
@@ -91,6 +96,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         Command::Ctl(args) => ctl::run(args),
         Command::Disk(which) => disk::run(which),
         Command::Bench(which) => bench::run(which),
+        Command::Campaign(which) => campaign::run(which),
     }
 }
 
@@ -124,6 +130,7 @@ fn is_usage(err: &(dyn Error + 'static)) -> bool {
         || err.is::<ankh_domains::DescriptionError>()
         || err.is::<ankh_vmm::system::BadProgram>()
         || err.is::<ctl::Unreachable>()
+        || err.is::<campaign::CampaignUsage>()
         || err.is::<run_image::UnknownImage>()
         || err
             .downcast_ref::<ankh_vmm::disk_image::DiskImageError>()

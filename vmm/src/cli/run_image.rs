@@ -69,6 +69,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
             Some(path) => Some(std::sync::Arc::new(DiskFile::open(path)?)),
             None => None,
         },
+        debug: None,
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

@@ -24,6 +24,9 @@ pub struct DomainConfig {
     /// The disk the domain owns, if any: it gets a virtio-blk device over this image,
     /// mapped in its device window (`virtio_seep::abi::blk`).
     pub disk: Option<Arc<DiskFile>>,
+    /// Guest debugging for a fault-injection campaign (a fault to inject, or a
+    /// profile to take), shared by the domain's incarnations; `None` costs nothing.
+    pub debug: Option<Arc<super::debug::GuestDebug>>,
 }
 
 impl DomainConfig {
@@ -37,6 +40,7 @@ impl DomainConfig {
             identity: DomainIdentity::default(),
             dirty_log: false,
             disk: None,
+            debug: None,
         }
     }
 

@@ -15,7 +15,8 @@ use crate::hypercall::HypercallContext;
 use crate::memory::DomainMemory;
 
 /// What one KVM_RUN ended with, copied out of the vCPU's shared run area (`Device`: an
-/// access to the domain's device, already served or refused).
+/// access to the domain's device, already served or refused; `Debug`: KVM_EXIT_DEBUG,
+/// a breakpoint or single-step of `debug`).
 pub(super) enum Exit {
     PortWrite { port: u16, size: usize, value: u32 },
     PortRead { port: u16, size: usize },
@@ -25,6 +26,7 @@ pub(super) enum Exit {
     Shutdown,
     InternalError,
     DirtyRingFull,
+    Debug { exception: u32, pc: u64, dr6: u64 },
     Other(String),
 }
 
@@ -117,6 +119,11 @@ pub(super) fn copy_exit(
         VcpuExit::Shutdown => Exit::Shutdown,
         VcpuExit::InternalError => Exit::InternalError,
         VcpuExit::Unsupported(KVM_EXIT_DIRTY_RING_FULL) => Exit::DirtyRingFull,
+        VcpuExit::Debug(debug) => Exit::Debug {
+            exception: debug.exception,
+            pc: debug.pc,
+            dr6: debug.dr6,
+        },
         other => Exit::Other(format!("{other:?}")),
     }
 }

@@ -12,10 +12,12 @@
 //!
 //! The files of this module: `config` (how to build one), `error`, `run` (the run loop
 //! and its budget), `exit` (decoding a VM exit), `checkpoint` (checkpoints and
-//! rollback) and `inject` (fault injection).
+//! rollback), `inject` (fault injection) and `debug` (hardware breakpoints and
+//! single-step for fault-injection campaigns).
 
 mod checkpoint;
 mod config;
+pub mod debug;
 mod error;
 mod exit;
 mod inject;
@@ -85,6 +87,12 @@ pub struct Domain {
     device: Option<BlkDevice>,
     /// The device's state at the last checkpoint.
     device_checkpoint: Option<BlkSnapshot>,
+    /// Guest debugging for a campaign (see `debug`), if any.
+    debug: Option<Arc<debug::GuestDebug>>,
+    /// What KVM's guest debugging is set to now.
+    debug_mode: debug::DebugMode,
+    /// A message was delivered: arm `debug` before the next entry.
+    debug_arm_pending: bool,
 }
 
 impl Domain {
@@ -178,7 +186,7 @@ impl Domain {
             vcpu.sync_regs_mut().events = events;
         }
 
-        Ok(Domain {
+        let mut domain = Domain {
             console: Console::new(&name, console),
             watch: Watchdog::global().watch(config.watchdog_timeout),
             name,
@@ -196,7 +204,12 @@ impl Domain {
             budget: None,
             device: config.disk.clone().map(BlkDevice::new),
             device_checkpoint: None,
-        })
+            debug: config.debug.clone(),
+            debug_mode: debug::DebugMode::Off,
+            debug_arm_pending: false,
+        };
+        domain.prepare_debug()?;
+        Ok(domain)
     }
 
     /// The domain's name.

@@ -14,6 +14,8 @@ use crate::ipc::IpcFault;
 /// What a step of the domain produced.
 enum Step {
     Continue(Option<Hypercall>),
+    /// A debug exit was served: run on.
+    Debugged,
     Stop(DomainExit),
     Event(RunEvent),
 }
@@ -89,7 +91,7 @@ impl Domain {
                 // Exits that the VMM serves by itself (hypercalls, device accesses, a
                 // preemption kick) end the domain's turn when it is over.
                 Ok(Step::Continue(_)) if self.watch.turn_over() => break Ok(RunEvent::Preempted),
-                Ok(Step::Continue(_)) => {}
+                Ok(Step::Continue(_) | Step::Debugged) => {}
                 Ok(Step::Event(event)) => break Ok(event),
                 Ok(Step::Stop(exit)) => break Ok(RunEvent::Stopped(self.stop(exit))),
                 Err(e) => break Err(e),
@@ -128,11 +130,21 @@ impl Domain {
             budget,
             used: Duration::ZERO,
         });
+        // The VMM budgets every message it delivers to a server: its boot is over.
+        self.debug_arm_pending = self.debug.is_some();
     }
 
     fn step(&mut self) -> Result<Step, DomainError> {
+        if std::mem::take(&mut self.debug_arm_pending) {
+            self.arm_debug()?;
+        }
         let started = self.budget.is_some().then(std::time::Instant::now);
         let step = self.step_once()?;
+        // A debug exit is the VMM's own doing (a breakpoint hit, a single-step): its
+        // cost is not the request's.
+        if matches!(step, Step::Debugged) {
+            return Ok(Step::Continue(None));
+        }
         if let (Some(started), Some(budget)) = (started, self.budget.as_mut()) {
             budget.used += started.elapsed();
             if budget.used > budget.budget && !matches!(step, Step::Stop(_)) {
@@ -199,6 +211,10 @@ impl Domain {
                     .map_err(|source| self.run_error("KVM_RESET_DIRTY_RINGS", source))?;
                 Ok(Step::Continue(None))
             }
+            Exit::Debug { exception, pc, dr6 } => match self.debug_exit(exception, pc, dr6)? {
+                super::debug::DebugOutcome::Resume => Ok(Step::Debugged),
+                super::debug::DebugOutcome::Stop(exit) => Ok(Step::Stop(exit)),
+            },
             Exit::Other(reason) => fault(DomainFault::UnexpectedExit { reason }),
         }
     }

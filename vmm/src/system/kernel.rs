@@ -109,6 +109,7 @@ fn create_domain(site: &mut impl KernelSite, message: &Message) -> Result<Messag
         identity: DomainIdentity { id, peers },
         dirty_log: options.dirty_log,
         disk: None,
+        debug: None,
     };
     match site.boot(&config, &image) {
         Ok(domain) => {

@@ -78,6 +78,9 @@ pub struct SystemOptions {
     pub control: Option<Arc<control::ControlHub>>,
     /// The host image file of the system's disk, for the domain with `disk = true`.
     pub disk: Option<PathBuf>,
+    /// Guest debugging of server domains, by name (fault-injection campaigns: a fault
+    /// to inject, a profile to take; see `domain::debug`).
+    pub guest_debug: Vec<(String, Arc<crate::domain::debug::GuestDebug>)>,
 }
 
 /// The default [`SystemOptions::request_budget`].
@@ -110,6 +113,7 @@ impl SystemOptions {
             request_budget: DEFAULT_REQUEST_BUDGET,
             control: None,
             disk: None,
+            guest_debug: Vec::new(),
         }
     }
 }
@@ -332,6 +336,11 @@ pub fn run_system(
             dirty_log: options.dirty_log
                 || (spec.role != Role::Process && ankh_recovery::has_window(spec.policy)),
             disk: disk.clone().filter(|_| spec.disk),
+            debug: options
+                .guest_debug
+                .iter()
+                .find(|(name, _)| *name == spec.name && spec.role != Role::Process)
+                .map(|(_, debug)| Arc::clone(debug)),
         };
         let console = (options.console)(&spec.name);
         let domain = Domain::create(host, &config, &image, console)?;
