@@ -187,7 +187,10 @@ fn a_guest_that_used_the_fpu_unannounced_is_not_rolled_back_to_a_stale_fpu_state
     let at_fault = domain.memory_hash();
     assert!(matches!(
         domain.rollback(),
-        Err(DomainError::FpuChanged { .. })
+        Err(DomainError::CarriedStateChanged {
+            what: "FPU state",
+            ..
+        })
     ));
     assert_eq!(
         domain.memory_hash(),

@@ -121,23 +121,21 @@ impl Domain {
     fn try_rollback(&mut self) -> Result<usize, DomainError> {
         let store = self.checkpoints.as_ref().expect("checked by rollback");
         let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");
-        if !self.access.fpu_every_checkpoint {
-            // The FPU state was carried over from an earlier checkpoint (see
-            // `vcpu_state`): valid only if the guest has not used the FPU since.
-            let unchanged =
-                self.access
-                    .fpu_unchanged(&self.vcpu, &vcpu.fpu)
-                    .map_err(|(what, source)| DomainError::Run {
-                        domain: self.name.clone(),
-                        what,
-                        source,
-                    })?;
-            if !unchanged {
-                self.access.fpu_every_checkpoint = true;
-                return Err(DomainError::FpuChanged {
-                    domain: self.name.clone(),
-                });
-            }
+        // Part of the state may have been carried over from an earlier checkpoint
+        // (see `vcpu_state`): valid only if the guest has not changed it since.
+        let changed = self
+            .access
+            .carried_state_changed(&self.vcpu, vcpu)
+            .map_err(|(what, source)| DomainError::Run {
+                domain: self.name.clone(),
+                what,
+                source,
+            })?;
+        if let Some(what) = changed {
+            return Err(DomainError::CarriedStateChanged {
+                domain: self.name.clone(),
+                what,
+            });
         }
         let code_written = self.look_for_written()?;
         let store = self.checkpoints.as_ref().expect("checked by rollback");

@@ -77,16 +77,19 @@ pub enum DomainError {
         /// Which operation failed.
         cause: Poison,
     },
-    /// The guest used the FPU since its floating-point state was last saved (guests are
-    /// built without floating point, so it is saved lazily): the state at the
-    /// checkpoint is unknown and the rollback is refused, changing nothing.
+    /// The guest changed state that is saved lazily (its FPU state, or a user-mode
+    /// guest's data segments: see `domain::vcpu_state`) since it was last saved: the
+    /// state at the checkpoint is unknown and the rollback is refused, changing
+    /// nothing.
     #[error(
-        "domain {domain} cannot be rolled back exactly: it used the FPU since its state \
-         was saved (it is saved at every checkpoint from now on)"
+        "domain {domain} cannot be rolled back exactly: it changed its {what} since \
+         they were saved (they are saved at every checkpoint from now on)"
     )]
-    FpuChanged {
+    CarriedStateChanged {
         /// The domain.
         domain: String,
+        /// What it changed: `"FPU state"` or `"data segments"`.
+        what: &'static str,
     },
     /// The domain was asked to run after it stopped.
     #[error("domain {domain} already stopped ({exit})")]

@@ -6,10 +6,19 @@
 //! - general registers: KVM copies them into the shared run page at every exit to
 //!   the VMM (`KVM_CAP_SYNC_REGS`), so reading them is a memory copy;
 //! - segment, control and descriptor-table registers (`kvm_sregs`) and vCPU events
-//!   (pending exception, NMI, interrupt shadow): the same, for a checkpointing domain
-//!   (KVM fills them at each exit to the VMM, in the kernel: no ioctl). A guest at
-//!   CPL3 can load DS, ES, FS, GS (and SS, CS through far transfers), and a page
-//!   fault sets CR2, so these are never assumed constant;
+//!   (pending exception, NMI, interrupt shadow): for a kernel-mode domain, KVM fills
+//!   them in the run page at each exit (no ioctl). For a user-mode domain they are
+//!   read at the first checkpoint and carried over, like the FPU state below: having
+//!   KVM copy them at every exit cost about 6.5 us *per exit* on these hosts (the null
+//!   call of `ankh bench ipc` went from 41 to 55 us), far more than the state is worth
+//!   at CPL3. What a CPL3 guest can change there is its data segments (DS, ES, FS,
+//!   GS; CS and SS only through gates into its own stubs, which stop it), so a
+//!   rollback compares those with the guest's current ones and refuses
+//!   ([`DomainError::CarriedStateChanged`]) when they changed; from then on that
+//!   domain's special registers are read at every checkpoint (one ioctl). Its vCPU
+//!   events cannot hold anything at a hypercall exit: the VM has no interrupt
+//!   controller (no interrupt or NMI can be pending), an exit happens at an
+//!   instruction boundary (no exception in flight), and CPL3 cannot `sti`;
 //! - the floating-point state, *lazily*: Ankh's guests are built without floating
 //!   point, so a user-mode domain's FPU state is read (one `KVM_GET_XSAVE`, about
 //!   4 us here, more than the rest of a checkpoint together) at its first checkpoint
@@ -19,7 +28,7 @@
 //!   for user-mode guests: x87 runs with either bit set). So a rollback first reads
 //!   the FPU state the guest has now: when it differs from the carried-over one, the
 //!   guest used the FPU since it was saved, the state at the checkpoint is unknown,
-//!   and the rollback is refused ([`DomainError::FpuChanged`]: never a silent stale
+//!   and the rollback is refused ([`DomainError::CarriedStateChanged`]: never a silent stale
 //!   restore; recovery then escalates); from then on that domain's FPU state is read
 //!   at every checkpoint. Kernel-mode domains, and domains marked with
 //!   `Domain::save_fpu_at_every_checkpoint`, read it at every checkpoint from the
@@ -89,6 +98,9 @@ pub(super) struct VcpuAccess {
     xcrs: bool,
     /// The FPU state is read at every checkpoint, not only the first (module docs).
     pub(super) fpu_every_checkpoint: bool,
+    /// The special registers are read (by ioctl) at every checkpoint of a domain whose
+    /// run page does not carry them (module docs).
+    pub(super) sregs_every_checkpoint: bool,
     mode: GuestMode,
     /// The page numbers of the image's code: a user-mode guest that writes them may
     /// run its own code at CPL0.
@@ -121,8 +133,12 @@ impl VcpuAccess {
             on
         };
         let sync_regs = sync(KVM_SYNC_X86_REGS, SyncReg::Register, vcpu);
-        let sync_sregs = checkpoints && sync(KVM_SYNC_X86_SREGS, SyncReg::SystemRegister, vcpu);
-        let sync_events = checkpoints && sync(KVM_SYNC_X86_EVENTS, SyncReg::VcpuEvents, vcpu);
+        // Only kernel-mode domains have them copied at every exit (module docs).
+        let kernel_checkpoints = checkpoints && mode == GuestMode::Kernel;
+        let sync_sregs =
+            kernel_checkpoints && sync(KVM_SYNC_X86_SREGS, SyncReg::SystemRegister, vcpu);
+        let sync_events =
+            kernel_checkpoints && sync(KVM_SYNC_X86_EVENTS, SyncReg::VcpuEvents, vcpu);
         // `kvm_xsave` is 4 KiB; a guest with a larger area (AMX) needs KVM_GET_XSAVE2.
         let xsave_size = usize::try_from(vm.check_extension_raw(u64::from(KVM_CAP_XSAVE2)))
             .unwrap_or(usize::MAX);
@@ -152,6 +168,7 @@ impl VcpuAccess {
             xsave,
             xcrs: kvm.check_extension(Cap::Xcrs),
             fpu_every_checkpoint: mode == GuestMode::Kernel,
+            sregs_every_checkpoint: false,
             mode,
             code_pages,
             msr_indices,
@@ -184,13 +201,15 @@ impl VcpuAccess {
             true => synced.regs,
             false => vcpu.get_regs().map_err(|e| ("KVM_GET_REGS", e))?,
         };
-        let sregs = match self.sync_sregs {
-            true => synced.sregs,
-            false => vcpu.get_sregs().map_err(|e| ("KVM_GET_SREGS", e))?,
+        let sregs = match (self.sync_sregs, previous) {
+            (true, _) => synced.sregs,
+            (false, Some(state)) if !self.sregs_every_checkpoint => state.sregs,
+            (false, _) => vcpu.get_sregs().map_err(|e| ("KVM_GET_SREGS", e))?,
         };
-        let events = match self.sync_events {
-            true => synced.events,
-            false => vcpu
+        let events = match (self.sync_events, previous) {
+            (true, _) => synced.events,
+            (false, Some(state)) if self.mode == GuestMode::User => state.events,
+            (false, _) => vcpu
                 .get_vcpu_events()
                 .map_err(|e| ("KVM_GET_VCPU_EVENTS", e))?,
         };
@@ -222,6 +241,31 @@ impl VcpuAccess {
             )),
             false => FpuState::Legacy(Box::new(vcpu.get_fpu().map_err(|e| ("KVM_GET_FPU", e))?)),
         })
+    }
+
+    /// What of the carried-over state of `saved` the guest changed since, if anything
+    /// (module docs): its data segments (when the special registers are carried over)
+    /// or its FPU state (when that is). A rollback to `saved` would restore it stale.
+    pub(super) fn carried_state_changed(
+        &mut self,
+        vcpu: &VcpuFd,
+        saved: &VcpuState,
+    ) -> Result<Option<&'static str>, IoctlError> {
+        if !self.sync_sregs && !self.sregs_every_checkpoint {
+            let now = vcpu.get_sregs().map_err(|e| ("KVM_GET_SREGS", e))?;
+            let data = |s: &kvm_bindings::kvm_sregs| {
+                [s.ds, s.es, s.fs, s.gs].map(|seg| (seg.selector, seg.base))
+            };
+            if data(&now) != data(&saved.sregs) {
+                self.sregs_every_checkpoint = true;
+                return Ok(Some("data segments"));
+            }
+        }
+        if !self.fpu_every_checkpoint && !self.fpu_unchanged(vcpu, &saved.fpu)? {
+            self.fpu_every_checkpoint = true;
+            return Ok(Some("FPU state"));
+        }
+        Ok(None)
     }
 
     /// Whether the vCPU's FPU state now equals `saved` (the guest has not used the
