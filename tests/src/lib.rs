@@ -342,3 +342,15 @@ pub fn acked(ran: &Ran) -> Vec<String> {
         .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
         .collect()
 }
+
+/// Asserts that each of `servers` still waits for requests at the end of `ran` (it
+/// neither stopped nor hung in a call).
+pub fn assert_serving(ran: &Ran, servers: &[&str]) {
+    for server in servers {
+        assert!(
+            matches!(ran.end(server), ankh_vmm::system::DomainEnd::Waiting(_)),
+            "{server} still serves: {:?}",
+            ran.end(server)
+        );
+    }
+}

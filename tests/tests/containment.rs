@@ -3,7 +3,7 @@
 //! is recovered or stopped, and the attacker is throttled (it gets its turns, nothing
 //! more) or faulted itself; nothing else is.
 
-use ankh_tests::{run_os, Ran};
+use ankh_tests::{assert_serving, run_os, Ran};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::{DomainExit, DomainFault};
 
@@ -20,13 +20,7 @@ fn suite_beside(kind: &str) -> Ran {
         Some(&"252 passed, 0 failed"),
         "beside `{attacker}`: {suite:?}"
     );
-    for server in SERVERS {
-        assert!(
-            matches!(ran.end(server), DomainEnd::Waiting(_)),
-            "beside `{attacker}`, {server} still serves: {:?}",
-            ran.end(server)
-        );
-    }
+    assert_serving(&ran, &SERVERS);
     assert_eq!(ran.report.recoveries, [], "beside `{attacker}`");
     assert_eq!(ran.report.stop, None, "beside `{attacker}`");
     ran

@@ -138,26 +138,37 @@ fn spin_without_exits_trips_the_watchdog() {
     );
 }
 
+/// The `fault-spin` image (it never exits) in a domain whose watchdog allows `timeout`.
+fn spinner(host: &KvmHost, timeout: std::time::Duration) -> ankh_vmm::Domain {
+    let config = DomainConfig {
+        watchdog_timeout: timeout,
+        ..DomainConfig::named("spin")
+    };
+    ankh_vmm::Domain::create(
+        host,
+        &config,
+        &ankh_tests::image("fault-spin"),
+        Box::new(ankh_vmm::console::CapturedConsole::default()),
+    )
+    .expect("creating the domain")
+}
+
+/// Runs `domain` with a turn ending 20 ms from now; how `resume` came back.
+fn run_one_turn(domain: &mut ankh_vmm::Domain) -> (ankh_vmm::RunEvent, std::time::Instant) {
+    let turn_end = std::time::Instant::now() + std::time::Duration::from_millis(20);
+    domain.set_turn_end(Some(turn_end));
+    let event = domain.resume(|_| false).expect("running the domain");
+    (event, turn_end)
+}
+
 #[test]
 fn a_guest_that_never_exits_is_kicked_out_at_the_end_of_its_turn() {
     // The scheduler's preemption: a turn end well before the watchdog's timeout; the
     // watchdog thread kicks the vCPU out of KVM_RUN and `resume` says `Preempted`.
     let host = kvm();
-    let config = DomainConfig {
-        watchdog_timeout: std::time::Duration::from_secs(10),
-        ..DomainConfig::named("spin")
-    };
-    let mut domain = ankh_vmm::Domain::create(
-        &host,
-        &config,
-        &ankh_tests::image("fault-spin"),
-        Box::new(ankh_vmm::console::CapturedConsole::default()),
-    )
-    .expect("creating the domain");
+    let mut domain = spinner(&host, std::time::Duration::from_secs(10));
     for _ in 0..3 {
-        let turn_end = std::time::Instant::now() + std::time::Duration::from_millis(20);
-        domain.set_turn_end(Some(turn_end));
-        let event = domain.resume(|_| false).expect("running the domain");
+        let (event, turn_end) = run_one_turn(&mut domain);
         assert_eq!(event, ankh_vmm::RunEvent::Preempted);
         assert!(
             std::time::Instant::now() >= turn_end,
@@ -165,24 +176,11 @@ fn a_guest_that_never_exits_is_kicked_out_at_the_end_of_its_turn() {
         );
     }
     // Preemptions are not exits of the guest's: the watchdog's clock kept running, and
-    // with no turn end it stops the spinner after its (short) timeout.
-    let config = DomainConfig {
-        watchdog_timeout: std::time::Duration::from_millis(300),
-        ..DomainConfig::named("spin")
-    };
-    let mut domain = ankh_vmm::Domain::create(
-        &host,
-        &config,
-        &ankh_tests::image("fault-spin"),
-        Box::new(ankh_vmm::console::CapturedConsole::default()),
-    )
-    .expect("creating the domain");
+    // it stops the spinner after its (short) timeout, preempted or not.
+    let mut domain = spinner(&host, std::time::Duration::from_millis(300));
     let mut preempted = 0;
     let exit = loop {
-        domain.set_turn_end(Some(
-            std::time::Instant::now() + std::time::Duration::from_millis(20),
-        ));
-        match domain.resume(|_| false).expect("running the domain") {
+        match run_one_turn(&mut domain).0 {
             ankh_vmm::RunEvent::Preempted => preempted += 1,
             ankh_vmm::RunEvent::Stopped(exit) => break exit,
             other => panic!("{other:?}"),

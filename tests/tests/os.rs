@@ -1,6 +1,6 @@
 //! The OS on real VMs: PM, VFS, DS and MM servers, init, and the programs it runs.
 
-use ankh_tests::{run_os, suite_result};
+use ankh_tests::{assert_serving, run_os, suite_result};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
 
@@ -37,13 +37,7 @@ fn a_flooding_app_does_not_disturb_the_suite() {
     let (passed, failed) = suite_result(&ran.lines_of("suite"));
     assert_eq!(failed, 0, "{:?}", ran.lines_of("suite"));
     assert!(passed >= 60);
-    for server in ["pm", "vfs", "ds", "mm"] {
-        assert!(
-            matches!(ran.end(server), DomainEnd::Waiting(_)),
-            "{server} is still serving: {:?}",
-            ran.end(server)
-        );
-    }
+    assert_serving(&ran, &["pm", "vfs", "ds", "mm"]);
 }
 
 #[test]
