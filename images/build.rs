@@ -43,7 +43,21 @@ fn main() {
     eprintln!("{stderr}");
     report_unexpected_warnings(&stderr);
 
-    let images = executables(&String::from_utf8_lossy(&output.stdout));
+    let mut images = executables(&String::from_utf8_lossy(&output.stdout));
+    // The tender is not a guest image: a Linux program the process substrate starts.
+    let tender = images
+        .iter()
+        .position(|(name, _)| name == TENDER)
+        .map(|index| images.remove(index))
+        .unwrap_or_else(|| panic!("the guest build produced no `{TENDER}`:\n{stderr}"));
+    std::fs::write(
+        out_dir.join("tender.rs"),
+        format!(
+            "static TENDER_ELF: &[u8] = include_bytes!({:?});\n",
+            tender.1
+        ),
+    )
+    .unwrap_or_else(|err| panic!("cannot write tender.rs: {err}"));
     assert!(
         !images.is_empty(),
         "the guest build produced no executables:\n{stderr}"
@@ -56,6 +70,9 @@ fn main() {
     std::fs::write(out_dir.join("rootfs.img"), root_fs)
         .unwrap_or_else(|err| panic!("cannot write rootfs.img: {err}"));
 }
+
+/// The binary of the process substrate's tender (`guest-servers/tender`).
+const TENDER: &str = "tender";
 
 /// Blocks of the root disk: 64 MiB.
 const ROOT_DISK_BLOCKS: u64 = (64 << 20) / ankh_ext2::BLOCK_SIZE as u64;

@@ -29,6 +29,14 @@ struct Aligned<Bytes: ?Sized>(Bytes);
 
 include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
+include!(concat!(env!("OUT_DIR"), "/tender.rs"));
+
+/// The tender of the process substrate: the static Linux program each process domain
+/// starts as (`guest-servers/tender`, see `virtio_seep::abi::process`).
+pub fn tender() -> &'static [u8] {
+    TENDER_ELF
+}
+
 /// The root file system archive (`ankh_proto::rootfs` format) built with the images:
 /// the programs of `guest-servers/rootfs.list` in `/bin` and the files of
 /// `images/rootfs/`.

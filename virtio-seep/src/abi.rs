@@ -5,6 +5,7 @@ pub mod blk;
 pub mod boot;
 pub mod hypercall;
 pub mod layout;
+pub mod process;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

@@ -44,6 +44,30 @@ pub struct VcpuState {
     pub tainted: bool,
 }
 
+/// The CPU state of a checkpoint, per substrate.
+pub enum CpuState {
+    /// A VM's vCPU.
+    Vm(VcpuState),
+    /// A process domain's registers and x87/SSE state (FXSAVE layout), as its tender
+    /// reported them at the boundary (see `domain::process`).
+    Process {
+        /// General registers.
+        regs: virtio_seep::abi::process::Regs,
+        /// x87/SSE state.
+        fpu: Box<[u8; 512]>,
+    },
+}
+
+impl CpuState {
+    /// A VM's vCPU state (`None` for a process domain's).
+    pub fn vm(&self) -> Option<&VcpuState> {
+        match self {
+            CpuState::Vm(vcpu) => Some(vcpu),
+            CpuState::Process { .. } => None,
+        }
+    }
+}
+
 /// The floating-point state of a vCPU.
 #[derive(Debug)]
 pub enum FpuState {
@@ -119,7 +143,7 @@ pub struct PageCopyError {
 /// The shadow memory and vCPU state of the last checkpoint.
 pub struct CheckpointStore {
     shadow: Vec<u8>,
-    vcpu: Option<VcpuState>,
+    vcpu: Option<CpuState>,
     state: StoreState,
     /// Test hook: the next capture fails after copying this many pages.
     fail_capture_after: Option<usize>,
@@ -150,7 +174,7 @@ impl CheckpointStore {
 
     /// The vCPU state of the last checkpoint that read one (complete only when the
     /// store is `Ready`).
-    pub fn vcpu(&self) -> Option<&VcpuState> {
+    pub fn vcpu(&self) -> Option<&CpuState> {
         self.vcpu.as_ref()
     }
 
@@ -161,7 +185,7 @@ impl CheckpointStore {
 
     /// Ends a checkpoint whose pages were all captured: `vcpu` is its vCPU state, and
     /// the store is `Ready`.
-    pub fn complete(&mut self, vcpu: VcpuState) {
+    pub fn complete(&mut self, vcpu: CpuState) {
         self.vcpu = Some(vcpu);
         self.state = StoreState::Ready;
     }

@@ -153,6 +153,20 @@ pub enum DomainFault {
         /// The exit as KVM reported it.
         reason: String,
     },
+    /// A process domain made a system call its seccomp filter refuses (a VM's guest
+    /// has no system calls at all: `syscall` faults there as #UD).
+    #[error("forbidden system call {number}")]
+    ForbiddenSyscall {
+        /// The system call's number (x86-64).
+        number: u32,
+    },
+    /// A process domain's process ended without an exit hypercall (killed by a signal
+    /// from outside, or stopped in its setup), or got a signal it cannot explain.
+    #[error("the domain's process {what}")]
+    ProcessDied {
+        /// What happened to it.
+        what: String,
+    },
 }
 
 impl DomainFault {
@@ -173,6 +187,8 @@ impl DomainFault {
             DomainFault::Killed { .. } => "killed",
             DomainFault::Injected(_) => "injected",
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",
+            DomainFault::ForbiddenSyscall { .. } => "forbidden-syscall",
+            DomainFault::ProcessDied { .. } => "process-died",
         }
     }
 }

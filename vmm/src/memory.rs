@@ -37,6 +37,9 @@ pub enum MemoryError {
         #[source]
         source: vm_memory::mmap::FromRangesError,
     },
+    /// The memfd that backs a process domain's RAM could not be made.
+    #[error("cannot create the memfd of a process domain's RAM")]
+    Memfd(#[source] std::io::Error),
 }
 
 /// Why a guest-supplied range was refused.
@@ -76,6 +79,32 @@ impl DomainMemory {
         let mem = GuestMem::from_ranges(&[(GuestAddress(0), len)])
             .map_err(|source| MemoryError::Map { size, source })?;
         Ok(DomainMemory { mem, size })
+    }
+
+    /// Maps `size` bytes of zeroed guest RAM backed by a new memfd called `name`,
+    /// which is returned too: a process domain maps the same file (see
+    /// `domain::process`), so that the VMM reads and writes the very memory the guest
+    /// runs in.
+    pub fn shared(size: u64, name: &str) -> Result<(DomainMemory, std::fs::File), MemoryError> {
+        use std::os::fd::FromRawFd;
+        if !(MIN_MEMORY_SIZE..=MAX_MEMORY_SIZE).contains(&size) || !size.is_multiple_of(PAGE_SIZE) {
+            return Err(MemoryError::BadSize { size });
+        }
+        let len = usize::try_from(size).map_err(|_| MemoryError::BadSize { size })?;
+        let c_name = std::ffi::CString::new(format!("ankh-{name}"))
+            .unwrap_or_else(|_| c"ankh-domain".to_owned());
+        // SAFETY: memfd_create reads the NUL-terminated name and returns a new fd (or -1).
+        let fd = unsafe { libc::memfd_create(c_name.as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(MemoryError::Memfd(std::io::Error::last_os_error()));
+        }
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
+        file.set_len(size).map_err(MemoryError::Memfd)?;
+        let backing = vm_memory::FileOffset::new(file.try_clone().map_err(MemoryError::Memfd)?, 0);
+        let mem = GuestMem::from_ranges_with_files(&[(GuestAddress(0), len, Some(backing))])
+            .map_err(|source| MemoryError::Map { size, source })?;
+        Ok((DomainMemory { mem, size }, file))
     }
 
     /// Bytes of guest RAM.

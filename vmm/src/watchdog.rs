@@ -99,6 +99,11 @@ impl VcpuWatch {
 
     /// True when the last KVM_RUN was ended by a preemption kick (until the next
     /// [`enter`](Self::enter)).
+    pub fn fired(&self) -> bool {
+        self.state.load(Ordering::Acquire) & FIRED != 0
+    }
+
+    /// Whether the watchdog kicked the thread to end the domain's turn.
     pub fn preempted(&self) -> bool {
         self.state.load(Ordering::Acquire) & PREEMPTED != 0
     }

@@ -125,7 +125,25 @@ pub fn write_boot_structures(
         mem.write_slice(idt.as_bytes(), GuestAddress(IDT_ADDR))?;
     }
     write_page_tables(memory)?;
+    write_boot_info(
+        memory,
+        domain_name,
+        identity,
+        free_memory_start,
+        BOOT_INFO_ADDR,
+    )
+}
 
+/// Writes the boot information of a domain at `at` (a VM's is at `BOOT_INFO_ADDR`, a
+/// process domain's at `abi::process::BOOT_INFO_ADDR`).
+pub fn write_boot_info(
+    memory: &DomainMemory,
+    domain_name: &str,
+    identity: &DomainIdentity,
+    free_memory_start: u64,
+    at: u64,
+) -> Result<(), GuestMemoryError> {
+    let mem = memory.guest();
     let mut name = [0u8; DOMAIN_NAME_MAX];
     let name_len = domain_name.len().min(DOMAIN_NAME_MAX);
     name[..name_len].copy_from_slice(&domain_name.as_bytes()[..name_len]);
@@ -147,7 +165,7 @@ pub fn write_boot_structures(
         peer_count: u32::try_from(identity.peers.len().min(PEERS_MAX)).expect("small"),
         peers,
     };
-    mem.write_slice(info.as_bytes(), GuestAddress(BOOT_INFO_ADDR))
+    mem.write_slice(info.as_bytes(), GuestAddress(at))
 }
 
 fn gdt_entries() -> [u64; GDT_ENTRIES] {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ankh_vmm::console::StdoutConsole;
 use ankh_vmm::devices::blk::DiskFile;
+use ankh_vmm::domain::Substrate;
 use ankh_vmm::{Domain, DomainConfig, DomainExit, GuestImage, GuestMode, KvmHost};
 use clap::Args;
 
@@ -31,6 +32,9 @@ pub struct RunImageArgs {
     /// Give the domain a virtio-blk disk over this raw image file.
     #[arg(long, value_name = "PATH")]
     disk: Option<std::path::PathBuf>,
+    /// What runs the domain: a KVM VM, or a Linux process (the microkernel build).
+    #[arg(long, value_enum, default_value_t = Substrate::Kvm)]
+    substrate: Substrate,
 }
 
 /// Loads a built-in image by name, or an image file by path.
@@ -70,6 +74,7 @@ pub fn run(args: RunImageArgs) -> Result<ExitCode, Box<dyn Error>> {
             None => None,
         },
         debug: None,
+        substrate: args.substrate,
     };
     let mut domain = Domain::create(&host, &config, &image, Box::new(StdoutConsole))?;
     let exit = domain.run()?;

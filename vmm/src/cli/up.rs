@@ -9,6 +9,7 @@ use std::time::Duration;
 use ankh_domains::{Policy, Role, SystemDescription};
 use ankh_vmm::console::StdoutConsole;
 use ankh_vmm::disk_image::DiskImage;
+use ankh_vmm::domain::Substrate;
 use ankh_vmm::system::control::{ControlHub, ControlServer, ControlSocketError, ExitSignals};
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::{DomainExit, KvmHost};
@@ -54,6 +55,10 @@ pub struct UpArgs {
     /// Without it, a temporary copy of the built-in one is used and deleted at the end.
     #[arg(long, value_name = "PATH")]
     disk: Option<PathBuf>,
+    /// What runs each domain: a KVM VM, or a Linux process under a seccomp filter (the
+    /// microkernel build of the same OS; see docs/process-substrate.md).
+    #[arg(long, value_enum, default_value_t = Substrate::Kvm)]
+    substrate: Substrate,
 }
 
 /// The disk of a system with a disk domain: the image at `path` (created when missing)
@@ -151,6 +156,7 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         request_budget: Duration::from_millis(args.request_budget_ms),
         root_fs: system::root_fs_with_jobs(&args.run)?.into(),
         disk: disk.as_ref().map(|d| d.path().to_owned()),
+        substrate: args.substrate,
         ..SystemOptions::new(Arc::new(|_| Box::new(StdoutConsole)))
     };
     let image_of =

@@ -4,11 +4,11 @@
 
 use std::sync::MutexGuard;
 
-use crate::checkpoint::{Poison, StoreState};
+use crate::checkpoint::{CpuState, Poison, StoreState};
 use crate::devices::blk::BlkDevice;
 use crate::dirty_log::DirtyLog;
 
-use super::{Domain, DomainError, DomainState};
+use super::{Cpu, Domain, DomainError, DomainState};
 
 impl Domain {
     /// Number of pages the guest wrote since the last call (KVM's dirty log; the
@@ -16,14 +16,19 @@ impl Domain {
     /// guest are not counted: KVM logs only the guest's own writes.
     pub fn take_dirty_pages(&self) -> Result<usize, DomainError> {
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
+        let kvm = self.kvm("dirty log")?;
         let mut log = self.dirty_log()?;
-        log.take_all(&self.vm, size)
+        log.take_all(&kvm.vm, size)
             .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))
     }
 
     /// The dirty log (`NoCheckpoints` for a domain created without `dirty_log`).
     pub(super) fn dirty_log(&self) -> Result<MutexGuard<'_, DirtyLog>, DomainError> {
-        let log = self.dirty_log.as_ref().ok_or(DomainError::NoCheckpoints)?;
+        let log = self
+            .kvm("dirty log")?
+            .dirty_log
+            .as_ref()
+            .ok_or(DomainError::NoCheckpoints)?;
         Ok(log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner))
@@ -39,7 +44,7 @@ impl Domain {
     /// [`DomainError::Poisoned`] until a later checkpoint succeeds completely, so a
     /// rollback never restores a mix of two states.
     pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
-        if self.checkpoints.is_none() || self.dirty_log.is_none() {
+        if self.checkpoints.is_none() {
             return Err(DomainError::NoCheckpoints);
         }
         let taken = self.try_checkpoint();
@@ -62,14 +67,21 @@ impl Domain {
         // pages out of `written` already.
         self.code_written_pending = code_written;
         let store = self.checkpoints.as_mut().expect("checked by checkpoint");
-        let vcpu = self
-            .access
-            .read(&self.vcpu, store.vcpu(), code_written)
-            .map_err(|(what, source)| DomainError::Run {
-                domain: self.name.clone(),
-                what,
-                source,
-            })?;
+        let vcpu = match &mut self.cpu {
+            Cpu::Kvm(kvm) => CpuState::Vm(
+                kvm.access
+                    .read(&kvm.vcpu, store.vcpu().and_then(CpuState::vm), code_written)
+                    .map_err(|(what, source)| DomainError::Run {
+                        domain: self.name.clone(),
+                        what,
+                        source,
+                    })?,
+            ),
+            Cpu::Process(process) => CpuState::Process {
+                regs: process.regs(),
+                fpu: Box::new(process.fpu()),
+            },
+        };
         let copied = store
             .capture(&self.memory, &mut self.written)
             .map_err(|source| DomainError::PageCopy {
@@ -85,7 +97,10 @@ impl Domain {
     /// Has the FPU state read at every checkpoint (for a guest that uses floating
     /// point; see `vcpu_state`), instead of at the first one and checked at rollback.
     pub fn save_fpu_at_every_checkpoint(&mut self) {
-        self.access.fpu_every_checkpoint = true;
+        // A process domain's FPU state is in every exit's report: always saved.
+        if let Cpu::Kvm(kvm) = &mut self.cpu {
+            kvm.access.fpu_every_checkpoint = true;
+        }
     }
 
     /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
@@ -119,27 +134,38 @@ impl Domain {
     }
 
     fn try_rollback(&mut self) -> Result<usize, DomainError> {
-        let store = self.checkpoints.as_ref().expect("checked by rollback");
-        let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");
-        // Part of the state may have been carried over from an earlier checkpoint
-        // (see `vcpu_state`): valid only if the guest has not changed it since.
-        let changed = self
-            .access
-            .carried_state_changed(&self.vcpu, vcpu)
-            .map_err(|(what, source)| DomainError::Run {
-                domain: self.name.clone(),
-                what,
-                source,
-            })?;
-        if let Some(what) = changed {
-            return Err(DomainError::CarriedStateChanged {
-                domain: self.name.clone(),
-                what,
-            });
+        if let Cpu::Kvm(kvm) = &mut self.cpu {
+            let store = self.checkpoints.as_ref().expect("checked by rollback");
+            let vcpu = store.vcpu().and_then(CpuState::vm);
+            let vcpu = vcpu.expect("a Ready store of a VM holds a vCPU state");
+            // Part of the state may have been carried over from an earlier checkpoint
+            // (see `vcpu_state`): valid only if the guest has not changed it since.
+            let changed =
+                kvm.access
+                    .carried_state_changed(&kvm.vcpu, vcpu)
+                    .map_err(|(what, source)| DomainError::Run {
+                        domain: self.name.clone(),
+                        what,
+                        source,
+                    })?;
+            if let Some(what) = changed {
+                return Err(DomainError::CarriedStateChanged {
+                    domain: self.name.clone(),
+                    what,
+                });
+            }
+        }
+        if let Cpu::Process(process) = &mut self.cpu {
+            // Nothing to resume: a restart, not a rollback, brings the domain back.
+            if !process.alive() {
+                return Err(DomainError::ProcessGone {
+                    domain: self.name.clone(),
+                    status: "killed or crashed outside the guest".into(),
+                });
+            }
         }
         let code_written = self.look_for_written()?;
         let store = self.checkpoints.as_ref().expect("checked by rollback");
-        let vcpu = store.vcpu().expect("a Ready store holds a vCPU state");
         let restored = store
             .restore(&self.memory, &mut self.written)
             .map_err(|source| DomainError::PageCopy {
@@ -149,14 +175,24 @@ impl Domain {
         // The restore itself went through the VMM's bitmap; those pages now equal the
         // checkpoint, so they are not "written since".
         self.memory.take_vmm_written();
-        let privileged = vcpu.tainted || code_written;
-        self.access
-            .write(&mut self.vcpu, vcpu, privileged)
-            .map_err(|(what, source)| DomainError::Run {
-                domain: self.name.clone(),
-                what,
-                source,
-            })?;
+        let state = store.vcpu().expect("a Ready store holds a CPU state");
+        match (&mut self.cpu, state) {
+            (Cpu::Kvm(kvm), CpuState::Vm(vcpu)) => {
+                let privileged = vcpu.tainted || code_written;
+                kvm.access
+                    .write(&mut kvm.vcpu, vcpu, privileged)
+                    .map_err(|(what, source)| DomainError::Run {
+                        domain: self.name.clone(),
+                        what,
+                        source,
+                    })?;
+            }
+            (Cpu::Process(process), CpuState::Process { regs, fpu }) => {
+                process.set_regs(regs);
+                process.set_fpu(fpu);
+            }
+            _ => unreachable!("a domain's checkpoints are of its own substrate"),
+        }
         if let (Some(device), Some(snapshot)) = (&mut self.device, &self.device_checkpoint) {
             device.restore(snapshot);
         }
@@ -184,20 +220,38 @@ impl Domain {
     /// KVM's log of the guest's writes and the VMM's own. Returns whether the guest
     /// wrote its own code (see `vcpu_state`: it may have run code at CPL0).
     fn look_for_written(&mut self) -> Result<bool, DomainError> {
-        let (Some(_), Some(log)) = (&self.checkpoints, &self.dirty_log) else {
+        if self.checkpoints.is_none() {
             return Err(DomainError::NoCheckpoints);
-        };
+        }
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
         // Zero already (see `written`), unless a checkpoint failed half way: then it
         // keeps the pages that checkpoint did not copy.
         self.written.resize((size / 4096).div_ceil(64), 0);
-        let looked = log
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .look(&self.vm, size, &mut self.written);
-        looked.map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))?;
-        // Before the VMM's own writes join: loading the image wrote the code pages.
-        let code_written = self.access.code_written(&self.written);
+        let code_written = match &mut self.cpu {
+            Cpu::Kvm(kvm) => {
+                let log = kvm.dirty_log.as_ref().ok_or(DomainError::NoCheckpoints)?;
+                let looked = log
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .look(&kvm.vm, size, &mut self.written);
+                if let Err(source) = looked {
+                    return Err(self.run_error("KVM_GET_DIRTY_LOG", source));
+                }
+                // Before the VMM's own writes join: loading the image wrote the code
+                // pages.
+                kvm.access.code_written(&self.written)
+            }
+            Cpu::Process(process) => {
+                process.take_written(&mut self.written).map_err(|source| {
+                    DomainError::PageScan {
+                        domain: self.name.clone(),
+                        source,
+                    }
+                })?;
+                // A process domain has no privileged state its code could change.
+                false
+            }
+        };
         self.memory.take_vmm_written_into(&mut self.written);
         Ok(code_written)
     }

@@ -27,6 +27,29 @@ pub struct DomainConfig {
     /// Guest debugging for a fault-injection campaign (a fault to inject, or a
     /// profile to take), shared by the domain's incarnations; `None` costs nothing.
     pub debug: Option<Arc<super::debug::GuestDebug>>,
+    /// What runs the domain: a VM, or a Linux process (the microkernel build).
+    pub substrate: Substrate,
+}
+
+/// What runs a domain.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Substrate {
+    /// A KVM VM with one vCPU (the main build).
+    #[default]
+    Kvm,
+    /// A Linux process under a seccomp filter, its RAM a memfd the VMM maps too (the
+    /// microkernel build; see `domain::process`).
+    Process,
+}
+
+impl Substrate {
+    /// The substrate's name, as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Substrate::Kvm => "kvm",
+            Substrate::Process => "process",
+        }
+    }
 }
 
 impl DomainConfig {
@@ -41,6 +64,7 @@ impl DomainConfig {
             dirty_log: false,
             disk: None,
             debug: None,
+            substrate: Substrate::Kvm,
         }
     }
 

@@ -190,7 +190,8 @@ impl Domain {
             }
             DebugMode::SingleStep => debug.control = KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP,
         }
-        self.vcpu
+        self.kvm("guest debugging (KVM_SET_GUEST_DEBUG)")?
+            .vcpu
             .set_guest_debug(&debug)
             .map_err(|source| self.run_error("KVM_SET_GUEST_DEBUG", source))?;
         self.debug_mode = mode;
@@ -312,14 +313,6 @@ impl Domain {
         }
         state.record.fired = Some(what.text);
         Ok(outcome)
-    }
-
-    fn set_regs(&mut self, regs: &kvm_bindings::kvm_regs) -> Result<(), DomainError> {
-        self.vcpu
-            .set_regs(regs)
-            .map_err(|source| self.run_error("KVM_SET_REGS", source))?;
-        self.note_regs(regs);
-        Ok(())
     }
 
     /// Applies `plan`'s fault at its site (the guest stands before the instruction).

@@ -54,6 +54,42 @@ pub enum DomainError {
         #[source]
         source: kvm_ioctls::Error,
     },
+    /// A process domain could not be started or run (a host failure).
+    #[error("process domain {domain}")]
+    Process {
+        /// The domain.
+        domain: String,
+        /// What failed.
+        #[source]
+        source: super::process::ProcessError,
+    },
+    /// Something only one substrate has was asked of a domain on the other.
+    #[error("domain {domain} runs on the {} substrate, which has no {what}", substrate.name())]
+    NotOnSubstrate {
+        /// The domain.
+        domain: String,
+        /// What was asked.
+        what: &'static str,
+        /// The domain's substrate.
+        substrate: super::Substrate,
+    },
+    /// The pages a process domain wrote could not be found (PAGEMAP_SCAN failed).
+    #[error("scanning the pages domain {domain} wrote")]
+    PageScan {
+        /// The domain.
+        domain: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A process domain's process is gone: there is nothing left to roll back.
+    #[error("the process of domain {domain} is gone ({status})")]
+    ProcessGone {
+        /// The domain.
+        domain: String,
+        /// How it ended.
+        status: String,
+    },
     /// Checkpoints were asked of a domain created without `dirty_log`, or a rollback
     /// before any checkpoint.
     #[error("domain has no checkpoint (create it with dirty_log and take one first)")]

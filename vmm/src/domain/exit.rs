@@ -7,7 +7,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::VcpuExit;
 
-use super::{Domain, DomainError};
+use super::{Cpu, Domain, DomainError};
 use crate::devices::blk::BlkDevice;
 use crate::devices::DeviceFault;
 use crate::fault::DomainFault;
@@ -34,7 +34,10 @@ impl Domain {
     /// Reads the details of a KVM_EXIT_INTERNAL_ERROR.
     pub(super) fn internal_error(&mut self) -> Result<DomainFault, DomainError> {
         let rip = self.regs()?.rip;
-        let run = self.vcpu.get_kvm_run();
+        let Cpu::Kvm(kvm) = &mut self.cpu else {
+            unreachable!("only a VM has KVM internal errors");
+        };
+        let run = kvm.vcpu.get_kvm_run();
         // SAFETY: the last exit was KVM_EXIT_INTERNAL_ERROR, for which KVM fills the
         // `internal` member of the union; `emulation_failure` overlays it and is only
         // read when `suberror` says it is an emulation failure. Both are plain data.

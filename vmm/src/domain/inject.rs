@@ -2,6 +2,7 @@
 //! socket's kills), in ways the CPU then detects by itself.
 
 use super::{Domain, DomainError};
+use crate::checkpoint::CpuState;
 
 impl Domain {
     /// Fault injection: makes the guest spin where it stands (the VMM writes a
@@ -27,11 +28,7 @@ impl Domain {
     pub fn corrupt_stack(&mut self) -> Result<(), DomainError> {
         let mut regs = self.regs()?;
         regs.rsp = 0xdead_0000_0000_0000;
-        self.vcpu
-            .set_regs(&regs)
-            .map_err(|source| self.run_error("KVM_SET_REGS", source))?;
-        self.note_regs(&regs);
-        Ok(())
+        self.set_regs(&regs)
     }
 
     /// Test hook: the next checkpoint fails after copying `pages` pages, as if the
@@ -53,7 +50,7 @@ impl Domain {
         let store = self.checkpoints.as_ref()?;
         store
             .has_checkpoint()
-            .then(|| store.vcpu().map(|vcpu| vcpu.tainted))
+            .then(|| store.vcpu().and_then(CpuState::vm).map(|vcpu| vcpu.tainted))
             .flatten()
     }
 
@@ -62,20 +59,21 @@ impl Domain {
     #[doc(hidden)]
     pub fn vcpu_snapshot(&self) -> Result<VcpuSnapshot, DomainError> {
         let error = |what| move |source| self.run_error(what, source);
+        let kvm = self.kvm("vCPU snapshot")?;
         Ok(VcpuSnapshot {
-            sregs: self.vcpu.get_sregs().map_err(error("KVM_GET_SREGS"))?,
-            events: self
+            sregs: kvm.vcpu.get_sregs().map_err(error("KVM_GET_SREGS"))?,
+            events: kvm
                 .vcpu
                 .get_vcpu_events()
                 .map_err(error("KVM_GET_VCPU_EVENTS"))?,
-            fpu: self.vcpu.get_fpu().map_err(error("KVM_GET_FPU"))?,
-            xsave: self
+            fpu: kvm.vcpu.get_fpu().map_err(error("KVM_GET_FPU"))?,
+            xsave: kvm
                 .vcpu
                 .get_xsave()
                 .map_err(error("KVM_GET_XSAVE"))?
                 .region
                 .to_vec(),
-            debugregs: self
+            debugregs: kvm
                 .vcpu
                 .get_debug_regs()
                 .map_err(error("KVM_GET_DEBUGREGS"))?,

@@ -21,6 +21,7 @@ pub mod debug;
 mod error;
 mod exit;
 mod inject;
+pub mod process;
 mod run;
 mod vcpu_state;
 
@@ -29,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use kvm_bindings::{kvm_userspace_memory_region, KVM_MEM_LOG_DIRTY_PAGES};
 use kvm_ioctls::{VcpuFd, VmFd};
 
-pub use config::{DomainConfig, DEFAULT_MEMORY_SIZE, DEFAULT_WATCHDOG_TIMEOUT};
+pub use config::{DomainConfig, Substrate, DEFAULT_MEMORY_SIZE, DEFAULT_WATCHDOG_TIMEOUT};
 pub use error::DomainError;
 #[doc(hidden)]
 pub use inject::VcpuSnapshot;
@@ -45,6 +46,7 @@ use crate::kvm_host::KvmHost;
 use crate::memory::DomainMemory;
 use crate::watchdog::{VcpuWatch, Watchdog};
 use crate::x86_boot;
+use process::ProcessCpu;
 use run::RunBudget;
 use vcpu_state::VcpuAccess;
 
@@ -57,11 +59,11 @@ pub enum DomainState {
     Stopped(DomainExit),
 }
 
-/// One guest VM.
+/// One domain: a guest VM, or a guest process (see [`Substrate`]).
 pub struct Domain {
-    // Field order is drop order: the vCPU and the VM go before the RAM they map.
-    vcpu: VcpuFd,
-    vm: VmFd,
+    // Field order is drop order: the vCPU and the VM (or the process) go before the RAM
+    // they map.
+    cpu: Cpu,
     memory: DomainMemory,
     name: String,
     console: Console,
@@ -69,15 +71,10 @@ pub struct Domain {
     state: DomainState,
     /// Present when the domain was created with `dirty_log`.
     checkpoints: Option<CheckpointStore>,
-    /// KVM's log of the pages the guest writes (with `dirty_log`); behind a lock
-    /// because benchmarks read it through `&Domain`.
-    dirty_log: Option<Mutex<DirtyLog>>,
     /// The pages written since the last checkpoint, filled at each look (kept to
     /// spare an allocation per request). All zero between looks: the capture or
     /// restore that follows a look takes its pages out.
     written: Vec<u64>,
-    /// How the vCPU state is read and written (what KVM copies into the run page).
-    access: VcpuAccess,
     /// The guest wrote its code pages, seen by a checkpoint that then failed: the
     /// next one must still count it (those pages may have left `written`).
     code_written_pending: bool,
@@ -95,14 +92,98 @@ pub struct Domain {
     debug_arm_pending: bool,
 }
 
+/// What runs the domain's code.
+enum Cpu {
+    /// A KVM VM.
+    Kvm(Box<KvmCpu>),
+    /// A Linux process (see `process`).
+    Process(Box<ProcessCpu>),
+}
+
+/// The KVM side of a VM domain.
+pub(super) struct KvmCpu {
+    // Field order is drop order: the vCPU before its VM.
+    pub(super) vcpu: VcpuFd,
+    pub(super) vm: VmFd,
+    /// KVM's log of the pages the guest writes (with `dirty_log`); behind a lock
+    /// because benchmarks read it through `&Domain`.
+    dirty_log: Option<Mutex<DirtyLog>>,
+    /// How the vCPU state is read and written (what KVM copies into the run page).
+    access: VcpuAccess,
+}
+
 impl Domain {
-    /// Builds a domain: VM, RAM, boot structures, the image, and a vCPU at its entry.
+    /// Builds a domain: on KVM a VM, RAM, boot structures, the image, and a vCPU at
+    /// its entry; as a process, RAM, the image, the boot information and the process.
     pub fn create(
         host: &KvmHost,
         config: &DomainConfig,
         image: &GuestImage,
         console: Box<dyn ConsoleSink>,
     ) -> Result<Domain, DomainError> {
+        let (cpu, memory, checkpoints) = match config.substrate {
+            Substrate::Kvm => Self::create_vm(host, config, image)?,
+            Substrate::Process => Self::create_process(config, image)?,
+        };
+        let name = config.name.clone();
+        let mut domain = Domain {
+            console: Console::new(&name, console),
+            watch: Watchdog::global().watch(config.watchdog_timeout),
+            name,
+            memory,
+            cpu,
+            state: DomainState::Ready,
+            checkpoints,
+            written: Vec::new(),
+            code_written_pending: false,
+            budget: None,
+            device: config.disk.clone().map(BlkDevice::new),
+            device_checkpoint: None,
+            debug: config.debug.clone(),
+            debug_mode: debug::DebugMode::Off,
+            debug_arm_pending: false,
+        };
+        domain.prepare_debug()?;
+        Ok(domain)
+    }
+
+    /// The process substrate's part of [`create`](Self::create).
+    fn create_process(
+        config: &DomainConfig,
+        image: &GuestImage,
+    ) -> Result<(Cpu, DomainMemory, Option<CheckpointStore>), DomainError> {
+        let name = config.name.clone();
+        let (memory, ram) = DomainMemory::shared(config.memory_size, &name)?;
+        let entry = image.load(&memory)?;
+        x86_boot::write_boot_info(
+            &memory,
+            &name,
+            &config.identity,
+            image.end(),
+            virtio_seep::abi::process::BOOT_INFO_ADDR,
+        )
+        .map_err(|source| DomainError::BootStructures {
+            domain: name.clone(),
+            source,
+        })?;
+        let cpu = ProcessCpu::spawn(&ram, config.memory_size, entry, config.dirty_log).map_err(
+            |source| DomainError::Process {
+                domain: name,
+                source,
+            },
+        )?;
+        let checkpoints = config
+            .dirty_log
+            .then(|| CheckpointStore::new(config.memory_size));
+        Ok((Cpu::Process(Box::new(cpu)), memory, checkpoints))
+    }
+
+    /// The KVM part of [`create`](Self::create).
+    fn create_vm(
+        host: &KvmHost,
+        config: &DomainConfig,
+        image: &GuestImage,
+    ) -> Result<(Cpu, DomainMemory, Option<CheckpointStore>), DomainError> {
         let name = config.name.clone();
         let create_err = |what| {
             let domain = name.clone();
@@ -186,30 +267,16 @@ impl Domain {
             vcpu.sync_regs_mut().events = events;
         }
 
-        let mut domain = Domain {
-            console: Console::new(&name, console),
-            watch: Watchdog::global().watch(config.watchdog_timeout),
-            name,
-            memory,
-            vm,
+        let cpu = KvmCpu {
             vcpu,
-            state: DomainState::Ready,
-            checkpoints: config
-                .dirty_log
-                .then(|| CheckpointStore::new(config.memory_size)),
+            vm,
             dirty_log: dirty_log.map(Mutex::new),
-            written: Vec::new(),
             access,
-            code_written_pending: false,
-            budget: None,
-            device: config.disk.clone().map(BlkDevice::new),
-            device_checkpoint: None,
-            debug: config.debug.clone(),
-            debug_mode: debug::DebugMode::Off,
-            debug_arm_pending: false,
         };
-        domain.prepare_debug()?;
-        Ok(domain)
+        let checkpoints = config
+            .dirty_log
+            .then(|| CheckpointStore::new(config.memory_size));
+        Ok((Cpu::Kvm(Box::new(cpu)), memory, checkpoints))
     }
 
     /// The domain's name.
@@ -236,19 +303,63 @@ impl Domain {
     /// ioctl, for a checkpoint taken before the next exit. KVM does not load it on
     /// entry: only its dirty flag would make it.
     pub(super) fn note_regs(&mut self, regs: &kvm_bindings::kvm_regs) {
-        self.access.note_regs(&mut self.vcpu, regs);
+        if let Cpu::Kvm(kvm) = &mut self.cpu {
+            kvm.access.note_regs(&mut kvm.vcpu, regs);
+        }
     }
 
-    /// The general registers: the run page's copy when KVM keeps it, else an ioctl.
+    /// The general registers: the run page's copy when KVM keeps it, else an ioctl; a
+    /// process domain's from its control page.
     pub(super) fn regs(&self) -> Result<kvm_bindings::kvm_regs, DomainError> {
-        if self.access.sync_regs {
-            let regs = self.vcpu.sync_regs().regs;
-            debug_assert_eq!(self.vcpu.get_regs().ok(), Some(regs));
+        let kvm = match &self.cpu {
+            Cpu::Kvm(kvm) => kvm,
+            Cpu::Process(process) => return Ok(process::to_kvm_regs(&process.regs())),
+        };
+        if kvm.access.sync_regs {
+            let regs = kvm.vcpu.sync_regs().regs;
+            debug_assert_eq!(kvm.vcpu.get_regs().ok(), Some(regs));
             return Ok(regs);
         }
-        self.vcpu
+        kvm.vcpu
             .get_regs()
             .map_err(|source| self.run_error("KVM_GET_REGS", source))
+    }
+
+    /// Sets the general registers the guest resumes with.
+    pub(super) fn set_regs(&mut self, regs: &kvm_bindings::kvm_regs) -> Result<(), DomainError> {
+        match &mut self.cpu {
+            Cpu::Process(process) => {
+                process.set_regs(&process::from_kvm_regs(regs));
+                Ok(())
+            }
+            Cpu::Kvm(kvm) => {
+                if let Err(source) = kvm.vcpu.set_regs(regs) {
+                    return Err(self.run_error("KVM_SET_REGS", source));
+                }
+                self.note_regs(regs);
+                Ok(())
+            }
+        }
+    }
+
+    /// The KVM side of a VM domain; an error naming `what` for a process domain.
+    pub(super) fn kvm(&self, what: &'static str) -> Result<&KvmCpu, DomainError> {
+        match &self.cpu {
+            Cpu::Kvm(kvm) => Ok(kvm),
+            Cpu::Process(_) => Err(DomainError::NotOnSubstrate {
+                domain: self.name.clone(),
+                what,
+                substrate: Substrate::Process,
+            }),
+        }
+    }
+
+    /// What runs the domain.
+    pub fn substrate(&self) -> Substrate {
+        match self.cpu {
+            Cpu::Kvm(_) => Substrate::Kvm,
+            Cpu::Process(_) => Substrate::Process,
+        }
     }
 
     pub(super) fn run_error(&self, what: &'static str, source: kvm_ioctls::Error) -> DomainError {

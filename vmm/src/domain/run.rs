@@ -6,13 +6,13 @@ use std::time::Duration;
 use virtio_seep::abi::hypercall::Hypercall;
 
 use super::exit::{copy_exit, unknown_port, Exit};
-use super::{Domain, DomainError, DomainState};
+use super::{Cpu, Domain, DomainError, DomainState};
 use crate::fault::{DomainExit, DomainFault};
 use crate::hypercall::{HypercallContext, HypercallOutcome};
 use crate::ipc::IpcFault;
 
 /// What a step of the domain produced.
-enum Step {
+pub(super) enum Step {
     Continue(Option<Hypercall>),
     /// A debug exit was served: run on.
     Debugged,
@@ -158,11 +158,15 @@ impl Domain {
     }
 
     fn step_once(&mut self) -> Result<Step, DomainError> {
+        let kvm = match &mut self.cpu {
+            Cpu::Kvm(kvm) => kvm,
+            Cpu::Process(_) => return self.step_process(),
+        };
         self.watch.enter();
         let (device, memory, watch) = (self.device.as_mut(), &self.memory, &self.watch);
         // The guest stops running when KVM_RUN returns: a device access is served after
         // the watch is left, so the device's I/O never counts as time in the guest.
-        let (exit, watchdog_fired) = match self.vcpu.run() {
+        let (exit, watchdog_fired) = match kvm.vcpu.run() {
             Ok(exit) => {
                 let fired = watch.leave();
                 (Ok(copy_exit(exit, device, memory)), fired)
@@ -206,8 +210,9 @@ impl Domain {
             }
             Exit::InternalError => fault(self.internal_error()?),
             Exit::DirtyRingFull => {
+                let kvm = self.kvm("dirty ring")?;
                 self.dirty_log()?
-                    .ring_full(&self.vm)
+                    .ring_full(&kvm.vm)
                     .map_err(|source| self.run_error("KVM_RESET_DIRTY_RINGS", source))?;
                 Ok(Step::Continue(None))
             }
@@ -219,21 +224,31 @@ impl Domain {
         }
     }
 
-    fn hypercall(&mut self, call: Hypercall, value: u32) -> Result<Step, DomainError> {
+    pub(super) fn hypercall(&mut self, call: Hypercall, value: u32) -> Result<Step, DomainError> {
         // The calls on the hot path take no register arguments: no read for them.
         let regs = match call {
             Hypercall::Nop | Hypercall::Exit | Hypercall::Ipc => Default::default(),
             _ => self.regs()?,
         };
+        Ok(self.serve_hypercall(call, value, regs))
+    }
+
+    /// Serves hypercall `call` with `value` and the argument registers `regs`.
+    pub(super) fn serve_hypercall(
+        &mut self,
+        call: Hypercall,
+        value: u32,
+        regs: kvm_bindings::kvm_regs,
+    ) -> Step {
         let mut ctx = HypercallContext {
             memory: &self.memory,
             console: &mut self.console,
         };
-        Ok(match ctx.serve(call, value, || regs) {
+        match ctx.serve(call, value, || regs) {
             HypercallOutcome::Resume => Step::Continue(Some(call)),
             HypercallOutcome::Stop(exit) => Step::Stop(exit),
             HypercallOutcome::IpcSetup { setup } => Step::Event(RunEvent::IpcSetup(setup)),
             HypercallOutcome::Ipc { value } => Step::Event(RunEvent::Ipc(value)),
-        })
+        }
     }
 }

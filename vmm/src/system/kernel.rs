@@ -110,6 +110,7 @@ fn create_domain(site: &mut impl KernelSite, message: &Message) -> Result<Messag
         dirty_log: options.dirty_log,
         disk: None,
         debug: None,
+        substrate: options.substrate,
     };
     match site.boot(&config, &image) {
         Ok(domain) => {

@@ -81,6 +81,8 @@ pub struct SystemOptions {
     /// Guest debugging of server domains, by name (fault-injection campaigns: a fault
     /// to inject, a profile to take; see `domain::debug`).
     pub guest_debug: Vec<(String, Arc<crate::domain::debug::GuestDebug>)>,
+    /// What runs every domain: VMs, or Linux processes (the microkernel build).
+    pub substrate: crate::domain::Substrate,
 }
 
 /// The default [`SystemOptions::request_budget`].
@@ -114,6 +116,7 @@ impl SystemOptions {
             control: None,
             disk: None,
             guest_debug: Vec::new(),
+            substrate: crate::domain::Substrate::Kvm,
         }
     }
 }
@@ -341,6 +344,7 @@ pub fn run_system(
                 .iter()
                 .find(|(name, _)| *name == spec.name && spec.role != Role::Process)
                 .map(|(_, debug)| Arc::clone(debug)),
+            substrate: options.substrate,
         };
         let console = (options.console)(&spec.name);
         let domain = Domain::create(host, &config, &image, console)?;

@@ -1,0 +1,373 @@
+//! The process substrate: a domain that is a Linux process instead of a VM (the
+//! microkernel build). The guest image is the same ELF; the tender
+//! (`guest-servers/tender`, protocol in `virtio_seep::abi::process`) runs it at its
+//! guest-physical addresses in a memfd the VMM maps too, reports each exit through the
+//! control page and waits on its futex for the VMM's answer. [`ProcessCpu`] is the
+//! VMM's side: the analogue of a vCPU (run until the next exit, registers, the pages
+//! written since the last look, a kick).
+//!
+//! Files: `spawn` (starting the tender), `filter` (its seccomp program), `pagemap`
+//! (the written pages), `mmio` (the device window, emulated like KVM does).
+
+mod filter;
+pub(super) mod mmio;
+mod pagemap;
+mod spawn;
+mod step;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Child, ExitStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use virtio_seep::abi::process::{
+    ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, RAM_START, SETUP_MAGIC,
+    TURN_GUEST, TURN_VMM,
+};
+
+use crate::watchdog::VcpuWatch;
+
+/// How often a waiting VMM thread looks whether the process died (a dead process
+/// wakes nobody).
+const LIVENESS_POLL: Duration = Duration::from_millis(20);
+
+/// The signal that makes the tender report a "kicked" exit (preemption, watchdog).
+const KICK: libc::c_int = libc::SIGUSR1;
+
+/// Why a process domain could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// A system call of the VMM failed.
+    #[error("{what}: {source}")]
+    Host {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The seccomp program could not be built.
+    #[error(transparent)]
+    Filter(#[from] filter::FilterError),
+}
+
+fn host(what: &'static str) -> impl FnOnce(std::io::Error) -> ProcessError {
+    move |source| ProcessError::Host { what, source }
+}
+
+/// What running the process produced.
+pub(super) enum ProcessExit {
+    /// The tender reported an exit (the registers are in the control page).
+    Exit(ExitRecord),
+    /// The process is gone (killed, or its setup failed with an exit code).
+    Died(ExitStatus),
+}
+
+/// The VMM's side of one process domain.
+pub struct ProcessCpu {
+    child: Child,
+    /// Whether `child` has been reaped (a dead process's status, once read, is gone).
+    died: Option<ExitStatus>,
+    control: *mut ControlPage,
+    /// Keeps the control memfd alive while mapped (and lets a respawn reuse it).
+    _control_file: File,
+    pagemap: Option<pagemap::Pagemap>,
+    memory_size: u64,
+    /// The CPU the process is pinned to (the one the VMM thread that runs it was on).
+    pinned: Option<usize>,
+    /// A kick was sent and its "kicked" exit has not been seen yet.
+    kicked: bool,
+}
+
+// SAFETY: `control` points into a shared mapping owned by this value (unmapped on drop);
+// all accesses go through `&self`/`&mut self`, and the tender on the other side only
+// touches it while the turn is its own.
+unsafe impl Send for ProcessCpu {}
+
+impl ProcessCpu {
+    /// Starts the process of a domain whose RAM is `ram` (`memory_size` bytes, the
+    /// image and boot information already loaded), entering at `entry`.
+    /// `track_writes`: register its RAM for write tracking (checkpoints).
+    pub fn spawn(
+        ram: &File,
+        memory_size: u64,
+        entry: u64,
+        track_writes: bool,
+    ) -> Result<ProcessCpu, ProcessError> {
+        let control_file = spawn::memfd("ankh-control", 0).map_err(host("memfd_create"))?;
+        control_file
+            .set_len(CONTROL_SIZE)
+            .map_err(host("ftruncate of the control memfd"))?;
+        let len = usize::try_from(CONTROL_SIZE).expect("two pages");
+        // SAFETY: a new shared mapping of the whole control memfd; nothing else lives
+        // at the address the kernel picks.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                control_file.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(host("mmap of the control memfd")(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let program = filter::program()?;
+        let control = base.cast::<ControlPage>();
+        // SAFETY: the mapping is CONTROL_SIZE bytes, zeroed, page-aligned: room for the
+        // control page and, at FILTER_OFFSET, the program (bounded by FILTER_MAX,
+        // checked by the filter's test). The tender does not run yet.
+        unsafe {
+            let page = &mut *control;
+            page.turn = TURN_VMM;
+            page.setup = Setup {
+                magic: SETUP_MAGIC,
+                memory_size,
+                entry,
+                filter_len: program.len() as u64 / 8,
+                track_writes: u64::from(track_writes),
+            };
+            std::ptr::copy_nonoverlapping(
+                program.as_ptr(),
+                base.cast::<u8>()
+                    .add(usize::try_from(FILTER_OFFSET).expect("small")),
+                program.len(),
+            );
+        }
+        let mut cpu = ProcessCpu {
+            child: spawn::spawn_tender(ram, &control_file).map_err(host("starting the tender"))?,
+            died: None,
+            control,
+            _control_file: control_file,
+            pagemap: None,
+            memory_size,
+            pinned: None,
+            kicked: false,
+        };
+        if track_writes {
+            cpu.pagemap = Some(
+                pagemap::Pagemap::open(cpu.child.id())
+                    .map_err(host("opening the process's pagemap"))?,
+            );
+        }
+        Ok(cpu)
+    }
+
+    fn turn(&self) -> &AtomicU32 {
+        // SAFETY: `turn` is the first field of the mapped control page, 4-byte aligned;
+        // both processes access it atomically only.
+        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.control).turn)) }
+    }
+
+    /// The guest's registers at its last exit (what it resumes with).
+    pub fn regs(&self) -> Regs {
+        // SAFETY: the turn is the VMM's whenever this runs (between `run`s).
+        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).regs)) }
+    }
+
+    /// Sets the registers the guest resumes with.
+    pub fn set_regs(&mut self, regs: &Regs) {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).regs), *regs) }
+    }
+
+    /// The guest's x87/SSE state at its last exit (FXSAVE layout).
+    pub fn fpu(&self) -> [u8; 512] {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu)) }
+    }
+
+    /// Sets the x87/SSE state the guest resumes with.
+    pub fn set_fpu(&mut self, fpu: &[u8; 512]) {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), *fpu) }
+    }
+
+    /// Whether the process still runs (false once it died or was killed).
+    pub fn alive(&mut self) -> bool {
+        self.poll_death().is_none()
+    }
+
+    fn poll_death(&mut self) -> Option<ExitStatus> {
+        if self.died.is_none() {
+            self.died = self.child.try_wait().ok().flatten();
+        }
+        self.died
+    }
+
+    /// Gives the guest the turn and waits for its next exit. `watch` is the domain's
+    /// watchdog: when it fires or the turn ends (the thread is kicked out of the wait,
+    /// as out of KVM_RUN), the tender is kicked in turn and reports a "kicked" exit.
+    pub(super) fn run(&mut self, watch: &VcpuWatch) -> ProcessExit {
+        if let Some(status) = self.poll_death() {
+            return ProcessExit::Died(status);
+        }
+        self.follow_current_cpu();
+        self.turn().store(TURN_GUEST, Ordering::Release);
+        // Woken or not (the tender may not wait yet), it sees the turn before waiting.
+        let _ = futex(self.turn(), libc::FUTEX_WAKE, 1, None);
+        loop {
+            if self.turn().load(Ordering::Acquire) == TURN_VMM {
+                break;
+            }
+            let woke = futex(
+                self.turn(),
+                libc::FUTEX_WAIT,
+                TURN_GUEST,
+                Some(LIVENESS_POLL),
+            );
+            if woke == Err(libc::ETIMEDOUT) {
+                if let Some(status) = self.poll_death() {
+                    return ProcessExit::Died(status);
+                }
+            }
+            if !self.kicked && (watch.fired() || watch.preempted()) {
+                self.kick();
+            }
+        }
+        // SAFETY: the turn is the VMM's: the tender wrote the record before handing it.
+        let exit = unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).exit)) };
+        if exit.kind == virtio_seep::abi::process::exit_kind::KICKED {
+            self.kicked = false;
+        }
+        ProcessExit::Exit(exit)
+    }
+
+    fn kick(&mut self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(libc::pid_t::MAX);
+        // SAFETY: `pid` is our unreaped child (a zombie at worst), so it names no
+        // other process.
+        unsafe { libc::kill(pid, KICK) };
+        self.kicked = true;
+    }
+
+    /// Pins the process to the CPU this thread runs on: a futex handover to the other
+    /// core costs 20 times one on the same core on these hosts.
+    fn follow_current_cpu(&mut self) {
+        // SAFETY: no arguments.
+        let cpu = unsafe { libc::sched_getcpu() };
+        let Ok(cpu) = usize::try_from(cpu) else {
+            return;
+        };
+        if self.pinned == Some(cpu) {
+            return;
+        }
+        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it
+        // (it ignores a CPU number beyond the set).
+        let set = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            set
+        };
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap_or(0);
+        // SAFETY: sched_setaffinity reads `set`; `pid` is our child.
+        if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(&set), &set) } == 0 {
+            self.pinned = Some(cpu);
+        }
+    }
+
+    /// Sets in `bitmap` the pages of guest RAM the process wrote since the last look
+    /// (and write-protects them again).
+    pub fn take_written(&mut self, bitmap: &mut [u64]) -> std::io::Result<()> {
+        match self.pagemap.as_mut() {
+            Some(pagemap) => pagemap.take_written(RAM_START, self.memory_size, bitmap),
+            None => Err(std::io::Error::other(
+                "the domain does not track its writes",
+            )),
+        }
+    }
+}
+
+impl Drop for ProcessCpu {
+    fn drop(&mut self) {
+        // A stopped domain's process waits in its handler for ever: end it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // SAFETY: the mapping made in `spawn`, of CONTROL_SIZE bytes; nothing uses it
+        // any more.
+        unsafe {
+            libc::munmap(
+                self.control.cast(),
+                usize::try_from(CONTROL_SIZE).expect("small"),
+            )
+        };
+    }
+}
+
+/// A futex call on a word shared with another process (no private flag). `Err(errno)`
+/// on failure (ETIMEDOUT, EAGAIN: the word changed, EINTR: a signal, e.g. the
+/// watchdog's kick of this thread).
+fn futex(
+    word: &AtomicU32,
+    op: libc::c_int,
+    value: u32,
+    timeout: Option<Duration>,
+) -> Result<(), libc::c_int> {
+    let timeout = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(t.subsec_nanos()),
+    });
+    let timeout_ptr = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| std::ptr::from_ref(t));
+    // SAFETY: the futex word is valid for the call; the timeout (if any) lives on this
+    // frame; the kernel writes nothing.
+    let result = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), op, value, timeout_ptr) };
+    match result {
+        -1 => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+        _ => Ok(()),
+    }
+}
+
+/// The process's registers in KVM's layout (the same fields, the same order).
+pub(super) fn to_kvm_regs(regs: &Regs) -> kvm_bindings::kvm_regs {
+    kvm_bindings::kvm_regs {
+        rax: regs.rax,
+        rbx: regs.rbx,
+        rcx: regs.rcx,
+        rdx: regs.rdx,
+        rsi: regs.rsi,
+        rdi: regs.rdi,
+        rsp: regs.rsp,
+        rbp: regs.rbp,
+        r8: regs.r8,
+        r9: regs.r9,
+        r10: regs.r10,
+        r11: regs.r11,
+        r12: regs.r12,
+        r13: regs.r13,
+        r14: regs.r14,
+        r15: regs.r15,
+        rip: regs.rip,
+        rflags: regs.rflags,
+    }
+}
+
+/// KVM's registers in the process's layout.
+pub(super) fn from_kvm_regs(regs: &kvm_bindings::kvm_regs) -> Regs {
+    Regs {
+        rax: regs.rax,
+        rbx: regs.rbx,
+        rcx: regs.rcx,
+        rdx: regs.rdx,
+        rsi: regs.rsi,
+        rdi: regs.rdi,
+        rsp: regs.rsp,
+        rbp: regs.rbp,
+        r8: regs.r8,
+        r9: regs.r9,
+        r10: regs.r10,
+        r11: regs.r11,
+        r12: regs.r12,
+        r13: regs.r13,
+        r14: regs.r14,
+        r15: regs.r15,
+        rip: regs.rip,
+        rflags: regs.rflags,
+    }
+}
