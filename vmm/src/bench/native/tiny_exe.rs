@@ -29,6 +29,13 @@ pub(super) const EXIT_CODE: i32 = 3;
 /// `vm.mmap_min_addr`).
 const LOAD_ADDRESS: u64 = 0x40_0000;
 
+/// Bytes of the ELF header and of a program header (what `e_ehsize` and
+/// `e_phentsize` say), checked against the structures at compile time.
+const FILE_HEADER_SIZE: u16 = 64;
+const SEGMENT_HEADER_SIZE: u16 = 56;
+const _: () = assert!(size_of::<FileHeader64<LittleEndian>>() == FILE_HEADER_SIZE as usize);
+const _: () = assert!(size_of::<ProgramHeader64<LittleEndian>>() == SEGMENT_HEADER_SIZE as usize);
+
 /// `mov edi, 3; mov eax, 60 (exit); syscall`.
 const CODE: [u8; 12] = [0xbf, 3, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
 
@@ -36,9 +43,8 @@ const CODE: [u8; 12] = [0xbf, 3, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05];
 /// (read and execute), and the code right after the headers.
 pub(super) fn image() -> Vec<u8> {
     let le = LittleEndian;
-    let headers =
-        size_of::<FileHeader64<LittleEndian>>() + size_of::<ProgramHeader64<LittleEndian>>();
-    let file_size = (headers + CODE.len()) as u64;
+    let headers = u64::from(FILE_HEADER_SIZE + SEGMENT_HEADER_SIZE);
+    let file_size = headers + CODE.len() as u64;
     let header = FileHeader64 {
         e_ident: Ident {
             magic: ELFMAG,
@@ -52,12 +58,12 @@ pub(super) fn image() -> Vec<u8> {
         e_type: U16::new(le, ET_EXEC),
         e_machine: U16::new(le, EM_X86_64),
         e_version: U32::new(le, EV_CURRENT.into()),
-        e_entry: U64::new(le, LOAD_ADDRESS + headers as u64),
-        e_phoff: U64::new(le, size_of::<FileHeader64<LittleEndian>>() as u64),
+        e_entry: U64::new(le, LOAD_ADDRESS + headers),
+        e_phoff: U64::new(le, FILE_HEADER_SIZE.into()),
         e_shoff: U64::new(le, 0),
         e_flags: U32::new(le, 0),
-        e_ehsize: U16::new(le, size_of::<FileHeader64<LittleEndian>>() as u16),
-        e_phentsize: U16::new(le, size_of::<ProgramHeader64<LittleEndian>>() as u16),
+        e_ehsize: U16::new(le, FILE_HEADER_SIZE),
+        e_phentsize: U16::new(le, SEGMENT_HEADER_SIZE),
         e_phnum: U16::new(le, 1),
         e_shentsize: U16::new(le, 0),
         e_shnum: U16::new(le, 0),
@@ -73,7 +79,8 @@ pub(super) fn image() -> Vec<u8> {
         p_memsz: U64::new(le, file_size),
         p_align: U64::new(le, 0x1000),
     };
-    let mut bytes = Vec::with_capacity(headers + CODE.len());
+    let mut bytes =
+        Vec::with_capacity(usize::from(FILE_HEADER_SIZE + SEGMENT_HEADER_SIZE) + CODE.len());
     bytes.extend_from_slice(object::pod::bytes_of(&header));
     bytes.extend_from_slice(object::pod::bytes_of(&segment));
     bytes.extend_from_slice(&CODE);
@@ -138,7 +145,7 @@ mod tests {
         let le = LittleEndian;
         assert_eq!(segments[0].p_type(le), PT_LOAD);
         assert_eq!(segments[0].p_filesz(le), bytes.len() as u64);
-        let entry = (elf.entry() - LOAD_ADDRESS) as usize;
+        let entry = usize::try_from(elf.entry() - LOAD_ADDRESS).unwrap();
         assert_eq!(&bytes[entry..], &CODE);
     }
 }
