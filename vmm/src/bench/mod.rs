@@ -6,6 +6,7 @@ pub mod blk;
 pub mod boot;
 pub mod ipc;
 pub mod modes;
+pub mod native;
 pub mod neighbours;
 pub mod recovery;
 pub mod stats;

@@ -15,6 +15,8 @@ pub enum BenchCommand {
     Ipc(ModesArgs),
     /// Unixbench-style workloads on the OS: operations per second.
     Ubench(UbenchArgs),
+    /// The same workloads as real Linux calls on this host (the monolithic reference).
+    Native(NativeArgs),
     /// The conformance suite alone vs beside four hostile programs (spin, exit loop,
     /// call loop, reply flood): what fair turns let them take.
     Neighbours(ModesArgs),
@@ -44,6 +46,22 @@ pub struct UbenchArgs {
     #[arg(long, default_value_t = 0)]
     cpu: usize,
     /// Let the host's scheduler place the threads instead.
+    #[arg(long, conflicts_with = "cpu")]
+    no_pin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NativeArgs {
+    /// Rounds; in each, every workload runs twice (a warm-up, then the measured run).
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Print the report as JSON instead of a Markdown table.
+    #[arg(long)]
+    json: bool,
+    /// The CPU the benchmark and its children run on (as `ankh bench ubench`).
+    #[arg(long, default_value_t = 0)]
+    cpu: usize,
+    /// Let the host's scheduler place the processes instead.
     #[arg(long, conflicts_with = "cpu")]
     no_pin: bool,
 }
@@ -79,6 +97,19 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu)
                 .map_err(|e| format!("ankh bench ubench: {e}"))?;
             out!("{report}")?;
+        }
+        BenchCommand::Native(args) => {
+            if !args.no_pin {
+                ankh_vmm::bench::pin_to_cpu(args.cpu).map_err(|e| {
+                    format!("ankh bench native: cannot pin to CPU {}: {e}", args.cpu)
+                })?;
+            }
+            let report = ankh_vmm::bench::native::run_native(args.rounds)?;
+            if args.json {
+                outln!("{}", serde_json::to_string_pretty(&report.to_json())?)?;
+            } else {
+                out!("{report}")?;
+            }
         }
         BenchCommand::Recovery(args) => {
             out!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)?
