@@ -188,6 +188,17 @@ fn tick(value: &f64) -> String {
     }
 }
 
+/// The width of a chart whose categories take `categories` pixels: room for the
+/// y axis, the legend, and the title (centred over the plot; about 10 px a character
+/// at its size), at least `min`.
+fn chart_width(title: &str, categories: u32, min: u32) -> u32 {
+    let title = u32::try_from(10 * title.chars().count() + 40).unwrap_or(u32::MAX);
+    (categories + 100)
+        .max(title)
+        .saturating_add(LEGEND_WIDTH)
+        .max(min)
+}
+
 fn draw_error<E: std::error::Error + Send + Sync>(error: DrawingAreaErrorKind<E>) -> ChartError {
     ChartError::Draw(error.to_string())
 }
@@ -309,19 +320,21 @@ pub fn stacked_bars(
         return Err(ChartError::Empty("the bars have no segments"));
     }
     let categories: Vec<String> = bars.iter().map(|(label, _)| (*label).to_owned()).collect();
-    let width = categories
-        .iter()
-        .map(|label| category_width(label, 2))
-        .sum::<u32>()
-        + 100
-        + LEGEND_WIDTH;
+    let width = chart_width(
+        title,
+        categories
+            .iter()
+            .map(|label| category_width(label, 2))
+            .sum(),
+        480,
+    );
     let layout = Layout {
         title,
         y_label: y_label.to_owned(),
         categories,
         legend,
         bars: rects,
-        width: width.max(480),
+        width,
     };
     let top = if highest > 0.0 { highest } else { 1.0 };
     render(&layout, 0.0..top)
@@ -404,12 +417,14 @@ pub fn grouped_bars(
             });
         }
     }
-    let width = groups
-        .iter()
-        .map(|label| category_width(label, series.len()))
-        .sum::<u32>()
-        + 100
-        + LEGEND_WIDTH;
+    let width = chart_width(
+        title,
+        groups
+            .iter()
+            .map(|label| category_width(label, series.len()))
+            .sum(),
+        560,
+    );
     let layout = Layout {
         title,
         y_label: match scale {
@@ -419,7 +434,7 @@ pub fn grouped_bars(
         categories: groups.iter().map(|g| (*g).to_owned()).collect(),
         legend: series.iter().map(|(name, _)| (*name).to_owned()).collect(),
         bars,
-        width: width.max(560),
+        width,
     };
     match scale {
         Scale::Log => render(&layout, (bottom..top).log_scale()),

@@ -142,7 +142,7 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
                 let chart = report::svg(&all).map_err(|error| match error {
                     // No results yet: the person's to fix (run the campaign first).
                     ChartError::Empty(_) => Box::new(CampaignUsage(format!(
-                        "{}: no results to chart ({error})",
+                        "{}: no results to chart",
                         dir.display()
                     ))) as Box<dyn Error>,
                     other => Box::new(other),
