@@ -44,6 +44,16 @@ pub enum ChartError {
         /// The groups.
         groups: usize,
     },
+    /// More bars or series than a readable chart holds.
+    #[error("{count} {what} is more than a chart shows ({max} at most)")]
+    TooMany {
+        /// Bars, groups, series or segments.
+        what: &'static str,
+        /// How many were given.
+        count: usize,
+        /// The most a chart takes.
+        max: usize,
+    },
     /// The drawing library failed.
     #[error("drawing the chart: {0}")]
     Draw(String),
@@ -85,7 +95,25 @@ fn colour(index: usize) -> RGBColor {
     })
 }
 
-const HEIGHT: u32 = 420;
+/// The most categories (bars of a stacked chart, groups of a grouped one) a chart
+/// takes: past that, labels are unreadable anyway.
+pub const MAX_CATEGORIES: usize = 200;
+/// The most series (or distinct segments) a chart takes: each needs its own colour.
+pub const MAX_SERIES: usize = 24;
+
+fn at_most(what: &'static str, count: usize, max: usize) -> Result<(), ChartError> {
+    if count > max {
+        return Err(ChartError::TooMany { what, count, max });
+    }
+    Ok(())
+}
+
+/// The height of a chart with `legend` entries: at least 420 px, taller when the legend
+/// needs it.
+fn chart_height(legend: usize) -> u32 {
+    let legend = u32::try_from(legend).unwrap_or(u32::MAX);
+    legend.saturating_mul(22).saturating_add(80).max(420)
+}
 const LEGEND_WIDTH: u32 = 170;
 const FONT: &str = "sans-serif";
 
@@ -212,7 +240,8 @@ where
 {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (layout.width, HEIGHT)).into_drawing_area();
+        let height = chart_height(layout.legend.len());
+        let root = SVGBackend::with_string(&mut svg, (layout.width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(draw_error)?;
         let (plot, legend) = root.split_horizontally(layout.width - LEGEND_WIDTH);
         let x = CategoryAxis {
@@ -256,7 +285,8 @@ where
             }))
             .map_err(draw_error)?;
         for (index, name) in layout.legend.iter().enumerate() {
-            let top = 48 + 22 * i32::try_from(index).unwrap_or(i32::MAX / 32);
+            // At most MAX_SERIES entries (checked by the callers): no overflow.
+            let top = 48 + 22 * i32::try_from(index).unwrap_or_default();
             legend
                 .draw(&Rectangle::new(
                     [(8, top), (22, top + 14)],
@@ -284,6 +314,7 @@ pub fn stacked_bars(
     if bars.is_empty() {
         return Err(ChartError::Empty("no bars"));
     }
+    at_most("bars", bars.len(), MAX_CATEGORIES)?;
     let mut legend: Vec<String> = Vec::new();
     let mut rects = Vec::new();
     let mut highest = 0.0_f64;
@@ -296,6 +327,7 @@ pub fn stacked_bars(
                 Some(colour) => colour,
                 None => {
                     legend.push(segment.to_owned());
+                    at_most("segment names", legend.len(), MAX_SERIES)?;
                     legend.len() - 1
                 }
             };
@@ -376,6 +408,8 @@ pub fn grouped_bars(
     if series.is_empty() {
         return Err(ChartError::Empty("no series"));
     }
+    at_most("groups", groups.len(), MAX_CATEGORIES)?;
+    at_most("series", series.len(), MAX_SERIES)?;
     for (name, values) in series {
         if values.len() != groups.len() {
             return Err(ChartError::SeriesLength {
@@ -443,205 +477,4 @@ pub fn grouped_bars(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hex(index: usize) -> String {
-        let RGBColor(r, g, b) = colour(index);
-        format!("fill=\"#{r:02X}{g:02X}{b:02X}\"")
-    }
-
-    /// `<rect` elements filled with colour `index`.
-    fn rects_of(svg: &str, index: usize) -> usize {
-        let fill = hex(index);
-        svg.lines()
-            .filter(|line| line.trim_start().starts_with("<rect") && line.contains(&fill))
-            .count()
-    }
-
-    fn assert_svg(svg: &str) {
-        assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(80)]);
-        assert!(svg.trim_end().ends_with("</svg>"));
-        // Every element opened is closed, in order: well-formed as far as a chart goes.
-        let mut open: Vec<&str> = Vec::new();
-        for tag in svg.split('<').skip(1) {
-            let end = tag.find('>').expect("a tag ends");
-            let inside = &tag[..end];
-            if let Some(name) = inside.strip_prefix('/') {
-                assert_eq!(open.pop(), Some(name.trim()), "closing {name}");
-            } else if !inside.ends_with('/') {
-                let name = inside.split_whitespace().next().expect("a tag name");
-                open.push(name);
-            }
-        }
-        assert!(open.is_empty(), "left open: {open:?}");
-    }
-
-    fn text(svg: &str, label: &str) -> bool {
-        svg.contains(&format!(">{label}<")) || svg.contains(&format!(">\n{label}\n<"))
-    }
-
-    #[test]
-    fn stacked_bars_draw_one_rectangle_per_nonzero_segment_and_every_label() {
-        let bars = [
-            (
-                "enhanced (n=10)",
-                vec![("pass", 7.0), ("fail", 2.0), ("crash", 1.0)],
-            ),
-            (
-                "none (n=10)",
-                vec![("pass", 5.0), ("fail", 0.0), ("crash", 5.0)],
-            ),
-        ];
-        let svg = stacked_bars("Survivability", "share of runs (%)", &bars).unwrap();
-        assert_svg(&svg);
-        for label in [
-            "Survivability",
-            "share of runs (%)",
-            "enhanced (n=10)",
-            "none (n=10)",
-            "pass",
-            "fail",
-            "crash",
-        ] {
-            assert!(text(&svg, label), "{label} missing:\n{svg}");
-        }
-        // Each segment's colour: its nonzero bars, plus its legend swatch.
-        assert_eq!(rects_of(&svg, 0), 2 + 1, "pass");
-        assert_eq!(rects_of(&svg, 1), 1 + 1, "fail (zero in one bar)");
-        assert_eq!(rects_of(&svg, 2), 2 + 1, "crash");
-    }
-
-    #[test]
-    fn a_taller_segment_is_drawn_taller() {
-        let svg = stacked_bars("t", "y", &[("a", vec![("low", 1.0), ("high", 3.0)])]).unwrap();
-        let height = |index| {
-            let line = svg
-                .lines()
-                .find(|l| l.starts_with("<rect") && l.contains(&hex(index)))
-                .expect("a bar");
-            let value = line.split("height=\"").nth(1).expect("a height");
-            value[..value.find('"').expect("quoted")]
-                .parse::<i32>()
-                .expect("a number")
-        };
-        let (low, high) = (height(0), height(1));
-        assert!((high - 3 * low).abs() <= 2, "{low} {high}");
-    }
-
-    #[test]
-    fn grouped_bars_draw_one_rectangle_per_series_per_group() {
-        let series = [
-            ("kvm-none", vec![10.0, 20.0, 30.0]),
-            ("kvm-enhanced", vec![9.0, 18.0, 27.0]),
-            ("process-none", vec![12.0, 22.0, 35.0]),
-            ("linux", vec![40.0, 50.0, 60.0]),
-        ];
-        let groups = ["syscall", "pipe", "fcopy-4k"];
-        let svg = grouped_bars("ubench", "ops/s", &groups, &series).unwrap();
-        assert_svg(&svg);
-        for label in groups.iter().chain(series.iter().map(|(name, _)| name)) {
-            assert!(text(&svg, label), "{label} missing");
-        }
-        assert!(text(&svg, "ops/s"), "a linear axis says no more");
-        for s in 0..series.len() {
-            assert_eq!(rects_of(&svg, s), groups.len() + 1, "series {s}");
-        }
-    }
-
-    #[test]
-    fn three_orders_of_magnitude_get_a_log_axis_where_small_bars_stay_visible() {
-        let series = [("a", vec![2.0, 2500.0]), ("b", vec![3.0, 1800.0])];
-        assert_eq!(
-            scale_for(series.iter().flat_map(|s| s.1.clone())),
-            Scale::Log
-        );
-        let svg = grouped_bars("mixed", "ops/s", &["null", "copy"], &series).unwrap();
-        assert_svg(&svg);
-        assert!(text(&svg, "ops/s (log scale)"));
-        let smallest_height = svg
-            .lines()
-            .filter(|l| l.starts_with("<rect") && (l.contains(&hex(0)) || l.contains(&hex(1))))
-            .filter_map(|l| {
-                let value = l.split("height=\"").nth(1)?;
-                value[..value.find('"')?].parse::<i32>().ok()
-            })
-            .min()
-            .expect("bars");
-        // On a linear axis 2 of 2500 would be under one pixel high.
-        assert!(smallest_height >= 10, "{smallest_height}");
-        assert_eq!(scale_for([1.0, 50.0, 0.0]), Scale::Linear);
-    }
-
-    #[test]
-    fn zeros_are_empty_bars_on_either_axis() {
-        let series = [("a", vec![0.0, 1.0, 1000.0])];
-        let svg = grouped_bars("z", "y", &["x", "y", "z"], &series).unwrap();
-        assert_eq!(rects_of(&svg, 0), 2 + 1);
-        let svg = grouped_bars("z", "y", &["x"], &[("a", vec![0.0])]).unwrap();
-        assert_eq!(rects_of(&svg, 0), 1, "the legend only");
-    }
-
-    #[test]
-    fn empty_input_is_a_clear_error() {
-        assert_eq!(
-            stacked_bars("t", "y", &[]),
-            Err(ChartError::Empty("no bars"))
-        );
-        assert_eq!(
-            stacked_bars("t", "y", &[("a", vec![])]),
-            Err(ChartError::Empty("the bars have no segments"))
-        );
-        assert_eq!(
-            grouped_bars("t", "y", &[], &[("a", vec![])]),
-            Err(ChartError::Empty("no groups"))
-        );
-        assert_eq!(
-            grouped_bars("t", "y", &["g"], &[]),
-            Err(ChartError::Empty("no series"))
-        );
-        let error = grouped_bars("t", "y", &["g", "h"], &[("a", vec![1.0])]).unwrap_err();
-        assert_eq!(error.to_string(), "series a has 1 values for 2 groups");
-    }
-
-    #[test]
-    fn nan_infinite_and_negative_values_are_refused() {
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            let error = stacked_bars("t", "y", &[("p", vec![("pass", bad)])]).unwrap_err();
-            assert!(
-                matches!(&error, ChartError::NotFinite { what, .. } if what == "bar p, segment pass"),
-                "{error:?}"
-            );
-            let error = grouped_bars("t", "y", &["g"], &[("s", vec![bad])]).unwrap_err();
-            assert!(
-                matches!(&error, ChartError::NotFinite { what, .. } if what == "series s, group g"),
-                "{error:?}"
-            );
-        }
-        let error = grouped_bars("t", "y", &["g"], &[("s", vec![-1.0])]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "series s, group g is -1; bar values must be >= 0"
-        );
-        // Finite segments whose sum is not.
-        let error =
-            stacked_bars("t", "y", &[("p", vec![("a", f64::MAX), ("b", f64::MAX)])]).unwrap_err();
-        assert!(matches!(error, ChartError::NotFinite { .. }), "{error:?}");
-    }
-
-    #[test]
-    fn labels_that_look_like_markup_are_escaped() {
-        let svg = stacked_bars("a<b & c", "y", &[("x\"y", vec![("s", 1.0)])]).unwrap();
-        assert_svg(&svg);
-        assert!(svg.contains("a&lt;b &amp; c"), "{svg}");
-    }
-
-    #[test]
-    fn tick_labels_are_short() {
-        assert_eq!(tick(&1500.0), "1.5k");
-        assert_eq!(tick(&2_000_000.0), "2M");
-        assert_eq!(tick(&0.25), "0.25");
-        assert_eq!(tick(&0.0), "0");
-        assert_eq!(tick(&100.0), "100");
-    }
-}
+mod tests;
