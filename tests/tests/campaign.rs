@@ -280,3 +280,195 @@ mod os {
         assert_eq!(a.fired, b.fired);
     }
 }
+
+mod closed_window {
+    //! The outcome MM and blk cannot produce, with a server that can: a fail-stop after a
+    //! state-exposing message. MM and blk send nothing but the reply that ends each
+    //! request, in the same exit as their wait (`reply_recv`), so no instruction of theirs
+    //! ever runs with a closed window. `echo` does: asked to release a parked request
+    //! (`TEST_RELEASE`), it answers that request with a flush (a reply to another client:
+    //! External, its state is out) and runs on to answer the releaser. A fail-stop there,
+    //! placed from a profile and fired by a hardware breakpoint as a campaign does it, is
+    //! detected with the window closed, and the campaign's classifier reads the run.
+
+    use std::sync::{Arc, Mutex};
+
+    use ankh_domains::{DomainSpec, Mode, Policy, Role, SystemDescription};
+    use ankh_recovery::{Action, WindowState};
+    use ankh_tests::{image, kvm};
+    use ankh_vmm::campaign::run::{classify, OsRun, Outcome};
+    use ankh_vmm::console::ConsoleSink;
+    use ankh_vmm::domain::debug::decode::{self, FaultType};
+    use ankh_vmm::domain::debug::{DebugPlan, FaultPlan, GuestDebug, Profile};
+    use ankh_vmm::system::{self, SystemOptions, SystemReport};
+    use object::{Object, ObjectSymbol};
+    use virtio_seep::errno::ERESTART;
+    use virtio_seep::opcode::SeepClass;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<(String, String)>>>);
+
+    impl ConsoleSink for Lines {
+        fn line(&mut self, domain: &str, line: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((domain.to_owned(), line.to_owned()));
+        }
+    }
+
+    /// echo under `policy`, debugged with `plan` (in kernel mode: guest debugging needs
+    /// it here), one client it parks and one that releases it. One thread: the clients
+    /// run in that order.
+    fn run(
+        policy: Policy,
+        plan: DebugPlan,
+    ) -> (SystemReport, Vec<(String, String)>, Arc<GuestDebug>) {
+        let description = SystemDescription::builder()
+            .threads(1)
+            .domains(vec![
+                DomainSpec::new("echo", "echo")
+                    .policy(policy)
+                    .mode(Mode::Kernel),
+                DomainSpec::new("deferred-wait", "deferred-wait")
+                    .calls(["echo"])
+                    .role(Role::Process),
+                DomainSpec::new("deferred-release", "deferred-release")
+                    .calls(["echo"])
+                    .role(Role::Process),
+            ])
+            .build(&|name| ankh_images::find(name).is_some())
+            .expect("a valid system description");
+        let debug = GuestDebug::new(plan);
+        let lines = Lines::default();
+        let sink = lines.clone();
+        let options = SystemOptions {
+            guest_debug: vec![("echo".to_owned(), Arc::clone(&debug))],
+            ..SystemOptions::new(Arc::new(move |_| {
+                Box::new(sink.clone()) as Box<dyn ConsoleSink>
+            }))
+        };
+        let report = system::run_system(&kvm(), &description, &|name| Ok(image(name)), &options)
+            .expect("booting the system");
+        let lines = lines.0.lock().unwrap().clone();
+        (report, lines, debug)
+    }
+
+    /// The address range of the function of `image` whose demangled name is `name`.
+    fn function(image_name: &str, name: &str) -> std::ops::Range<u64> {
+        let elf = ankh_images::find(image_name).expect("a built-in image").elf;
+        let file = object::File::parse(elf).expect("an ELF image");
+        let symbol = file
+            .symbols()
+            .find(|s| {
+                s.name()
+                    .is_ok_and(|n| format!("{:#}", rustc_demangle::demangle(n)) == name)
+            })
+            .unwrap_or_else(|| panic!("no function {name} in {image_name}"));
+        symbol.address()..symbol.address() + symbol.size()
+    }
+
+    /// The `ret` of `Ipc::reply` (the reply to a parked request, flushed at once): it
+    /// runs after the exit that sent the reply. Found in the profile, with its count.
+    fn after_the_parked_reply(profile: &Profile) -> (u64, u64) {
+        let reply = function("echo", "ankh_guest_rt::ipc::Ipc<T>::reply");
+        let rets: Vec<(u64, u64)> = profile
+            .sites
+            .iter()
+            .filter(|(address, _)| reply.contains(address))
+            .filter(|(&address, site)| {
+                decode::decode(address, &site.bytes).is_some_and(|i| i.to_string() == "ret")
+            })
+            .map(|(&address, site)| (address, site.count))
+            .collect();
+        assert_eq!(rets.len(), 1, "one ret in Ipc::reply: {rets:?}");
+        rets[0]
+    }
+
+    fn fail_stop(address: u64) -> DebugPlan {
+        DebugPlan::Inject(FaultPlan {
+            address,
+            hit: 1,
+            fault: FaultType::FailStop,
+            seed: 1,
+        })
+    }
+
+    #[test]
+    fn a_fail_stop_after_a_state_exposing_message_is_a_shutdown() {
+        // The golden run, profiled: both clients are answered, the parked one once.
+        let (report, lines, debug) = run(
+            Policy::Enhanced,
+            DebugPlan::Profile {
+                max_steps: 1_000_000,
+            },
+        );
+        assert_eq!(report.stop, None, "{lines:?}");
+        assert!(lines.contains(&("deferred-release".into(), "deferred-release: done".into())));
+        let profile = debug.profile();
+        assert!(!profile.truncated);
+        let (site, count) = after_the_parked_reply(&profile);
+        assert_eq!(count, 1, "one parked request, answered once");
+
+        for policy in [Policy::Pessimistic, Policy::Enhanced] {
+            let (report, lines, debug) = run(policy, fail_stop(site));
+            let record = debug.record();
+            assert!(record.fired.is_some() && record.hits == 1, "{record:?}");
+            let run = OsRun {
+                report: Ok(report.clone()),
+                suite: Vec::new(),
+            };
+            let (outcome, detail) = classify(&run);
+            assert_eq!(
+                outcome,
+                Outcome::Shutdown,
+                "{policy:?}: {detail:?} {lines:?}"
+            );
+            let recovery = report.recoveries.first().expect("a recovery event");
+            assert_eq!(recovery.domain_name, "echo");
+            assert!(
+                matches!(recovery.action, Action::Shutdown { .. }),
+                "{recovery}"
+            );
+            assert!(
+                matches!(
+                    recovery.window,
+                    WindowState::Closed {
+                        by: SeepClass::External,
+                        ..
+                    }
+                ),
+                "{policy:?}: {recovery}"
+            );
+        }
+
+        // The same fault under naive (whose window never closes) is rolled back, and
+        // the system runs on: the shutdown above is the policy's, not the fault's.
+        let (report, lines, _) = run(Policy::Naive, fail_stop(site));
+        assert_eq!(report.stop, None, "{lines:?}");
+        let recovery = report.recoveries.first().expect("a recovery event");
+        assert!(
+            matches!(recovery.action, Action::Rollback { .. }),
+            "{recovery}"
+        );
+
+        // And a fail-stop at the entry of `Ipc::reply`, before the parked reply left,
+        // is inside the window under enhanced: rolled back, the releaser gets ERESTART.
+        let entry = function("echo", "ankh_guest_rt::ipc::Ipc<T>::reply").start;
+        assert_eq!(profile.sites.get(&entry).map(|s| s.count), Some(1));
+        let (report, lines, _) = run(Policy::Enhanced, fail_stop(entry));
+        assert_eq!(report.stop, None, "{lines:?}");
+        let recovery = report.recoveries.first().expect("a recovery event");
+        assert!(recovery.window.is_open(), "{recovery}");
+        assert_eq!(recovery.action, Action::Rollback { error_reply: true });
+        let released: Vec<&str> = lines
+            .iter()
+            .filter(|(domain, _)| domain == "deferred-release")
+            .map(|(_, line)| line.as_str())
+            .collect();
+        assert_eq!(
+            released,
+            [format!("deferred-release: FAILED call 0 errno {ERESTART}")]
+        );
+    }
+}

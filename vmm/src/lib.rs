@@ -20,6 +20,7 @@
 //! - [`written_pages`]: the pages the VMM itself wrote into a domain;
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //! - [`campaign`]: fault-injection campaigns (`ankh campaign`): plans, runs, reports;
+//! - [`chart`]: stacked and grouped bar charts as SVG (`plotters`), for the reports;
 //!
 //! `unsafe` lives only where KVM, guest memory or raw host calls are touched, each block
 //! with a `// SAFETY:` comment: [`domain`] (registering the memory slot, reading KVM's
@@ -30,6 +31,7 @@
 
 pub mod bench;
 pub mod campaign;
+pub mod chart;
 pub mod checkpoint;
 pub mod console;
 pub mod devices;

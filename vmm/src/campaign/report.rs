@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use super::run::{ExperimentResult, Outcome};
+use crate::chart::{self, ChartError};
 
 /// The 95% Wilson score interval of `k` successes in `n` trials, as fractions.
 pub fn wilson(k: u64, n: u64) -> (f64, f64) {
@@ -191,63 +192,111 @@ pub fn csv(results: &[ExperimentResult]) -> String {
     out
 }
 
-/// A stacked bar per policy (shares of activated runs per outcome), as SVG. Written
-/// by hand: a few rectangles do not need a plotting crate.
-pub fn svg(results: &[ExperimentResult]) -> String {
-    const COLOURS: [&str; 5] = ["#4caf50", "#ffc107", "#2196f3", "#f44336", "#9e9e9e"];
+/// A stacked bar per policy, as SVG (`crate::chart`): the share of its activated runs
+/// per outcome, in report order; the bar's label gives the number of activated runs.
+pub fn svg(results: &[ExperimentResult]) -> Result<String, ChartError> {
     let groups = group(results, |r| r.experiment.policy.clone());
-    let (left, width, bar, gap) = (110.0, 500.0, 28.0, 12.0);
-    let height = 60.0 + groups.len() as f64 * (bar + gap);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        left + width + 20.0
-    );
-    for (n, (policy, tally)) in groups.iter().enumerate() {
-        let y = 40.0 + n as f64 * (bar + gap);
-        let _ = writeln!(
-            out,
-            r#"<text x="4" y="{}">{policy} ({})</text>"#,
-            y + bar * 0.65,
-            tally.activated
-        );
-        let mut x = left;
-        for (outcome, colour) in Outcome::ALL.iter().zip(COLOURS) {
-            let k = tally.outcomes.get(outcome).copied().unwrap_or(0);
-            let w = if tally.activated == 0 {
-                0.0
-            } else {
-                width * k as f64 / tally.activated as f64
-            };
-            let _ = writeln!(
-                out,
-                r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{bar}" fill="{colour}"><title>{}: {k}</title></rect>"#,
-                outcome.name()
-            );
-            x += w;
-        }
-    }
-    for (n, (outcome, colour)) in Outcome::ALL.iter().zip(COLOURS).enumerate() {
-        let x = left + n as f64 * 100.0;
-        let _ = writeln!(
-            out,
-            r#"<rect x="{x}" y="8" width="12" height="12" fill="{colour}"/>"#
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="18">{}</text>"#,
-            x + 16.0,
-            outcome.name()
-        );
-    }
-    out.push_str("</svg>\n");
-    out
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|(policy, tally)| format!("{policy} (n={})", tally.activated))
+        .collect();
+    let bars: Vec<(&str, Vec<(&str, f64)>)> = groups
+        .values()
+        .zip(&labels)
+        .map(|(tally, label)| {
+            let shares = Outcome::ALL
+                .iter()
+                .map(|&outcome| {
+                    let k = tally.outcomes.get(&outcome).copied().unwrap_or(0);
+                    let share = match tally.activated {
+                        0 => 0.0,
+                        n => 100.0 * k as f64 / n as f64,
+                    };
+                    (outcome.name(), share)
+                })
+                .collect();
+            (label.as_str(), shares)
+        })
+        .collect();
+    chart::stacked_bars(
+        &format!("Survivability per policy ({} experiments)", results.len()),
+        "share of activated runs (%)",
+        &bars,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::campaign::plan::{Experiment, Fault};
+    use crate::domain::debug::decode::FaultType;
+    use crate::domain::debug::FaultPlan;
+
+    fn result(policy: &str, index: u64, outcome: Outcome, activated: bool) -> ExperimentResult {
+        ExperimentResult {
+            experiment: Experiment {
+                id: format!("{policy}-{index}"),
+                policy: policy.to_owned(),
+                fault: Fault {
+                    index,
+                    server: "mm".to_owned(),
+                    instruction: String::new(),
+                    plan: FaultPlan {
+                        address: 0x1000,
+                        hit: 1,
+                        fault: FaultType::FailStop,
+                        seed: index,
+                    },
+                },
+            },
+            outcome,
+            activated,
+            fired: activated.then(|| "fail-stop".to_owned()),
+            hits: 1,
+            recoveries: Vec::new(),
+            window_at_detection: None,
+            checks: None,
+            detail: None,
+            millis: 1,
+        }
+    }
+
+    #[test]
+    fn the_svg_has_a_bar_per_policy_with_a_segment_per_outcome_it_saw() {
+        let results = [
+            result("enhanced", 0, Outcome::Pass, true),
+            result("enhanced", 1, Outcome::Pass, true),
+            result("enhanced", 2, Outcome::Shutdown, true),
+            result("enhanced", 3, Outcome::Crash, false),
+            result("none", 0, Outcome::Crash, true),
+            result("none", 1, Outcome::Pass, true),
+        ];
+        let svg = svg(&results).expect("a chart");
+        assert!(svg.starts_with("<svg"));
+        // Labels count activated runs only (the not-activated one is left out).
+        for label in [
+            "enhanced (n=3)",
+            "none (n=2)",
+            "Survivability per policy (6 experiments)",
+        ] {
+            assert!(svg.contains(&format!(">\n{label}\n<")), "{label}:\n{svg}");
+        }
+        for outcome in Outcome::ALL {
+            assert!(
+                svg.contains(&format!(">\n{}\n<", outcome.name())),
+                "legend {outcome:?}"
+            );
+        }
+        // Rectangles: the background, one per nonzero segment (enhanced: pass and
+        // shutdown; none: pass and crash), one legend swatch per outcome.
+        let rects = svg.lines().filter(|l| l.starts_with("<rect")).count();
+        assert_eq!(rects, 1 + 4 + Outcome::ALL.len(), "{svg}");
+    }
+
+    #[test]
+    fn an_empty_campaign_has_no_chart() {
+        assert_eq!(svg(&[]), Err(ChartError::Empty("no bars")));
+    }
 
     #[test]
     fn wilson_intervals_match_known_values() {

@@ -15,6 +15,7 @@ use ankh_vmm::campaign::plan::{self, CampaignProfile, Experiment, PlanSpec};
 use ankh_vmm::campaign::report;
 use ankh_vmm::campaign::results::{self, CampaignFile};
 use ankh_vmm::campaign::run::{self as experiment, ExperimentResult, Outcome, SERVERS};
+use ankh_vmm::chart::ChartError;
 use ankh_vmm::domain::debug::decode::FaultType;
 use ankh_vmm::KvmHost;
 use clap::{Args, Subcommand};
@@ -138,7 +139,15 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
         CampaignCommand::Report { dir, csv, svg } => {
             let all = results::read_results(&dir.join("results.jsonl"))?;
             if let Some(path) = svg {
-                std::fs::write(&path, report::svg(&all))?;
+                let chart = report::svg(&all).map_err(|error| match error {
+                    // No results yet: the person's to fix (run the campaign first).
+                    ChartError::Empty(_) => Box::new(CampaignUsage(format!(
+                        "{}: no results to chart",
+                        dir.display()
+                    ))) as Box<dyn Error>,
+                    other => Box::new(other),
+                })?;
+                std::fs::write(&path, chart)?;
             }
             print!(
                 "{}",
