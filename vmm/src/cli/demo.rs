@@ -23,6 +23,7 @@ use ankh_domains::{Policy, SystemDescription};
 use ankh_vmm::console::{ConsoleSink, StdoutConsole};
 use ankh_vmm::system::control::ControlHub;
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
+use ankh_vmm::domain::Substrate;
 use ankh_vmm::system::{self, DomainEnd, SystemOptions, SystemReport, SystemStop};
 use ankh_vmm::KvmHost;
 use clap::Args;
@@ -48,6 +49,9 @@ pub struct DemoArgs {
     /// (0: never).
     #[arg(long, default_value_t = 15)]
     idle_kill_after: u64,
+    /// What runs each domain: KVM VMs, or Linux processes (the microkernel build).
+    #[arg(long, value_enum, default_value_t = Substrate::Kvm)]
+    substrate: Substrate,
 }
 
 /// The kinds of the mid-request kills, in turn.
@@ -158,6 +162,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Box<dyn Error>> {
         kills: planned.clone(),
         disk: disk.as_ref().map(|d| d.path().to_owned()),
         control: Some(Arc::clone(&hub)),
+        substrate: args.substrate,
         ..SystemOptions::new(Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ConsoleSink>
         }))
