@@ -1,11 +1,58 @@
 //! Helpers shared by the integration tests, which boot real guests on /dev/kvm.
 //!
 //! Tests that need KVM fail (never skip) with a message that says KVM is missing.
+//!
+//! The OS's test tiers run on both substrates: [`on_both_substrates!`] turns a test
+//! body taking a [`Substrate`] into one test per substrate, and the helpers that boot
+//! the OS ([`run_os`] and its variants) boot it on the substrate of the test's thread
+//! ([`substrate`], set by the macro's tests).
 
+use std::cell::Cell;
 use std::time::Duration;
+
+pub use ankh_vmm::domain::Substrate;
 
 use ankh_vmm::console::CapturedConsole;
 use ankh_vmm::{Domain, DomainConfig, DomainExit, DomainFault, GuestImage, KvmHost};
+
+std::thread_local! {
+    static SUBSTRATE: Cell<Substrate> = const { Cell::new(Substrate::Kvm) };
+}
+
+/// The substrate the OS helpers boot on in this thread (KVM unless a test of
+/// [`on_both_substrates!`] chose otherwise).
+pub fn substrate() -> Substrate {
+    SUBSTRATE.with(Cell::get)
+}
+
+/// Runs `body` with the OS helpers of this thread booting on `substrate`.
+pub fn on_substrate<T>(substrate: Substrate, body: impl FnOnce() -> T) -> T {
+    let before = SUBSTRATE.with(|cell| cell.replace(substrate));
+    let result = body();
+    SUBSTRATE.with(|cell| cell.set(before));
+    result
+}
+
+/// `on_both_substrates!(name)` for a function `fn name(substrate: Substrate)`: the
+/// tests `name::kvm` and `name::process`, each running it with the OS helpers booting
+/// on that substrate.
+#[macro_export]
+macro_rules! on_both_substrates {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn kvm() {
+                $crate::on_substrate($crate::Substrate::Kvm, || super::$name($crate::Substrate::Kvm))
+            }
+            #[test]
+            fn process() {
+                $crate::on_substrate($crate::Substrate::Process, || {
+                    super::$name($crate::Substrate::Process)
+                })
+            }
+        }
+    )+};
+}
 
 /// Opens /dev/kvm or fails the test with a message that says why. Faults name SSE
 /// instructions from then on, as under the CLI.
@@ -47,6 +94,17 @@ pub fn boot(host: &KvmHost, image_name: &str, config: DomainConfig) -> Finished 
 /// process is still healthy.
 pub fn assert_hello_boots(host: &KvmHost) {
     let done = boot(host, "hello", DomainConfig::named("after"));
+    assert_eq!(done.exit, DomainExit::Exited { code: 0 });
+    assert_eq!(done.lines, ["hello from after"]);
+}
+
+/// [`assert_hello_boots`] on `substrate`.
+pub fn assert_hello_boots_on(host: &KvmHost, substrate: Substrate) {
+    let config = DomainConfig {
+        substrate,
+        ..DomainConfig::named("after")
+    };
+    let done = boot(host, "hello", config);
     assert_eq!(done.exit, DomainExit::Exited { code: 0 });
     assert_eq!(done.lines, ["hello from after"]);
 }
@@ -308,6 +366,7 @@ fn run_os_full(
         kills,
         fallback_restart,
         control,
+        substrate: substrate(),
         ..ankh_vmm::system::SystemOptions::new(std::sync::Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ankh_vmm::console::ConsoleSink>
         }))

@@ -4,8 +4,17 @@
 //! more) or faulted itself; nothing else is.
 
 use ankh_tests::{assert_serving, run_os, Ran};
+use ankh_tests::{on_both_substrates, Substrate};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::{DomainExit, DomainFault};
+
+on_both_substrates!(
+    a_program_that_exits_to_the_vmm_in_a_loop_only_gets_its_turns,
+    a_program_that_computes_without_exits_is_preempted,
+    a_call_loop_to_pm_does_not_starve_pms_other_clients,
+    a_program_that_never_takes_its_replies_is_stopped_not_the_vmm,
+    flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender,
+);
 
 const SERVERS: [&str; 5] = ["pm", "vfs", "ds", "mm", "blk"];
 
@@ -35,34 +44,29 @@ fn assert_throttled(ran: &Ran, kind: &str) {
     );
 }
 
-#[test]
-fn a_program_that_exits_to_the_vmm_in_a_loop_only_gets_its_turns() {
+fn a_program_that_exits_to_the_vmm_in_a_loop_only_gets_its_turns(_: Substrate) {
     let ran = suite_beside("exits");
     assert_throttled(&ran, "exits");
 }
 
-#[test]
-fn a_program_that_computes_without_exits_is_preempted() {
+fn a_program_that_computes_without_exits_is_preempted(_: Substrate) {
     let ran = suite_beside("spin");
     assert_throttled(&ran, "spin");
 }
 
-#[test]
-fn a_call_loop_to_pm_does_not_starve_pms_other_clients() {
+fn a_call_loop_to_pm_does_not_starve_pms_other_clients(_: Substrate) {
     let ran = suite_beside("calls");
     assert_throttled(&ran, "calls");
 }
 
-#[test]
-fn a_program_that_never_takes_its_replies_is_stopped_not_the_vmm() {
+fn a_program_that_never_takes_its_replies_is_stopped_not_the_vmm(_: Substrate) {
     let ran = suite_beside("replies");
     let fault = ran.fault("hog");
     assert_eq!(fault.kind(), "message-storm", "{fault}");
     assert!(fault.to_string().contains("in flight"), "{fault}");
 }
 
-#[test]
-fn flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender() {
+fn flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender(_: Substrate) {
     let ran = suite_beside("inbox");
     let fault = ran.fault("hog");
     assert!(

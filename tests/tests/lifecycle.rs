@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ankh_tests::run_os;
+use ankh_tests::{on_both_substrates, Substrate};
+
+on_both_substrates!(the_vmm_holds_a_bounded_amount_whatever_processes_do,);
 
 /// The largest figures seen while a system ran.
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,8 +63,7 @@ fn peak_while(jobs: &[&str]) -> (Peak, ankh_tests::Ran) {
     (sampler.join().expect("the sampler does not panic"), ran)
 }
 
-#[test]
-fn the_vmm_holds_a_bounded_amount_whatever_processes_do() {
+fn the_vmm_holds_a_bounded_amount_whatever_processes_do(_: Substrate) {
     // Warm up (images parsed, caches filled), then a few spawns as the baseline.
     peak_while(&["hog spawns 5"]);
     let (few, ran) = peak_while(&["hog spawns 20"]);

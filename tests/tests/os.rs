@@ -1,11 +1,18 @@
 //! The OS on real VMs: PM, VFS, DS and MM servers, init, and the programs it runs.
 
-use ankh_tests::{assert_serving, run_os, suite_result};
+use ankh_tests::{assert_serving, on_both_substrates, run_os, suite_result, Substrate};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
 
-#[test]
-fn the_conformance_suite_passes() {
+on_both_substrates!(
+    a_faulting_app_is_reaped_with_its_fault,
+    a_flooding_app_does_not_disturb_the_suite,
+    init_passes_a_jobs_arguments_to_its_program,
+);
+
+on_both_substrates!(the_conformance_suite_passes);
+
+fn the_conformance_suite_passes(_: Substrate) {
     let ran = run_os(&["suite"]);
     let suite: Vec<&str> = ran.lines_of("suite");
     let (passed, failed) = suite_result(&suite);
@@ -14,8 +21,7 @@ fn the_conformance_suite_passes() {
     ran.assert_exited_cleanly("init");
 }
 
-#[test]
-fn a_faulting_app_is_reaped_with_its_fault() {
+fn a_faulting_app_is_reaped_with_its_fault(_: Substrate) {
     let ran = run_os(&["child-ud2"]);
     let fault = ran.fault("child-ud2");
     assert_eq!(fault.kind(), "cpu-exception", "{fault}");
@@ -30,8 +36,7 @@ fn a_faulting_app_is_reaped_with_its_fault() {
     );
 }
 
-#[test]
-fn a_flooding_app_does_not_disturb_the_suite() {
+fn a_flooding_app_does_not_disturb_the_suite(_: Substrate) {
     let ran = run_os(&["flood", "suite"]);
     assert_eq!(ran.lines_of("flood").last(), Some(&"flood: done"));
     let (passed, failed) = suite_result(&ran.lines_of("suite"));
@@ -40,8 +45,7 @@ fn a_flooding_app_does_not_disturb_the_suite() {
     assert_serving(&ran, &["pm", "vfs", "ds", "mm"]);
 }
 
-#[test]
-fn init_passes_a_jobs_arguments_to_its_program() {
+fn init_passes_a_jobs_arguments_to_its_program(_: Substrate) {
     // `ubench` runs the workloads its arguments name, in their order.
     let ran = run_os(&["ubench ds-lookup pipe ds-lookup"]);
     let lines = ran.lines_of("ubench");

@@ -3,8 +3,15 @@
 //! in full, and every server keeps serving.
 
 use ankh_tests::{assert_serving, run_os, suite_result};
+use ankh_tests::{on_both_substrates, Substrate};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
+
+on_both_substrates!(
+    a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them,
+    a_process_cannot_kill_what_it_did_not_spawn,
+    orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer,
+);
 
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
 /// reports `ok`, the suite has no failure and every server still serves.
@@ -39,17 +46,14 @@ fn beside_the_suite(attacks: &[&str]) {
     );
 }
 
-#[test]
-fn a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them() {
+fn a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them(_: Substrate) {
     beside_the_suite(&["ds"]);
 }
 
-#[test]
-fn a_process_cannot_kill_what_it_did_not_spawn() {
+fn a_process_cannot_kill_what_it_did_not_spawn(_: Substrate) {
     beside_the_suite(&["kill"]);
 }
 
-#[test]
-fn orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer() {
+fn orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer(_: Substrate) {
     beside_the_suite(&["orphans", "pipe"]);
 }

@@ -5,10 +5,20 @@
 
 use ankh_domains::Policy;
 use ankh_recovery::{Action, WindowState};
+use ankh_tests::{on_both_substrates, Substrate};
 use ankh_tests::{run_os_configured, run_os_controlled, run_os_with};
 use ankh_vmm::system::control::{ControlHub, Reply, Request};
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::{DomainEnd, SystemStop};
+
+on_both_substrates!(
+    every_server_under_every_policy,
+    a_fault_after_the_window_closed_follows_the_policy,
+    an_idle_server_that_crashes_is_recovered_without_a_trace,
+    hangs_and_corruptions_mid_request_are_detected_and_rolled_back,
+    every_request_to_a_recoverable_server_is_checkpointed_and_counted,
+    a_control_kill_before_a_server_booted_strikes_at_its_first_request,
+);
 
 /// The request at which each server is killed: during the suite (each server serves
 /// more than this many requests in a run).
@@ -24,8 +34,7 @@ fn expected(policy: Policy) -> Action {
     }
 }
 
-#[test]
-fn every_server_under_every_policy() {
+fn every_server_under_every_policy(_: Substrate) {
     for server in ["ds", "vfs", "mm", "pm"] {
         for policy in Policy::ALL {
             let ran = run_os_with(
@@ -94,8 +103,7 @@ fn suite_result(ran: &ankh_tests::Ran) -> String {
 /// mid-request). VFS publishes to DS, PM calls VFS and MM, DS answers a parked
 /// subscriber: each closes its window during the suite. (MM calls nobody and answers
 /// only the request in hand, so its window never closes: nothing to test there.)
-#[test]
-fn a_fault_after_the_window_closed_follows_the_policy() {
+fn a_fault_after_the_window_closed_follows_the_policy(_: Substrate) {
     for server in ["vfs", "pm", "ds"] {
         for (policy, fallback) in [
             (Policy::Naive, false),
@@ -162,8 +170,7 @@ fn a_fault_after_the_window_closed_follows_the_policy() {
 
 /// An idle server crashes: it is rolled back to where it stood, nobody gets an
 /// error, and the suite passes in full.
-#[test]
-fn an_idle_server_that_crashes_is_recovered_without_a_trace() {
+fn an_idle_server_that_crashes_is_recovered_without_a_trace(_: Substrate) {
     for server in ["ds", "vfs", "mm", "pm"] {
         let kill = PlannedKill::new(server, KILL_AT, When::Idle, Kind::Crash);
         let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
@@ -197,8 +204,7 @@ fn an_idle_server_that_crashes_is_recovered_without_a_trace() {
 
 /// A hang (the server spins without exits) and a corrupted stack pointer
 /// mid-request are detected (by the watchdog, by the CPU) and rolled back.
-#[test]
-fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back() {
+fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back(_: Substrate) {
     for (kind, fault) in [
         (Kind::Hang, "watchdog-timeout"),
         (Kind::Corrupt, "cpu-exception"),
@@ -223,8 +229,7 @@ fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back() {
 
 /// The report counts each server's checkpoints: one per request under a policy with
 /// a window, none without recovery.
-#[test]
-fn every_request_to_a_recoverable_server_is_checkpointed_and_counted() {
+fn every_request_to_a_recoverable_server_is_checkpointed_and_counted(_: Substrate) {
     // 5000 DS lookups (ubench's budget), each a request to DS.
     let ran = run_os_with(&["ubench ds-lookup"], Some(Policy::Enhanced), Vec::new());
     let ds = ran.report.domain("ds").expect("ds").checkpoints;
@@ -246,8 +251,7 @@ fn every_request_to_a_recoverable_server_is_checkpointed_and_counted() {
 /// A kill that comes on the control socket before a server has booted, so before its
 /// first request, is accepted and waits: it strikes mid-request at that first request,
 /// and the server is recovered.
-#[test]
-fn a_control_kill_before_a_server_booted_strikes_at_its_first_request() {
+fn a_control_kill_before_a_server_booted_strikes_at_its_first_request(_: Substrate) {
     let hub = std::sync::Arc::new(ControlHub::new(["ds", "vfs", "mm", "pm"]));
     assert_eq!(
         hub.answer(r#"{"cmd":"kill","domain":"pm"}"#),

@@ -5,9 +5,15 @@
 
 use ankh_domains::Policy;
 use ankh_tests::{acked, e2fsck, os_disk, run_os_on_disk, run_os_on_disk_with};
+use ankh_tests::{on_both_substrates, Substrate};
 use ankh_vmm::disk_image::{DiskImage, Recovered};
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
 use ankh_vmm::system::SystemStop;
+
+on_both_substrates!(
+    a_halt_mid_sync_leaves_a_journal_the_host_replays_at_exit,
+    every_way_a_run_ends_leaves_a_disk_e2fsck_accepts,
+);
 
 /// `blk` requests at which `disk-writer`'s syncs are between their commit (the
 /// journal flushed) and the end of their in-place writes, found by a sweep of every
@@ -30,8 +36,7 @@ fn recover_and_check(disk: &DiskImage, what: &str) -> (bool, Recovered) {
     (before == 0, recovered)
 }
 
-#[test]
-fn a_halt_mid_sync_leaves_a_journal_the_host_replays_at_exit() {
+fn a_halt_mid_sync_leaves_a_journal_the_host_replays_at_exit(_: Substrate) {
     let mut unclean_before = 0;
     for request in MID_SYNC_BLK_REQUESTS {
         let disk = os_disk(&[]);
@@ -87,8 +92,7 @@ struct Exit {
     stops: fn(&Option<SystemStop>) -> bool,
 }
 
-#[test]
-fn every_way_a_run_ends_leaves_a_disk_e2fsck_accepts() {
+fn every_way_a_run_ends_leaves_a_disk_e2fsck_accepts(_: Substrate) {
     let halted = |stop: &Option<SystemStop>| matches!(stop, Some(SystemStop::Halted { .. }));
     let exits = [
         Exit {

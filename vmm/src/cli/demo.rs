@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use ankh_domains::{Policy, SystemDescription};
 use ankh_vmm::console::{ConsoleSink, StdoutConsole};
+use ankh_vmm::domain::Substrate;
 use ankh_vmm::system::control::ControlHub;
 use ankh_vmm::system::injection::{Kind, PlannedKill, When};
-use ankh_vmm::domain::Substrate;
 use ankh_vmm::system::{self, DomainEnd, SystemOptions, SystemReport, SystemStop};
 use ankh_vmm::KvmHost;
 use clap::Args;

@@ -1,0 +1,73 @@
+//! A hostile process domain asks the host kernel for what a domain must never get:
+//! a host file, a descriptor it does not own, ptrace, a signal to every process it can
+//! reach (the VMM included), any other system call; or it scribbles over the page its
+//! tender shares with the VMM. Each attempt faults that domain, typed, and nothing else
+//! is harmed: the VMM (this test process) lives on and boots the next domain. In a
+//! VM the same image meets no host kernel at all: `syscall` faults.
+
+use ankh_tests::{assert_hello_boots_on, boot, kvm, Substrate};
+use ankh_vmm::{DomainConfig, DomainExit, DomainFault};
+
+/// The attempts of `syscall-probe` (picked by the domain's name), with the system
+/// call each makes.
+const ATTEMPTS: [(&str, u32); 5] = [
+    ("open", 2),
+    ("mmap", 9),
+    ("ptrace", 101),
+    ("kill", 62),
+    ("getpid", 39),
+];
+
+fn probe(substrate: Substrate, name: &str) -> DomainExit {
+    let host = kvm();
+    let config = DomainConfig {
+        substrate,
+        ..DomainConfig::named(name)
+    };
+    let exit = boot(&host, "syscall-probe", config).exit;
+    assert_hello_boots_on(&host, substrate);
+    exit
+}
+
+#[test]
+fn a_process_domain_s_system_calls_are_refused_and_fault_it() {
+    for (name, number) in ATTEMPTS {
+        let exit = probe(Substrate::Process, name);
+        assert_eq!(
+            exit,
+            DomainExit::Faulted(DomainFault::ForbiddenSyscall { number }),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_vm_domain_has_no_system_calls_to_make() {
+    for (name, _) in ATTEMPTS {
+        // SYSCALL is off in EFER (#UD), or, where the hypervisor leaves it on (as
+        // kvm_pvm does), enters at LSTAR = 0, the unmapped null page (#PF at rip 0).
+        match probe(Substrate::Kvm, name) {
+            DomainExit::Faulted(DomainFault::CpuException { vector: 6, .. }) => {}
+            DomainExit::Faulted(DomainFault::CpuException {
+                vector: 14, rip: 0, ..
+            }) => {}
+            other => panic!("{name}: {other}"),
+        }
+    }
+}
+
+#[test]
+fn scribbling_over_the_control_page_harms_only_the_scribbler() {
+    // A VM has nothing there: the first write faults.
+    match probe(Substrate::Kvm, "scribble") {
+        DomainExit::Faulted(DomainFault::CpuException { vector: 14, .. }) => {}
+        other => panic!("kvm: {other}"),
+    }
+    // A process domain overwrites its own report page: whatever it then gets, it ends
+    // (the VMM reads the page as guest input) and the VMM boots the next domain.
+    let exit = probe(Substrate::Process, "scribble");
+    assert!(
+        matches!(exit, DomainExit::Exited { .. } | DomainExit::Faulted(_)),
+        "process: {exit}"
+    );
+}
