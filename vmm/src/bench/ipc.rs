@@ -19,6 +19,7 @@ use virtio_seep::message::DomainId;
 use super::modes::time_run;
 use super::stats::{micros, ratio, Summary};
 use crate::console::CapturedConsole;
+use crate::domain::Substrate;
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
 use crate::system::{run_system, SystemOptions, TraceEvent};
@@ -128,8 +129,8 @@ pub fn run(rounds: usize) -> Result<IpcReport, Box<dyn std::error::Error>> {
     let raw_exit = Summary::of(&mut exits).expect("rounds >= 1").median;
     let mut cases = Vec::new();
     for case in CASES {
-        let latency = measure(&host, case, false, 1)?;
-        let pages = measure(&host, case, true, 1)?;
+        let latency = measure(&host, case, false, 1, Substrate::Kvm)?;
+        let pages = measure(&host, case, true, 1, Substrate::Kvm)?;
         cases.push(CaseFigures {
             case,
             round_trip: Summary::of(&mut latency.client_intervals.clone())
@@ -139,7 +140,7 @@ pub fn run(rounds: usize) -> Result<IpcReport, Box<dyn std::error::Error>> {
             vmm_pages: vmm_pages_per_delivery(case.bulk),
         });
     }
-    let mut cross = measure(&host, CASES[0], false, 2)?.client_intervals;
+    let mut cross = measure(&host, CASES[0], false, 2, Substrate::Kvm)?.client_intervals;
     Ok(IpcReport {
         raw_exit,
         cases,
@@ -153,10 +154,16 @@ fn vmm_pages_per_delivery(bulk: usize) -> u64 {
     (2 + bulk.div_ceil(4096)) as u64
 }
 
-struct Measured {
-    client_intervals: Vec<Duration>,
+pub(super) struct Measured {
+    /// The time between two calls of the client: one round trip each.
+    pub(super) client_intervals: Vec<Duration>,
     client_pages_per_call: f64,
     server_pages_per_call: f64,
+    /// IPC exits of both sides per call.
+    pub(super) exits_per_call: f64,
+    /// Voluntary context switches of the VMM thread per call (it sleeps once per exit
+    /// of a process domain, never for a VM's).
+    pub(super) vmm_switches_per_call: f64,
 }
 
 #[derive(Default)]
@@ -164,13 +171,27 @@ struct Trace {
     client_times: Vec<Instant>,
     client_pages: usize,
     server_pages: usize,
+    /// IPC exits of either side after the client's first call.
+    exits: usize,
+    /// The VMM thread's voluntary context switches at the client's calls.
+    client_switches: Vec<i64>,
 }
 
-fn measure(
+/// Voluntary context switches of the calling thread so far.
+fn voluntary_switches() -> i64 {
+    // SAFETY: getrusage writes the zeroed struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    usage.ru_nvcsw
+}
+
+pub(super) fn measure(
     host: &KvmHost,
     case: Case,
     dirty_log: bool,
     threads: usize,
+    substrate: Substrate,
 ) -> Result<Measured, Box<dyn std::error::Error>> {
     let description = SystemDescription::builder()
         .threads(threads)
@@ -201,15 +222,21 @@ fn measure(
             } else {
                 0
             };
+            let switches = voluntary_switches();
             let mut trace = recorder.lock().expect("trace lock");
+            if !trace.client_times.is_empty() {
+                trace.exits += 1;
+            }
             if id == server {
                 trace.server_pages += pages;
             } else {
                 trace.client_times.push(now);
+                trace.client_switches.push(switches);
                 trace.client_pages += pages;
             }
         })),
         dirty_log,
+        substrate,
         ..SystemOptions::new(Arc::new(|_| Box::new(CapturedConsole::default())))
     };
     let image_of = |name: &str| {
@@ -234,9 +261,16 @@ fn measure(
         .map(|w| w[1] - w[0])
         .collect();
     let calls = intervals.len().max(1) as f64;
+    let switches = match (trace.client_switches.get(1), trace.client_switches.last()) {
+        (Some(first), Some(last)) => (last - first) as f64,
+        _ => 0.0,
+    };
     Ok(Measured {
         client_intervals: intervals,
         client_pages_per_call: trace.client_pages as f64 / calls,
         server_pages_per_call: trace.server_pages as f64 / calls,
+        // The exits counted from the first call on, less the last call's own.
+        exits_per_call: trace.exits.saturating_sub(1) as f64 / calls,
+        vmm_switches_per_call: switches / calls,
     })
 }

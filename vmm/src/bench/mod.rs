@@ -4,6 +4,7 @@
 
 pub mod blk;
 pub mod boot;
+pub mod compare;
 pub mod ipc;
 pub mod modes;
 pub mod native;

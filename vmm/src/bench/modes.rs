@@ -98,11 +98,22 @@ pub fn time_run(
     image: &str,
     mode: GuestMode,
 ) -> Result<Duration, Box<dyn std::error::Error>> {
+    time_run_on(host, image, mode, crate::domain::Substrate::Kvm)
+}
+
+/// [`time_run`] on `substrate`.
+pub fn time_run_on(
+    host: &KvmHost,
+    image: &str,
+    mode: GuestMode,
+    substrate: crate::domain::Substrate,
+) -> Result<Duration, Box<dyn std::error::Error>> {
     let builtin = ankh_images::find(image).ok_or_else(|| format!("{image} is not built in"))?;
     let image = GuestImage::parse(builtin.name, builtin.elf.to_vec())?;
     // Kernel mode is emulated here: give the compute loop time.
     let config = DomainConfig {
         watchdog_timeout: Duration::from_secs(60),
+        substrate,
         ..DomainConfig::named("bench").in_mode(mode)
     };
     let mut domain = Domain::create(host, &config, &image, Box::new(CapturedConsole::default()))?;

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use ankh_images::expect::{CKPT_PAGES, NOP_LOOP_COUNT};
 use virtio_seep::abi::hypercall::Hypercall;
 
-use super::modes::time_run;
+use super::modes::time_run_on;
 use super::stats::{micros, ratio, Summary};
 use crate::console::CapturedConsole;
-use crate::domain::{Domain, DomainConfig};
+use crate::domain::{Domain, DomainConfig, Substrate};
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
 use crate::x86_boot::GuestMode;
@@ -113,11 +113,20 @@ impl fmt::Display for RecoveryReport {
 
 /// Runs `rounds` checkpoint/fault/rollback cycles.
 pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> {
+    run_on(rounds, Substrate::Kvm)
+}
+
+/// [`run`] with the probe on `substrate` (the baseline's exits too).
+pub fn run_on(
+    rounds: usize,
+    substrate: Substrate,
+) -> Result<RecoveryReport, Box<dyn std::error::Error>> {
     let host = KvmHost::open()?;
     let builtin = ankh_images::find("ckpt-probe").ok_or("ckpt-probe is not built in")?;
     let image = GuestImage::parse(builtin.name, builtin.elf.to_vec())?;
     let config = DomainConfig {
         dirty_log: true,
+        substrate,
         ..DomainConfig::named("probe")
     };
     let mut exits = Vec::new();
@@ -126,7 +135,7 @@ pub fn run(rounds: usize) -> Result<RecoveryReport, Box<dyn std::error::Error>> 
     let (mut checkpoints_later, mut checkpoint_later_pages) = (Vec::new(), Vec::new());
     let (mut pass_hot, mut pass_protected) = (Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
-        exits.push(time_run(&host, "nop-loop", GuestMode::User)? / NOP_LOOP_COUNT);
+        exits.push(time_run_on(&host, "nop-loop", GuestMode::User, substrate)? / NOP_LOOP_COUNT);
 
         let start = Instant::now();
         let mut domain =

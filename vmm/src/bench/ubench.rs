@@ -27,6 +27,7 @@ use ankh_images::ubench::WORKLOADS;
 
 use crate::console::{CapturedConsole, ConsoleSink};
 use crate::disk_image::DiskImage;
+use crate::domain::Substrate;
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
 use crate::system::injection::PlannedKill;
@@ -176,9 +177,9 @@ pub fn run(
                 baseline_first,
             ] {
                 if is_baseline {
-                    base_pair.push(run_once(&host, Policy::None, workload)?.0);
+                    base_pair.push(run_once(&host, Policy::None, workload, Substrate::Kvm)?.0);
                 } else {
-                    let (measured, counted) = run_once(&host, policy, workload)?;
+                    let (measured, counted) = run_once(&host, policy, workload, Substrate::Kvm)?;
                     policy_pair.push(measured);
                     checkpoints[index] += counted;
                 }
@@ -219,7 +220,7 @@ fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<
 
 /// Runs of one workload as one: their operations each, in their mean time (so the
 /// rate is that of all of them together).
-fn mean(runs: &[Workload]) -> Workload {
+pub(super) fn mean(runs: &[Workload]) -> Workload {
     let count = u32::try_from(runs.len()).unwrap_or(u32::MAX).max(1);
     Workload {
         name: runs.first().map(|run| run.name.clone()).unwrap_or_default(),
@@ -242,13 +243,18 @@ fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
 
 /// `workload` in a system of its own, after a warm-up run of it; with the checkpoints
 /// of all the system's servers (during both runs).
-fn run_once(
+pub(super) fn run_once(
     host: &KvmHost,
     policy: Policy,
     workload: &str,
+    substrate: Substrate,
 ) -> Result<(Workload, CheckpointCount), Box<dyn std::error::Error>> {
     let program = format!("ubench {workload} {workload}");
-    let (measured, report) = run_marked(host, &MarkedRun::new(&program, policy))?;
+    let run = MarkedRun {
+        substrate,
+        ..MarkedRun::new(&program, policy)
+    };
+    let (measured, report) = run_marked(host, &run)?;
     let checkpoints = report.domains.iter().map(|d| d.checkpoints).sum();
     match measured.as_slice() {
         [warm_up, measured] if warm_up.name == workload && measured.name == workload => {
@@ -272,6 +278,8 @@ pub struct MarkedRun<'a> {
     pub in_memory: bool,
     /// Keep the disk driver under the stateless policy (as systems/os.toml has it).
     pub stateless_disk: bool,
+    /// What runs the domains.
+    pub substrate: Substrate,
 }
 
 impl MarkedRun<'_> {
@@ -283,6 +291,7 @@ impl MarkedRun<'_> {
             kills: Vec::new(),
             in_memory: false,
             stateless_disk: false,
+            substrate: Substrate::Kvm,
         }
     }
 }
@@ -326,6 +335,7 @@ pub fn run_marked(
         watchdog_timeout: Duration::from_secs(10),
         root_fs: root_fs_with_jobs(&[run.program])?.into(),
         kills: run.kills.clone(),
+        substrate: run.substrate,
         ipc_trace: Some(Arc::new(move |event, _, domain| {
             if event == TraceEvent::Nop && domain.name() == program {
                 recorder.lock().expect("stamps lock").push(Instant::now());

@@ -17,6 +17,9 @@ pub enum BenchCommand {
     Ubench(UbenchArgs),
     /// The same workloads as real Linux calls on this host (the monolithic reference).
     Native(NativeArgs),
+    /// What VM isolation costs: the OS on KVM VMs vs on Linux processes, each without
+    /// and with recovery, vs Linux natively, interleaved in one run.
+    Compare(CompareArgs),
     /// The conformance suite alone vs beside four hostile programs (spin, exit loop,
     /// call loop, reply flood): what fair turns let them take.
     Neighbours(ModesArgs),
@@ -67,6 +70,28 @@ pub struct NativeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Rounds; in each, every ubench workload runs twice per configuration.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// The CPU the benchmark and its domains run on.
+    #[arg(long, default_value_t = 0)]
+    cpu: usize,
+    /// Let the host's scheduler place the threads and processes instead.
+    #[arg(long, conflicts_with = "cpu")]
+    no_pin: bool,
+    /// Print JSON instead of the Markdown report.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the ubench table as CSV instead of the Markdown report.
+    #[arg(long)]
+    csv: bool,
+    /// Also write the ubench workloads as a grouped bar chart to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct StorageArgs {
     /// Runs of each measurement.
     #[arg(long, default_value_t = 3)]
@@ -107,6 +132,24 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             let report = ankh_vmm::bench::native::run_native(args.rounds)?;
             if args.json {
                 outln!("{}", serde_json::to_string_pretty(&report.to_json())?)?;
+            } else {
+                out!("{report}")?;
+            }
+        }
+        BenchCommand::Compare(args) => {
+            let cpu = (!args.no_pin).then_some(args.cpu);
+            let report = ankh_vmm::bench::compare::run(args.rounds, cpu)
+                .map_err(|e| format!("ankh bench compare: {e}"))?;
+            if let Some(path) = &args.svg {
+                let svg = report.svg()?;
+                std::fs::write(path, svg).map_err(|e| {
+                    format!("ankh bench compare: cannot write {}: {e}", path.display())
+                })?;
+            }
+            if args.json {
+                outln!("{}", serde_json::to_string_pretty(&report.to_json())?)?;
+            } else if args.csv {
+                out!("{}", report.to_csv())?;
             } else {
                 out!("{report}")?;
             }

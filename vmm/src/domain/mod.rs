@@ -354,6 +354,14 @@ impl Domain {
         }
     }
 
+    /// The process id of a process domain (`None` for a VM).
+    pub fn process_id(&self) -> Option<u32> {
+        match &self.cpu {
+            Cpu::Kvm(_) => None,
+            Cpu::Process(process) => Some(process.pid()),
+        }
+    }
+
     /// What runs the domain.
     pub fn substrate(&self) -> Substrate {
         match self.cpu {

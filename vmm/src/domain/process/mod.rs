@@ -188,6 +188,11 @@ impl ProcessCpu {
         unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), *fpu) }
     }
 
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process still runs (false once it died or was killed).
     pub fn alive(&mut self) -> bool {
         self.poll_death().is_none()

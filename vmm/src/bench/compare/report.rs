@@ -1,0 +1,350 @@
+//! How `ankh bench compare` shows what it measured: one Markdown report (the default),
+//! JSON, CSV, and a grouped bar chart of the ubench workloads (SVG, via `plotters`).
+//! Every sentence with a figure or a verdict is computed from the measurements.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use ankh_domains::Policy;
+use serde_json::json;
+
+use super::{geomean, paired, CompareReport, ConfigWorkloads, SubstrateFigures};
+use crate::bench::stats::micros;
+use crate::domain::Substrate;
+
+/// The native workload whose operation is a round trip between two processes through
+/// pipes: the reference of the null call.
+const PIPE_ROUND_TRIP: &str = "context1";
+
+/// The target of the process substrate's null call, in native pipe round trips.
+pub const NULL_CALL_TARGET: f64 = 3.0;
+
+/// The target of the process substrate's recovery overhead (geometric mean).
+pub const OVERHEAD_TARGET: f64 = 1.10;
+
+impl CompareReport {
+    /// A native pipe round trip between two processes (median of `context1`).
+    pub fn native_round_trip(&self) -> Option<Duration> {
+        let per_second = self.native.per_second(PIPE_ROUND_TRIP)?;
+        (per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second))
+    }
+
+    fn substrate(&self, substrate: Substrate) -> Option<&SubstrateFigures> {
+        self.substrates.iter().find(|s| s.substrate == substrate)
+    }
+
+    fn config(&self, substrate: Substrate, policy: Policy) -> Option<&ConfigWorkloads> {
+        self.ubench
+            .iter()
+            .find(|c| c.config.substrate == substrate && c.config.policy == policy)
+    }
+
+    /// The paired slowdown of `enhanced` against `none` on `substrate`, per workload.
+    pub fn recovery_overhead(&self, substrate: Substrate) -> Vec<f64> {
+        match (
+            self.config(substrate, Policy::None),
+            self.config(substrate, Policy::Enhanced),
+        ) {
+            (Some(none), Some(enhanced)) => paired(none, enhanced),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Per workload, how many times faster `none` on kvm is than on process (paired).
+    pub fn kvm_over_process(&self) -> Vec<f64> {
+        match (
+            self.config(Substrate::Kvm, Policy::None),
+            self.config(Substrate::Process, Policy::None),
+        ) {
+            (Some(kvm), Some(process)) => paired(kvm, process)
+                .into_iter()
+                .map(|slowdown| 1.0 / slowdown)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The whole report as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let substrates: Vec<_> = self
+            .substrates
+            .iter()
+            .map(|s| {
+                json!({
+                    "substrate": s.substrate.name(),
+                    "null_call_us": s.null_call.round_trip.median.as_secs_f64() * 1e6,
+                    "null_call_p99_us": s.null_call.round_trip.p99.as_secs_f64() * 1e6,
+                    "exits_per_call": s.null_call.exits_per_call,
+                    "vmm_switches_per_call": s.null_call.vmm_switches_per_call,
+                    "os_run_ms": s.os_run.median.as_secs_f64() * 1e3,
+                    "idle_domain_kib": s.idle_domain_bytes / 1024,
+                    "checkpoint_us": s.recovery.checkpoint_later.median.as_secs_f64() * 1e6,
+                    "checkpoint_pages": s.recovery.checkpoint_later_pages,
+                    "rollback_us": s.recovery.rollback.median.as_secs_f64() * 1e6,
+                    "restart_us": s.recovery.restart.median.as_secs_f64() * 1e6,
+                    "recovery_overhead_geomean": geomean(&self.recovery_overhead(s.substrate)),
+                })
+            })
+            .collect();
+        let workloads: Vec<_> = self
+            .native
+            .workloads
+            .iter()
+            .enumerate()
+            .map(|(index, native)| {
+                let mut row = json!({ "workload": native.name, "linux": native.per_second() });
+                for config in &self.ubench {
+                    if let Some(w) = config.workloads.get(index) {
+                        row[config.config.label()] = json!(w.per_second());
+                    }
+                }
+                row
+            })
+            .collect();
+        json!({
+            "rounds": self.rounds,
+            "native_pipe_round_trip_us": self.native_round_trip().map(|d| d.as_secs_f64() * 1e6),
+            "substrates": substrates,
+            "ubench_ops_per_second": workloads,
+        })
+    }
+
+    /// The ubench table as CSV: one row per workload, operations per second.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("workload,linux");
+        for config in &self.ubench {
+            let _ = write!(out, ",{}", config.config.label());
+        }
+        out.push('\n');
+        for (index, native) in self.native.workloads.iter().enumerate() {
+            let _ = write!(out, "{},{:.0}", native.name, native.per_second());
+            for config in &self.ubench {
+                let value = config
+                    .workloads
+                    .get(index)
+                    .map_or(f64::NAN, |w| w.per_second());
+                let _ = write!(out, ",{value:.0}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The ubench workloads as a grouped bar chart (operations per second, log scale
+    /// when they span orders of magnitude).
+    pub fn svg(&self) -> Result<String, crate::chart::ChartError> {
+        let groups: Vec<&str> = self
+            .native
+            .workloads
+            .iter()
+            .map(|w| w.name.as_str())
+            .collect();
+        let mut series: Vec<(String, Vec<f64>)> = vec![(
+            "linux".to_owned(),
+            self.native
+                .workloads
+                .iter()
+                .map(|w| w.per_second())
+                .collect(),
+        )];
+        for config in &self.ubench {
+            series.push((
+                config.config.label(),
+                config.workloads.iter().map(|w| w.per_second()).collect(),
+            ));
+        }
+        let series: Vec<(&str, Vec<f64>)> = series
+            .iter()
+            .map(|(name, values)| (name.as_str(), values.clone()))
+            .collect();
+        crate::chart::grouped_bars(
+            "ubench: the same OS on KVM VMs, on Linux processes, and Linux natively",
+            "operations per second",
+            &groups,
+            &series,
+        )
+    }
+}
+
+impl fmt::Display for CompareReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "# ankh bench compare ({} rounds)\n", self.rounds)?;
+        self.fmt_null_call(f)?;
+        self.fmt_ubench(f)?;
+        self.fmt_costs(f)
+    }
+}
+
+impl CompareReport {
+    fn fmt_null_call(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let native = self.native_round_trip();
+        writeln!(f, "## Null IPC round trip\n")?;
+        writeln!(
+            f,
+            "| | median | p99 | exits/call | VMM thread switches/call | / Linux pipe round trip |"
+        )?;
+        writeln!(f, "|---|---:|---:|---:|---:|---:|")?;
+        for s in &self.substrates {
+            let call = &s.null_call;
+            let versus = native.map_or("-".into(), |n| {
+                format!(
+                    "{:.2}x",
+                    call.round_trip.median.as_secs_f64() / n.as_secs_f64()
+                )
+            });
+            writeln!(
+                f,
+                "| {} | {} | {} | {:.1} | {:.1} | {versus} |",
+                s.substrate.name(),
+                micros(call.round_trip.median),
+                micros(call.round_trip.p99),
+                call.exits_per_call,
+                call.vmm_switches_per_call,
+            )?;
+        }
+        if let Some(native) = native {
+            writeln!(
+                f,
+                "| Linux: pipe round trip between two processes, same CPU | {} | | | | 1.00x |",
+                micros(native)
+            )?;
+        }
+        if let (Some(native), Some(process)) = (native, self.substrate(Substrate::Process)) {
+            let ratio = process.null_call.round_trip.median.as_secs_f64() / native.as_secs_f64();
+            writeln!(
+                f,
+                "\nprocess null call: {ratio:.2}x a Linux pipe round trip (target at most {NULL_CALL_TARGET:.0}x: {})",
+                if ratio <= NULL_CALL_TARGET { "met" } else { "missed" }
+            )?;
+        }
+        writeln!(f)
+    }
+
+    fn fmt_ubench(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "## ubench (operations per second, median of the rounds)\n"
+        )?;
+        write!(f, "| workload | linux")?;
+        for config in &self.ubench {
+            write!(f, " | {}", config.config.label())?;
+        }
+        writeln!(
+            f,
+            " | linux / kvm-none | linux / process-none | kvm / process (none, paired) |"
+        )?;
+        write!(f, "|---|---:")?;
+        for _ in &self.ubench {
+            write!(f, "|---:")?;
+        }
+        writeln!(f, "|---:|---:|---:|")?;
+        let kvm_over_process = self.kvm_over_process();
+        let none = |substrate| self.config(substrate, Policy::None);
+        for (index, native) in self.native.workloads.iter().enumerate() {
+            write!(f, "| {} | {:.0}", native.name, native.per_second())?;
+            for config in &self.ubench {
+                let value = config
+                    .workloads
+                    .get(index)
+                    .map_or(f64::NAN, |w| w.per_second());
+                write!(f, " | {value:.0}")?;
+            }
+            let versus = |substrate| {
+                none(substrate)
+                    .and_then(|c: &ConfigWorkloads| c.workloads.get(index))
+                    .map_or("-".into(), |w| {
+                        format!("{:.1}x", native.per_second() / w.per_second())
+                    })
+            };
+            let paired = kvm_over_process
+                .get(index)
+                .map_or("-".into(), |r| format!("{r:.2}x"));
+            writeln!(
+                f,
+                " | {} | {} | {paired} |",
+                versus(Substrate::Kvm),
+                versus(Substrate::Process)
+            )?;
+        }
+        writeln!(f)?;
+        for s in &self.substrates {
+            let overhead = geomean(&self.recovery_overhead(s.substrate));
+            let target = match s.substrate {
+                Substrate::Process => format!(
+                    " (target within {:.0}%: {})",
+                    (OVERHEAD_TARGET - 1.0) * 100.0,
+                    if overhead <= OVERHEAD_TARGET {
+                        "met"
+                    } else {
+                        "missed"
+                    }
+                ),
+                Substrate::Kvm => String::new(),
+            };
+            writeln!(
+                f,
+                "{}: enhanced vs none, paired geometric mean: {:+.1}%{target}",
+                s.substrate.name(),
+                (overhead - 1.0) * 100.0
+            )?;
+        }
+        writeln!(
+            f,
+            "kvm vs process (none), paired geometric mean: kvm does {:.2}x the operations per second\n",
+            geomean(&self.kvm_over_process())
+        )
+    }
+
+    fn fmt_costs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "## Boot, memory, recovery\n")?;
+        write!(f, "| |")?;
+        for s in &self.substrates {
+            write!(f, " {} |", s.substrate.name())?;
+        }
+        writeln!(f, " process / kvm |")?;
+        writeln!(f, "|---|---:|---:|---:|")?;
+        let rows: [(&str, fn(&SubstrateFigures) -> f64, &str); 5] = [
+            (
+                "OS boot, `hello-os`, shutdown (median)",
+                |s| s.os_run.median.as_secs_f64() * 1e3,
+                "ms",
+            ),
+            (
+                "host memory per idle domain (PSS)",
+                |s| s.idle_domain_bytes as f64 / 1024.0,
+                "KiB",
+            ),
+            (
+                "checkpoint of a request (ckpt-probe)",
+                |s| s.recovery.checkpoint_later.median.as_secs_f64() * 1e6,
+                "us",
+            ),
+            (
+                "rollback",
+                |s| s.recovery.rollback.median.as_secs_f64() * 1e6,
+                "us",
+            ),
+            (
+                "restart (new domain to its first hypercall)",
+                |s| s.recovery.restart.median.as_secs_f64() * 1e6,
+                "us",
+            ),
+        ];
+        for (label, value, unit) in rows {
+            write!(f, "| {label} |")?;
+            for s in &self.substrates {
+                write!(f, " {:.1} {unit} |", value(s))?;
+            }
+            match (
+                self.substrate(Substrate::Kvm),
+                self.substrate(Substrate::Process),
+            ) {
+                (Some(kvm), Some(process)) => {
+                    writeln!(f, " {:.2}x |", value(process) / value(kvm))?
+                }
+                _ => writeln!(f, " - |")?,
+            }
+        }
+        Ok(())
+    }
+}
