@@ -132,8 +132,6 @@ pub mod uffd {
     pub const O_CLOEXEC: u64 = 0o2_000_000;
     /// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM`: write-protection of shared memory (a memfd).
     pub const FEATURE_WP_SHMEM: u64 = 1 << 12;
-    /// `UFFD_FEATURE_WP_UNPOPULATED`: pages not yet mapped count as protected.
-    pub const FEATURE_WP_UNPOPULATED: u64 = 1 << 13;
     /// `UFFD_FEATURE_WP_ASYNC`: a write to a protected page unprotects it by itself
     /// (no fault to serve) and marks it written, for PAGEMAP_SCAN to find.
     pub const FEATURE_WP_ASYNC: u64 = 1 << 15;
@@ -141,10 +139,6 @@ pub mod uffd {
     pub const IOCTL_API: u64 = 0xc018_aa3f;
     /// `UFFDIO_REGISTER`.
     pub const IOCTL_REGISTER: u64 = 0xc020_aa00;
-    /// `UFFDIO_WRITEPROTECT`.
-    pub const IOCTL_WRITEPROTECT: u64 = 0xc018_aa06;
     /// `UFFDIO_REGISTER_MODE_WP`.
     pub const REGISTER_MODE_WP: u64 = 1 << 1;
-    /// `UFFDIO_WRITEPROTECT_MODE_WP`.
-    pub const WRITEPROTECT_MODE_WP: u64 = 1;
 }

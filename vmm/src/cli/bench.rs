@@ -24,7 +24,7 @@ pub enum BenchCommand {
     /// call loop, reply flood): what fair turns let them take.
     Neighbours(ModesArgs),
     /// Checkpoint, rollback and restart latency of a domain.
-    Recovery(ModesArgs),
+    Recovery(RecoveryArgs),
     /// 1 MiB reads and writes through the blk domain vs the host file; MMIO exit cost.
     Blk(ModesArgs),
     /// File I/O through VFS and blk vs a host file; fcopy on disk vs in memory; blk
@@ -67,6 +67,16 @@ pub struct NativeArgs {
     /// Let the host's scheduler place the processes instead.
     #[arg(long, conflicts_with = "cpu")]
     no_pin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    /// Checkpoint/fault/rollback cycles (at least 20).
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// What runs the probe domain.
+    #[arg(long, value_enum, default_value_t = ankh_vmm::domain::Substrate::Kvm)]
+    substrate: ankh_vmm::domain::Substrate,
 }
 
 #[derive(Debug, Args)]
@@ -155,7 +165,11 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             }
         }
         BenchCommand::Recovery(args) => {
-            out!("{}", ankh_vmm::bench::recovery::run(args.rounds.max(20))?)?
+            let rounds = args.rounds.max(20);
+            out!(
+                "{}",
+                ankh_vmm::bench::recovery::run_on(rounds, args.substrate)?
+            )?
         }
         BenchCommand::Neighbours(args) => {
             out!("{}", ankh_vmm::bench::neighbours::run(args.rounds)?)?

@@ -11,11 +11,22 @@ use crate::dirty_log::DirtyLog;
 use super::{Cpu, Domain, DomainError, DomainState};
 
 impl Domain {
-    /// Number of pages the guest wrote since the last call (KVM's dirty log; the
-    /// domain must have been created with `dirty_log`). Pages the VMM writes into the
+    /// Number of pages the guest wrote since the last call (KVM's dirty log, or a
+    /// process domain's PAGEMAP_SCAN; the domain must have been created with
+    /// `dirty_log`). Pages the VMM writes into the
     /// guest are not counted: KVM logs only the guest's own writes.
     pub fn take_dirty_pages(&self) -> Result<usize, DomainError> {
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
+        if let Cpu::Process(process) = &self.cpu {
+            let mut bitmap = vec![0u64; (size / 4096).div_ceil(64)];
+            process
+                .take_written(&mut bitmap)
+                .map_err(|source| DomainError::PageScan {
+                    domain: self.name.clone(),
+                    source,
+                })?;
+            return Ok(bitmap.iter().map(|word| word.count_ones() as usize).sum());
+        }
         let kvm = self.kvm("dirty log")?;
         let mut log = self.dirty_log()?;
         log.take_all(&kvm.vm, size)

@@ -56,7 +56,9 @@ fn main(boot: &BootInfo) -> u32 {
                 // SAFETY: deliberately hostile: in a process domain this is the page
                 // the tender shares with the VMM (a VM has nothing mapped there and
                 // faults at the first write).
-                unsafe { core::ptr::write_volatile(control.add(i), 0xdead_beef_0bad_f00d ^ i as u64) };
+                unsafe {
+                    core::ptr::write_volatile(control.add(i), 0xdead_beef_0bad_f00d ^ i as u64)
+                };
             }
             ankh_guest_rt::hypercall::nop();
             return 0;

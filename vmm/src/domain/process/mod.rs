@@ -72,7 +72,9 @@ pub struct ProcessCpu {
     control: *mut ControlPage,
     /// Keeps the control memfd alive while mapped (and lets a respawn reuse it).
     _control_file: File,
-    pagemap: Option<pagemap::Pagemap>,
+    /// The process's pagemap (with `track_writes`); behind a lock because
+    /// benchmarks count written pages through `&Domain`.
+    pagemap: Option<std::sync::Mutex<pagemap::Pagemap>>,
     memory_size: u64,
     /// The CPU the process is pinned to (the one the VMM thread that runs it was on).
     pinned: Option<usize>,
@@ -150,10 +152,9 @@ impl ProcessCpu {
             kicked: false,
         };
         if track_writes {
-            cpu.pagemap = Some(
-                pagemap::Pagemap::open(cpu.child.id())
-                    .map_err(host("opening the process's pagemap"))?,
-            );
+            let pagemap = pagemap::Pagemap::open(cpu.child.id())
+                .map_err(host("opening the process's pagemap"))?;
+            cpu.pagemap = Some(std::sync::Mutex::new(pagemap));
         }
         Ok(cpu)
     }
@@ -278,9 +279,12 @@ impl ProcessCpu {
 
     /// Sets in `bitmap` the pages of guest RAM the process wrote since the last look
     /// (and write-protects them again).
-    pub fn take_written(&mut self, bitmap: &mut [u64]) -> std::io::Result<()> {
-        match self.pagemap.as_mut() {
-            Some(pagemap) => pagemap.take_written(RAM_START, self.memory_size, bitmap),
+    pub fn take_written(&self, bitmap: &mut [u64]) -> std::io::Result<()> {
+        match self.pagemap.as_ref() {
+            Some(pagemap) => pagemap
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take_written(RAM_START, self.memory_size, bitmap),
             None => Err(std::io::Error::other(
                 "the domain does not track its writes",
             )),

@@ -4,6 +4,12 @@
 //! pages written since the last scan and protects them again in the same call (Linux
 //! 6.7+). The process substrate's analogue of KVM's dirty log.
 //!
+//! The scan asks for pages both *present* and not protected: a page the process never
+//! touched is a hole, which must not match (protecting a hole of a memfd installs a
+//! marker, and the page tables of the whole range would fill with them, making every
+//! scan walk all of guest RAM). A page that becomes present is unprotected, so it is
+//! reported once at its first touch, read or write.
+//!
 //! The system headers of these hosts predate PAGEMAP_SCAN, so its structures are
 //! defined here (linux/fs.h).
 
@@ -18,6 +24,8 @@ const PM_SCAN_WP_MATCHING: u64 = 1 << 0;
 const PM_SCAN_CHECK_WPASYNC: u64 = 1 << 1;
 /// The page was written since it was last protected.
 const PAGE_IS_WRITTEN: u64 = 1 << 1;
+/// The page is mapped in the process.
+const PAGE_IS_PRESENT: u64 = 1 << 3;
 
 /// `struct pm_scan_arg`.
 #[repr(C)]
@@ -78,7 +86,7 @@ impl Pagemap {
                 end,
                 vec: self.regions.as_mut_ptr() as u64,
                 vec_len: self.regions.len() as u64,
-                category_mask: PAGE_IS_WRITTEN,
+                category_mask: PAGE_IS_WRITTEN | PAGE_IS_PRESENT,
                 return_mask: PAGE_IS_WRITTEN,
                 ..ScanArg::default()
             };
