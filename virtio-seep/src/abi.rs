@@ -16,8 +16,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// when the listing changes under an unchanged version.
 ///
 /// History: 1 stayed while user-mode guests with VMM-built IDTs, the message and queue
-/// ABI and the virtio-blk device went in; 2 is the first pinned version.
-pub const ABI_VERSION: u32 = 3;
+/// ABI and the virtio-blk device went in; 2 is the first pinned version; 4 adds the
+/// process substrate (`process`, `BootInfo::process_control`).
+pub const ABI_VERSION: u32 = 4;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";

@@ -115,6 +115,12 @@ pub fn write_boot_structures(
     free_memory_start: u64,
     exception_stubs: u64,
 ) -> Result<(), GuestMemoryError> {
+    let identity = BootIdentity {
+        name: domain_name,
+        identity,
+        free_memory_start,
+        process_control: 0,
+    };
     let mem = memory.guest();
     mem.write_slice(gdt_entries().as_bytes(), GuestAddress(GDT_ADDR))?;
     write_tss(memory)?;
@@ -125,24 +131,30 @@ pub fn write_boot_structures(
         mem.write_slice(idt.as_bytes(), GuestAddress(IDT_ADDR))?;
     }
     write_page_tables(memory)?;
-    write_boot_info(
-        memory,
-        domain_name,
-        identity,
-        free_memory_start,
-        BOOT_INFO_ADDR,
-    )
+    write_boot_info(memory, &identity, BOOT_INFO_ADDR)
+}
+
+/// What a domain's boot information says about it.
+pub struct BootIdentity<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// Its id and peers.
+    pub identity: &'a DomainIdentity,
+    /// The first byte after its image.
+    pub free_memory_start: u64,
+    /// Its control page, for a process domain (0 in a VM).
+    pub process_control: u64,
 }
 
 /// Writes the boot information of a domain at `at` (a VM's is at `BOOT_INFO_ADDR`, a
 /// process domain's at `abi::process::BOOT_INFO_ADDR`).
 pub fn write_boot_info(
     memory: &DomainMemory,
-    domain_name: &str,
-    identity: &DomainIdentity,
-    free_memory_start: u64,
+    boot: &BootIdentity<'_>,
     at: u64,
 ) -> Result<(), GuestMemoryError> {
+    let (domain_name, identity, free_memory_start) =
+        (boot.name, boot.identity, boot.free_memory_start);
     let mem = memory.guest();
     let mut name = [0u8; DOMAIN_NAME_MAX];
     let name_len = domain_name.len().min(DOMAIN_NAME_MAX);
@@ -164,6 +176,7 @@ pub fn write_boot_info(
         domain_id: identity.id,
         peer_count: u32::try_from(identity.peers.len().min(PEERS_MAX)).expect("small"),
         peers,
+        process_control: boot.process_control,
     };
     mem.write_slice(info.as_bytes(), GuestAddress(at))
 }

@@ -1,4 +1,5 @@
-//! The hypercalls of `virtio_seep::abi::hypercall`: one `out dx, eax` each.
+//! The hypercalls of `virtio_seep::abi::hypercall`: one `out dx, eax` each in a VM; in
+//! a process domain, a handover through the control page (`process_call`).
 //!
 //! The port selects the call, `eax` carries the first argument and `rdi`, `rsi`, `r8`,
 //! `r9`, `r10` the others. Every call is one VM exit (~10 us here), so callers batch.
@@ -20,11 +21,17 @@ pub fn truncate(text: &str, max: u64) -> &str {
 mod imp {
     use core::arch::asm;
 
+    use crate::process_call;
+
     use virtio_seep::abi::hypercall::{Hypercall, CONSOLE_WRITE_MAX, PANIC_TEXT_MAX};
     use virtio_seep::queue::QueueSetup;
 
     /// Ends the domain cleanly with exit code `code`.
     pub fn exit(code: u32) -> ! {
+        if let Some(control) = process_call::control() {
+            // SAFETY: no argument names memory; the VMM stops the domain.
+            unsafe { process_call::call(control, Hypercall::Exit.port(), code, [0; 5]) };
+        }
         // SAFETY: the `out` reaches the VMM, which stops the domain; should it ever resume
         // us, the `hlt` loop keeps the promise of never returning. Nothing is clobbered.
         unsafe {
@@ -45,6 +52,12 @@ mod imp {
     pub fn console_write(bytes: &[u8]) {
         let max = usize::try_from(CONSOLE_WRITE_MAX).unwrap_or(usize::MAX);
         for piece in bytes.chunks(max) {
+            if let Some(control) = process_call::control() {
+                let args = [piece.as_ptr() as u64, piece.len() as u64, 0, 0, 0];
+                // SAFETY: the VMM only reads the piece, borrowed for the call.
+                unsafe { process_call::call(control, Hypercall::ConsoleWrite.port(), 0, args) };
+                continue;
+            }
             // SAFETY: the VMM only reads `piece.len()` bytes at `piece.as_ptr()`, which
             // are initialized and borrowed for the duration of the call (`readonly`
             // makes the compiler store them before the `out`). No register is changed.
@@ -63,6 +76,11 @@ mod imp {
 
     /// The cheapest exit: does nothing and returns.
     pub fn nop() {
+        if let Some(control) = process_call::control() {
+            // SAFETY: no argument names memory.
+            unsafe { process_call::call(control, Hypercall::Nop.port(), 0, [0; 5]) };
+            return;
+        }
         // SAFETY: the VMM resumes the guest right after the `out` and changes nothing.
         unsafe {
             asm!(
@@ -86,6 +104,12 @@ mod imp {
     /// on RX (during [`ipc`] calls). That memory must be reserved for this purpose for the
     /// rest of the domain's life: no Rust reference may cover it while the VMM may write.
     pub unsafe fn ipc_setup(setup: *const QueueSetup) {
+        if let Some(control) = process_call::control() {
+            let args = [setup as u64, 0, 0, 0, 0];
+            // SAFETY: as for the `out` below (the caller's contract).
+            unsafe { process_call::call(control, Hypercall::IpcSetup.port(), 0, args) };
+            return;
+        }
         // SAFETY: the VMM reads the `QueueSetup` at `setup` (valid per the caller; the
         // missing `nomem`/`readonly` makes the compiler store everything first) and
         // changes no register; the caller keeps the named rings reserved for the VMM.
@@ -111,6 +135,11 @@ mod imp {
     /// reference covers memory posted on RX. Normal code calls this only through
     /// `crate::ipc::Ipc`, whose borrows guarantee it.
     pub unsafe fn ipc(value: u32) {
+        if let Some(control) = process_call::control() {
+            // SAFETY: as for the `out` below (the caller's contract).
+            unsafe { process_call::call(control, Hypercall::Ipc.port(), value, [0; 5]) };
+            return;
+        }
         // SAFETY: the VMM reads and writes only the rings and the buffers posted on them
         // (the caller guarantees they are reserved for it). No `nomem`: the asm acts as a
         // compiler barrier, so every ring and buffer store is done before the exit and
@@ -149,6 +178,17 @@ mod imp {
     pub fn panic(file: &str, line: u32, message: &str) -> ! {
         let file = super::truncate(file, PANIC_TEXT_MAX);
         let message = super::truncate(message, PANIC_TEXT_MAX);
+        if let Some(control) = process_call::control() {
+            let args = [
+                file.as_ptr() as u64,
+                file.len() as u64,
+                u64::from(line),
+                message.as_ptr() as u64,
+                message.len() as u64,
+            ];
+            // SAFETY: the VMM reads the two strings and stops the domain.
+            unsafe { process_call::call(control, Hypercall::Panic.port(), 0, args) };
+        }
         // SAFETY: the VMM reads the two strings (valid, 'static or borrowed for the whole
         // call) and stops the domain; `readonly` makes their bytes visible to it, and the
         // `hlt` loop never returns.

@@ -46,6 +46,8 @@ pub mod num;
 mod mem;
 #[cfg(all(not(test), panic = "abort"))]
 mod panic;
+#[cfg(not(test))]
+mod process_call;
 #[cfg(all(not(test), panic = "abort"))]
 mod start;
 

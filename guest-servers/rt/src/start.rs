@@ -33,6 +33,7 @@ extern "C" fn start(boot: *const BootInfo) -> ! {
     // bit pattern is a valid `BootInfo` (it is `FromBytes`), and it lives for the whole
     // run, so a shared `'static` reference is sound.
     let boot = unsafe { &*boot };
+    crate::process_call::init(boot.process_control);
     heap::init(boot);
     // SAFETY: `entry!` defines this symbol with exactly this signature; a missing or
     // mistyped main is a link or compile error in the image.

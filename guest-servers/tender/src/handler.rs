@@ -266,11 +266,30 @@ fn describe(signal: u64, info: *const u8, frame: &Frame) -> ExitRecord {
     exit
 }
 
+/// The runtime's in-call byte, if the runtime named one inside guest RAM.
+fn in_call_byte(control: *mut ControlPage) -> Option<*mut u8> {
+    // SAFETY: the control page is mapped; the value is the guest's to write.
+    let address = unsafe { read_volatile(addr_of!((*control).in_call)) };
+    // SAFETY: written once before the handlers were installed.
+    let end = unsafe { MEMORY_END };
+    (address >= RAM_START && address < end).then_some(address as *mut u8)
+}
+
 extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
+    let control = crate::control();
+    if signal as u64 == SIGUSR1 {
+        // Inside a call of its runtime the guest writes its own report: a kick's would
+        // overwrite it, and the call reaches the VMM anyway.
+        if let Some(byte) = in_call_byte(control) {
+            // SAFETY: inside guest RAM, mapped for the process's life.
+            if unsafe { read_volatile(byte) } != 0 {
+                return;
+            }
+        }
+    }
     // SAFETY: the kernel passes a ucontext whose mcontext holds the general registers.
     let frame = Frame(unsafe { context.add(UC_MCONTEXT) } as *mut u64);
     let exit = describe(signal as u64, info, &frame);
-    let control = crate::control();
     // SAFETY: the control page is mapped for the process's life; the VMM reads it only
     // once the turn is its own, after these writes (the futex call orders them).
     unsafe {
@@ -284,6 +303,13 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
         write_volatile(addr_of_mut!((*control).exits), exits.wrapping_add(1));
     }
     hand_over(control);
+    // Wherever the guest resumes (here, or where a rollback put it), it is not inside
+    // a call of its runtime: a rollback to a call's boundary restored the byte as that
+    // call set it, and resumes after the point where the call itself clears it.
+    if let Some(byte) = in_call_byte(control) {
+        // SAFETY: inside guest RAM, mapped for the process's life.
+        unsafe { write_volatile(byte, 0) };
+    }
     // SAFETY: as above; the VMM wrote what the guest resumes with before handing the
     // turn back.
     unsafe {

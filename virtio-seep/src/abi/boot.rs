@@ -60,6 +60,10 @@ pub struct BootInfo {
     pub peer_count: u32,
     /// The domains this one may send requests to.
     pub peers: [Peer; PEERS_MAX],
+    /// 0 in a VM. In a process domain (see [`crate::abi::process`]), the address of
+    /// the control page: the runtime makes its hypercalls there (a futex handover to
+    /// the VMM) instead of trapping on `out`.
+    pub process_control: u64,
 }
 
 impl BootInfo {
@@ -80,4 +84,4 @@ impl BootInfo {
 }
 
 const _: () = assert!(core::mem::size_of::<Peer>() == 24);
-const _: () = assert!(core::mem::size_of::<BootInfo>() == 64 + 8 + 24 * PEERS_MAX);
+const _: () = assert!(core::mem::size_of::<BootInfo>() == 64 + 8 + 24 * PEERS_MAX + 8);

@@ -12,6 +12,14 @@
 //! hands the turn to the VMM through the futex word [`ControlPage::turn`], waits for
 //! it back, loads the registers the VMM left there and returns into the guest.
 //!
+//! The runtime makes its own hypercalls without a trap (`BootInfo::process_control`
+//! tells it where the page is): it sets its in-call byte ([`ControlPage::in_call`]),
+//! writes an [`ExitRecord`] (a 4-byte port write, `insn_len` 0) and the argument
+//! registers, saves its callee-saved registers, stack pointer, return address, flags
+//! and x87 state, hands the turn over and waits; given the turn back, it loads every
+//! register from the page and continues where they say: after the call, or wherever a
+//! rollback put it. A signal-path exit and a call look the same to the VMM.
+//!
 //! Process address space of a domain:
 //! ```text
 //! 0x0001_0000 .. memory_size   guest RAM (the memfd from offset 0x1_0000, shared, RWX)
@@ -188,7 +196,21 @@ pub struct ControlPage {
     pub regs: Regs,
     /// The guest's x87/SSE state at the exit (FXSAVE layout), loaded back likewise.
     pub fpu: [u8; 512],
+    /// The address of the runtime's "in a call" byte (0: none). While it is nonzero the
+    /// guest is inside a hypercall of its runtime, writing this page itself: the tender
+    /// then ignores a kick, whose report would overwrite the call's (the call is about
+    /// to reach the VMM anyway).
+    pub in_call: u64,
 }
+
+/// Offset of [`ControlPage::turn`] (for the runtime's assembly).
+pub const TURN_OFFSET: usize = core::mem::offset_of!(ControlPage, turn);
+/// Offset of [`ControlPage::regs`].
+pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
+/// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
+pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
+
+const _: () = assert!(FPU_OFFSET % 16 == 0);
 
 const _: () = assert!(core::mem::size_of::<ControlPage>() <= FILTER_OFFSET as usize);
 const _: () = assert!(BOOT_INFO_ADDR >= RAM_START);

@@ -155,17 +155,17 @@ impl Domain {
         let name = config.name.clone();
         let (memory, ram) = DomainMemory::shared(config.memory_size, &name)?;
         let entry = image.load(&memory)?;
-        x86_boot::write_boot_info(
-            &memory,
-            &name,
-            &config.identity,
-            image.end(),
-            virtio_seep::abi::process::BOOT_INFO_ADDR,
-        )
-        .map_err(|source| DomainError::BootStructures {
-            domain: name.clone(),
-            source,
-        })?;
+        let boot = x86_boot::BootIdentity {
+            name: &name,
+            identity: &config.identity,
+            free_memory_start: image.end(),
+            process_control: virtio_seep::abi::process::CONTROL_ADDR,
+        };
+        x86_boot::write_boot_info(&memory, &boot, virtio_seep::abi::process::BOOT_INFO_ADDR)
+            .map_err(|source| DomainError::BootStructures {
+                domain: name.clone(),
+                source,
+            })?;
         let cpu = ProcessCpu::spawn(&ram, config.memory_size, entry, config.dirty_log).map_err(
             |source| DomainError::Process {
                 domain: name,

@@ -1,0 +1,192 @@
+//! Hypercalls in a process domain, without a trap: the same calls as the `out` of a VM,
+//! made through the control page the VMM shares with this process (protocol in
+//! `virtio_seep::abi::process`). A trap on `out` works there too (the tender turns
+//! the signal into the same report), but costs a signal delivery and a `sigreturn`,
+//! which are dearer than the whole futex handover to the VMM.
+
+use core::arch::global_asm;
+use core::ptr::{addr_of_mut, write_volatile};
+use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
+
+use virtio_seep::abi::process::{
+    exit_kind, ControlPage, ExitRecord, FPU_OFFSET, REGS_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM,
+};
+
+/// The control page's address (0: not a process domain, hypercalls use `out`).
+static CONTROL: AtomicU64 = AtomicU64::new(0);
+
+/// Nonzero while this domain is inside [`call`] (the tender ignores kicks then; see
+/// `ControlPage::in_call`). Written by plain stores and by the assembly below.
+#[no_mangle]
+static mut ANKH_IN_CALL: u8 = 0;
+
+/// Takes the control page's address from the boot information (0 in a VM).
+pub fn init(control: u64) {
+    if control == 0 {
+        return;
+    }
+    CONTROL.store(control, Ordering::Relaxed);
+    // SAFETY: the VMM named this page; the tender mapped it before the first
+    // instruction of the image ran. Only this domain's one thread writes it while the
+    // turn is the guest's.
+    unsafe {
+        write_volatile(
+            addr_of_mut!((*(control as *mut ControlPage)).in_call),
+            (&raw const ANKH_IN_CALL) as u64,
+        );
+    }
+}
+
+/// The control page, in a process domain.
+#[inline]
+pub fn control() -> Option<*mut ControlPage> {
+    match CONTROL.load(Ordering::Relaxed) {
+        0 => None,
+        address => Some(address as *mut ControlPage),
+    }
+}
+
+/// Makes hypercall `port` with `value` and the argument registers `rdi`, `rsi`, `r8`,
+/// `r9`, `r10` through `control`.
+///
+/// # Safety
+///
+/// As the `out` of the same call: every address in the arguments names memory the VMM
+/// may read or write for that call.
+pub unsafe fn call(control: *mut ControlPage, port: u16, value: u32, args: [u64; 5]) {
+    // SAFETY: ANKH_IN_CALL is this domain's own byte; set before the page is written,
+    // so that a kick arriving from here on does not overwrite the report.
+    unsafe { write_volatile(&raw mut ANKH_IN_CALL, 1) };
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: the control page is mapped for the domain's life and the turn is the
+    // guest's: only this thread writes it now.
+    unsafe {
+        write_volatile(
+            addr_of_mut!((*control).exit),
+            ExitRecord {
+                kind: exit_kind::PORT_WRITE,
+                port: u32::from(port),
+                size: 4,
+                value,
+                ..ExitRecord::default()
+            },
+        );
+        let regs = addr_of_mut!((*control).regs);
+        write_volatile(addr_of_mut!((*regs).rax), u64::from(value));
+        write_volatile(addr_of_mut!((*regs).rdi), args[0]);
+        write_volatile(addr_of_mut!((*regs).rsi), args[1]);
+        write_volatile(addr_of_mut!((*regs).r8), args[2]);
+        write_volatile(addr_of_mut!((*regs).r9), args[3]);
+        write_volatile(addr_of_mut!((*regs).r10), args[4]);
+        write_volatile(addr_of_mut!((*regs).rdx), u64::from(port));
+    }
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: the assembly below saves this context into the page, hands over, and
+    // comes back with the context the VMM left there: this one, unless a rollback put
+    // the domain back at an earlier boundary (whose memory it restored too).
+    unsafe { ankh_process_handover(control) };
+}
+
+extern "C" {
+    /// See [`call`]: save, hand over, wait, load, continue.
+    fn ankh_process_handover(control: *mut ControlPage);
+}
+
+// Regs field offsets (the order of `kvm_regs`).
+const RAX: usize = REGS_OFFSET;
+const RBX: usize = REGS_OFFSET + 8;
+const RCX: usize = REGS_OFFSET + 16;
+const RDX: usize = REGS_OFFSET + 24;
+const RSI: usize = REGS_OFFSET + 32;
+const RDI: usize = REGS_OFFSET + 40;
+const RSP: usize = REGS_OFFSET + 48;
+const RBP: usize = REGS_OFFSET + 56;
+const R8: usize = REGS_OFFSET + 64;
+const R12: usize = REGS_OFFSET + 96;
+const RIP: usize = REGS_OFFSET + 128;
+const RFLAGS: usize = REGS_OFFSET + 136;
+
+// rdi = the control page. The context saved is the one a plain `ret` would give the
+// caller: rip = the return address, rsp = above it. Given the turn back, every general
+// register, the flags and rip come from the page; the last store clears the in-call
+// byte, after which a kick may be reported again (its report then saves and restores
+// exactly the state between here and the `ret`).
+global_asm!(
+    ".pushsection .text.ankh_process_handover, \"ax\", @progbits",
+    ".global ankh_process_handover",
+    "ankh_process_handover:",
+    "    mov [rdi + {rbx}], rbx",
+    "    mov [rdi + {rbp}], rbp",
+    "    mov [rdi + {r12}], r12",
+    "    mov [rdi + {r12} + 8], r13",
+    "    mov [rdi + {r12} + 16], r14",
+    "    mov [rdi + {r12} + 24], r15",
+    "    mov rax, [rsp]",
+    "    mov [rdi + {rip}], rax",
+    "    lea rax, [rsp + 8]",
+    "    mov [rdi + {rsp}], rax",
+    "    pushfq",
+    "    pop rax",
+    "    mov [rdi + {rflags}], rax",
+    "    fxsave [rdi + {fpu}]",
+    "    mov r12, rdi",
+    "    mov dword ptr [r12 + {turn}], {turn_vmm}",
+    // futex(&turn, FUTEX_WAKE, 1)
+    "    lea rdi, [r12 + {turn}]",
+    "    mov esi, 1",
+    "    mov edx, 1",
+    "    mov eax, 202",
+    "    syscall",
+    "2:",
+    "    cmp dword ptr [r12 + {turn}], {turn_guest}",
+    "    je 3f",
+    // futex(&turn, FUTEX_WAIT, TURN_VMM, no timeout)
+    "    lea rdi, [r12 + {turn}]",
+    "    xor esi, esi",
+    "    mov edx, {turn_vmm}",
+    "    xor r10d, r10d",
+    "    mov eax, 202",
+    "    syscall",
+    "    jmp 2b",
+    "3:",
+    "    fxrstor [r12 + {fpu}]",
+    "    mov rax, r12",
+    "    mov rsp, [rax + {rsp}]",
+    "    push qword ptr [rax + {rip}]",
+    "    push qword ptr [rax + {rflags}]",
+    "    mov rbx, [rax + {rbx}]",
+    "    mov rcx, [rax + {rcx}]",
+    "    mov rdx, [rax + {rdx}]",
+    "    mov rsi, [rax + {rsi}]",
+    "    mov rdi, [rax + {rdi}]",
+    "    mov rbp, [rax + {rbp}]",
+    "    mov r8, [rax + {r8}]",
+    "    mov r9, [rax + {r8} + 8]",
+    "    mov r10, [rax + {r8} + 16]",
+    "    mov r11, [rax + {r8} + 24]",
+    "    mov r12, [rax + {r12}]",
+    "    mov r13, [rax + {r12} + 8]",
+    "    mov r14, [rax + {r12} + 16]",
+    "    mov r15, [rax + {r12} + 24]",
+    "    mov rax, [rax + {rax}]",
+    "    mov byte ptr [rip + ANKH_IN_CALL], 0",
+    "    popfq",
+    "    ret",
+    ".popsection",
+    rax = const RAX,
+    rbx = const RBX,
+    rcx = const RCX,
+    rdx = const RDX,
+    rsi = const RSI,
+    rdi = const RDI,
+    rsp = const RSP,
+    rbp = const RBP,
+    r8 = const R8,
+    r12 = const R12,
+    rip = const RIP,
+    rflags = const RFLAGS,
+    fpu = const FPU_OFFSET,
+    turn = const TURN_OFFSET,
+    turn_vmm = const TURN_VMM,
+    turn_guest = const TURN_GUEST,
+);
