@@ -109,6 +109,7 @@ fn host_run() -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
             name: name.to_owned(),
             operations: bytes as u64,
             elapsed: start.elapsed(),
+            exits: 0,
         });
         result
     };

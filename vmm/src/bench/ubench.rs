@@ -54,6 +54,8 @@ pub struct Workload {
     pub operations: u64,
     /// Time they took.
     pub elapsed: Duration,
+    /// Exits of all domains to the VMM meanwhile (0 natively).
+    pub exits: u64,
 }
 
 impl Workload {
@@ -226,6 +228,7 @@ pub(super) fn mean(runs: &[Workload]) -> Workload {
         name: runs.first().map(|run| run.name.clone()).unwrap_or_default(),
         operations: runs.first().map_or(0, |run| run.operations),
         elapsed: runs.iter().map(|run| run.elapsed).sum::<Duration>() / count,
+        exits: runs.iter().map(|run| run.exits).sum::<u64>() / u64::from(count),
     }
 }
 
@@ -338,7 +341,11 @@ pub fn run_marked(
         substrate: run.substrate,
         ipc_trace: Some(Arc::new(move |event, _, domain| {
             if event == TraceEvent::Nop && domain.name() == program {
-                recorder.lock().expect("stamps lock").push(Instant::now());
+                let exits = crate::domain::EXITS.load(std::sync::atomic::Ordering::Relaxed);
+                recorder
+                    .lock()
+                    .expect("stamps lock")
+                    .push((Instant::now(), exits));
             }
         })),
         ..SystemOptions::new(Arc::new(move |name| -> Box<dyn ConsoleSink> {
@@ -374,7 +381,8 @@ pub fn run_marked(
         workloads.push(Workload {
             name: name.to_owned(),
             operations,
-            elapsed: *end - *start,
+            elapsed: end.0 - start.0,
+            exits: end.1.saturating_sub(start.1),
         });
     }
     if workloads.is_empty() {
@@ -392,6 +400,7 @@ mod tests {
             name: "syscall".into(),
             operations: ops,
             elapsed: Duration::from_millis(millis),
+            exits: 0,
         }
     }
 

@@ -99,6 +99,10 @@ pub struct CompareArgs {
     /// Also write the ubench workloads as a grouped bar chart to this SVG file.
     #[arg(long, value_name = "FILE")]
     svg: Option<std::path::PathBuf>,
+    /// The cost of one exit on bare-metal KVM, in microseconds, for the projection
+    /// (see docs/isolation-cost.md for published figures).
+    #[arg(long, default_value_t = 1.0)]
+    bare_exit_us: f64,
 }
 
 #[derive(Debug, Args)]
@@ -148,7 +152,15 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         }
         BenchCommand::Compare(args) => {
             let cpu = (!args.no_pin).then_some(args.cpu);
-            let report = ankh_vmm::bench::compare::run(args.rounds, cpu)
+            if !(args.bare_exit_us.is_finite() && args.bare_exit_us >= 0.0) {
+                return Err(format!(
+                    "ankh bench compare: --bare-exit-us must be a number of microseconds >= 0, not {}",
+                    args.bare_exit_us
+                )
+                .into());
+            }
+            let bare_exit = std::time::Duration::from_secs_f64(args.bare_exit_us / 1e6);
+            let report = ankh_vmm::bench::compare::run(args.rounds, cpu, bare_exit)
                 .map_err(|e| format!("ankh bench compare: {e}"))?;
             if let Some(path) = &args.svg {
                 let svg = report.svg()?;

@@ -50,6 +50,11 @@ use process::ProcessCpu;
 use run::RunBudget;
 use vcpu_state::VcpuAccess;
 
+/// Exits of every domain of this process so far, whatever their substrate (each VM exit
+/// or process-domain report): benchmarks read it around a workload to count the exits
+/// per operation.
+pub static EXITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Where a domain is in its life (see the module documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DomainState {

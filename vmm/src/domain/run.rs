@@ -158,6 +158,7 @@ impl Domain {
     }
 
     fn step_once(&mut self) -> Result<Step, DomainError> {
+        super::EXITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let kvm = match &mut self.cpu {
             Cpu::Kvm(kvm) => kvm,
             Cpu::Process(_) => return self.step_process(),

@@ -114,13 +114,20 @@ pub struct CompareReport {
     pub ubench: Vec<ConfigWorkloads>,
     /// Linux natively.
     pub native: NativeReport,
+    /// The cost of an exit on bare-metal KVM, for the projection (a parameter: this
+    /// host is nested).
+    pub bare_exit: Duration,
 }
 
 /// Idle domains booted for the memory figure.
 const IDLE_DOMAINS: usize = 8;
 
 /// Runs the comparison: `rounds` rounds, on CPU `cpu` when given.
-pub fn run(rounds: usize, cpu: Option<usize>) -> Result<CompareReport, Box<dyn std::error::Error>> {
+pub fn run(
+    rounds: usize,
+    cpu: Option<usize>,
+    bare_exit: Duration,
+) -> Result<CompareReport, Box<dyn std::error::Error>> {
     if let Some(cpu) = cpu {
         super::pin_to_cpu(cpu)?;
     }
@@ -188,6 +195,7 @@ pub fn run(rounds: usize, cpu: Option<usize>) -> Result<CompareReport, Box<dyn s
         substrates,
         ubench,
         native: merge_native(native_runs),
+        bare_exit,
     })
 }
 

@@ -94,6 +94,8 @@ impl CompareReport {
                 for config in &self.ubench {
                     if let Some(w) = config.workloads.get(index) {
                         row[config.config.label()] = json!(w.per_second());
+                        let per_op = w.exits as f64 / w.operations.max(1) as f64;
+                        row[format!("{}_exits_per_op", config.config.label())] = json!(per_op);
                     }
                 }
                 row
@@ -102,6 +104,8 @@ impl CompareReport {
         json!({
             "rounds": self.rounds,
             "native_pipe_round_trip_us": self.native_round_trip().map(|d| d.as_secs_f64() * 1e6),
+            "nested_exit_us": self.nested_exit().map(|d| d.as_secs_f64() * 1e6),
+            "bare_exit_us": self.bare_exit.as_secs_f64() * 1e6,
             "substrates": substrates,
             "ubench_ops_per_second": workloads,
         })
@@ -169,11 +173,49 @@ impl fmt::Display for CompareReport {
         writeln!(f, "# ankh bench compare ({} rounds)\n", self.rounds)?;
         self.fmt_null_call(f)?;
         self.fmt_ubench(f)?;
-        self.fmt_costs(f)
+        self.fmt_costs(f)?;
+        self.fmt_projection(f)
     }
 }
 
 impl CompareReport {
+    /// The exit cost of the kvm substrate on this host (the recovery bench's raw exit).
+    pub fn nested_exit(&self) -> Option<Duration> {
+        self.substrate(Substrate::Kvm).map(|s| s.recovery.raw_exit)
+    }
+
+    fn fmt_projection(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(nested), Some(kvm)) = (
+            self.nested_exit(),
+            self.config(Substrate::Kvm, Policy::None),
+        ) else {
+            return Ok(());
+        };
+        let saved_per_exit = nested.saturating_sub(self.bare_exit).as_secs_f64() * 1e6;
+        writeln!(
+            f,
+            "\n## Projection to bare-metal KVM (kvm-none)\n\nAn exit costs {} here (measured, nested); the projection replaces it with {} (a parameter, `--bare-exit-us`): time per operation minus exits per operation times the difference.\n",
+            micros(nested),
+            micros(self.bare_exit)
+        )?;
+        writeln!(f, "| workload | exits/op | us/op here | us/op projected | linux us/op | projected / linux |")?;
+        writeln!(f, "|---|---:|---:|---:|---:|---:|")?;
+        for (workload, native) in kvm.workloads.iter().zip(&self.native.workloads) {
+            let ops = workload.operations.max(1) as f64;
+            let exits = workload.exits as f64 / ops;
+            let here = workload.elapsed.as_secs_f64() * 1e6 / ops;
+            let projected = (here - exits * saved_per_exit).max(0.0);
+            let linux = 1e6 / native.per_second();
+            writeln!(
+                f,
+                "| {} | {exits:.1} | {here:.1} | {projected:.1} | {linux:.2} | {:.1}x |",
+                workload.name,
+                projected / linux
+            )?;
+        }
+        Ok(())
+    }
+
     fn fmt_null_call(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let native = self.native_round_trip();
         writeln!(f, "## Null IPC round trip\n")?;

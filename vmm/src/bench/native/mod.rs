@@ -116,6 +116,7 @@ fn timed(
         name: name.to_owned(),
         operations: count,
         elapsed: start.elapsed(),
+        exits: 0,
     })
 }
 
@@ -276,6 +277,7 @@ fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
                 name: first.name.clone(),
                 operations: first.operations,
                 elapsed: Summary::of(&mut elapsed)?.median,
+                exits: 0,
             })
         })
         .collect()
