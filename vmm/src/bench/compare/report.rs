@@ -80,6 +80,8 @@ impl CompareReport {
                     "checkpoint_pages": s.recovery.checkpoint_later_pages,
                     "rollback_us": s.recovery.rollback.median.as_secs_f64() * 1e6,
                     "restart_us": s.recovery.restart.median.as_secs_f64() * 1e6,
+                    "exit_us": s.recovery.raw_exit.as_secs_f64() * 1e6,
+                    "write_trap_us": s.recovery.trap().as_secs_f64() * 1e6,
                     "recovery_overhead_geomean": geomean(&self.recovery_overhead(s.substrate)),
                 })
             })
@@ -343,7 +345,17 @@ impl CompareReport {
         }
         writeln!(f, " process / kvm |")?;
         writeln!(f, "|---|---:|---:|---:|")?;
-        let rows: [(&str, fn(&SubstrateFigures) -> f64, &str); 5] = [
+        let rows: [(&str, fn(&SubstrateFigures) -> f64, &str); 7] = [
+            (
+                "exit: a Nop hypercall's round trip (nop-loop)",
+                |s| s.recovery.raw_exit.as_secs_f64() * 1e6,
+                "us",
+            ),
+            (
+                "first write to a page after a checkpoint (trap)",
+                |s| s.recovery.trap().as_secs_f64() * 1e6,
+                "us",
+            ),
             (
                 "OS boot, `hello-os`, shutdown (median)",
                 |s| s.os_run.median.as_secs_f64() * 1e3,
