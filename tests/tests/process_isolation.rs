@@ -71,3 +71,42 @@ fn scribbling_over_the_control_page_harms_only_the_scribbler() {
         "process: {exit}"
     );
 }
+
+#[test]
+fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
+    let host = kvm();
+    let config = DomainConfig {
+        substrate: Substrate::Process,
+        dirty_log: true,
+        ..DomainConfig::named("victim")
+    };
+    let mut domain = ankh_vmm::Domain::create(
+        &host,
+        &config,
+        &ankh_tests::image("nop-loop"),
+        Box::new(ankh_vmm::console::CapturedConsole::default()),
+    )
+    .expect("creating the domain");
+    // Mid-run: stopped at its first Nop, the process is killed by someone else.
+    assert_eq!(
+        domain
+            .run_until(|call| call == virtio_seep::abi::hypercall::Hypercall::Nop)
+            .unwrap(),
+        None
+    );
+    domain.checkpoint().unwrap();
+    let pid = domain.process_id().expect("a process domain has a process");
+    // SAFETY: `pid` is the domain's process, a child of this test process (not yet
+    // reaped, so it names no other process).
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    match domain.run().unwrap() {
+        DomainExit::Faulted(DomainFault::ProcessDied { .. }) => {}
+        other => panic!("{other}"),
+    }
+    // Nothing left to resume: recovery must restart it, not roll it back.
+    assert!(matches!(
+        domain.rollback(),
+        Err(ankh_vmm::DomainError::ProcessGone { .. })
+    ));
+    assert_hello_boots_on(&host, Substrate::Process);
+}

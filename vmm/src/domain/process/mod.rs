@@ -14,12 +14,14 @@ pub(super) mod mmio;
 mod pagemap;
 mod spawn;
 mod step;
+mod watcher;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use virtio_seep::abi::process::{
     ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, RAM_START, SETUP_MAGIC,
@@ -28,9 +30,13 @@ use virtio_seep::abi::process::{
 
 use crate::watchdog::VcpuWatch;
 
-/// How often a waiting VMM thread looks whether the process died (a dead process
-/// wakes nobody).
-const LIVENESS_POLL: Duration = Duration::from_millis(20);
+/// How often a waiting VMM thread looks whether the process died, should the event
+/// loop's wake-up (`watcher`) be lost: a fallback, not the way deaths are noticed.
+const LIVENESS_POLL: Duration = Duration::from_millis(250);
+
+/// How long a kicked process may take to report before it is killed: a guest that
+/// keeps its runtime's in-call byte set ignores kicks, and must not hold the VMM.
+const KICK_GRACE: Duration = Duration::from_millis(200);
 
 /// The signal that makes the tender report a "kicked" exit (preemption, watchdog).
 const KICK: libc::c_int = libc::SIGUSR1;
@@ -64,22 +70,42 @@ pub(super) enum ProcessExit {
     Died(ExitStatus),
 }
 
+/// The VMM's mapping of a control memfd (unmapped when the last holder drops it).
+pub(super) struct Mapping {
+    base: *mut libc::c_void,
+    _file: File,
+}
+
+// SAFETY: the mapping is plain shared memory, accessed with volatile and atomic
+// operations only by its holders.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `ProcessCpu::spawn`, of CONTROL_SIZE bytes;
+        // nothing uses it any more (this is its last holder).
+        unsafe { libc::munmap(self.base, usize::try_from(CONTROL_SIZE).expect("small")) };
+    }
+}
+
 /// The VMM's side of one process domain.
 pub struct ProcessCpu {
     child: Child,
     /// Whether `child` has been reaped (a dead process's status, once read, is gone).
     died: Option<ExitStatus>,
     control: *mut ControlPage,
-    /// Keeps the control memfd alive while mapped (and lets a respawn reuse it).
-    _control_file: File,
+    /// Whether the process is gone, as its pidfd on the event loop says.
+    liveness: Arc<watcher::Liveness>,
     /// The process's pagemap (with `track_writes`); behind a lock because
     /// benchmarks count written pages through `&Domain`.
     pagemap: Option<std::sync::Mutex<pagemap::Pagemap>>,
     memory_size: u64,
     /// The CPU the process is pinned to (the one the VMM thread that runs it was on).
     pinned: Option<usize>,
-    /// A kick was sent and its "kicked" exit has not been seen yet.
-    kicked: bool,
+    /// When a kick was sent whose "kicked" exit has not been seen yet.
+    kicked: Option<Instant>,
 }
 
 // SAFETY: `control` points into a shared mapping owned by this value (unmapped on drop);
@@ -120,6 +146,12 @@ impl ProcessCpu {
             ));
         }
         let program = filter::program()?;
+        let mapping = Arc::new(Mapping {
+            base,
+            _file: control_file
+                .try_clone()
+                .map_err(host("dup of the control memfd"))?,
+        });
         let control = base.cast::<ControlPage>();
         // SAFETY: the mapping is CONTROL_SIZE bytes, zeroed, page-aligned: room for the
         // control page and, at FILTER_OFFSET, the program (bounded by FILTER_MAX,
@@ -141,15 +173,20 @@ impl ProcessCpu {
                 program.len(),
             );
         }
+        // SAFETY: `turn` is the first field of the mapped page, 4-byte aligned.
+        let turn = unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*control).turn)) };
+        let liveness = Arc::new(watcher::Liveness::new(mapping, turn));
+        let child = spawn::spawn_tender(ram, &control_file).map_err(host("starting the tender"))?;
+        watcher::watch(child.id(), Arc::clone(&liveness)).map_err(host("watching the process"))?;
         let mut cpu = ProcessCpu {
-            child: spawn::spawn_tender(ram, &control_file).map_err(host("starting the tender"))?,
+            child,
             died: None,
             control,
-            _control_file: control_file,
+            liveness,
             pagemap: None,
             memory_size,
             pinned: None,
-            kicked: false,
+            kicked: None,
         };
         if track_writes {
             let pagemap = pagemap::Pagemap::open(cpu.child.id())
@@ -227,20 +264,25 @@ impl ProcessCpu {
                 TURN_GUEST,
                 Some(LIVENESS_POLL),
             );
-            if woke == Err(libc::ETIMEDOUT) {
+            if self.liveness.dead.load(Ordering::Acquire) || woke == Err(libc::ETIMEDOUT) {
                 if let Some(status) = self.poll_death() {
                     return ProcessExit::Died(status);
                 }
             }
-            if !self.kicked && (watch.fired() || watch.preempted()) {
-                self.kick();
+            match self.kicked {
+                None if watch.fired() || watch.preempted() => self.kick(),
+                Some(at) if at.elapsed() > KICK_GRACE => {
+                    // It ignores its kicks: end it (the event loop then wakes us).
+                    let _ = self.child.kill();
+                }
+                _ => {}
             }
         }
         // SAFETY: the turn is the VMM's: the tender wrote the record before handing it.
         let exit = unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).exit)) };
-        if exit.kind == virtio_seep::abi::process::exit_kind::KICKED {
-            self.kicked = false;
-        }
+        // Any report answers a kick: the process is stopped at an exit either way (a
+        // kick still queued is taken later, as a stale one).
+        self.kicked = None;
         ProcessExit::Exit(exit)
     }
 
@@ -249,7 +291,7 @@ impl ProcessCpu {
         // SAFETY: `pid` is our unreaped child (a zombie at worst), so it names no
         // other process.
         unsafe { libc::kill(pid, KICK) };
-        self.kicked = true;
+        self.kicked = Some(Instant::now());
     }
 
     /// Pins the process to the CPU this thread runs on: a futex handover to the other
