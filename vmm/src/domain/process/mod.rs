@@ -336,17 +336,11 @@ impl ProcessCpu {
 
 impl Drop for ProcessCpu {
     fn drop(&mut self) {
-        // A stopped domain's process waits in its handler for ever: end it.
+        // A stopped domain's process waits in its handler for ever: end it. The
+        // control page's mapping goes with the last of this domain's `liveness` and
+        // the event loop's subscriber (`Mapping`).
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // SAFETY: the mapping made in `spawn`, of CONTROL_SIZE bytes; nothing uses it
-        // any more.
-        unsafe {
-            libc::munmap(
-                self.control.cast(),
-                usize::try_from(CONTROL_SIZE).expect("small"),
-            )
-        };
     }
 }
 
