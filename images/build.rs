@@ -53,7 +53,7 @@ fn main() {
     std::fs::write(
         out_dir.join("tender.rs"),
         format!(
-            "static TENDER_ELF: &[u8] = include_bytes!({:?});\n",
+            "static TENDER_ELF: &Aligned<[u8]> = &Aligned(*include_bytes!({:?}));\n",
             tender.1
         ),
     )

@@ -34,7 +34,7 @@ include!(concat!(env!("OUT_DIR"), "/tender.rs"));
 /// The tender of the process substrate: the static Linux program each process domain
 /// starts as (`guest-servers/tender`, see `virtio_seep::abi::process`).
 pub fn tender() -> &'static [u8] {
-    TENDER_ELF
+    &TENDER_ELF.0
 }
 
 /// The root file system archive (`ankh_proto::rootfs` format) built with the images:

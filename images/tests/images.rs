@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 61] = [
+const NAMES: [&str; 62] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -71,6 +71,7 @@ const NAMES: [&str; 61] = [
     "release-crasher",
     "segment-probe",
     "suite",
+    "syscall-probe",
     "ubench",
     "vfs",
     "x87-probe",
@@ -84,6 +85,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+#[test]
+fn the_tender_is_a_static_linux_program_not_a_guest_image() {
+    let file = ElfFile64::<Endianness>::parse(ankh_images::tender()).expect("the tender");
+    let entry = file.entry();
+    assert_eq!(entry, virtio_seep::abi::process::TENDER_BASE);
+    assert!(find("tender").is_none(), "not among the guest images");
 }
 
 #[test]
