@@ -98,7 +98,7 @@ fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
     let pid = domain.process_id().expect("a process domain has a process");
     // SAFETY: `pid` is the domain's process, a child of this test process (not yet
     // reaped, so it names no other process).
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+    assert_eq!(unsafe { libc::kill(pid.cast_signed(), libc::SIGKILL) }, 0);
     match domain.run().unwrap() {
         DomainExit::Faulted(DomainFault::ProcessDied { .. }) => {}
         other => panic!("{other}"),

@@ -45,6 +45,9 @@ pub struct VcpuState {
 }
 
 /// The CPU state of a checkpoint, per substrate.
+// The store holds one at a time; boxing the larger variant would cost an allocation at
+// every checkpoint of a VM, on the request path.
+#[allow(clippy::large_enum_variant)]
 pub enum CpuState {
     /// A VM's vCPU.
     Vm(VcpuState),

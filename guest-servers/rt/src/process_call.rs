@@ -24,6 +24,8 @@ static CONTROL: AtomicU64 = AtomicU64::new(0);
 static mut ANKH_IN_CALL: u8 = 0;
 
 /// Takes the control page's address from the boot information (0 in a VM).
+// Called by `_start`, which only images (panic = "abort") have.
+#[cfg_attr(not(panic = "abort"), allow(dead_code))]
 pub fn init(control: u64) {
     if control == 0 {
         return;

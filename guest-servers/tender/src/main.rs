@@ -13,6 +13,14 @@
 //! ([`SetupStep`]); the VMM reports it.
 #![no_std]
 #![no_main]
+// The kernel's ABI passes every argument and result as a 64-bit register, and
+// descriptors, signals and error numbers as C ints: the casts between them are the
+// interface, checked where a value comes from outside (the VMM's setup, the guest).
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 mod handler;
 mod mem;

@@ -210,9 +210,9 @@ pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
 pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
 
-const _: () = assert!(FPU_OFFSET % 16 == 0);
+const _: () = assert!(FPU_OFFSET.is_multiple_of(16));
 
-const _: () = assert!(core::mem::size_of::<ControlPage>() <= FILTER_OFFSET as usize);
+const _: () = assert!(core::mem::size_of::<ControlPage>() as u64 <= FILTER_OFFSET);
 const _: () = assert!(BOOT_INFO_ADDR >= RAM_START);
 const _: () = assert!(
     CONTROL_ADDR > super::layout::DEVICE_WINDOW_BASE + super::layout::DEVICE_WINDOW_MAP_SIZE

@@ -27,7 +27,7 @@ fn syscall(number: u64, args: [u64; 3]) -> i64 {
     unsafe {
         asm!(
             "syscall",
-            inlateout("rax") number as i64 => result,
+            inlateout("rax") number.cast_signed() => result,
             in("rdi") args[0],
             in("rsi") args[1],
             in("rdx") args[2],

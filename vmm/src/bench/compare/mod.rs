@@ -137,7 +137,7 @@ pub fn run(
     let mut ubench_rounds: Vec<Vec<Vec<Workload>>> = vec![Vec::new(); configs.len()];
     let mut native_runs = Vec::new();
     let mut null_calls: Vec<Vec<super::ipc::Measured>> = vec![Vec::new(), Vec::new()];
-    let mut os_runs = vec![Vec::new(), Vec::new()];
+    let mut os_runs = [Vec::new(), Vec::new()];
     for round in 0..rounds {
         for (index, &substrate) in ordered(&SUBSTRATES, round).iter().enumerate() {
             let slot = SUBSTRATES

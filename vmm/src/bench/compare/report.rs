@@ -19,6 +19,9 @@ const PIPE_ROUND_TRIP: &str = "context1";
 /// The target of the process substrate's null call, in native pipe round trips.
 pub const NULL_CALL_TARGET: f64 = 3.0;
 
+/// A row of the costs table: its label, how to read the figure, its unit.
+type Row = (&'static str, fn(&SubstrateFigures) -> f64, &'static str);
+
 /// The target of the process substrate's recovery overhead (geometric mean).
 pub const OVERHEAD_TARGET: f64 = 1.10;
 
@@ -345,7 +348,7 @@ impl CompareReport {
         }
         writeln!(f, " process / kvm |")?;
         writeln!(f, "|---|---:|---:|---:|")?;
-        let rows: [(&str, fn(&SubstrateFigures) -> f64, &str); 7] = [
+        let rows: [Row; 7] = [
             (
                 "exit: a Nop hypercall's round trip (nop-loop)",
                 |s| s.recovery.raw_exit.as_secs_f64() * 1e6,

@@ -359,7 +359,7 @@ fn futex(
     });
     let timeout_ptr = timeout
         .as_ref()
-        .map_or(std::ptr::null(), |t| std::ptr::from_ref(t));
+        .map_or(std::ptr::null(), std::ptr::from_ref);
     // SAFETY: the futex word is valid for the call; the timeout (if any) lives on this
     // frame; the kernel writes nothing.
     let result = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), op, value, timeout_ptr) };
