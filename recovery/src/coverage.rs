@@ -1,5 +1,11 @@
 //! How many requests finished with the recovery window still open: the share of
-//! requests a fault at their last instruction could have rolled back consistently.
+//! requests a fault at their last instruction could have rolled back consistently;
+//! and how much of a server's execution ran with its window open, OSIRIS's measure of
+//! recovery coverage (the share of a server's execution during which a fault is
+//! recoverable). OSIRIS counted instructions; these hosts expose no instruction counter
+//! to guests or processes (no PMU) and cannot single-step a user-mode guest, so the
+//! VMM counts the guest's run time instead: each run slice, from entry to the next
+//! exit, falls entirely in one window state, because the state only changes at exits.
 //!
 //! Only requests that finished count (replied to, parked, or one-way messages
 //! handled), each once, in the state returned by
@@ -22,6 +28,10 @@ pub struct Coverage {
     pub open: u64,
     /// Finished with the window closed.
     pub closed: u64,
+    /// Nanoseconds the domain ran, with a request in hand, with its window open.
+    pub run_open_ns: u64,
+    /// Nanoseconds the domain ran, with a request in hand, with its window closed.
+    pub run_closed_ns: u64,
 }
 
 impl Coverage {
@@ -33,6 +43,13 @@ impl Coverage {
             WindowState::Open { .. } => self.open += 1,
             WindowState::Closed { .. } => self.closed += 1,
         }
+    }
+
+    /// The share of the domain's run time (with a request in hand) that ran inside
+    /// an open window, 0.0 to 1.0; `None` before it ran.
+    pub fn run_share_open(self) -> Option<f64> {
+        let total = self.run_open_ns + self.run_closed_ns;
+        (total > 0).then(|| self.run_open_ns as f64 / total as f64)
     }
 
     /// Every finished request.
@@ -67,6 +84,15 @@ impl CoverageStats {
         }
     }
 
+    /// `domain` ran for `nanos` with a request in hand, its window `open` or not.
+    pub fn record_run(&mut self, domain: DomainId, open: bool, nanos: u64) {
+        let coverage = self.per_domain.entry(domain).or_default();
+        match open {
+            true => coverage.run_open_ns += nanos,
+            false => coverage.run_closed_ns += nanos,
+        }
+    }
+
     /// The coverage of `domain` (zero if it finished no request).
     pub fn get(&self, domain: DomainId) -> Coverage {
         self.per_domain.get(&domain).copied().unwrap_or_default()
@@ -86,6 +112,8 @@ impl CoverageStats {
             .fold(Coverage::default(), |sum, c| Coverage {
                 open: sum.open + c.open,
                 closed: sum.closed + c.closed,
+                run_open_ns: sum.run_open_ns + c.run_open_ns,
+                run_closed_ns: sum.run_closed_ns + c.run_closed_ns,
             })
     }
 }

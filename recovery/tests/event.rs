@@ -138,12 +138,48 @@ fn coverage_counts_finished_requests() {
     stats.record(2, closed);
     stats.record(3, closed);
     stats.record(4, WindowState::Idle);
-    assert_eq!(stats.get(2), Coverage { open: 2, closed: 1 });
-    assert_eq!(stats.get(3), Coverage { open: 0, closed: 1 });
+    assert_eq!(
+        stats.get(2),
+        Coverage {
+            open: 2,
+            closed: 1,
+            ..Coverage::default()
+        }
+    );
+    assert_eq!(
+        stats.get(3),
+        Coverage {
+            open: 0,
+            closed: 1,
+            ..Coverage::default()
+        }
+    );
     assert_eq!(stats.get(4), Coverage::default());
     assert_eq!(stats.iter().map(|(id, _)| id).collect::<Vec<_>>(), [2, 3]);
-    assert_eq!(stats.total(), Coverage { open: 2, closed: 2 });
+    assert_eq!(
+        stats.total(),
+        Coverage {
+            open: 2,
+            closed: 2,
+            ..Coverage::default()
+        }
+    );
     assert_eq!(stats.total().share_open(), Some(0.5));
     assert_eq!(Coverage::default().share_open(), None);
     assert_eq!(stats.get(2).total(), 3);
+}
+
+#[test]
+fn coverage_counts_run_time_inside_and_outside_the_window() {
+    let mut stats = CoverageStats::new();
+    assert_eq!(stats.get(2).run_share_open(), None);
+    stats.record_run(2, true, 300);
+    stats.record_run(2, false, 100);
+    stats.record_run(3, false, 50);
+    assert_eq!(stats.get(2).run_share_open(), Some(0.75));
+    assert_eq!(stats.get(3).run_share_open(), Some(0.0));
+    assert_eq!(stats.total().run_open_ns, 300);
+    assert_eq!(stats.total().run_closed_ns, 150);
+    // Run time is not a finished request.
+    assert_eq!(stats.get(2).total(), 0);
 }

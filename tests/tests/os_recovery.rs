@@ -241,6 +241,11 @@ fn every_request_to_a_recoverable_server_is_checkpointed_and_counted(_: Substrat
     assert!(ds.pages_per_checkpoint() < 64.0, "{ds:?}");
     let ubench = ran.report.domain("ubench").expect("ubench").checkpoints;
     assert_eq!(ubench.checkpoints, 0, "processes are not recovered");
+    // DS's lookups expose nothing: it ran inside its window, and its run time counts.
+    let id = ran.report.domain("ds").expect("ds").id;
+    let coverage = ran.report.coverage.get(id);
+    assert!(coverage.run_open_ns > 0, "{coverage:?}");
+    assert!(coverage.run_share_open() > Some(0.9), "{coverage:?}");
 
     let ran = run_os_with(&["ubench ds-lookup"], Some(Policy::None), Vec::new());
     for domain in &ran.report.domains {

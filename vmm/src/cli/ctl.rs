@@ -74,7 +74,8 @@ enum CtlCommand {
         #[arg(long, value_enum, default_value = "crash")]
         kind: KindArg,
     },
-    /// Per server: requests, checkpoints, recoveries, share finished in the window.
+    /// Per server: requests, checkpoints, recoveries, share of requests finished in
+    /// the window, share of run time inside the window.
     Status,
 }
 

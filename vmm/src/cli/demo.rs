@@ -292,7 +292,7 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) -> st
         let actions: Vec<String> = actions.iter().map(|(a, n)| format!("{n} {a}")).collect();
         let coverage = report.coverage.get(domain.id);
         outln!(
-            "{server:<4} requests: {}; recoveries: {recoveries}{}; requests finished inside the window: {} of {} ({:.1}%)",
+            "{server:<4} requests: {}; recoveries: {recoveries}{}; requests finished inside the window: {} of {} ({:.1}%); run time inside the window: {}",
             shown.requests.get(server).copied().unwrap_or(0),
             if actions.is_empty() {
                 String::new()
@@ -301,7 +301,10 @@ fn print_report(report: &SystemReport, evidence: &Evidence, shown: &Shown) -> st
             },
             coverage.open,
             coverage.total(),
-            coverage.share_open().unwrap_or(0.0) * 100.0
+            coverage.share_open().unwrap_or(0.0) * 100.0,
+            coverage
+                .run_share_open()
+                .map_or("-".to_owned(), |share| format!("{:.1}%", share * 100.0)),
         )?;
     }
     if let Some(before) = evidence.runs.first().map(|run| run.recoveries_at_start) {

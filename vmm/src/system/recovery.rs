@@ -40,8 +40,9 @@ pub(super) trait RecoverySite {
     fn strike_when_not_running(&mut self, id: DomainId, injection: Injection);
     /// Whether `id` waits in receive with no request in hand (a request boundary).
     fn at_request_boundary(&self, id: DomainId) -> bool;
-    /// A request of `id` finished in window state `finished` (coverage).
-    fn request_finished(&mut self, id: DomainId, finished: WindowState);
+    /// A request of `id` finished in window state `finished`, after `run` of guest
+    /// run time in and out of its window (coverage).
+    fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare);
     /// A recovered domain served again.
     fn resumed(&mut self, resumption: Resumption);
     /// `id` was rolled back: `replay` goes back first into its inbox, the request
@@ -93,6 +94,17 @@ pub(super) struct Recovery {
     armed: Option<Kind>,
     /// When the last fault was detected, until the domain replies again.
     faulted_at: Option<Instant>,
+    /// Guest run time since the last finished request, by window state.
+    run: RunShare,
+}
+
+/// Guest run time with a request in hand, inside and outside the recovery window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct RunShare {
+    /// Nanoseconds with the window open.
+    pub(super) open_ns: u64,
+    /// Nanoseconds with the window closed.
+    pub(super) closed_ns: u64,
 }
 
 /// A one-way message a server has in hand.
@@ -149,6 +161,7 @@ impl Recovery {
             kills: Vec::new(),
             armed: None,
             faulted_at: None,
+            run: RunShare::default(),
         }
     }
 
@@ -157,6 +170,17 @@ impl Recovery {
     pub(super) fn kill_at(mut self, kills: impl IntoIterator<Item = (u64, Injection)>) -> Recovery {
         self.kills.extend(kills);
         self
+    }
+
+    /// The domain ran for `elapsed` (one run slice, which an exit ends: the window
+    /// state cannot change inside it). Counted while a request is in hand.
+    pub(super) fn account_run(&mut self, elapsed: Duration) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        match self.window.state() {
+            WindowState::Open { .. } => self.run.open_ns += nanos,
+            WindowState::Closed { .. } => self.run.closed_ns += nanos,
+            WindowState::Idle => {}
+        }
     }
 
     /// Whether the domain has no request in hand (it is at a request boundary).
@@ -246,7 +270,7 @@ impl Recovery {
                 message: message.clone(),
                 replayed: std::mem::take(&mut self.replay_next),
             });
-            record_finished(id, &name, finished, site);
+            record_finished(id, &name, finished, std::mem::take(&mut self.run), site);
         }
         if let (Some(hub), true) = (site.hub(), is_request) {
             hub.update(&name, |stats| {
@@ -285,7 +309,7 @@ impl Recovery {
                 let finished = self.window.on_reply_sent();
                 self.escalation.record_progress();
                 self.answered_and_running = Some(message.header.request_id);
-                record_finished(id, name, finished, site);
+                record_finished(id, name, finished, std::mem::take(&mut self.run), site);
                 return None;
             }
             self.window.on_reply_to_other(policy);
@@ -556,15 +580,23 @@ fn give_up(id: DomainId, why: String, site: &mut impl RecoverySite) -> (Action, 
 
 /// A request of `id` (called `name`) finished in window state `finished`: coverage
 /// and status.
-fn record_finished(id: DomainId, name: &str, finished: WindowState, site: &mut impl RecoverySite) {
+fn record_finished(
+    id: DomainId,
+    name: &str,
+    finished: WindowState,
+    run: RunShare,
+    site: &mut impl RecoverySite,
+) {
     if finished.answerable().is_none() {
         return;
     }
-    site.request_finished(id, finished);
+    site.request_finished(id, finished, run);
     if let Some(hub) = site.hub() {
         hub.update(name, |stats| {
             stats.finished += 1;
             stats.finished_in_window += u64::from(finished.is_open());
+            stats.run_in_window_ns += run.open_ns;
+            stats.run_ns += run.open_ns + run.closed_ns;
         });
     }
 }

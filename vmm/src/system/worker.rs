@@ -392,7 +392,12 @@ impl Worker<'_> {
                 .expect("a thread runs only its domains");
             let tracing = self.trace.is_some();
             slot.domain.set_turn_end(Some(self.turn_ends));
-            let event = match slot.domain.resume(|call| tracing && call == Hypercall::Nop) {
+            let started = Instant::now();
+            let resumed = slot.domain.resume(|call| tracing && call == Hypercall::Nop);
+            if let Some(recovery) = slot.recovery.as_mut() {
+                recovery.account_run(started.elapsed());
+            }
+            let event = match resumed {
                 Ok(event) => event,
                 Err(error) => {
                     let failure = HostFailure(Arc::new(error));

@@ -14,6 +14,8 @@
 //!   `name`, `state` (`booting`, `up`, `stopped`), `requests` (delivered),
 //!   `checkpoints`, `checkpoint_pages` (copied in all) and `pages_per_checkpoint`,
 //!   `recoveries` (count per action), `finished_in_window` and `finished`, and
+//!   `run_window_share` (the share of its run time, with a request in hand, inside
+//!   an open window: OSIRIS's coverage, with time for instructions),
 //!   `window_share` (the share of finished requests that finished inside their
 //!   window).
 //!

@@ -76,6 +76,10 @@ pub struct DomainStats {
     pub finished_in_window: u64,
     /// Requests that finished.
     pub finished: u64,
+    /// Nanoseconds it ran, with a request in hand, inside an open window.
+    pub run_in_window_ns: u64,
+    /// Nanoseconds it ran with a request in hand.
+    pub run_ns: u64,
 }
 
 /// One domain's `status` entry: its counters and the ratios derived from them.
@@ -89,6 +93,9 @@ pub struct DomainStatus {
     /// The share of finished requests that finished inside their window; `null`
     /// before the first finished request.
     pub window_share: Option<f64>,
+    /// The share of its run time (with a request in hand) inside an open window:
+    /// OSIRIS's coverage, with time for instructions; `null` before it ran.
+    pub run_window_share: Option<f64>,
 }
 
 impl From<&DomainStats> for DomainStatus {
@@ -98,6 +105,7 @@ impl From<&DomainStats> for DomainStatus {
             stats: stats.clone(),
             pages_per_checkpoint: ratio(stats.checkpoint_pages, stats.checkpoints),
             window_share: ratio(stats.finished_in_window, stats.finished),
+            run_window_share: ratio(stats.run_in_window_ns, stats.run_ns),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::system::injection::Injection;
 use crate::system::kernel::KernelSite;
 use crate::system::process_manager::{domain_stopped, ExitCause};
 use crate::system::recovery::RecoverySite;
+use crate::system::recovery::RunShare;
 use crate::system::{Resumption, SystemOptions, SystemStop};
 
 impl RecoverySite for Thread<'_> {
@@ -44,8 +45,11 @@ impl RecoverySite for Thread<'_> {
         )
     }
 
-    fn request_finished(&mut self, id: DomainId, finished: WindowState) {
-        self.lock().coverage.record(id, finished);
+    fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare) {
+        let mut shared = self.lock();
+        shared.coverage.record(id, finished);
+        shared.coverage.record_run(id, true, run.open_ns);
+        shared.coverage.record_run(id, false, run.closed_ns);
     }
 
     fn resumed(&mut self, resumption: Resumption) {
