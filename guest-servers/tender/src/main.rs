@@ -217,7 +217,17 @@ fn close_all_but_userfaultfd() {
 /// No new privileges, then the VMM's seccomp program (at FILTER_OFFSET in the control
 /// memfd): from here on the process can only make the calls it lets through.
 fn lock_down(filter_len: u64) {
+    const PR_SET_NAME: u64 = 15;
     const PR_SET_NO_NEW_PRIVS: u64 = 38;
+    // What `ps` shows (the executable's name is the descriptor it was started from).
+    static NAME: &[u8] = b"ankh-domain\0";
+    // SAFETY: the kernel reads the NUL-terminated name. A failure only leaves the name.
+    unsafe {
+        sys::syscall6(
+            sys::nr::PRCTL,
+            [PR_SET_NAME, NAME.as_ptr() as u64, 0, 0, 0, 0],
+        )
+    };
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
     // SAFETY: prctl with these arguments touches no memory.
     if unsafe { sys::syscall6(sys::nr::PRCTL, [PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0]) } < 0 {
