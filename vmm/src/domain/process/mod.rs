@@ -369,50 +369,40 @@ fn futex(
     }
 }
 
-/// The process's registers in KVM's layout (the same fields, the same order).
+/// Copies every general register from `$from` into a new `$to` (the process's
+/// registers and KVM's have the same fields, in the same order).
+macro_rules! copy_regs {
+    ($from:expr, $to:path) => {{
+        let from = $from;
+        $to {
+            rax: from.rax,
+            rbx: from.rbx,
+            rcx: from.rcx,
+            rdx: from.rdx,
+            rsi: from.rsi,
+            rdi: from.rdi,
+            rsp: from.rsp,
+            rbp: from.rbp,
+            r8: from.r8,
+            r9: from.r9,
+            r10: from.r10,
+            r11: from.r11,
+            r12: from.r12,
+            r13: from.r13,
+            r14: from.r14,
+            r15: from.r15,
+            rip: from.rip,
+            rflags: from.rflags,
+        }
+    }};
+}
+
+/// The process's registers in KVM's layout.
 pub(super) fn to_kvm_regs(regs: &Regs) -> kvm_bindings::kvm_regs {
-    kvm_bindings::kvm_regs {
-        rax: regs.rax,
-        rbx: regs.rbx,
-        rcx: regs.rcx,
-        rdx: regs.rdx,
-        rsi: regs.rsi,
-        rdi: regs.rdi,
-        rsp: regs.rsp,
-        rbp: regs.rbp,
-        r8: regs.r8,
-        r9: regs.r9,
-        r10: regs.r10,
-        r11: regs.r11,
-        r12: regs.r12,
-        r13: regs.r13,
-        r14: regs.r14,
-        r15: regs.r15,
-        rip: regs.rip,
-        rflags: regs.rflags,
-    }
+    copy_regs!(regs, kvm_bindings::kvm_regs)
 }
 
 /// KVM's registers in the process's layout.
 pub(super) fn from_kvm_regs(regs: &kvm_bindings::kvm_regs) -> Regs {
-    Regs {
-        rax: regs.rax,
-        rbx: regs.rbx,
-        rcx: regs.rcx,
-        rdx: regs.rdx,
-        rsi: regs.rsi,
-        rdi: regs.rdi,
-        rsp: regs.rsp,
-        rbp: regs.rbp,
-        r8: regs.r8,
-        r9: regs.r9,
-        r10: regs.r10,
-        r11: regs.r11,
-        r12: regs.r12,
-        r13: regs.r13,
-        r14: regs.r14,
-        r15: regs.r15,
-        rip: regs.rip,
-        rflags: regs.rflags,
-    }
+    copy_regs!(regs, Regs)
 }
