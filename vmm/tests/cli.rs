@@ -133,7 +133,17 @@ const SUITE_CHECKS: u64 = 252;
 
 #[test]
 fn demo_survives_hot_kills_of_every_server_and_proves_it() {
-    let (status, stdout, stderr) = ankh(&["demo"]);
+    demo_survives_hot_kills_of_every_server_and_proves_it_on("kvm");
+}
+
+/// The same demo, the same verdict, with every domain a Linux process.
+#[test]
+fn demo_survives_on_the_process_substrate_too() {
+    demo_survives_hot_kills_of_every_server_and_proves_it_on("process");
+}
+
+fn demo_survives_hot_kills_of_every_server_and_proves_it_on(substrate: &str) {
+    let (status, stdout, stderr) = ankh(&["demo", "--substrate", substrate]);
     let verdict = stdout
         .lines()
         .find(|l| l.starts_with("verdict: "))

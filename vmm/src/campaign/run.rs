@@ -351,7 +351,7 @@ pub fn profile(
 
 /// Request-level recovery coverage of one server in a golden run: requests that
 /// finished with the window still open, of all it finished.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServerCoverage {
     /// The server.
     pub server: String,
@@ -359,6 +359,10 @@ pub struct ServerCoverage {
     pub open: u64,
     /// Requests finished.
     pub total: u64,
+    /// The share of its run time (with a request in hand) inside an open window:
+    /// OSIRIS's coverage, with time for instructions (see `ankh_recovery::coverage`).
+    #[serde(default)]
+    pub run_share: Option<f64>,
 }
 
 /// A golden run under `policy` (no fault, no debugging): each server's coverage.
@@ -374,6 +378,7 @@ pub fn coverage(host: &KvmHost, policy: Policy) -> Result<Vec<ServerCoverage>, S
                 server: server.to_owned(),
                 open: coverage.open,
                 total: coverage.total(),
+                run_share: coverage.run_share_open(),
             })
         })
         .collect())

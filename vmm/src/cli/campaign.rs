@@ -54,7 +54,8 @@ pub enum CampaignCommand {
         svg: Option<PathBuf>,
     },
     /// Profile the golden run and print each server's executed instructions, then
-    /// each server's request-level recovery coverage under each policy.
+    /// each server's recovery coverage under each policy (requests finished in the
+    /// window, and run time inside it).
     Profile {
         /// Servers to profile.
         #[arg(long, value_delimiter = ',', default_value = "mm,blk")]
@@ -180,20 +181,28 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
                     }
                 );
             }
-            println!("\nrequests finished inside the recovery window, golden run per policy:");
+            println!(
+                "\nrecovery coverage, golden run per policy: requests finished inside the window; \
+                 run time inside the window (OSIRIS's measure, time for instructions):"
+            );
             println!("| policy | {} |", SERVERS.join(" | "));
             println!("|---|{}", "---:|".repeat(SERVERS.len()));
             for policy in POLICIES {
                 let policy_value = experiment::policy_named(policy).expect("a known policy");
                 let cells: Vec<String> = experiment::coverage(&host, policy_value)?
                     .iter()
-                    .map(|c| match c.total {
-                        0 => "-".to_owned(),
-                        total => format!(
-                            "{}/{total} ({:.1}%)",
-                            c.open,
-                            100.0 * c.open as f64 / total as f64
-                        ),
+                    .map(|c| {
+                        let run = c
+                            .run_share
+                            .map_or("-".to_owned(), |share| format!("{:.1}%", share * 100.0));
+                        match c.total {
+                            0 => format!("- / run {run}"),
+                            total => format!(
+                                "{}/{total} ({:.1}%) / run {run}",
+                                c.open,
+                                100.0 * c.open as f64 / total as f64
+                            ),
+                        }
                     })
                     .collect();
                 println!("| {policy} | {} |", cells.join(" | "));
