@@ -10,6 +10,7 @@ use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
     exit_kind, ControlPage, ExitRecord, FPU_OFFSET, REGS_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM,
+    VMM_WAITING_OFFSET,
 };
 
 /// The control page's address (0: not a process domain, hypercalls use `out`). Read
@@ -141,7 +142,12 @@ global_asm!(
     "    mov [rdi + {rflags}], rax",
     "    fxsave [rdi + {fpu}]",
     "    mov r12, rdi",
-    "    mov dword ptr [r12 + {turn}], {turn_vmm}",
+    // The turn is the VMM's (xchg: a full barrier before reading vmm_waiting); wake
+    // the VMM only if it sleeps.
+    "    mov eax, {turn_vmm}",
+    "    xchg dword ptr [r12 + {turn}], eax",
+    "    cmp dword ptr [r12 + {waiting}], 0",
+    "    je 2f",
     // futex(&turn, FUTEX_WAKE, 1)
     "    lea rdi, [r12 + {turn}]",
     "    mov esi, 1",
@@ -198,6 +204,7 @@ global_asm!(
     rflags = const RFLAGS,
     fpu = const FPU_OFFSET,
     turn = const TURN_OFFSET,
+    waiting = const VMM_WAITING_OFFSET,
     turn_vmm = const TURN_VMM,
     turn_guest = const TURN_GUEST,
 );

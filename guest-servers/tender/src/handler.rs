@@ -299,8 +299,6 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
         if !fpu.is_null() {
             core::ptr::copy_nonoverlapping(fpu, addr_of_mut!((*control).fpu) as *mut u8, 512);
         }
-        let exits = read_volatile(addr_of!((*control).exits));
-        write_volatile(addr_of_mut!((*control).exits), exits.wrapping_add(1));
     }
     hand_over(control);
     // Wherever the guest resumes (here, or where a rollback put it), it is not inside
@@ -325,9 +323,15 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
 fn hand_over(control: *mut ControlPage) {
     // SAFETY: `turn` is in the mapped control page.
     let turn = unsafe { addr_of_mut!((*control).turn) };
+    // SAFETY: the word is in the mapped control page, 4-byte aligned; the VMM accesses
+    // it atomically too.
+    let turn_word = unsafe { core::sync::atomic::AtomicU32::from_ptr(turn) };
+    // A full barrier between this store and the read below (see `vmm_waiting`).
+    turn_word.swap(TURN_VMM, core::sync::atomic::Ordering::SeqCst);
     // SAFETY: as above.
-    unsafe { write_volatile(turn, TURN_VMM) };
-    sys::futex_wake(turn);
+    if unsafe { read_volatile(addr_of!((*control).vmm_waiting)) } != 0 {
+        sys::futex_wake(turn);
+    }
     // SAFETY: as above.
     while unsafe { read_volatile(turn) } != TURN_GUEST {
         sys::futex_wait(turn, TURN_VMM);

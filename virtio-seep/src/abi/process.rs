@@ -185,8 +185,12 @@ pub struct ExitRecord {
 pub struct ControlPage {
     /// The futex word: [`TURN_GUEST`] or [`TURN_VMM`].
     pub turn: u32,
-    /// Exits reported so far (the VMM checks that each report is new).
-    pub exits: u32,
+    /// Nonzero while the VMM sleeps on [`ControlPage::turn`]: a domain handing the turn
+    /// over wakes it only then (otherwise the VMM, on the same CPU, is merely preempted
+    /// and sees the turn when it runs). The VMM sets it before it checks the turn and
+    /// sleeps; the domain stores the turn before it reads this, both with a full
+    /// barrier, so at least one of them sees the other's store.
+    pub vmm_waiting: u32,
     /// How the tender starts the domain.
     pub setup: Setup,
     /// The last exit.
@@ -205,6 +209,8 @@ pub struct ControlPage {
 
 /// Offset of [`ControlPage::turn`] (for the runtime's assembly).
 pub const TURN_OFFSET: usize = core::mem::offset_of!(ControlPage, turn);
+/// Offset of [`ControlPage::vmm_waiting`].
+pub const VMM_WAITING_OFFSET: usize = core::mem::offset_of!(ControlPage, vmm_waiting);
 /// Offset of [`ControlPage::regs`].
 pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).

@@ -202,6 +202,12 @@ impl ProcessCpu {
         unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.control).turn)) }
     }
 
+    fn waiting(&self) -> &AtomicU32 {
+        // SAFETY: a 4-byte aligned field of the mapped control page, accessed
+        // atomically by both processes.
+        unsafe { AtomicU32::from_ptr(std::ptr::addr_of_mut!((*self.control).vmm_waiting)) }
+    }
+
     /// The guest's registers at its last exit (what it resumes with).
     pub fn regs(&self) -> Regs {
         // SAFETY: the turn is the VMM's whenever this runs (between `run`s).
@@ -247,8 +253,11 @@ impl ProcessCpu {
     /// watchdog: when it fires or the turn ends (the thread is kicked out of the wait,
     /// as out of KVM_RUN), the tender is kicked in turn and reports a "kicked" exit.
     pub(super) fn run(&mut self, watch: &VcpuWatch) -> ProcessExit {
-        if let Some(status) = self.poll_death() {
-            return ProcessExit::Died(status);
+        // The event loop says when the process is gone: no `waitpid` per exit.
+        if self.died.is_some() || self.liveness.dead.load(Ordering::Acquire) {
+            if let Some(status) = self.poll_death() {
+                return ProcessExit::Died(status);
+            }
         }
         self.follow_current_cpu();
         self.turn().store(TURN_GUEST, Ordering::Release);
@@ -258,12 +267,18 @@ impl ProcessCpu {
             if self.turn().load(Ordering::Acquire) == TURN_VMM {
                 break;
             }
-            let woke = futex(
-                self.turn(),
-                libc::FUTEX_WAIT,
-                TURN_GUEST,
-                Some(LIVENESS_POLL),
-            );
+            // Say we sleep before the last look at the turn (see `vmm_waiting`).
+            self.waiting().swap(1, Ordering::SeqCst);
+            let woke = match self.turn().load(Ordering::SeqCst) {
+                TURN_VMM => Ok(()),
+                _ => futex(
+                    self.turn(),
+                    libc::FUTEX_WAIT,
+                    TURN_GUEST,
+                    Some(LIVENESS_POLL),
+                ),
+            };
+            self.waiting().store(0, Ordering::Relaxed);
             if self.liveness.dead.load(Ordering::Acquire) || woke == Err(libc::ETIMEDOUT) {
                 if let Some(status) = self.poll_death() {
                     return ProcessExit::Died(status);
