@@ -372,10 +372,21 @@ fn run_os_full(
         }))
     };
     let image_of = |name: &str| Ok(image(name));
+    // One OS at a time per test process: each boots a dozen domains and expects the
+    // two CPUs of these hosts to itself (its servers' quotas and its programs' timing
+    // are sized for one system, not for two or four side by side).
+    let _alone = os_lock();
     let report = ankh_vmm::system::run_system(&host, &description, &image_of, &options)
         .expect("booting the OS");
     let lines = console.lines.lock().unwrap().clone();
     Ran { report, lines }
+}
+
+/// The lock that keeps the OS runs of one test process apart (a failed test's
+/// poisoning does not stop the next).
+fn os_lock() -> std::sync::MutexGuard<'static, ()> {
+    static OS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    OS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The `N passed, M failed` line of the suite, parsed: (passed, failed).
