@@ -27,9 +27,10 @@ fn beside_the_suite(attacks: &[&str]) {
             .iter()
             .find(|l| l.starts_with(&prefix))
             .unwrap_or_else(|| panic!("no report of {attack}: {hostile:?}"));
+        let failures: Vec<&&str> = hostile.iter().filter(|l| l.contains(" failed ")).collect();
         assert!(
             line.starts_with(&format!("{prefix}ok ")),
-            "{attack} was not contained: {line}"
+            "{attack} was not contained: {line} (every failure: {failures:?})"
         );
     }
     let (passed, failed) = suite_result(&ran.lines_of("suite"));
