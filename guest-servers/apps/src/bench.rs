@@ -33,36 +33,7 @@ use ankh_ulib::{Channel, Errno, Fd, Os};
 
 use crate::out::{Out, Text};
 use crate::paths::{CHILD_EXIT3, PIPE_CHILD};
-pub use crate::workloads::WORKLOADS;
-
-/// Operations per workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Budget {
-    /// `syscall`.
-    pub syscall: u64,
-    /// `pipe`.
-    pub pipe: u64,
-    /// `context1`.
-    pub context: u64,
-    /// `spawn` and `execl`.
-    pub spawn: u64,
-    /// `fcopy-*` (blocks).
-    pub copy_blocks: u64,
-    /// `ds-lookup`.
-    pub ds: u64,
-}
-
-impl Budget {
-    /// The `ubench` image's budget: a few seconds in all on the project's hosts.
-    pub const DEFAULT: Budget = Budget {
-        syscall: 5000,
-        pipe: 2000,
-        context: 1000,
-        spawn: 50,
-        copy_blocks: 512,
-        ds: 5000,
-    };
-}
+pub use crate::workloads::{Budget, WORKLOADS};
 
 /// The source file of the copies.
 const COPY_SOURCE: &str = "/ubench-src";

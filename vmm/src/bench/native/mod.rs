@@ -23,41 +23,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ankh_images::ubench::WORKLOADS;
+use ankh_images::ubench::{Budget, WORKLOADS};
 use serde_json::json;
 
 use super::stats::Summary;
 use super::ubench::Workload;
-
-/// Operations per workload; [`NativeBudget::UBENCH`] is the `ubench` program's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NativeBudget {
-    /// `syscall`.
-    pub syscall: u64,
-    /// `pipe`.
-    pub pipe: u64,
-    /// `context1`.
-    pub context: u64,
-    /// `spawn` and `execl`.
-    pub spawn: u64,
-    /// `fcopy-*` (blocks).
-    pub copy_blocks: u64,
-    /// `ds-lookup`.
-    pub ds: u64,
-}
-
-impl NativeBudget {
-    /// The counts of `ubench` (`ankh_apps::bench::Budget::DEFAULT`, which a test
-    /// compares with these).
-    pub const UBENCH: NativeBudget = NativeBudget {
-        syscall: 5000,
-        pipe: 2000,
-        context: 1000,
-        spawn: 50,
-        copy_blocks: 512,
-        ds: 5000,
-    };
-}
 
 /// A native workload that could not run.
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +91,7 @@ fn timed(
 }
 
 /// Runs ubench's workload `name` once natively.
-fn run_workload(name: &str, budget: &NativeBudget, dir: &Path) -> Result<Workload, NativeError> {
+fn run_workload(name: &str, budget: &Budget, dir: &Path) -> Result<Workload, NativeError> {
     match name {
         "syscall" => calls::syscall(budget.syscall),
         "pipe" => calls::pipe_round_trips(budget.pipe),
@@ -239,11 +209,11 @@ impl fmt::Display for NativeReport {
 /// Does not pin: the caller does ([`super::pin_to_cpu`]), once for everything it
 /// compares.
 pub fn run_native(rounds: usize) -> Result<NativeReport, NativeError> {
-    run_native_with(&NativeBudget::UBENCH, rounds)
+    run_native_with(&Budget::DEFAULT, rounds)
 }
 
 /// [`run_native`] with other operation counts.
-pub fn run_native_with(budget: &NativeBudget, rounds: usize) -> Result<NativeReport, NativeError> {
+pub fn run_native_with(budget: &Budget, rounds: usize) -> Result<NativeReport, NativeError> {
     let (copy_dir, copy_dir_tmpfs) = copy_dir();
     let mut runs = Vec::new();
     for _ in 0..rounds.max(1) {
@@ -329,7 +299,7 @@ mod tests {
     use super::*;
 
     /// Few operations: the test checks that every workload works, not its speed.
-    const SMALL: NativeBudget = NativeBudget {
+    const SMALL: Budget = Budget {
         syscall: 20,
         pipe: 20,
         context: 20,
@@ -382,34 +352,5 @@ mod tests {
     fn an_unknown_workload_is_an_error_not_a_silent_gap() {
         let err = run_workload("fork-bomb", &SMALL, Path::new("/nonexistent")).unwrap_err();
         assert!(matches!(err, NativeError::Unknown(ref name) if name == "fork-bomb"));
-    }
-
-    /// The budget of the `ubench` guest program, read from its source (the guest
-    /// crate cannot be linked into the VMM), so that the two cannot drift apart.
-    #[test]
-    fn the_counts_are_ubenchs() {
-        let source = include_str!("../../../../guest-servers/apps/src/bench.rs");
-        let start = source
-            .find("pub const DEFAULT: Budget = Budget {")
-            .expect("ubench's Budget::DEFAULT");
-        let body = &source[start..];
-        let body = &body[body.find('{').unwrap() + 1..body.find("};").unwrap()];
-        let count = |field: &str| -> u64 {
-            body.lines()
-                .filter_map(|line| line.trim().strip_suffix(','))
-                .filter_map(|line| line.split_once(": "))
-                .find(|(name, _)| *name == field)
-                .and_then(|(_, value)| value.replace('_', "").parse().ok())
-                .unwrap_or_else(|| panic!("no {field} in Budget::DEFAULT: {body}"))
-        };
-        let ubench = NativeBudget {
-            syscall: count("syscall"),
-            pipe: count("pipe"),
-            context: count("context"),
-            spawn: count("spawn"),
-            copy_blocks: count("copy_blocks"),
-            ds: count("ds"),
-        };
-        assert_eq!(ubench, NativeBudget::UBENCH);
     }
 }
