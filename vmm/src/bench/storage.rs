@@ -18,7 +18,7 @@ use ankh_proto::diskbench::{
 };
 
 use super::stats::{micros, Summary};
-use super::ubench::{run_marked, MarkedRun, Workload};
+use super::ubench::{medians, run_marked, MarkedRun, Workload};
 use crate::kvm_host::KvmHost;
 use crate::system::injection::PlannedKill;
 
@@ -143,18 +143,6 @@ fn host_run() -> Result<Vec<Workload>, Box<dyn std::error::Error>> {
     drop(file);
     std::fs::remove_file(&path)?;
     Ok(workloads)
-}
-
-/// The median of each workload over the runs.
-fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
-    (0..runs.first().map_or(0, Vec::len))
-        .map(|index| {
-            let mut samples: Vec<Workload> =
-                runs.iter().filter_map(|r| r.get(index).cloned()).collect();
-            samples.sort_by_key(|w| w.elapsed);
-            samples[samples.len() / 2].clone()
-        })
-        .collect()
 }
 
 /// Runs everything `rounds` times, alternating host and Ankh runs.

@@ -203,8 +203,8 @@ pub fn run(
 }
 
 /// Per workload, the median over the rounds of `base / run` in operations per second.
-fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<f64> {
-    (0..runs[0].len())
+pub(super) fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<f64> {
+    (0..runs.first().map_or(0, Vec::len))
         .map(|index| {
             let mut ratios: Vec<f64> = base_runs
                 .iter()
@@ -232,9 +232,9 @@ pub(super) fn mean(runs: &[Workload]) -> Workload {
     }
 }
 
-/// The median run of each workload.
-fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
-    (0..runs[0].len())
+/// The median run of each workload over the rounds (by operations per second).
+pub(super) fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
+    (0..runs.first().map_or(0, Vec::len))
         .map(|index| {
             let mut samples: Vec<Workload> =
                 runs.iter().filter_map(|r| r.get(index).cloned()).collect();

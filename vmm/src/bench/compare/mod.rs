@@ -23,7 +23,7 @@ use super::ipc::{measure, CASES};
 use super::native::{run_native, NativeReport};
 use super::recovery::{run_on as recovery_on, RecoveryReport};
 use super::stats::Summary;
-use super::ubench::{mean, run_once, Workload};
+use super::ubench::{mean, medians, paired_slowdowns, run_once, Workload};
 use crate::console::CapturedConsole;
 use crate::domain::{Domain, DomainConfig, Substrate};
 use crate::image::GuestImage;
@@ -300,20 +300,6 @@ fn pss_bytes(pid: &str) -> Result<u64, Box<dyn std::error::Error>> {
     Ok(kib * 1024)
 }
 
-/// The median run of each workload over the rounds.
-fn medians(rounds: &[Vec<Workload>]) -> Vec<Workload> {
-    (0..rounds.first().map_or(0, Vec::len))
-        .map(|index| {
-            let mut samples: Vec<Workload> = rounds
-                .iter()
-                .filter_map(|r| r.get(index).cloned())
-                .collect();
-            samples.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
-            samples[samples.len() / 2].clone()
-        })
-        .collect()
-}
-
 /// The native rounds as one report (medians over them).
 fn merge_native(runs: Vec<NativeReport>) -> NativeReport {
     let mut merged = runs.into_iter();
@@ -328,18 +314,7 @@ fn merge_native(runs: Vec<NativeReport>) -> NativeReport {
 
 /// Per workload, the median over the rounds of `base / other` in operations per second.
 pub fn paired(base: &ConfigWorkloads, other: &ConfigWorkloads) -> Vec<f64> {
-    (0..base.workloads.len())
-        .map(|index| {
-            let mut ratios: Vec<f64> = base
-                .rounds
-                .iter()
-                .zip(&other.rounds)
-                .filter_map(|(b, o)| Some(b.get(index)?.per_second() / o.get(index)?.per_second()))
-                .collect();
-            ratios.sort_by(f64::total_cmp);
-            ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN)
-        })
-        .collect()
+    paired_slowdowns(&base.rounds, &other.rounds)
 }
 
 /// The geometric mean of positive ratios.

@@ -26,8 +26,7 @@ use std::time::Instant;
 use ankh_images::ubench::{Budget, WORKLOADS};
 use serde_json::json;
 
-use super::stats::Summary;
-use super::ubench::Workload;
+use super::ubench::{medians, Workload};
 
 /// A native workload that could not run.
 #[derive(Debug, thiserror::Error)]
@@ -231,26 +230,6 @@ pub fn run_native_with(budget: &Budget, rounds: usize) -> Result<NativeReport, N
         workloads: medians(&runs),
         runs,
     })
-}
-
-/// The median run of each workload (operations are the same in every round, so the
-/// median time is the median rate).
-fn medians(runs: &[Vec<Workload>]) -> Vec<Workload> {
-    (0..runs.first().map_or(0, Vec::len))
-        .filter_map(|index| {
-            let first = runs[0].get(index)?;
-            let mut elapsed: Vec<_> = runs
-                .iter()
-                .filter_map(|r| Some(r.get(index)?.elapsed))
-                .collect();
-            Some(Workload {
-                name: first.name.clone(),
-                operations: first.operations,
-                elapsed: Summary::of(&mut elapsed)?.median,
-                exits: 0,
-            })
-        })
-        .collect()
 }
 
 /// Where the copies' files go: the temporary directory if it is a tmpfs, else
