@@ -392,9 +392,10 @@ impl Worker<'_> {
                 .expect("a thread runs only its domains");
             let tracing = self.trace.is_some();
             slot.domain.set_turn_end(Some(self.turn_ends));
-            let started = Instant::now();
+            // Run time counts toward coverage, which only recoverable servers have.
+            let started = slot.recovery.is_some().then(Instant::now);
             let resumed = slot.domain.resume(|call| tracing && call == Hypercall::Nop);
-            if let Some(recovery) = slot.recovery.as_mut() {
+            if let (Some(recovery), Some(started)) = (slot.recovery.as_mut(), started) {
                 recovery.account_run(started.elapsed());
             }
             let event = match resumed {

@@ -93,8 +93,6 @@ impl Drop for Mapping {
 /// The VMM's side of one process domain.
 pub struct ProcessCpu {
     child: Child,
-    /// Whether `child` has been reaped (a dead process's status, once read, is gone).
-    died: Option<ExitStatus>,
     control: *mut ControlPage,
     /// Whether the process is gone, as its pidfd on the event loop says.
     liveness: Arc<watcher::Liveness>,
@@ -180,7 +178,6 @@ impl ProcessCpu {
         watcher::watch(child.id(), Arc::clone(&liveness)).map_err(host("watching the process"))?;
         let mut cpu = ProcessCpu {
             child,
-            died: None,
             control,
             liveness,
             pagemap: None,
@@ -243,10 +240,8 @@ impl ProcessCpu {
     }
 
     fn poll_death(&mut self) -> Option<ExitStatus> {
-        if self.died.is_none() {
-            self.died = self.child.try_wait().ok().flatten();
-        }
-        self.died
+        // Once reaped, `Child` keeps the status: asking again is free.
+        self.child.try_wait().ok().flatten()
     }
 
     /// Gives the guest the turn and waits for its next exit. `watch` is the domain's
@@ -254,7 +249,7 @@ impl ProcessCpu {
     /// as out of KVM_RUN), the tender is kicked in turn and reports a "kicked" exit.
     pub(super) fn run(&mut self, watch: &VcpuWatch) -> ProcessExit {
         // The event loop says when the process is gone: no `waitpid` per exit.
-        if self.died.is_some() || self.liveness.dead.load(Ordering::Acquire) {
+        if self.liveness.dead.load(Ordering::Acquire) {
             if let Some(status) = self.poll_death() {
                 return ProcessExit::Died(status);
             }
