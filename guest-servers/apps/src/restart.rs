@@ -18,6 +18,15 @@ use ankh_proto::DomainId;
 use ankh_ulib::errno::ERESTART;
 use ankh_ulib::{Channel, Errno};
 
+/// The OS as the suite and the children it starts see it: `ankh_ulib::System` with a
+/// [`Watched`] channel. A child's call answered `ERESTART` is the suite's business too
+/// (its checks read what the children did), so the children make it again as well.
+pub fn watched_system(
+    boot: &ankh_guest_rt::BootInfo,
+) -> ankh_ulib::Os<Watched<ankh_guest_rt::ipc::Ipc>> {
+    ankh_ulib::Os::new(Watched::new(ankh_guest_rt::ipc::Ipc::init()), boot)
+}
+
 /// How often a call answered `ERESTART` is made in all before the caller gives up: a
 /// server rolled back this often in a row is not coming back.
 pub const RESTART_ATTEMPTS: usize = 8;

@@ -6,12 +6,11 @@
 
 use ankh_apps::paths::CHILD_ARGS_ARGV;
 use ankh_guest_rt::BootInfo;
-use ankh_ulib::System;
 
 ankh_guest_rt::entry!(main);
 
 fn main(boot: &BootInfo) -> u32 {
-    let mut os = System::init(boot);
+    let mut os = ankh_apps::restart::watched_system(boot);
     match os.args() {
         Ok(args)
             if args

@@ -4,10 +4,9 @@
 #![no_main]
 
 use ankh_guest_rt::BootInfo;
-use ankh_ulib::System;
 
 ankh_guest_rt::entry!(main);
 
 fn main(boot: &BootInfo) -> u32 {
-    ankh_apps::helpers::hog(&mut System::init(boot))
+    ankh_apps::helpers::hog(&mut ankh_apps::restart::watched_system(boot))
 }

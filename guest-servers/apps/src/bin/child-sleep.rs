@@ -4,12 +4,11 @@
 #![no_main]
 
 use ankh_guest_rt::BootInfo;
-use ankh_ulib::System;
 
 ankh_guest_rt::entry!(main);
 
 fn main(boot: &BootInfo) -> u32 {
-    let mut os = System::init(boot);
+    let mut os = ankh_apps::restart::watched_system(boot);
     if let Ok((read, _write)) = os.pipe() {
         let _ = os.read(read, &mut [0u8; 1]);
     }
