@@ -18,7 +18,8 @@
 //! - `TEST_DEFERRED`: park the request (up to `ECHO_PARK_MAX`; one more is answered at
 //!   once with `EINVAL`), no reply now.
 //! - `TEST_RELEASE`: reply to every parked request (status 0, payload = its position
-//!   among them as one byte, in parking order), then to the release (empty).
+//!   among them as one byte, in parking order), then to the release (payload: how many
+//!   it released, one byte).
 //! - any other request: `ENOSYS`; any other one-way message: ignored.
 #![no_std]
 #![no_main]
@@ -103,8 +104,9 @@ fn main(_boot: &BootInfo) -> u32 {
                 for (position, &parked_id) in parked.ids[..parked.count].iter().enumerate() {
                     ipc.reply(parked_id, OK, &position.to_le_bytes()[..1], &[]);
                 }
+                let released = [u8::try_from(parked.count).unwrap_or(u8::MAX)];
                 parked.count = 0;
-                ipc.reply_recv(id, OK, &[], &[])
+                ipc.reply_recv(id, OK, &released, &[])
             }
             Action::ReleaseCrash => {
                 for (position, &parked_id) in parked.ids[..parked.count].iter().enumerate() {
