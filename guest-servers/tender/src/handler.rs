@@ -8,7 +8,7 @@ use core::arch::global_asm;
 use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
 use virtio_seep::abi::process::{
-    exit_kind, ControlPage, ExitRecord, Regs, RAM_START, TURN_GUEST, TURN_VMM,
+    debug_trap, exit_kind, ControlPage, ExitRecord, Regs, RAM_START, TURN_GUEST, TURN_VMM,
 };
 
 use crate::sys::{self, KernelSigaction, SignalStack};
@@ -21,6 +21,9 @@ const SIGFPE: u64 = 8;
 const SIGUSR1: u64 = 10;
 const SIGSEGV: u64 = 11;
 const SIGSYS: u64 = 31;
+
+/// The vector of the debug exception (#DB).
+const DEBUG_VECTOR: u64 = 1;
 
 /// The signals the handler takes: the CPU's exceptions, the refused system calls and
 /// the VMM's kick (SIGUSR1).
@@ -247,6 +250,19 @@ fn describe(signal: u64, info: *const u8, frame: &Frame) -> ExitRecord {
             exit.kind = exit_kind::SYSCALL;
             exit.value = syscall as u32;
         }
+        // A single-step or a breakpoint of the VMM's (a campaign's): a #DB, whatever
+        // trap number the kernel left in the frame for a perf event's signal.
+        SIGTRAP
+            if matches!(
+                code as u32,
+                debug_trap::SINGLE_STEP | debug_trap::BREAKPOINT
+            ) =>
+        {
+            exit.kind = exit_kind::EXCEPTION;
+            exit.vector = DEBUG_VECTOR;
+            exit.value = code as u32;
+            exit.address = address;
+        }
         SIGSEGV if from_cpu && exit.vector == 14 => {
             exit.kind = exit_kind::MEMORY;
             exit.address = frame.get(CR2).max(address);
@@ -277,9 +293,13 @@ fn in_call_byte(control: *mut ControlPage) -> Option<*mut u8> {
 
 extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
     let control = crate::control();
-    if signal as u64 == SIGUSR1 {
-        // Inside a call of its runtime the guest writes its own report: a kick's would
-        // overwrite it, and the call reaches the VMM anyway.
+    // SAFETY: the kernel passed a complete siginfo.
+    let code = unsafe { read_volatile(info.add(SI_CODE) as *const i32) };
+    let single_step = signal as u64 == SIGTRAP && code as u32 == debug_trap::SINGLE_STEP;
+    if signal as u64 == SIGUSR1 || single_step {
+        // Inside a call of its runtime the guest writes its own report: a kick's (or a
+        // single-step's, when the VMM profiles it) would overwrite it, and the call
+        // reaches the VMM anyway; a step there goes on to the next instruction.
         if let Some(byte) = in_call_byte(control) {
             // SAFETY: inside guest RAM, mapped for the process's life.
             if unsafe { read_volatile(byte) } != 0 {

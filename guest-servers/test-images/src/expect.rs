@@ -6,6 +6,16 @@
 /// `hello` prints exactly one line: this prefix, then the domain's name.
 pub const HELLO_PREFIX: &str = "hello from ";
 
+/// `debug-probe` squares `0..DEBUG_PROBE_ROUNDS` and prints this prefix, then the sum
+/// of the even squares (`DEBUG_PROBE_SUM`).
+pub const DEBUG_PROBE_PREFIX: &str = "even squares: ";
+
+/// Loop rounds of `debug-probe`.
+pub const DEBUG_PROBE_ROUNDS: usize = 16;
+
+/// What `debug-probe` prints after its prefix: 0 + 4 + 16 + ... + 196.
+pub const DEBUG_PROBE_SUM: u64 = 560;
+
 /// `exit7` returns this exit code.
 pub const EXIT7_CODE: u32 = 7;
 

@@ -156,6 +156,16 @@ pub mod exit_kind {
     pub const SIGNAL: u32 = 8;
 }
 
+/// How a debug exception (#DB, vector 1) of a process domain came: the `si_code` of
+/// its SIGTRAP, in [`ExitRecord::value`].
+pub mod debug_trap {
+    /// A single-step: the trap flag was set in the guest's flags.
+    pub const SINGLE_STEP: u32 = 2;
+    /// An execute breakpoint the VMM set on the process through a perf event
+    /// (`TRAP_PERF`), at the hit count it asked for.
+    pub const BREAKPOINT: u32 = 6;
+}
+
 /// One exit of the guest, written by the tender's signal handler.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
@@ -166,7 +176,8 @@ pub struct ExitRecord {
     pub port: u32,
     /// Bytes of a port access.
     pub size: u32,
-    /// Value of a port write, number of a refused system call or of a signal.
+    /// Value of a port write, number of a refused system call or of a signal; for a
+    /// debug exception (vector 1), how it came ([`debug_trap`]).
     pub value: u32,
     /// Exception vector (the CPU's trap number).
     pub vector: u64,

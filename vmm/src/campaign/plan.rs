@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::debug::decode::{self, FaultType};
 use crate::domain::debug::{FaultPlan, SplitMix64};
+use crate::domain::Substrate;
 
 /// One executed instruction of a server in the golden run's profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +27,10 @@ pub struct CampaignProfile {
     pub servers: BTreeMap<String, Vec<Site>>,
     /// Server name -> whether its single-step bound was reached (partial profile).
     pub truncated: BTreeMap<String, bool>,
+    /// Server name -> its instructions executed with a request in hand, (inside,
+    /// outside) the recovery window under `enhanced`: OSIRIS's coverage, counted.
+    #[serde(default)]
+    pub instructions_in_window: BTreeMap<String, (u64, u64)>,
 }
 
 /// What to plan.
@@ -43,6 +48,9 @@ pub struct PlanSpec {
     pub policies: Vec<String>,
     /// The largest hit count drawn (each hit before it costs the VMM two exits).
     pub max_hit: u64,
+    /// What the OS runs on (campaigns before it existed ran on kvm).
+    #[serde(default)]
+    pub substrate: Substrate,
 }
 
 /// One planned fault: where, which execution, what.
@@ -67,6 +75,9 @@ pub struct Experiment {
     pub policy: String,
     /// The fault.
     pub fault: Fault,
+    /// What the OS runs on.
+    #[serde(default)]
+    pub substrate: Substrate,
 }
 
 /// The fault list: fault `i` depends on the seed, `i` and the profile only.
@@ -139,6 +150,7 @@ pub fn experiments(spec: &PlanSpec, profile: &CampaignProfile) -> Vec<Experiment
                 id: format!("{policy}-{}", fault.index),
                 policy: policy.clone(),
                 fault: fault.clone(),
+                substrate: spec.substrate,
             })
         })
         .collect()
@@ -200,7 +212,7 @@ mod tests {
         servers.insert("pm".to_owned(), sites);
         CampaignProfile {
             servers,
-            truncated: BTreeMap::new(),
+            ..CampaignProfile::default()
         }
     }
 
@@ -211,6 +223,7 @@ mod tests {
             types: FaultType::ALL.to_vec(),
             servers: vec!["vfs".into(), "pm".into()],
             policies: vec!["enhanced".into(), "none".into()],
+            substrate: Default::default(),
             max_hit: 1000,
         }
     }

@@ -248,6 +248,7 @@ mod tests {
                         seed: index,
                     },
                 },
+                substrate: Default::default(),
             },
             outcome,
             activated,

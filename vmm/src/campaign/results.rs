@@ -164,6 +164,7 @@ mod tests {
             types: FaultType::ALL.to_vec(),
             servers: vec!["mm".to_owned()],
             policies: vec!["none".to_owned(), "enhanced".to_owned()],
+            substrate: Default::default(),
             max_hit: 100,
         };
         let all = plan::experiments(&spec, &profile);

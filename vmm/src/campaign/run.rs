@@ -1,7 +1,7 @@
 //! Running one experiment of a campaign in this process: the built-in OS on a fresh
-//! temporary disk, its servers in kernel mode (guest debugging needs it on these
-//! hosts), init running the suite, one fault armed; then its classification. Also the
-//! golden run and the profile run.
+//! temporary disk, on either substrate (on kvm the server under debug runs in kernel
+//! mode: guest debugging needs it on these hosts), init running the suite, one fault
+//! armed; then its classification. Also the golden run and the profile run.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use super::plan::{CampaignProfile, Experiment, Site};
 use crate::console::ConsoleSink;
 use crate::disk_image::DiskImage;
 use crate::domain::debug::{DebugPlan, GuestDebug};
+use crate::domain::Substrate;
 use crate::image::{GuestImage, ImageError};
 use crate::system::{self, DomainEnd, SystemOptions, SystemReport, SystemStop};
 use crate::KvmHost;
@@ -146,10 +147,11 @@ fn builtin_image(name: &str) -> Result<GuestImage, ImageError> {
     GuestImage::parse(image.name, image.elf.to_vec())
 }
 
-/// Boots the campaign OS under `policy` with the debug plans `debug`, runs it to the
-/// end.
+/// Boots the campaign OS on `substrate` under `policy` with the debug plans `debug`,
+/// runs it to the end.
 pub fn run_os(
     host: &KvmHost,
+    substrate: Substrate,
     policy: Policy,
     debug: Vec<(String, Arc<GuestDebug>)>,
 ) -> Result<OsRun, Box<dyn std::error::Error>> {
@@ -159,9 +161,13 @@ pub fn run_os(
         if POLICY_SERVERS.contains(&spec.name.as_str()) {
             spec.policy = policy;
         }
-        // Guest debugging works at CPL0 only on these hosts (see `domain::debug`),
-        // where the code is emulated: only the server under debug pays for it.
-        if spec.role != Role::Process && debug.iter().any(|(name, _)| *name == spec.name) {
+        // Guest debugging of a VM works at CPL0 only on these hosts (see
+        // `domain::debug`), where the code is emulated: only the server under debug
+        // pays for it. A process domain is debugged in user mode.
+        if substrate == Substrate::Kvm
+            && spec.role != Role::Process
+            && debug.iter().any(|(name, _)| *name == spec.name)
+        {
             spec.mode = Mode::Kernel;
         }
     }
@@ -177,6 +183,7 @@ pub fn run_os(
         root_fs: system::root_fs_with_jobs(&[SUITE_JOB])?.into(),
         disk: Some(disk.path().to_owned()),
         guest_debug: debug,
+        substrate,
         ..SystemOptions::new(Arc::new(move |_| {
             Box::new(sink.clone()) as Box<dyn ConsoleSink>
         }))
@@ -250,7 +257,12 @@ pub fn execute(host: &KvmHost, experiment: &Experiment) -> ExperimentResult {
     let debug = GuestDebug::new(DebugPlan::Inject(experiment.fault.plan.clone()));
     let policy = policy_named(&experiment.policy).unwrap_or(Policy::Enhanced);
     let target = experiment.fault.server.clone();
-    let run = run_os(host, policy, vec![(target.clone(), Arc::clone(&debug))]);
+    let run = run_os(
+        host,
+        experiment.substrate,
+        policy,
+        vec![(target.clone(), Arc::clone(&debug))],
+    );
     let record = debug.record();
     let (outcome, detail, recoveries, checks) = match &run {
         Ok(run) => {
@@ -298,8 +310,8 @@ pub fn execute(host: &KvmHost, experiment: &Experiment) -> ExperimentResult {
 }
 
 /// The golden run: no fault, no debugging. Its checks, which must all pass.
-pub fn golden(host: &KvmHost, policy: Policy) -> Result<(u64, u64), String> {
-    let run = run_os(host, policy, Vec::new()).map_err(|e| e.to_string())?;
+pub fn golden(host: &KvmHost, substrate: Substrate, policy: Policy) -> Result<(u64, u64), String> {
+    let run = run_os(host, substrate, policy, Vec::new()).map_err(|e| e.to_string())?;
     match classify(&run) {
         (Outcome::Pass, _) => Ok(checks(&run.suite).unwrap_or_default()),
         (outcome, detail) => Err(format!(
@@ -314,6 +326,7 @@ pub fn golden(host: &KvmHost, policy: Policy) -> Result<(u64, u64), String> {
 /// up to `max_steps` each.
 pub fn profile(
     host: &KvmHost,
+    substrate: Substrate,
     servers: &[String],
     max_steps: u64,
 ) -> Result<CampaignProfile, String> {
@@ -322,7 +335,7 @@ pub fn profile(
     for server in servers {
         let debug = GuestDebug::new(DebugPlan::Profile { max_steps });
         let plans = vec![(server.clone(), Arc::clone(&debug))];
-        let run = run_os(host, Policy::Enhanced, plans).map_err(|e| e.to_string())?;
+        let run = run_os(host, substrate, Policy::Enhanced, plans).map_err(|e| e.to_string())?;
         let (outcome, detail) = classify(&run);
         if outcome != Outcome::Pass {
             return Err(format!(
@@ -330,6 +343,15 @@ pub fn profile(
                 outcome.name(),
                 detail.unwrap_or_default()
             ));
+        }
+        if let Ok(report) = &run.report {
+            if let Some(domain) = report.domain(server) {
+                let coverage = report.coverage.get(domain.id);
+                profile.instructions_in_window.insert(
+                    server.clone(),
+                    (coverage.instructions_open, coverage.instructions_closed),
+                );
+            }
         }
         let server = server.clone();
         let taken = debug.profile();
@@ -366,8 +388,12 @@ pub struct ServerCoverage {
 }
 
 /// A golden run under `policy` (no fault, no debugging): each server's coverage.
-pub fn coverage(host: &KvmHost, policy: Policy) -> Result<Vec<ServerCoverage>, String> {
-    let run = run_os(host, policy, Vec::new()).map_err(|e| e.to_string())?;
+pub fn coverage(
+    host: &KvmHost,
+    substrate: Substrate,
+    policy: Policy,
+) -> Result<Vec<ServerCoverage>, String> {
+    let run = run_os(host, substrate, policy, Vec::new()).map_err(|e| e.to_string())?;
     let report = run.report.as_ref().map_err(Clone::clone)?;
     Ok(SERVERS
         .iter()

@@ -17,6 +17,7 @@ use ankh_vmm::campaign::results::{self, CampaignFile};
 use ankh_vmm::campaign::run::{self as experiment, ExperimentResult, Outcome, SERVERS};
 use ankh_vmm::chart::ChartError;
 use ankh_vmm::domain::debug::decode::FaultType;
+use ankh_vmm::domain::Substrate;
 use ankh_vmm::KvmHost;
 use clap::{Args, Subcommand};
 
@@ -63,6 +64,9 @@ pub enum CampaignCommand {
         /// Single-steps per server at most.
         #[arg(long, default_value_t = 20_000_000)]
         max_steps: u64,
+        /// What the OS runs on.
+        #[arg(long, value_enum, default_value = "kvm")]
+        substrate: Substrate,
     },
     /// (internal) Run the experiment given as JSON on stdin; print its result.
     #[command(hide = true)]
@@ -106,6 +110,11 @@ pub struct RunArgs {
     /// shard of a campaign must plan from the same profile.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// What the OS runs on: `kvm` (the server under test runs in kernel mode, where
+    /// guest debugging works on these hosts) or `process` (every server in user mode,
+    /// breakpoints through perf events).
+    #[arg(long, value_enum, default_value = "kvm")]
+    substrate: Substrate,
     /// The results directory.
     #[arg(long)]
     out: PathBuf,
@@ -160,19 +169,32 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        CampaignCommand::Profile { servers, max_steps } => {
+        CampaignCommand::Profile {
+            servers,
+            max_steps,
+            substrate,
+        } => {
             check_servers(&servers)?;
             let host = KvmHost::open()?;
             let started = Instant::now();
-            let profile = experiment::profile(&host, &servers, max_steps)?;
+            let profile = experiment::profile(&host, substrate, &servers, max_steps)?;
             println!(
                 "profile of the suite in {:.1} s:",
                 started.elapsed().as_secs_f64()
             );
             for (server, sites) in &profile.servers {
                 let executed: u64 = sites.iter().map(|s| s.count).sum();
+                let in_window = match profile.instructions_in_window.get(server) {
+                    Some(&(open, closed)) if open + closed > 0 => format!(
+                        "; with a request in hand {} of {} inside the window under enhanced ({:.1}%)",
+                        open,
+                        open + closed,
+                        100.0 * open as f64 / (open + closed) as f64
+                    ),
+                    _ => String::new(),
+                };
                 println!(
-                    "{server:<4} {} distinct instructions, {executed} executed{}",
+                    "{server:<4} {} distinct instructions, {executed} executed{}{in_window}",
                     sites.len(),
                     if profile.truncated[server] {
                         " (bound reached: partial)"
@@ -189,7 +211,7 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
             println!("|---|{}", "---:|".repeat(SERVERS.len()));
             for policy in POLICIES {
                 let policy_value = experiment::policy_named(policy).expect("a known policy");
-                let cells: Vec<String> = experiment::coverage(&host, policy_value)?
+                let cells: Vec<String> = experiment::coverage(&host, substrate, policy_value)?
                     .iter()
                     .map(|c| {
                         let run = c
@@ -268,6 +290,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         servers: args.servers.clone(),
         policies: parse_policies(&args.policy)?,
         max_hit: args.max_hit.max(1),
+        substrate: args.substrate,
     };
     let shard = args
         .shard
@@ -277,13 +300,13 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         .map_err(CampaignUsage)?;
     std::fs::create_dir_all(&args.out)?;
     let host = KvmHost::open()?;
-    let golden = experiment::golden(&host, ankh_domains::Policy::Enhanced)?;
+    let golden = experiment::golden(&host, args.substrate, ankh_domains::Policy::Enhanced)?;
     println!("golden run: {} passed, {} failed", golden.0, golden.1);
     let profile: CampaignProfile = match &args.profile {
         Some(path) => results::read_json(path)?,
         None => {
             let started = Instant::now();
-            let profile = experiment::profile(&host, &args.servers, 20_000_000)?;
+            let profile = experiment::profile(&host, args.substrate, &args.servers, 20_000_000)?;
             println!(
                 "profiled the golden run in {:.1} s",
                 started.elapsed().as_secs_f64()

@@ -32,7 +32,18 @@ pub struct DomainConfig {
 }
 
 /// What runs a domain.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Substrate {
     /// A KVM VM with one vCPU (the main build).
     #[default]

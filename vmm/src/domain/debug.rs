@@ -1,9 +1,14 @@
 //! Guest debugging for fault-injection campaigns (`ankh campaign`), with the CPU's own
-//! debug facilities through KVM_SET_GUEST_DEBUG: a hardware execute breakpoint (DR0)
-//! with a hit count, and single-step. Software breakpoints (`int3`) are never used:
-//! KVM cannot run them on these hosts. On these hosts both work for kernel-mode (CPL0)
-//! guests only: at CPL3 the breakpoint never fires and the first single-step trap is
-//! delivered to the guest, so a domain under debug must run in kernel mode.
+//! debug facilities: a hardware execute breakpoint with a hit count, and single-step.
+//! Software breakpoints (`int3`) are never used: KVM cannot run them on these hosts.
+//!
+//! - A VM: KVM_SET_GUEST_DEBUG (DR0, single-step). On these hosts both work for
+//!   kernel-mode (CPL0) guests only: at CPL3 the breakpoint never fires and the first
+//!   single-step trap is delivered to the guest, so a VM under debug runs in kernel
+//!   mode.
+//! - A process domain: the breakpoint is a perf event on the process (`perf`), which
+//!   the kernel counts and signals at the k-th hit; single-step is the trap flag in
+//!   the flags the process resumes with. Both run in user mode at native speed.
 //!
 //! A [`GuestDebug`] is shared by every incarnation of one server domain in one run (a
 //! restart creates a new VM from the same config): a fault fires at most once per run
@@ -17,6 +22,7 @@
 //!   up to a bound of steps.
 
 pub mod decode;
+mod perf;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,7 +32,7 @@ use kvm_bindings::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{Domain, DomainError};
+use super::{Cpu, Domain, DomainError};
 use crate::fault::{DomainExit, DomainFault};
 use decode::{FaultType, MAX_INSTRUCTION_LEN};
 
@@ -37,7 +43,9 @@ const DR6_BS: u64 = 1 << 14;
 /// DR7: DR0 enabled (L0), execute (RW0 = 00), one byte (LEN0 = 00).
 const DR7_EXECUTE_DR0: u64 = 1;
 /// The exception vector of #DB.
-const DEBUG_VECTOR: u32 = 1;
+pub(super) const DEBUG_VECTOR: u32 = 1;
+/// RFLAGS.TF: a single-step trap after the next instruction.
+const TRAP_FLAG: u64 = 1 << 8;
 
 /// One fault to inject: the `hit`-th execution (1-based, counted from the server's
 /// first message) of the instruction at `address` gets `fault`; `seed` chooses its
@@ -109,6 +117,20 @@ struct DebugState {
     /// Single-stepping over the site after a hit before the k-th (the breakpoint
     /// comes back after that one instruction).
     stepping_over: bool,
+    /// A process domain's breakpoint (its hits not yet in `record.hits`).
+    perf: Option<perf::PerfBreakpoint>,
+    /// The address of the last single-step of a profile.
+    last_step: Option<u64>,
+}
+
+impl DebugState {
+    /// Ends the process breakpoint, if any, adding its hits to the record.
+    fn end_perf(&mut self) {
+        if let Some(perf) = self.perf.take() {
+            perf.disable();
+            self.record.hits += perf.hits();
+        }
+    }
 }
 
 /// Guest debugging of one server domain over a run, shared by its incarnations.
@@ -128,6 +150,8 @@ impl GuestDebug {
                 pending_load: None,
                 finished: false,
                 stepping_over: false,
+                perf: None,
+                last_step: None,
             }),
         })
     }
@@ -141,12 +165,20 @@ impl GuestDebug {
 
     /// What became of the injection so far.
     pub fn record(&self) -> InjectionRecord {
-        self.lock().record.clone()
+        let state = self.lock();
+        let mut record = state.record.clone();
+        record.hits += state.perf.as_ref().map_or(0, perf::PerfBreakpoint::hits);
+        record
     }
 
     /// The profile so far.
     pub fn profile(&self) -> Profile {
         self.lock().profile.clone()
+    }
+
+    /// Single-steps counted by the profile so far.
+    pub(super) fn steps(&self) -> u64 {
+        self.lock().profile.steps
     }
 }
 
@@ -174,11 +206,74 @@ pub(super) enum DebugOutcome {
 }
 
 impl Domain {
-    /// Sets KVM's guest debugging to `mode` (no ioctl when it already is).
+    /// Sets the domain's debugging to `mode` (nothing to do when it already is).
     fn set_debug_mode(&mut self, mode: DebugMode) -> Result<(), DomainError> {
         if self.debug_mode == mode {
             return Ok(());
         }
+        match self.cpu {
+            Cpu::Kvm(_) => self.set_kvm_debug(mode)?,
+            Cpu::Process(_) => self.set_process_debug(mode)?,
+        }
+        self.debug_mode = mode;
+        Ok(())
+    }
+
+    /// A process domain's breakpoint: a perf event for the hits still to come (the
+    /// trap flag follows `debug_mode` at each step, see `sync_trap_flag`).
+    fn set_process_debug(&mut self, mode: DebugMode) -> Result<(), DomainError> {
+        let (Some(debug), Cpu::Process(cpu)) = (self.debug.as_ref(), &self.cpu) else {
+            return Ok(());
+        };
+        let mut state = debug.lock();
+        state.end_perf();
+        if let (DebugMode::Breakpoint(address), DebugPlan::Inject(plan)) = (mode, &state.plan) {
+            // Hits of earlier incarnations count: a restart does not start over.
+            let period = plan.hit.saturating_sub(state.record.hits).max(1);
+            let breakpoint =
+                perf::PerfBreakpoint::open(cpu.pid(), address, period).map_err(|source| {
+                    DomainError::Debug {
+                        domain: self.name.clone(),
+                        source,
+                    }
+                })?;
+            state.perf = Some(breakpoint);
+        }
+        Ok(())
+    }
+
+    /// Before a process domain under debug runs: its trap flag set exactly while it is
+    /// single-stepped (a rollback may have restored flags of another mode).
+    pub(super) fn sync_trap_flag(&mut self) {
+        let Cpu::Process(cpu) = &mut self.cpu else {
+            return;
+        };
+        let mut regs = cpu.regs();
+        let stepping = self.debug_mode == DebugMode::SingleStep;
+        if stepping != (regs.rflags & TRAP_FLAG != 0) {
+            regs.rflags ^= TRAP_FLAG;
+            cpu.set_regs(&regs);
+        }
+    }
+
+    /// A process domain's #DB (`how`: a `debug_trap`) with its guest at `pc`: served
+    /// as the same KVM exit would be.
+    pub(super) fn process_debug_exit(
+        &mut self,
+        how: u32,
+        pc: u64,
+    ) -> Result<DebugOutcome, DomainError> {
+        use virtio_seep::abi::process::debug_trap;
+        let dr6 = match how {
+            debug_trap::BREAKPOINT => DR6_B0,
+            debug_trap::SINGLE_STEP => DR6_BS,
+            _ => 0,
+        };
+        self.debug_exit(DEBUG_VECTOR, pc, dr6)
+    }
+
+    /// Sets KVM's guest debugging to `mode`.
+    fn set_kvm_debug(&mut self, mode: DebugMode) -> Result<(), DomainError> {
         let mut debug = kvm_guest_debug::default();
         match mode {
             DebugMode::Off => {}
@@ -194,8 +289,19 @@ impl Domain {
             .vcpu
             .set_guest_debug(&debug)
             .map_err(|source| self.run_error("KVM_SET_GUEST_DEBUG", source))?;
-        self.debug_mode = mode;
         Ok(())
+    }
+
+    /// Instructions the profile counted in this domain since the last call (0 without
+    /// a profile): the run slice that just ended executed them.
+    pub fn take_profiled_steps(&mut self) -> u64 {
+        let Some(debug) = self.debug.as_ref() else {
+            return 0;
+        };
+        let steps = debug.steps();
+        let new = steps.saturating_sub(self.profiled_steps_seen);
+        self.profiled_steps_seen = steps;
+        new
     }
 
     /// Prepares a domain created with a debug plan (see [`DebugMode::Idle`]).
@@ -249,6 +355,13 @@ impl Domain {
             return Ok(DebugOutcome::Resume);
         }
         if let DebugPlan::Profile { max_steps } = state.plan {
+            // A process's breakpoint counts each execution of an instruction once, a
+            // VM's each iteration of a `rep` one (the same address, stepped again):
+            // the profile counts as the substrate's breakpoints do.
+            let repeated = state.last_step.replace(pc) == Some(pc);
+            if repeated && matches!(self.cpu, Cpu::Process(_)) {
+                return Ok(DebugOutcome::Resume);
+            }
             if dr6 & DR6_BS != 0 || self.debug_mode == DebugMode::SingleStep {
                 let bytes = self.memory.read_prefix(pc, MAX_INSTRUCTION_LEN as u64);
                 let profile = &mut state.profile;
@@ -290,8 +403,13 @@ impl Domain {
         if dr6 & DR6_B0 == 0 || pc != plan.address || state.finished {
             return Ok(DebugOutcome::Resume);
         }
-        state.record.hits += 1;
-        if state.record.hits < plan.hit {
+        if matches!(self.cpu, Cpu::Process(_)) {
+            // The kernel counted the hits and signals the k-th only.
+            state.end_perf();
+        } else {
+            state.record.hits += 1;
+        }
+        if state.record.hits < plan.hit && matches!(self.cpu, Cpu::Kvm(_)) {
             // Step over the site: one instruction without the breakpoint (KVM here
             // does not honour RFLAGS.RF set by the VMM: the breakpoint hit again).
             state.stepping_over = true;

@@ -82,6 +82,15 @@ pub enum DomainError {
         #[source]
         source: std::io::Error,
     },
+    /// A campaign's breakpoint could not be set on a process domain (perf_event_open).
+    #[error("setting a breakpoint on the process of domain {domain} (perf_event_open; perf_event_paranoid must be 2 or less)")]
+    Debug {
+        /// The domain.
+        domain: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A process domain's process is gone: there is nothing left to roll back.
     #[error("the process of domain {domain} is gone ({status})")]
     ProcessGone {

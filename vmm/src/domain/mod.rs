@@ -95,6 +95,8 @@ pub struct Domain {
     debug_mode: debug::DebugMode,
     /// A message was delivered: arm `debug` before the next entry.
     debug_arm_pending: bool,
+    /// The profile's step count (of the whole run) at the last `take_profiled_steps`.
+    profiled_steps_seen: u64,
 }
 
 /// What runs the domain's code.
@@ -147,6 +149,7 @@ impl Domain {
             debug: config.debug.clone(),
             debug_mode: debug::DebugMode::Off,
             debug_arm_pending: false,
+            profiled_steps_seen: config.debug.as_ref().map_or(0, |debug| debug.steps()),
         };
         domain.prepare_debug()?;
         Ok(domain)

@@ -138,6 +138,9 @@ impl Domain {
         if std::mem::take(&mut self.debug_arm_pending) {
             self.arm_debug()?;
         }
+        if self.debug.is_some() {
+            self.sync_trap_flag();
+        }
         let started = self.budget.is_some().then(std::time::Instant::now);
         let step = self.step_once()?;
         // A debug exit is the VMM's own doing (a breakpoint hit, a single-step): its

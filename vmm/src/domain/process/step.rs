@@ -9,6 +9,7 @@ use virtio_seep::abi::process::{exit_kind, ExitRecord};
 use super::mmio::{decode_access, load_into, Access};
 use super::ProcessExit;
 use crate::devices::blk::BlkDevice;
+use crate::domain::debug::{DebugOutcome, DEBUG_VECTOR};
 use crate::domain::exit::unknown_port;
 use crate::domain::run::Step;
 use crate::domain::{Cpu, Domain, DomainError};
@@ -72,6 +73,16 @@ impl Domain {
                 fault(unknown_port(port, "read", size))
             }
             exit_kind::HLT => Ok(Step::Stop(DomainExit::Halted)),
+            // A campaign's breakpoint or single-step (without a debug plan, a #DB is
+            // the guest's own exception, as in a VM).
+            exit_kind::EXCEPTION
+                if record.vector == u64::from(DEBUG_VECTOR) && self.debug.is_some() =>
+            {
+                Ok(match self.process_debug_exit(record.value, regs.rip)? {
+                    DebugOutcome::Resume => Step::Debugged,
+                    DebugOutcome::Stop(exit) => Step::Stop(exit),
+                })
+            }
             exit_kind::EXCEPTION => Ok(self.exception(&record, regs.rip, record.address)),
             exit_kind::MEMORY if self.device.is_some() && BlkDevice::owns(record.address) => {
                 self.emulate_device_access(record.address)
