@@ -3,9 +3,11 @@
 //! and how much of a server's execution ran with its window open, OSIRIS's measure of
 //! recovery coverage (the share of a server's execution during which a fault is
 //! recoverable). OSIRIS counted instructions; these hosts expose no instruction counter
-//! to guests or processes (no PMU) and cannot single-step a user-mode guest, so the
-//! VMM counts the guest's run time instead: each run slice, from entry to the next
-//! exit, falls entirely in one window state, because the state only changes at exits.
+//! to guests or processes (no PMU), so the VMM counts the guest's run time always:
+//! each run slice, from entry to the next exit, falls entirely in one window state,
+//! because the state only changes at exits. Instructions are counted too when a
+//! server is single-stepped (a campaign's profile run: `ankh campaign profile`), which
+//! gives OSIRIS's own measure.
 //!
 //! Only requests that finished count (replied to, parked, or one-way messages
 //! handled), each once, in the state returned by
@@ -32,6 +34,11 @@ pub struct Coverage {
     pub run_open_ns: u64,
     /// Nanoseconds the domain ran, with a request in hand, with its window closed.
     pub run_closed_ns: u64,
+    /// Instructions single-stepped with a request in hand and the window open (only
+    /// when the domain is profiled).
+    pub instructions_open: u64,
+    /// Instructions single-stepped with a request in hand and the window closed.
+    pub instructions_closed: u64,
 }
 
 impl Coverage {
@@ -50,6 +57,14 @@ impl Coverage {
     pub fn run_share_open(self) -> Option<f64> {
         let total = self.run_open_ns + self.run_closed_ns;
         (total > 0).then(|| self.run_open_ns as f64 / total as f64)
+    }
+
+    /// The share of the instructions it executed with a request in hand that ran
+    /// inside an open window (OSIRIS's coverage), 0.0 to 1.0; `None` unless it was
+    /// single-stepped.
+    pub fn instruction_share_open(self) -> Option<f64> {
+        let total = self.instructions_open + self.instructions_closed;
+        (total > 0).then(|| self.instructions_open as f64 / total as f64)
     }
 
     /// Every finished request.
@@ -93,6 +108,16 @@ impl CoverageStats {
         }
     }
 
+    /// `domain` executed `count` instructions (single-stepped) with a request in
+    /// hand, its window `open` or not.
+    pub fn record_instructions(&mut self, domain: DomainId, open: bool, count: u64) {
+        let coverage = self.per_domain.entry(domain).or_default();
+        match open {
+            true => coverage.instructions_open += count,
+            false => coverage.instructions_closed += count,
+        }
+    }
+
     /// The coverage of `domain` (zero if it finished no request).
     pub fn get(&self, domain: DomainId) -> Coverage {
         self.per_domain.get(&domain).copied().unwrap_or_default()
@@ -114,6 +139,37 @@ impl CoverageStats {
                 closed: sum.closed + c.closed,
                 run_open_ns: sum.run_open_ns + c.run_open_ns,
                 run_closed_ns: sum.run_closed_ns + c.run_closed_ns,
+                instructions_open: sum.instructions_open + c.instructions_open,
+                instructions_closed: sum.instructions_closed + c.instructions_closed,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instructions_count_apart_from_run_time_and_add_up() {
+        let (a, b): (DomainId, DomainId) = (3, 4);
+        let mut stats = CoverageStats::new();
+        assert_eq!(stats.get(a).instruction_share_open(), None);
+        stats.record_run(a, true, 500);
+        assert_eq!(
+            stats.get(a).instruction_share_open(),
+            None,
+            "time is not a count"
+        );
+        stats.record_instructions(a, true, 30);
+        stats.record_instructions(a, false, 10);
+        stats.record_instructions(b, false, 5);
+        assert_eq!(stats.get(a).instruction_share_open(), Some(0.75));
+        assert_eq!(stats.get(b).instruction_share_open(), Some(0.0));
+        let total = stats.total();
+        assert_eq!(
+            (total.instructions_open, total.instructions_closed),
+            (30, 15)
+        );
+        assert_eq!(total.run_open_ns, 500);
     }
 }

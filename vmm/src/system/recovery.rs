@@ -98,13 +98,18 @@ pub(super) struct Recovery {
     run: RunShare,
 }
 
-/// Guest run time with a request in hand, inside and outside the recovery window.
+/// Guest run time with a request in hand, inside and outside the recovery window (and
+/// instructions, when the domain is single-stepped).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct RunShare {
     /// Nanoseconds with the window open.
     pub(super) open_ns: u64,
     /// Nanoseconds with the window closed.
     pub(super) closed_ns: u64,
+    /// Instructions single-stepped with the window open.
+    pub(super) open_instructions: u64,
+    /// Instructions single-stepped with the window closed.
+    pub(super) closed_instructions: u64,
 }
 
 /// A one-way message a server has in hand.
@@ -174,11 +179,19 @@ impl Recovery {
 
     /// The domain ran for `elapsed` (one run slice, which an exit ends: the window
     /// state cannot change inside it). Counted while a request is in hand.
-    pub(super) fn account_run(&mut self, elapsed: Duration) {
+    /// `instructions`: how many of them were single-stepped in it (a profile run).
+    pub(super) fn account_run(&mut self, elapsed: Duration, instructions: u64) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let run = &mut self.run;
         match self.window.state() {
-            WindowState::Open { .. } => self.run.open_ns += nanos,
-            WindowState::Closed { .. } => self.run.closed_ns += nanos,
+            WindowState::Open { .. } => {
+                run.open_ns += nanos;
+                run.open_instructions += instructions;
+            }
+            WindowState::Closed { .. } => {
+                run.closed_ns += nanos;
+                run.closed_instructions += instructions;
+            }
             WindowState::Idle => {}
         }
     }

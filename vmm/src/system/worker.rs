@@ -396,7 +396,8 @@ impl Worker<'_> {
             let started = slot.recovery.is_some().then(Instant::now);
             let resumed = slot.domain.resume(|call| tracing && call == Hypercall::Nop);
             if let (Some(recovery), Some(started)) = (slot.recovery.as_mut(), started) {
-                recovery.account_run(started.elapsed());
+                let stepped = slot.domain.take_profiled_steps();
+                recovery.account_run(started.elapsed(), stepped);
             }
             let event = match resumed {
                 Ok(event) => event,

@@ -50,6 +50,12 @@ impl RecoverySite for Thread<'_> {
         shared.coverage.record(id, finished);
         shared.coverage.record_run(id, true, run.open_ns);
         shared.coverage.record_run(id, false, run.closed_ns);
+        shared
+            .coverage
+            .record_instructions(id, true, run.open_instructions);
+        shared
+            .coverage
+            .record_instructions(id, false, run.closed_instructions);
     }
 
     fn resumed(&mut self, resumption: Resumption) {
