@@ -58,8 +58,9 @@ pub enum CampaignCommand {
     /// each server's recovery coverage under each policy (requests finished in the
     /// window, and run time inside it).
     Profile {
-        /// Servers to profile.
-        #[arg(long, value_delimiter = ',', default_value = "mm,blk")]
+        /// Servers to profile (default: every server on `process`; mm,blk on `kvm`,
+        /// the two that run fast enough in kernel mode on these hosts).
+        #[arg(long, value_delimiter = ',')]
         servers: Vec<String>,
         /// Single-steps per server at most.
         #[arg(long, default_value_t = 20_000_000)]
@@ -88,8 +89,9 @@ pub struct RunArgs {
     /// rnd-load, corrupt-pointer, corrupt-index, corrupt-integer, stuck-at-loop).
     #[arg(long, default_value = "fail-stop")]
     types: String,
-    /// Servers to inject into.
-    #[arg(long, value_delimiter = ',', default_value = "mm,blk")]
+    /// Servers to inject into (default: every server on `process`; mm,blk on `kvm`,
+    /// the two that run fast enough in kernel mode on these hosts).
+    #[arg(long, value_delimiter = ',')]
     servers: Vec<String>,
     /// The seed of the fault list.
     #[arg(long, default_value_t = 1)]
@@ -174,6 +176,7 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
             max_steps,
             substrate,
         } => {
+            let servers = servers_or_default(servers, substrate);
             check_servers(&servers)?;
             let host = KvmHost::open()?;
             let started = Instant::now();
@@ -234,6 +237,15 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
+/// `servers`, or the substrate's default when none were named.
+fn servers_or_default(servers: Vec<String>, substrate: Substrate) -> Vec<String> {
+    match (servers.is_empty(), substrate) {
+        (false, _) => servers,
+        (true, Substrate::Process) => SERVERS.iter().map(|s| (*s).to_owned()).collect(),
+        (true, Substrate::Kvm) => vec!["mm".to_owned(), "blk".to_owned()],
+    }
+}
+
 fn check_servers(servers: &[String]) -> Result<(), CampaignUsage> {
     match servers.iter().find(|s| !SERVERS.contains(&s.as_str())) {
         Some(bad) => Err(CampaignUsage(format!(
@@ -276,7 +288,8 @@ fn parse_policies(text: &str) -> Result<Vec<String>, CampaignUsage> {
         .collect()
 }
 
-fn run_campaign(args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
+fn run_campaign(mut args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
+    args.servers = servers_or_default(std::mem::take(&mut args.servers), args.substrate);
     if args.workload != "suite" {
         return Err(
             CampaignUsage(format!("unknown workload {:?} (only suite)", args.workload)).into(),
