@@ -237,6 +237,18 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
+/// Process-substrate campaigns need perf breakpoints: say so once, before any run.
+fn check_breakpoints() -> Result<(), CampaignUsage> {
+    ankh_vmm::domain::debug::process_breakpoints_available().map_err(|error| {
+        let paranoid = std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid")
+            .map_or("unknown".to_owned(), |s| s.trim().to_owned());
+        CampaignUsage(format!(
+            "this host refuses perf breakpoints ({error}; kernel.perf_event_paranoid is \
+             {paranoid}, it must be 2 or less: sysctl kernel.perf_event_paranoid=2)"
+        ))
+    })
+}
+
 /// `servers`, or the substrate's default when none were named.
 fn servers_or_default(servers: Vec<String>, substrate: Substrate) -> Vec<String> {
     match (servers.is_empty(), substrate) {
@@ -311,6 +323,9 @@ fn run_campaign(mut args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
         .map(plan::parse_shard)
         .transpose()
         .map_err(CampaignUsage)?;
+    if args.substrate == Substrate::Process {
+        check_breakpoints()?;
+    }
     std::fs::create_dir_all(&args.out)?;
     let host = KvmHost::open()?;
     let golden = experiment::golden(&host, args.substrate, ankh_domains::Policy::Enhanced)?;

@@ -62,6 +62,13 @@ pub struct FaultPlan {
     pub seed: u64,
 }
 
+/// Whether this host lets the VMM set breakpoints on its process domains (perf
+/// events on its own children): one is set on this process and removed.
+pub fn process_breakpoints_available() -> std::io::Result<()> {
+    let probe = process_breakpoints_available as *const () as u64;
+    perf::PerfBreakpoint::open(std::process::id(), probe, u64::MAX).map(drop)
+}
+
 /// What a [`GuestDebug`] does with its domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DebugPlan {
