@@ -18,6 +18,7 @@ on_both_substrates!(
     hangs_and_corruptions_mid_request_are_detected_and_rolled_back,
     every_request_to_a_recoverable_server_is_checkpointed_and_counted,
     a_control_kill_before_a_server_booted_strikes_at_its_first_request,
+    a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window,
 );
 
 /// The request at which each server is killed: during the suite (each server serves
@@ -287,4 +288,25 @@ fn a_control_kill_before_a_server_booted_strikes_at_its_first_request(_: Substra
     assert_eq!(pm.stats.recoveries.values().sum::<u64>(), 1, "{pm:?}");
     let all = [When::Now, When::Idle, When::MidRequest, When::WindowClosed];
     assert_eq!(hub.take_kill("pm", &all), None, "the kill struck once");
+}
+
+/// PM reads a program with a query (`VFS_PREAD_PATH`), so a fault while it waits for
+/// the program is inside its window under `enhanced`: rolled back, the spawn answered
+/// `ERESTART` (init spawns again), nothing left behind in VFS (the suite passes in
+/// full). PM's first request is init's spawn of the suite, and a kill `now` strikes
+/// it blocked in its first call. When PM opened the program (`VFS_OPEN`, an Update)
+/// this fault came after its window closed, and the system shut down.
+fn a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window(_: Substrate) {
+    let kill = PlannedKill::new("pm", 1, When::Now, Kind::Crash);
+    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
+    let events = events_of(&ran, "pm");
+    assert_eq!(events.len(), 1, "{:?}", ran.report.recoveries);
+    assert!(
+        matches!(events[0].window, WindowState::Open { .. }),
+        "{:?}",
+        events[0]
+    );
+    assert_eq!(events[0].action, Action::Rollback { error_reply: true });
+    assert_eq!(ran.report.stop, None);
+    assert_eq!(suite_result(&ran), "252 passed, 0 failed");
 }

@@ -103,6 +103,10 @@ pub const VFS_PROC_SPAWN: u16 = 0x0211;
 pub const VFS_PROC_EXIT: u16 = 0x0212;
 /// VFS: make a file's data and the file system's metadata durable (`fsync`).
 pub const VFS_FSYNC: u16 = 0x0213;
+/// VFS: read at an offset of the file a path names, with no descriptor (path in bulk;
+/// the file's status and the bytes in the reply). A query: PM loads programs with it,
+/// so that a spawn changes nothing in VFS before it makes the domain.
+pub const VFS_PREAD_PATH: u16 = 0x0214;
 
 /// DS: publish a key (key and value in bulk).
 pub const DS_PUBLISH: u16 = 0x0300;
@@ -233,6 +237,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(VFS_PROC_SPAWN, "vfs-proc-spawn", SeepClass::Update, true),
     op(VFS_PROC_EXIT, "vfs-proc-exit", SeepClass::Update, true),
     op(VFS_FSYNC, "vfs-fsync", SeepClass::Update, true),
+    op(VFS_PREAD_PATH, "vfs-pread-path", SeepClass::Query, true),
     op(DS_PUBLISH, "ds-publish", SeepClass::Update, true),
     op(DS_RETRIEVE, "ds-retrieve", SeepClass::Query, true),
     op(DS_DELETE, "ds-delete", SeepClass::Update, true),

@@ -23,6 +23,11 @@ impl ProcessManager {
     /// VFS, has the VMM make its domain, introduces the child to VFS and MM, enters it
     /// in the table and answers its pid.
     ///
+    /// The order keeps PM's recovery window (docs/recovery.md, "Coverage") open as
+    /// long as it can be: the checks and the program's read (a query) come first,
+    /// and the first state-exposing call is `SYS_CREATE_DOMAIN`; every call after it
+    /// needs the new domain's id.
+    ///
     /// Errors: `E2BIG` (list over `ARG_MAX`), `EINVAL` (malformed record, flags or
     /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie), VFS's
     /// errors for the file, `ENOEXEC` (not a regular ELF file), `EMSGSIZE` (the image

@@ -72,7 +72,8 @@ pub struct Fd {
     pub reserved: u32,
 }
 
-/// `VFS_READ` / `VFS_PREAD` / `VFS_PWRITE` request (`VFS_PWRITE` data in bulk).
+/// `VFS_READ` / `VFS_PREAD` / `VFS_PWRITE` request (`VFS_PWRITE` data in bulk);
+/// `VFS_PREAD_PATH` request with `fd` 0 (the path in bulk).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
 )]
@@ -127,7 +128,8 @@ pub const KIND_DIR: u32 = 2;
 /// A pipe.
 pub const KIND_PIPE: u32 = 3;
 
-/// `VFS_STAT` / `VFS_FSTAT` reply.
+/// `VFS_STAT` / `VFS_FSTAT` / `VFS_PREAD_PATH` reply (for `VFS_PREAD_PATH`, the
+/// file as it was read: the bytes are in the bulk data).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
 )]

@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Handled, Reply, Request};
 use ankh_proto::vfs::{
-    Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, O_ACCMODE, O_APPEND, O_CREAT, O_EXCL,
-    O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, PIPE_PARKED_MAX, SEEK_CUR, SEEK_END, SEEK_SET,
+    Count, Fd, Io, Offset, Open, PipeFds, Seek, IO_MAX, KIND_FILE, O_ACCMODE, O_APPEND, O_CREAT,
+    O_EXCL, O_RDONLY, O_SYNC, O_TRUNC, O_WRONLY, PIPE_PARKED_MAX, SEEK_CUR, SEEK_END, SEEK_SET,
 };
 use ankh_proto::{wire, Pid};
 
@@ -232,6 +232,31 @@ impl<F: FileSystem> Vfs<F> {
         let at = offset(io.offset)?;
         let data = self.fs.read(dev, ino, at, io_len(io.len)?)?;
         Ok(count_reply(data.len(), data))
+    }
+
+    /// `VFS_PREAD_PATH` (`Io` with `fd` 0, the path in bulk): up to `len` bytes at
+    /// `offset` of the regular file `path` names, with the file's status, in one
+    /// answer. A query: it makes no descriptor and no open file and moves no offset,
+    /// so it changes nothing a later request could see (it calls what `VFS_STAT` and
+    /// `VFS_PREAD` call). Errors: the path's, `EISDIR` for a directory, `EINVAL` for
+    /// a descriptor other than 0, a length over `IO_MAX` or an offset past the last.
+    pub(crate) fn pread_path(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        request: &Request<'_>,
+    ) -> Result<Reply, Errno> {
+        let io: Io = wire::record(request.payload)?;
+        if io.fd != 0 {
+            return Err(errno::EINVAL);
+        }
+        let (at, len) = (offset(io.offset)?, io_len(io.len)?);
+        let ino = self.fs.resolve(dev, path(request)?)?;
+        let stat = self.fs.stat(dev, ino)?;
+        if stat.kind != KIND_FILE {
+            return Err(errno::EISDIR);
+        }
+        let data = self.fs.read(dev, ino, at, len)?;
+        Ok(Reply::ok_with_bulk(wire::bytes(&stat), data))
     }
 
     /// `VFS_PWRITE`: at a given offset, which the descriptor does not keep.

@@ -246,6 +246,7 @@ impl<F: FileSystem> Vfs<F> {
             opcode::VFS_PROC_SPAWN => self.proc_spawn(pid, request.payload),
             opcode::VFS_PROC_EXIT => self.proc_exit(dev, request.payload),
             opcode::VFS_FSYNC => self.fsync(dev, pid, request),
+            opcode::VFS_PREAD_PATH => self.pread_path(dev, request),
             _ => Err(errno::ENOSYS),
         };
         result.into()

@@ -1,4 +1,4 @@
-//! A fake of everything PM calls: VFS (files and PM's descriptors), the VMM
+//! A fake of everything PM calls: VFS (files, read by path), the VMM
 //! (domains), MM and DS. Scripted results, per opcode and in order, take the place
 //! of the simulation, for errors and malformed replies.
 
@@ -8,7 +8,7 @@ use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::*;
 use ankh_proto::server::{Endpoint, Kernel, Reply};
 use ankh_proto::sys::{CreateDomain, Created, KillDomain, StartDomain};
-use ankh_proto::vfs::{Count, Fd, Io, Open, Stat, KIND_DIR, KIND_FILE, O_RDONLY};
+use ankh_proto::vfs::{Io, Stat, IO_MAX, KIND_FILE};
 use ankh_proto::wire;
 
 /// One call PM made.
@@ -34,13 +34,8 @@ pub(crate) struct NewDomain {
 pub(crate) struct World {
     pub(crate) files: BTreeMap<String, Vec<u8>>,
     pub(crate) dirs: BTreeSet<String>,
-    /// PM's open descriptors: path and offset.
-    pub(crate) open: BTreeMap<i32, (String, usize)>,
-    next_fd: i32,
     pub(crate) next_domain: u32,
-    /// Most bytes one read returns (0: as many as asked).
-    pub(crate) read_chunk: usize,
-    /// Size `VFS_FSTAT` reports instead of the true one.
+    /// Size `VFS_PREAD_PATH` reports instead of the true one.
     pub(crate) fake_size: Option<u64>,
     script: BTreeMap<u16, VecDeque<Result<Reply, Errno>>>,
     pub(crate) calls: Vec<Call>,
@@ -70,10 +65,7 @@ impl World {
         World {
             files,
             dirs: ["/bin", "/etc"].iter().map(|d| d.to_string()).collect(),
-            open: BTreeMap::new(),
-            next_fd: 3,
             next_domain: 10,
-            read_chunk: 0,
             fake_size: None,
             script: BTreeMap::new(),
             calls: Vec::new(),
@@ -107,63 +99,31 @@ impl World {
     fn simulate(&mut self, opcode: u16, payload: &[u8], bulk: &[u8]) -> Result<Reply, Errno> {
         let status = |s| Ok(Reply::err(s));
         match opcode {
-            VFS_OPEN => {
-                let open: Open = wire::record(payload)?;
-                assert_eq!(open.flags, O_RDONLY, "PM only reads programs");
-                let path = wire::single(bulk)?.to_string();
-                if !self.files.contains_key(&path) && !self.dirs.contains(&path) {
-                    return status(errno::ENOENT);
-                }
-                let fd = self.next_fd;
-                self.next_fd += 1;
-                self.open.insert(fd, (path, 0));
-                Ok(Reply::ok(wire::bytes(&Fd { fd, reserved: 0 })))
-            }
-            VFS_FSTAT => {
-                let Fd { fd, .. } = wire::record(payload)?;
-                let Some((path, _)) = self.open.get(&fd) else {
-                    return status(errno::EBADF);
-                };
-                let stat = match self.files.get(path) {
-                    Some(data) => Stat {
-                        ino: 1,
-                        size: self.fake_size.unwrap_or(data.len() as u64),
-                        kind: KIND_FILE,
-                        nlink: 1,
-                    },
-                    None => Stat {
-                        ino: 2,
-                        size: 2,
-                        kind: KIND_DIR,
-                        nlink: 2,
-                    },
-                };
-                Ok(Reply::ok(wire::bytes(&stat)))
-            }
-            VFS_READ => {
+            VFS_PREAD_PATH => {
                 let io: Io = wire::record(payload)?;
-                let Some((path, offset)) = self.open.get_mut(&io.fd) else {
-                    return status(errno::EBADF);
-                };
-                let data = &self.files[path.as_str()];
-                let mut len = io.len as usize;
-                if self.read_chunk > 0 {
-                    len = len.min(self.read_chunk);
+                assert_eq!(io.fd, 0, "a read by path has no descriptor");
+                if io.len as usize > IO_MAX {
+                    return status(errno::EINVAL);
                 }
-                let end = (*offset + len).min(data.len());
-                let chunk = data[*offset..end].to_vec();
-                *offset = end;
-                let count = Count {
-                    count: chunk.len() as u64,
-                };
-                Ok(Reply::ok_with_bulk(wire::bytes(&count), chunk))
-            }
-            VFS_CLOSE => {
-                let Fd { fd, .. } = wire::record(payload)?;
-                match self.open.remove(&fd) {
-                    Some(_) => Ok(Reply::ok(Vec::new())),
-                    None => status(errno::EBADF),
+                let path = wire::single(bulk)?;
+                if self.dirs.contains(path) {
+                    return status(errno::EISDIR);
                 }
+                let Some(data) = self.files.get(path) else {
+                    return status(errno::ENOENT);
+                };
+                let stat = Stat {
+                    ino: 1,
+                    size: self.fake_size.unwrap_or(data.len() as u64),
+                    kind: KIND_FILE,
+                    nlink: 1,
+                };
+                let start = usize::try_from(io.offset).map_or(data.len(), |at| at.min(data.len()));
+                let end = (start + io.len as usize).min(data.len());
+                Ok(Reply::ok_with_bulk(
+                    wire::bytes(&stat),
+                    data[start..end].to_vec(),
+                ))
             }
             SYS_CREATE_DOMAIN => {
                 let request: CreateDomain = wire::record(payload)?;

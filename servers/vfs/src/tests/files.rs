@@ -536,3 +536,84 @@ fn with_root_builds_a_tree_for_tests() {
     let h2 = Harness::with_vfs(Vfs::with_root(b"garbage"));
     assert_eq!(h2.vfs.inodes(), 1);
 }
+
+/// `VFS_PREAD_PATH` as PM sends it: `Io` with descriptor 0, the path in bulk.
+fn pread_path(h: &mut Harness, path: &str, len: u32, offset: u64) -> Result<Reply, Errno> {
+    let io = Io { fd: 0, len, offset };
+    h.call(APP, VFS_PREAD_PATH, &wire::bytes(&io), &wire::join([path]))
+}
+
+#[test]
+fn pread_path_answers_the_bytes_and_the_status_of_the_file_a_path_names() {
+    let mut h = Harness::new();
+    h.mkdir("/bin").unwrap();
+    h.put("/bin/prog", b"\x7fELF program");
+    let reply = pread_path(&mut h, "/bin/prog", 100, 0).unwrap();
+    let stat: Stat = wire::record(&reply.payload).unwrap();
+    assert_eq!(stat, h.stat("/bin/prog").unwrap());
+    assert_eq!((stat.kind, stat.size), (KIND_FILE, 12));
+    assert_eq!(reply.bulk, b"\x7fELF program");
+    let reply = pread_path(&mut h, "/bin/prog", 3, 5).unwrap();
+    assert_eq!(reply.bulk, b"pro");
+    assert!(pread_path(&mut h, "/bin/prog", 8, 40)
+        .unwrap()
+        .bulk
+        .is_empty());
+    assert_eq!(pread_path(&mut h, "/bin", 8, 0), Err(errno::EISDIR));
+    assert_eq!(pread_path(&mut h, "/bin/none", 8, 0), Err(errno::ENOENT));
+    assert_eq!(
+        pread_path(&mut h, "/bin/prog", IO_MAX as u32 + 1, 0),
+        Err(errno::EINVAL)
+    );
+    let io = Io {
+        fd: 3,
+        len: 8,
+        offset: 0,
+    };
+    let with_fd = h.call(
+        APP,
+        VFS_PREAD_PATH,
+        &wire::bytes(&io),
+        &wire::join(["/bin/prog"]),
+    );
+    assert_eq!(with_fd, Err(errno::EINVAL), "no descriptor is involved");
+}
+
+/// The SEEP classification of `VFS_PREAD_PATH` (a Query: PM's recovery window stays
+/// open across it) holds only if it changes nothing in VFS: no descriptor, no open
+/// file, no offset, no open count on the inode, nothing published. The whole server
+/// (tree, storage, descriptors, pipes) is the same before and after, answered or not.
+#[test]
+fn pread_path_changes_no_state_of_the_file_server() {
+    let mut h = Harness::with_config(Config {
+        publish_open_files: true,
+        ..Config::default()
+    });
+    h.mkdir("/bin").unwrap();
+    h.put("/bin/prog", &[7; 5000]);
+    let fd = h.open(APP, "/bin/prog", O_RDONLY).unwrap();
+    h.read(APP, fd, 10).unwrap();
+    h.unlink("/bin/prog").unwrap();
+    h.put("/bin/prog", b"new");
+    let before = format!("{:?}", h.vfs);
+    let calls = h.kernel.calls.len();
+    for (path, len, offset) in [
+        ("/bin/prog", 3, 0),
+        ("/bin/prog", 100, 1),
+        ("/bin", 1, 0),
+        ("/nowhere", 1, 0),
+    ] {
+        let _ = pread_path(&mut h, path, len, offset);
+        assert_eq!(format!("{:?}", h.vfs), before, "{path} {len} {offset}");
+    }
+    assert_eq!(
+        h.kernel.calls.len(),
+        calls,
+        "it called nobody (no DS publish)"
+    );
+    assert_eq!(
+        h.read(APP, fd, 10).unwrap(),
+        [7; 10],
+        "the open file is untouched"
+    );
+}
