@@ -66,7 +66,8 @@ pub struct FaultPlan {
 /// events on its own children): one is set on this process and removed.
 pub fn process_breakpoints_available() -> std::io::Result<()> {
     let probe = process_breakpoints_available as *const () as u64;
-    perf::PerfBreakpoint::open(std::process::id(), probe, u64::MAX).map(drop)
+    // A period the probe never reaches (perf refuses one with the top bit set).
+    perf::PerfBreakpoint::open(std::process::id(), probe, 1 << 62).map(drop)
 }
 
 /// What a [`GuestDebug`] does with its domain.
