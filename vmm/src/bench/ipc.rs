@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use ankh_domains::{DomainSpec, Policy, Role, SystemDescription};
 use virtio_seep::message::DomainId;
 
-use super::modes::time_run;
+use super::modes::time_run_on;
 use super::stats::{micros, ratio, Summary};
 use crate::console::CapturedConsole;
 use crate::domain::Substrate;
@@ -68,6 +68,8 @@ pub struct CaseFigures {
 /// What `ankh bench ipc` measured.
 #[derive(Debug)]
 pub struct IpcReport {
+    /// What ran the domains.
+    pub substrate: Substrate,
     /// Median cost of one bare exit (`Nop` hypercall round trip).
     pub raw_exit: Duration,
     /// Each workload.
@@ -80,7 +82,8 @@ impl fmt::Display for IpcReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "ankh bench ipc (user-mode domains, one host thread, direct switch)"
+            "ankh bench ipc ({:?} substrate, user-mode domains, one host thread, direct switch)",
+            self.substrate
         )?;
         writeln!(
             f,
@@ -118,19 +121,19 @@ impl fmt::Display for IpcReport {
     }
 }
 
-/// Runs the benchmark.
-pub fn run(rounds: usize) -> Result<IpcReport, Box<dyn std::error::Error>> {
+/// Runs the benchmark with its domains on `substrate`.
+pub fn run(rounds: usize, substrate: Substrate) -> Result<IpcReport, Box<dyn std::error::Error>> {
     let host = KvmHost::open()?;
     let mut exits = Vec::new();
     for _ in 0..rounds.max(1) {
-        let total = time_run(&host, "nop-loop", GuestMode::User)?;
+        let total = time_run_on(&host, "nop-loop", GuestMode::User, substrate)?;
         exits.push(total / ankh_images::expect::NOP_LOOP_COUNT);
     }
     let raw_exit = Summary::of(&mut exits).expect("rounds >= 1").median;
     let mut cases = Vec::new();
     for case in CASES {
-        let latency = measure(&host, case, false, 1, Substrate::Kvm)?;
-        let pages = measure(&host, case, true, 1, Substrate::Kvm)?;
+        let latency = measure(&host, case, false, 1, substrate)?;
+        let pages = measure(&host, case, true, 1, substrate)?;
         cases.push(CaseFigures {
             case,
             round_trip: Summary::of(&mut latency.client_intervals.clone())
@@ -140,8 +143,9 @@ pub fn run(rounds: usize) -> Result<IpcReport, Box<dyn std::error::Error>> {
             vmm_pages: vmm_pages_per_delivery(case.bulk),
         });
     }
-    let mut cross = measure(&host, CASES[0], false, 2, Substrate::Kvm)?.client_intervals;
+    let mut cross = measure(&host, CASES[0], false, 2, substrate)?.client_intervals;
     Ok(IpcReport {
+        substrate,
         raw_exit,
         cases,
         cross_thread_null: Summary::of(&mut cross).ok_or("the client made no calls")?,
