@@ -3,6 +3,8 @@
 //! `kernel`) and recovers its servers (through `recovery`).
 
 use std::collections::{HashMap, HashSet};
+
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -100,8 +102,8 @@ pub(super) fn run(
     spawner: &Spawner<'_>,
 ) -> RunOutcome {
     let threads = threads.max(1);
-    let mut per_thread: Vec<HashMap<DomainId, Slot>> =
-        (0..threads).map(|_| HashMap::new()).collect();
+    let mut per_thread: Vec<FxHashMap<DomainId, Slot>> =
+        (0..threads).map(|_| FxHashMap::default()).collect();
     let mut placed = Vec::new();
     for boot in domains {
         let thread = boot.thread.min(threads - 1);
@@ -113,7 +115,7 @@ pub(super) fn run(
             router,
             turns: Turns::new(threads, placed),
             names,
-            killed: HashMap::new(),
+            killed: FxHashMap::default(),
             process_callees,
             coverage: CoverageStats::new(),
             recoveries: Vec::new(),
@@ -196,7 +198,9 @@ struct Worker<'a> {
     /// The thread's part of the system (what `recovery` may use while the worker
     /// holds a domain of `slots`).
     thread: Thread<'a>,
-    slots: HashMap<DomainId, Slot>,
+    /// (Looked up several times per exit: hashed with Fx, not SipHash; the ids are the
+    /// VMM's own.)
+    slots: FxHashMap<DomainId, Slot>,
     /// Domains created on this thread that do not run before `SYS_START_DOMAIN`.
     held: HashSet<DomainId>,
     /// How the processes of this thread that ended and were released ended.
