@@ -348,7 +348,7 @@ impl Router {
     pub fn submit(
         &mut self,
         from: DomainId,
-        messages: Vec<Message>,
+        messages: impl IntoIterator<Item = Message>,
         now: Instant,
     ) -> Result<(Vec<DomainId>, Option<u64>), IpcFault> {
         let mut woken = Vec::new();

@@ -503,7 +503,7 @@ impl Worker<'_> {
                 last_request = Some(request);
             } else {
                 let mut state = self.lock();
-                let (woken, last) = state.router.submit(id, vec![message], Instant::now())?;
+                let (woken, last) = state.router.submit(id, [message], Instant::now())?;
                 self.thread.schedule(&mut state, &woken);
                 last_request = last.or(last_request);
             }
