@@ -211,6 +211,18 @@ impl ProcessCpu {
         unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).regs)) }
     }
 
+    /// The guest's `rip` at its last exit.
+    pub fn rip(&self) -> u64 {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).regs.rip)) }
+    }
+
+    /// Sets the `rip` the guest resumes at.
+    pub fn set_rip(&mut self, rip: u64) {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).regs.rip), rip) }
+    }
+
     /// Sets the registers the guest resumes with.
     pub fn set_regs(&mut self, regs: &Regs) {
         // SAFETY: as in `regs`.
