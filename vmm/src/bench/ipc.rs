@@ -226,7 +226,8 @@ pub(super) fn measure(
             if event != TraceEvent::Ipc {
                 return;
             }
-            let now = Instant::now();
+            // Only the client's calls are timed (a clock read costs 50 to 80 ns here).
+            let now = (id != server).then(Instant::now);
             let pages = if dirty_log {
                 domain.take_dirty_pages().unwrap_or(0)
             } else {
@@ -236,9 +237,7 @@ pub(super) fn measure(
             if !trace.client_times.is_empty() {
                 trace.exits += 1;
             }
-            if id == server {
-                trace.server_pages += pages;
-            } else {
+            if let Some(now) = now {
                 trace.client_times.push(now);
                 // From the second call (the first follows boot and setup).
                 let call = trace.client_times.len() - 1;
@@ -246,6 +245,8 @@ pub(super) fn measure(
                     trace.client_switches.push((call, voluntary_switches()));
                 }
                 trace.client_pages += pages;
+            } else {
+                trace.server_pages += pages;
             }
         })),
         dirty_log,

@@ -183,6 +183,13 @@ impl Recovery {
         }
     }
 
+    /// Whether [`account_run`](Self::account_run) would count a run now: only with a
+    /// request in hand (the window open or closed). The caller skips its two clock
+    /// reads otherwise (50 to 80 ns each on these hosts, on every exit).
+    pub(super) fn counts_run(&self) -> bool {
+        !matches!(self.window.state(), WindowState::Idle)
+    }
+
     /// Whether the domain has no request in hand (it is at a request boundary).
     pub(super) fn idle(&self) -> bool {
         self.window.request().is_none()

@@ -116,10 +116,15 @@ impl Turns {
     /// Puts woken domains on their threads' ready queues: the current thread's at the
     /// front while the current turn lasts (the direct switch: the woken domain runs on
     /// in that turn), else and on other threads at the back. Returns whether another
-    /// thread must be woken.
-    pub(super) fn schedule(&mut self, woken: &[DomainId], current_thread: usize) -> bool {
+    /// thread must be woken. `now` is the current time.
+    pub(super) fn schedule(
+        &mut self,
+        woken: &[DomainId],
+        current_thread: usize,
+        now: Instant,
+    ) -> bool {
         let mut other = false;
-        let in_turn = Instant::now() < self.turn_ends[current_thread];
+        let in_turn = now < self.turn_ends[current_thread];
         for id in woken.iter().rev() {
             let thread = self.thread_of[id];
             if thread == current_thread && in_turn {
