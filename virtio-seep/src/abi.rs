@@ -18,8 +18,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// History: 1 stayed while user-mode guests with VMM-built IDTs, the message and queue
 /// ABI and the virtio-blk device went in; 2 is the first pinned version; 4 adds the
 /// process substrate (`process`, `BootInfo::process_control`); 5 wakes the VMM only
-/// when it sleeps (`process::ControlPage::vmm_waiting`).
-pub const ABI_VERSION: u32 = 5;
+/// when it sleeps (`process::ControlPage::vmm_waiting`); 6 lets a process domain's
+/// calls skip saving the FPU state (`process::ControlPage::fpu_through_page`).
+pub const ABI_VERSION: u32 = 6;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";

@@ -157,6 +157,9 @@ impl ProcessCpu {
         unsafe {
             let page = &mut *control;
             page.turn = TURN_VMM;
+            // Checkpoints read the FPU state from the page and rollbacks write it:
+            // without them, the runtime's calls need not copy it at all.
+            page.fpu_through_page = u64::from(track_writes);
             page.setup = Setup {
                 magic: SETUP_MAGIC,
                 memory_size,
