@@ -222,7 +222,12 @@ impl Recovery {
         let is_request = message.header.request_id != 0;
         // Every message a server handles gets a fresh run-time budget.
         domain.set_request_budget(Some(site.request_budget()));
-        let name = domain.name().to_owned();
+        // The name is for the control hub and checkpoints only: no copy per request
+        // without either.
+        let name = match self.checkpoints() || site.hub().is_some() {
+            true => domain.name().to_owned(),
+            false => String::new(),
+        };
         let mut kill = None;
         if is_request {
             self.requests += 1;
