@@ -19,7 +19,8 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// ABI and the virtio-blk device went in; 2 is the first pinned version; 4 adds the
 /// process substrate (`process`, `BootInfo::process_control`); 5 wakes the VMM only
 /// when it sleeps (`process::ControlPage::vmm_waiting`); 6 adds the opcode
-/// `VFS_PREAD_PATH`.
+/// `VFS_PREAD_PATH` and lets a process domain's calls skip saving the FPU state
+/// (`process::ControlPage::fpu_through_page`).
 pub const ABI_VERSION: u32 = 6;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].

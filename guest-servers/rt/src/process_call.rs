@@ -9,8 +9,8 @@ use core::ptr::{addr_of_mut, write_volatile};
 use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
-    exit_kind, ControlPage, ExitRecord, FPU_OFFSET, REGS_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM,
-    VMM_WAITING_OFFSET,
+    exit_kind, ControlPage, ExitRecord, FPU_OFFSET, FPU_THROUGH_PAGE_OFFSET, REGS_OFFSET,
+    TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
 };
 
 /// The control page's address (0: not a process domain, hypercalls use `out`). Read
@@ -119,7 +119,9 @@ const RIP: usize = REGS_OFFSET + 128;
 const RFLAGS: usize = REGS_OFFSET + 136;
 
 // rdi = the control page. The context saved is the one a plain `ret` would give the
-// caller: rip = the return address, rsp = above it. Given the turn back, every general
+// caller: rip = the return address, rsp = above it. The x87/SSE state goes through the
+// page only when the VMM asks (`fpu_through_page`: a domain with checkpoints); else it
+// stays in the CPU, which the host kernel keeps across the wait. Given the turn back, every general
 // register, the flags and rip come from the page; the last store clears the in-call
 // byte, after which a kick may be reported again (its report then saves and restores
 // exactly the state between here and the `ret`).
@@ -140,7 +142,10 @@ global_asm!(
     "    pushfq",
     "    pop rax",
     "    mov [rdi + {rflags}], rax",
+    "    cmp qword ptr [rdi + {fpu_through_page}], 0",
+    "    je 4f",
     "    fxsave [rdi + {fpu}]",
+    "4:",
     "    mov r12, rdi",
     // The turn is the VMM's (xchg: a full barrier before reading vmm_waiting); wake
     // the VMM only if it sleeps.
@@ -166,7 +171,10 @@ global_asm!(
     "    syscall",
     "    jmp 2b",
     "3:",
+    "    cmp qword ptr [r12 + {fpu_through_page}], 0",
+    "    je 5f",
     "    fxrstor [r12 + {fpu}]",
+    "5:",
     "    mov rax, r12",
     "    mov rsp, [rax + {rsp}]",
     "    push qword ptr [rax + {rip}]",
@@ -203,6 +211,7 @@ global_asm!(
     rip = const RIP,
     rflags = const RFLAGS,
     fpu = const FPU_OFFSET,
+    fpu_through_page = const FPU_THROUGH_PAGE_OFFSET,
     turn = const TURN_OFFSET,
     waiting = const VMM_WAITING_OFFSET,
     turn_vmm = const TURN_VMM,

@@ -216,6 +216,13 @@ pub struct ControlPage {
     /// then ignores a kick, whose report would overwrite the call's (the call is about
     /// to reach the VMM anyway).
     pub in_call: u64,
+    /// Nonzero when the runtime's calls save the guest's x87/SSE state into
+    /// [`ControlPage::fpu`] and load it back from there: set by the VMM for a domain
+    /// that takes checkpoints (they read it, a rollback writes it). Otherwise a call
+    /// leaves that state in the CPU, where the host kernel keeps it across the
+    /// handover, and skips an FXSAVE and an FXRSTOR (100 to 170 ns per call on these
+    /// hosts). The tender's signal path always goes through [`ControlPage::fpu`].
+    pub fpu_through_page: u64,
 }
 
 /// Offset of [`ControlPage::turn`] (for the runtime's assembly).
@@ -224,6 +231,8 @@ pub const TURN_OFFSET: usize = core::mem::offset_of!(ControlPage, turn);
 pub const VMM_WAITING_OFFSET: usize = core::mem::offset_of!(ControlPage, vmm_waiting);
 /// Offset of [`ControlPage::regs`].
 pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
+/// Offset of [`ControlPage::fpu_through_page`].
+pub const FPU_THROUGH_PAGE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_through_page);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
 pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
 

@@ -12,7 +12,7 @@ pub enum BenchCommand {
     /// Exit cost and compute speed of user-mode vs kernel-mode guests.
     Modes(ModesArgs),
     /// Round trip of a call between two domains, against the raw exit cost.
-    Ipc(ModesArgs),
+    Ipc(IpcArgs),
     /// Unixbench-style workloads on the OS: operations per second.
     Ubench(UbenchArgs),
     /// The same workloads as real Linux calls on this host (the monolithic reference).
@@ -37,6 +37,16 @@ pub struct ModesArgs {
     /// Runs of each image per mode.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct IpcArgs {
+    /// Runs of the bare-exit image.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// What runs the domains.
+    #[arg(long, value_enum, default_value_t = ankh_vmm::domain::Substrate::Kvm)]
+    substrate: ankh_vmm::domain::Substrate,
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +139,10 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             out!("{report}")?;
         }
         BenchCommand::Modes(args) => out!("{}", ankh_vmm::bench::modes::run(args.rounds)?)?,
-        BenchCommand::Ipc(args) => out!("{}", ankh_vmm::bench::ipc::run(args.rounds)?)?,
+        BenchCommand::Ipc(args) => out!(
+            "{}",
+            ankh_vmm::bench::ipc::run(args.rounds, args.substrate)?
+        )?,
         BenchCommand::Ubench(args) => {
             let policy = ankh_domains::Policy::Enhanced;
             let cpu = (!args.no_pin).then_some(args.cpu);

@@ -18,7 +18,7 @@ use virtio_seep::message::{
 use virtio_seep::opcode;
 use virtio_seep::queue::{QueueSetup, RingAddresses, QUEUE_SIZE_MAX};
 use vm_memory::Bytes;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
 
 use super::fault::{Buffer, DescriptorFault, LengthFault};
 use super::{IpcFault, Message};
@@ -140,10 +140,12 @@ fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Mes
         HEADER_SIZE as u64,
     )
     .map_err(out_of_range(Buffer::TxHeader))?;
-    let header_bytes = memory
-        .read_guest(head.addr().0, HEADER_SIZE as u64, HEADER_SIZE as u64)
-        .map_err(|e| out_of_range(Buffer::TxHeader)(e.into()))?;
-    let header = MessageHeader::read_from_bytes(&header_bytes).expect("exactly a header");
+    // Read in place: no buffer to allocate on the path of every message.
+    let mut header = MessageHeader::new_zeroed();
+    memory
+        .guest()
+        .read_slice(header.as_mut_bytes(), head.addr())
+        .map_err(|_| unmapped(Buffer::TxHeader, head.addr().0, HEADER_SIZE))?;
     let payload_len = u64::from(header.payload_len);
     if payload_len > INLINE_PAYLOAD_MAX as u64 {
         return Err(IpcFault::BadLength(LengthFault::PayloadTooLong {
@@ -171,9 +173,12 @@ fn read_message(memory: &DomainMemory, descriptors: &[Descriptor]) -> Result<Mes
     if opcode::lookup(header.opcode).is_none() {
         return Err(IpcFault::UnknownOpcode(header.opcode));
     }
-    let payload = memory
-        .read_guest(head.addr().0 + HEADER_SIZE as u64, payload_len, payload_len)
-        .map_err(|e| out_of_range(Buffer::Payload)(e.into()))?;
+    let payload = match payload_len {
+        0 => Vec::new(),
+        _ => memory
+            .read_guest(head.addr().0 + HEADER_SIZE as u64, payload_len, payload_len)
+            .map_err(|e| out_of_range(Buffer::Payload)(e.into()))?,
+    };
     let mut bulk = vec![0u8; header.bulk_len as usize];
     let mut at = 0;
     for segment in bulk_segments {
@@ -219,11 +224,21 @@ fn write_message(
     if bulk_len < message.bulk.len() {
         header.flags |= FLAG_TRUNCATED;
     }
-    let mut inline = Vec::with_capacity(inline_len);
-    inline.extend_from_slice(header.as_bytes());
-    inline.extend_from_slice(&message.payload);
+    // Header and payload in one write, from the stack: no allocation per message (a
+    // payload over the limit, which only the VMM could have made, takes the heap).
+    let mut on_stack = [0u8; HEADER_SIZE + INLINE_PAYLOAD_MAX];
+    let mut on_heap = Vec::new();
+    let inline = match on_stack.get_mut(..inline_len) {
+        Some(inline) => inline,
+        None => {
+            on_heap.resize(inline_len, 0);
+            &mut on_heap[..]
+        }
+    };
+    inline[..HEADER_SIZE].copy_from_slice(header.as_bytes());
+    inline[HEADER_SIZE..].copy_from_slice(&message.payload);
     let mem = memory.guest();
-    mem.write_slice(&inline, head.addr())
+    mem.write_slice(inline, head.addr())
         .map_err(|_| unmapped(Buffer::RxHeader, head.addr().0, inline_len))?;
     if bulk_len > 0 {
         let target = descriptors[1].addr();

@@ -20,9 +20,12 @@
 //! any     --stopped----------------------------------------> Stopped (terminal)
 //! ```
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Instant;
 
+// The router's maps are looked up several times per message, with keys the VMM
+// chose (domain ids, request ids): Fx hashing, not SipHash.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, MessageHeader, VMM_DOMAIN};
 use virtio_seep::opcode::{self, REPLY};
@@ -199,11 +202,11 @@ impl Router {
         let mut router = Router {
             slots: Vec::new(),
             allowed: call_graph.into_iter().collect(),
-            requests: HashMap::new(),
+            requests: HashMap::default(),
             next_request: 1,
             limits,
             held_bytes: 0,
-            manager_only: HashSet::new(),
+            manager_only: HashSet::default(),
         };
         for role in roles {
             router.push_slot(role);
@@ -225,8 +228,8 @@ impl Router {
             activity: Activity::Running,
             inbox: VecDeque::new(),
             inbox_bytes: 0,
-            inbox_from: HashMap::new(),
-            received: HashSet::new(),
+            inbox_from: HashMap::default(),
+            received: HashSet::default(),
             outstanding: 0,
             one_way: 0,
             bucket: TokenBucket {
@@ -345,7 +348,7 @@ impl Router {
     pub fn submit(
         &mut self,
         from: DomainId,
-        messages: Vec<Message>,
+        messages: impl IntoIterator<Item = Message>,
         now: Instant,
     ) -> Result<(Vec<DomainId>, Option<u64>), IpcFault> {
         let mut woken = Vec::new();

@@ -2,6 +2,8 @@
 //! turn, and the run's records (see the module docs of `system` for the policy).
 
 use std::collections::{HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,7 +35,7 @@ pub(super) struct State {
     /// Every domain's name.
     pub(super) names: HashMap<DomainId, String>,
     /// Domains killed from another thread, not yet marked by their own.
-    pub(super) killed: HashMap<DomainId, DomainId>,
+    pub(super) killed: FxHashMap<DomainId, DomainId>,
     /// The domains a process created at run time may call when its parent is not a
     /// process: everything the description's processes may call.
     pub(super) process_callees: Vec<DomainId>,
@@ -68,7 +70,7 @@ pub(super) struct Turns {
     /// of the domain that woke it instead of starting one of its own.
     direct: Vec<Option<DomainId>>,
     /// Which thread runs each domain.
-    thread_of: HashMap<DomainId, usize>,
+    thread_of: FxHashMap<DomainId, usize>,
     /// Domains being run (or injected into) right now.
     running: usize,
     /// The system is quiet or stopped: every thread returns.
@@ -85,7 +87,7 @@ impl Turns {
             ready: vec![VecDeque::new(); threads],
             turn_ends: vec![Instant::now(); threads],
             direct: vec![None; threads],
-            thread_of: HashMap::new(),
+            thread_of: FxHashMap::default(),
             running: 0,
             done: false,
         };
@@ -114,10 +116,15 @@ impl Turns {
     /// Puts woken domains on their threads' ready queues: the current thread's at the
     /// front while the current turn lasts (the direct switch: the woken domain runs on
     /// in that turn), else and on other threads at the back. Returns whether another
-    /// thread must be woken.
-    pub(super) fn schedule(&mut self, woken: &[DomainId], current_thread: usize) -> bool {
+    /// thread must be woken. `now` is the current time.
+    pub(super) fn schedule(
+        &mut self,
+        woken: &[DomainId],
+        current_thread: usize,
+        now: Instant,
+    ) -> bool {
         let mut other = false;
-        let in_turn = Instant::now() < self.turn_ends[current_thread];
+        let in_turn = now < self.turn_ends[current_thread];
         for id in woken.iter().rev() {
             let thread = self.thread_of[id];
             if thread == current_thread && in_turn {

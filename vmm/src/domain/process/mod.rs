@@ -157,6 +157,9 @@ impl ProcessCpu {
         unsafe {
             let page = &mut *control;
             page.turn = TURN_VMM;
+            // Checkpoints read the FPU state from the page and rollbacks write it:
+            // without them, the runtime's calls need not copy it at all.
+            page.fpu_through_page = u64::from(track_writes);
             page.setup = Setup {
                 magic: SETUP_MAGIC,
                 memory_size,
@@ -209,6 +212,18 @@ impl ProcessCpu {
     pub fn regs(&self) -> Regs {
         // SAFETY: the turn is the VMM's whenever this runs (between `run`s).
         unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).regs)) }
+    }
+
+    /// The guest's `rip` at its last exit.
+    pub fn rip(&self) -> u64 {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).regs.rip)) }
+    }
+
+    /// Sets the `rip` the guest resumes at.
+    pub fn set_rip(&mut self, rip: u64) {
+        // SAFETY: as in `regs`.
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).regs.rip), rip) }
     }
 
     /// Sets the registers the guest resumes with.

@@ -43,7 +43,8 @@ impl Domain {
                 })
             }
         };
-        let mut regs = cpu.regs();
+        // Only `rip` is needed here: the whole register file is not copied per exit.
+        let rip = cpu.rip();
         match record.kind {
             // The TSS's I/O bitmap of a user-mode VM lets the guest reach the
             // hypercall ports only: any other port is a #GP there, and here.
@@ -54,12 +55,14 @@ impl Domain {
                     error_code: 0,
                     ..record
                 };
-                Ok(self.exception(&record, regs.rip, 0))
+                Ok(self.exception(&record, rip, 0))
             }
             exit_kind::PORT_WRITE => {
-                // As after a VM's port exit, the guest resumes after the instruction.
-                regs.rip = regs.rip.wrapping_add(record.insn_len);
-                cpu.set_regs(&regs);
+                // As after a VM's port exit, the guest resumes after the instruction
+                // (the runtime's own calls, `insn_len` 0, resume where they say).
+                if record.insn_len != 0 {
+                    cpu.set_rip(rip.wrapping_add(record.insn_len));
+                }
                 let port = u16::try_from(record.port).unwrap_or(u16::MAX);
                 let size = usize::try_from(record.size).unwrap_or(usize::MAX);
                 match Hypercall::from_port(port) {
@@ -78,16 +81,16 @@ impl Domain {
             exit_kind::EXCEPTION
                 if record.vector == u64::from(DEBUG_VECTOR) && self.debug.is_some() =>
             {
-                Ok(match self.process_debug_exit(record.value, regs.rip)? {
+                Ok(match self.process_debug_exit(record.value, rip)? {
                     DebugOutcome::Resume => Step::Debugged,
                     DebugOutcome::Stop(exit) => Step::Stop(exit),
                 })
             }
-            exit_kind::EXCEPTION => Ok(self.exception(&record, regs.rip, record.address)),
+            exit_kind::EXCEPTION => Ok(self.exception(&record, rip, record.address)),
             exit_kind::MEMORY if self.device.is_some() && BlkDevice::owns(record.address) => {
                 self.emulate_device_access(record.address)
             }
-            exit_kind::MEMORY => Ok(self.exception(&record, regs.rip, record.address)),
+            exit_kind::MEMORY => Ok(self.exception(&record, rip, record.address)),
             exit_kind::SYSCALL => fault(DomainFault::ForbiddenSyscall {
                 number: record.value,
             }),
