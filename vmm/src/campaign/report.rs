@@ -153,7 +153,56 @@ pub fn markdown(results: &[ExperimentResult]) -> String {
         "policy / window",
         &in_window,
     );
+    coverage_table(&mut out, results);
     out
+}
+
+/// Of the activated faults a recovery followed, per policy and server: how many were
+/// detected with the target idle or its window open (a consistent recovery existed)
+/// and how many with it closed: OSIRIS's recovery coverage, measured by faults.
+fn coverage_table(out: &mut String, results: &[ExperimentResult]) {
+    let mut cells: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    // none and stateless keep no window: every fault finds the server "idle" there,
+    // which says nothing about a consistent recovery.
+    let windowed =
+        |r: &&ExperimentResult| !matches!(r.experiment.policy.as_str(), "none" | "stateless");
+    for result in results.iter().filter(|r| r.activated).filter(windowed) {
+        let Some(window) = result.window_at_detection.as_deref() else {
+            continue;
+        };
+        let key = format!(
+            "{} / {}",
+            result.experiment.policy, result.experiment.fault.server
+        );
+        let slot = match window.split_whitespace().next() {
+            Some("open") => 0,
+            Some("idle") => 1,
+            _ => 2,
+        };
+        cells.entry(key).or_default()[slot] += 1;
+    }
+    let _ = writeln!(
+        out,
+        "\n### Recovery coverage per policy and server (faults detected with the window \
+         open or the server idle, of those a recovery followed; policies with a window; \
+         blk keeps its own, stateless)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| policy / server | detected | window open | idle | window closed | coverage |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    for (key, [open, idle, closed]) in cells {
+        let detected = open + idle + closed;
+        let (low, high) = wilson(open + idle, detected);
+        let _ = writeln!(
+            out,
+            "| {key} | {detected} | {open} | {idle} | {closed} | {:.1}% ({:.1}-{:.1}) |",
+            100.0 * (open + idle) as f64 / detected as f64,
+            100.0 * low,
+            100.0 * high
+        );
+    }
 }
 
 /// The same tallies as CSV: `group,key,outcome,count,activated,low,high`.
@@ -260,6 +309,38 @@ mod tests {
             detail: None,
             millis: 1,
         }
+    }
+
+    #[test]
+    fn recovery_coverage_counts_detected_faults_by_window_per_policy_and_server() {
+        let detected = |index, window: Option<&str>, activated| ExperimentResult {
+            window_at_detection: window.map(str::to_owned),
+            ..result("enhanced", index, Outcome::Pass, activated)
+        };
+        let results = [
+            detected(0, Some("open (request 3)"), true),
+            detected(1, Some("idle"), true),
+            detected(2, Some("closed by update (request 9)"), true),
+            detected(3, Some("open (request 4)"), true),
+            // Neither a run without a recovery nor a fault never reached counts.
+            detected(4, None, true),
+            detected(5, Some("open (request 5)"), false),
+            // Nor a policy without a window.
+            ExperimentResult {
+                window_at_detection: Some("idle".to_owned()),
+                ..result("none", 6, Outcome::Crash, true)
+            },
+        ];
+        let report = markdown(&results);
+        let (_, coverage) = report
+            .split_once("### Recovery coverage")
+            .unwrap_or_else(|| panic!("{report}"));
+        let rows: Vec<&str> = coverage.lines().filter(|l| l.starts_with("| ")).collect();
+        assert_eq!(rows.len(), 2, "a header and enhanced / mm: {coverage}");
+        assert!(
+            rows[1].starts_with("| enhanced / mm | 4 | 2 | 1 | 1 | 75.0% ("),
+            "{coverage}"
+        );
     }
 
     #[test]
