@@ -238,14 +238,17 @@ impl Domain {
         if let (DebugMode::Breakpoint(address), DebugPlan::Inject(plan)) = (mode, &state.plan) {
             // Hits of earlier incarnations count: a restart does not start over.
             let period = plan.hit.saturating_sub(state.record.hits).max(1);
-            let breakpoint =
-                perf::PerfBreakpoint::open(cpu.pid(), address, period).map_err(|source| {
-                    DomainError::Debug {
+            match perf::PerfBreakpoint::open(cpu.pid(), address, period) {
+                Ok(breakpoint) => state.perf = Some(breakpoint),
+                // The process is gone: its next step reports how it died.
+                Err(error) if error.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(source) => {
+                    return Err(DomainError::Debug {
                         domain: self.name.clone(),
                         source,
-                    }
-                })?;
-            state.perf = Some(breakpoint);
+                    })
+                }
+            }
         }
         Ok(())
     }
