@@ -617,6 +617,26 @@ fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
         assert_eq!(cells[1..6].iter().sum::<u64>(), cells[0], "{row}");
     }
 
+    // The directory holds this campaign: another plan is refused in one line, and
+    // nothing is run or written.
+    let (status, _, stderr) = ankh(&[
+        "campaign",
+        "run",
+        "--substrate",
+        "process",
+        "--servers",
+        "mm,blk",
+        "--seed",
+        "4",
+        "--out",
+        out,
+    ]);
+    assert_eq!(status, 2, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("holds another campaign"), "{stderr}");
+    let after = std::fs::read_to_string(dir.join("results.jsonl")).expect("results");
+    assert_eq!(after, results);
+
     let (status, replayed, stderr) = ankh(&["campaign", "replay", out, "enhanced-0"]);
     assert_eq!(status, 0, "{stderr}");
     let summary = replayed

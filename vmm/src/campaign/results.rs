@@ -20,6 +20,46 @@ pub struct CampaignFile {
     pub golden: (u64, u64),
     /// The shard this directory ran, `i/N` (`None`: all).
     pub shard: Option<String>,
+    /// The build's images the campaign was planned against ([`images_fingerprint`];
+    /// `None` in directories written before it was recorded). A fault is an address
+    /// in an image: another build's images put other instructions there.
+    #[serde(default)]
+    pub images: Option<String>,
+}
+
+/// A fingerprint of every built-in image (names and bytes, FNV-1a 64): the same on
+/// every host for the same build, different when any image changed.
+pub fn images_fingerprint() -> String {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for image in ankh_images::builtin() {
+        for &byte in image
+            .name
+            .as_bytes()
+            .iter()
+            .chain([0u8].iter())
+            .chain(image.elf)
+        {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+/// Whether `campaign` may be resumed, replayed or merged by this build: its images
+/// are this build's (or were not recorded). The error says what to do.
+pub fn check_images(campaign: &CampaignFile, dir: &Path) -> Result<(), ResultsError> {
+    match &campaign.images {
+        Some(images) if *images != images_fingerprint() => Err(ResultsError::Bad {
+            path: dir.display().to_string(),
+            what: format!(
+                "this campaign ran on other server images (build {images}, this one {}): \
+                 replay or resume it with the build that ran it, or start a new --out",
+                images_fingerprint()
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Errors reading or writing a campaign directory.
@@ -114,10 +154,14 @@ pub fn merge(
         let profile: CampaignProfile = read_json(&dir.join("profile.json"))?;
         match &first {
             None => first = Some((campaign.clone(), profile)),
-            Some((spec, known)) if spec.spec != campaign.spec || *known != profile => {
+            Some((first, known))
+                if first.spec != campaign.spec
+                    || first.images != campaign.images
+                    || *known != profile =>
+            {
                 return Err(ResultsError::Bad {
                     path: dir.display().to_string(),
-                    what: "another campaign (its plan or profile differs from the first)"
+                    what: "another campaign (its plan, images or profile differ from the first)"
                         .to_owned(),
                 });
             }
@@ -141,6 +185,41 @@ mod tests {
     use crate::campaign::plan::{self, Site};
     use crate::campaign::run::Outcome;
     use crate::domain::debug::decode::FaultType;
+
+    #[test]
+    fn a_campaign_of_other_images_is_refused_and_one_of_these_accepted() {
+        let spec = PlanSpec {
+            faults: 1,
+            seed: 1,
+            types: FaultType::ALL.to_vec(),
+            servers: vec!["mm".to_owned()],
+            policies: vec!["none".to_owned()],
+            substrate: Default::default(),
+            max_hit: 1,
+        };
+        let campaign = |images: Option<String>| CampaignFile {
+            spec: spec.clone(),
+            golden: (252, 0),
+            shard: None,
+            images,
+        };
+        let dir = Path::new("results");
+        let fingerprint = images_fingerprint();
+        assert_eq!(fingerprint.len(), 16);
+        assert_eq!(
+            fingerprint,
+            images_fingerprint(),
+            "the same build, the same print"
+        );
+        assert!(check_images(&campaign(Some(fingerprint)), dir).is_ok());
+        assert!(
+            check_images(&campaign(None), dir).is_ok(),
+            "older directories"
+        );
+        let other = check_images(&campaign(Some("0123456789abcdef".to_owned())), dir)
+            .expect_err("other images");
+        assert!(other.to_string().contains("other server images"), "{other}");
+    }
 
     #[test]
     fn four_shard_directories_merge_into_the_unsharded_campaign() {
@@ -177,6 +256,7 @@ mod tests {
                 spec: spec.clone(),
                 golden: (252, 0),
                 shard: Some(format!("{shard}/4")),
+                images: Some(images_fingerprint()),
             };
             write_json(&dir.join("campaign.json"), &campaign).unwrap();
             write_json(&dir.join("profile.json"), &profile).unwrap();
@@ -215,6 +295,7 @@ mod tests {
             spec,
             golden: (252, 0),
             shard: None,
+            images: Some(images_fingerprint()),
         };
         write_json(&other.join("campaign.json"), &campaign).unwrap();
         write_json(&other.join("profile.json"), &profile).unwrap();

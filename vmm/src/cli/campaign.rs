@@ -237,6 +237,33 @@ pub fn run(command: CampaignCommand) -> Result<ExitCode, Box<dyn Error>> {
     }
 }
 
+/// The profile of the campaign `dir` already holds, if it holds one: it must be the
+/// same plan (`spec`) on this build's images, or the person is told to choose another
+/// directory.
+fn resumed(dir: &Path, spec: &PlanSpec) -> Result<Option<CampaignProfile>, Box<dyn Error>> {
+    let campaign_path = dir.join("campaign.json");
+    if !campaign_path.exists() {
+        return Ok(None);
+    }
+    let campaign: CampaignFile = results::read_json(&campaign_path)?;
+    results::check_images(&campaign, dir)?;
+    // Fault i depends on the seed, i and the profile only: a campaign may grow (or be
+    // cut) by `--faults`; anything else is another campaign.
+    let same_faults = PlanSpec {
+        faults: spec.faults,
+        ..campaign.spec.clone()
+    };
+    if same_faults != *spec {
+        return Err(CampaignUsage(format!(
+            "{}: holds another campaign (its plan differs: seed, types, servers, policies, \
+             hit bound or substrate); choose a new --out",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(Some(results::read_json(&dir.join("profile.json"))?))
+}
+
 /// Process-substrate campaigns need perf breakpoints: say so once, before any run.
 fn check_breakpoints() -> Result<(), CampaignUsage> {
     ankh_vmm::domain::debug::process_breakpoints_available().map_err(|error| {
@@ -326,13 +353,28 @@ fn run_campaign(mut args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
     if args.substrate == Substrate::Process {
         check_breakpoints()?;
     }
+    // A directory that holds a campaign is resumed: same plan, same images, and the
+    // profile it was planned from (a new profile would plan other faults).
+    let existing = resumed(&args.out, &spec)?;
     std::fs::create_dir_all(&args.out)?;
     let host = KvmHost::open()?;
     let golden = experiment::golden(&host, args.substrate, ankh_domains::Policy::Enhanced)?;
     println!("golden run: {} passed, {} failed", golden.0, golden.1);
-    let profile: CampaignProfile = match &args.profile {
-        Some(path) => results::read_json(path)?,
-        None => {
+    let profile: CampaignProfile = match (&args.profile, existing) {
+        (Some(path), existing) => {
+            let profile: CampaignProfile = results::read_json(path)?;
+            if existing.is_some_and(|saved| saved != profile) {
+                return Err(CampaignUsage(format!(
+                    "{}: holds a campaign planned from another profile than {}; choose a new --out",
+                    args.out.display(),
+                    path.display()
+                ))
+                .into());
+            }
+            profile
+        }
+        (None, Some(saved)) => saved,
+        (None, None) => {
             let started = Instant::now();
             let profile = experiment::profile(&host, args.substrate, &args.servers, 20_000_000)?;
             println!(
@@ -349,6 +391,7 @@ fn run_campaign(mut args: RunArgs) -> Result<ExitCode, Box<dyn Error>> {
             spec: spec.clone(),
             golden,
             shard: args.shard.clone(),
+            images: Some(results::images_fingerprint()),
         },
     )?;
     let mut planned = plan::experiments(&spec, &profile);
@@ -503,6 +546,14 @@ fn exec() -> Result<ExitCode, Box<dyn Error>> {
 
 fn replay(dir: &Path, id: &str) -> Result<ExitCode, Box<dyn Error>> {
     let campaign: CampaignFile = results::read_json(&dir.join("campaign.json"))?;
+    results::check_images(&campaign, dir)?;
+    if campaign.images.is_none() {
+        eprintln!(
+            "ankh: note: {} records no image fingerprint (an older build wrote it): the \
+             replay is exact only with the build that ran the campaign",
+            dir.display()
+        );
+    }
     let profile: CampaignProfile = results::read_json(&dir.join("profile.json"))?;
     let planned = plan::experiments(&campaign.spec, &profile);
     let experiment = planned
