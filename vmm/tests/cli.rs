@@ -571,13 +571,25 @@ fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
     let dir = std::env::temp_dir().join(format!("ankh-cli-campaign-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let out = dir.to_str().expect("a UTF-8 path");
-    let (status, stdout, stderr) = ankh(&[
-        "campaign",
-        "run",
-        "--substrate",
-        "process",
-        "--servers",
-        "mm,blk",
+    // A process-substrate campaign of MM and blk into `out`, with `plan`.
+    let run = |plan: &[&str]| {
+        let head = [
+            "campaign",
+            "run",
+            "--substrate",
+            "process",
+            "--servers",
+            "mm,blk",
+        ];
+        let args: Vec<&str> = head
+            .iter()
+            .chain(plan)
+            .chain(&["--out", out])
+            .copied()
+            .collect();
+        ankh(&args)
+    };
+    let (status, stdout, stderr) = run(&[
         "--policy",
         "none,enhanced",
         "--faults",
@@ -588,8 +600,6 @@ fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
         "3",
         "--jobs",
         "2",
-        "--out",
-        out,
     ]);
     assert_eq!(status, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(
@@ -619,18 +629,7 @@ fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
 
     // The directory holds this campaign: another plan is refused in one line, and
     // nothing is run or written.
-    let (status, _, stderr) = ankh(&[
-        "campaign",
-        "run",
-        "--substrate",
-        "process",
-        "--servers",
-        "mm,blk",
-        "--seed",
-        "4",
-        "--out",
-        out,
-    ]);
+    let (status, _, stderr) = run(&["--seed", "4"]);
     assert_eq!(status, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(stderr.contains("holds another campaign"), "{stderr}");

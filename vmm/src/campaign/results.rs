@@ -49,17 +49,20 @@ pub fn images_fingerprint() -> String {
 /// Whether `campaign` may be resumed, replayed or merged by this build: its images
 /// are this build's (or were not recorded). The error says what to do.
 pub fn check_images(campaign: &CampaignFile, dir: &Path) -> Result<(), ResultsError> {
-    match &campaign.images {
-        Some(images) if *images != images_fingerprint() => Err(ResultsError::Bad {
-            path: dir.display().to_string(),
-            what: format!(
-                "this campaign ran on other server images (build {images}, this one {}): \
-                 replay or resume it with the build that ran it, or start a new --out",
-                images_fingerprint()
-            ),
-        }),
-        _ => Ok(()),
+    let Some(images) = &campaign.images else {
+        return Ok(());
+    };
+    let ours = images_fingerprint();
+    if *images == ours {
+        return Ok(());
     }
+    Err(ResultsError::Bad {
+        path: dir.display().to_string(),
+        what: format!(
+            "this campaign ran on other server images (build {images}, this one {ours}): \
+             replay or resume it with the build that ran it, or start a new --out"
+        ),
+    })
 }
 
 /// Errors reading or writing a campaign directory.

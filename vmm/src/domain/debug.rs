@@ -419,14 +419,15 @@ impl Domain {
             state.end_perf();
         } else {
             state.record.hits += 1;
-        }
-        if state.record.hits < plan.hit && matches!(self.cpu, Cpu::Kvm(_)) {
-            // Step over the site: one instruction without the breakpoint (KVM here
-            // does not honour RFLAGS.RF set by the VMM: the breakpoint hit again).
-            state.stepping_over = true;
-            drop(state);
-            self.set_debug_mode(DebugMode::SingleStep)?;
-            return Ok(DebugOutcome::Resume);
+            if state.record.hits < plan.hit {
+                // Step over the site: one instruction without the breakpoint (KVM
+                // here does not honour RFLAGS.RF set by the VMM: the breakpoint hit
+                // again).
+                state.stepping_over = true;
+                drop(state);
+                self.set_debug_mode(DebugMode::SingleStep)?;
+                return Ok(DebugOutcome::Resume);
+            }
         }
         state.finished = true;
         drop(state);
