@@ -90,6 +90,14 @@ pub enum ShutdownReason {
 impl fmt::Display for ShutdownReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            ShutdownReason::WindowClosed {
+                request: crate::window::ONE_WAY,
+                by,
+            } => write!(
+                f,
+                "fault after a one-way message exposed state ({} message)",
+                class_name(by)
+            ),
             ShutdownReason::WindowClosed { request, by } => write!(
                 f,
                 "fault after request {request} exposed state ({} message)",

@@ -91,15 +91,16 @@ impl RecoveryEvent {
     }
 }
 
-/// `recovery: vfs request 42 cpu-exception -> rollback+error in 35 us`; `no request`
-/// instead of `request N` when none was in hand; a shutdown adds its reason in
+/// `recovery: vfs request 42 cpu-exception -> rollback+error in 35 us`; `one-way
+/// message` instead of `request N` when one was in hand, `no request` when nothing was; a shutdown adds its reason in
 /// parentheses; a note follows after `: ` (e.g. why a rollback became a restart).
 impl fmt::Display for RecoveryEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "recovery: {} ", self.domain_name)?;
-        match self.request_id {
-            Some(request) => write!(f, "request {request}")?,
-            None => f.write_str("no request")?,
+        match (self.request_id, self.window.request()) {
+            (Some(request), _) => write!(f, "request {request}")?,
+            (None, Some(crate::window::ONE_WAY)) => f.write_str("one-way message")?,
+            (None, _) => f.write_str("no request")?,
         }
         write!(
             f,

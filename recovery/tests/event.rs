@@ -183,3 +183,22 @@ fn coverage_counts_run_time_inside_and_outside_the_window() {
     // Run time is not a finished request.
     assert_eq!(stats.get(2).total(), 0);
 }
+
+#[test]
+fn a_fault_in_a_one_way_message_is_named_as_such() {
+    let window = WindowState::Closed {
+        request: ankh_recovery::ONE_WAY,
+        by: SeepClass::Update,
+    };
+    let event = RecoveryEvent {
+        request_id: None,
+        action: ankh_recovery::decide(ankh_recovery::Policy::Enhanced, window, false),
+        window,
+        ..rollback_event()
+    };
+    assert_eq!(
+        event.to_string(),
+        "recovery: vfs one-way message cpu-exception -> shutdown (fault after a one-way \
+         message exposed state (update message)) in 35 us"
+    );
+}
