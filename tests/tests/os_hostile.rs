@@ -11,6 +11,7 @@ on_both_substrates!(
     a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them,
     a_process_cannot_kill_what_it_did_not_spawn,
     orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer,
+    a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table,
 );
 
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
@@ -57,4 +58,8 @@ fn a_process_cannot_kill_what_it_did_not_spawn(_: Substrate) {
 
 fn orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer(_: Substrate) {
     beside_the_suite(&["orphans", "pipe"]);
+}
+
+fn a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table(_: Substrate) {
+    beside_the_suite(&["hoard"]);
 }

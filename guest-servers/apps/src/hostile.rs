@@ -10,7 +10,11 @@
 //! - `orphans`: [`ORPHAN_ROUNDS`] times, spawns a child that spawns a grandchild and
 //!   ends at once: the orphans must not fill PM's 64-entry table;
 //! - `pipe`: [`PIPE_WRITERS`] children each write 1 MiB to one pipe in a single
-//!   write; the parent reads it all (VFS holds at most a pipe buffer of it).
+//!   write; the parent reads it all (VFS holds at most a pipe buffer of it);
+//! - `hoard`: spawns children that never end until PM refuses (a fork bomb that
+//!   keeps what it made): PM must answer `EAGAIN` at this program's session share,
+//!   `SESSION_PROCS_MAX` entries counting itself, far below its 64-entry table, so
+//!   the programs beside it still spawn. Then it kills them and collects them.
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
@@ -21,14 +25,14 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use ankh_proto::ds::{entry_cost, OWNER_BYTES_MAX, VALUE_MAX};
-use ankh_proto::errno::{Errno, EINVAL, ENFILE, ENOSPC, EPERM, ESRCH};
-use ankh_proto::pm::PROC_MAX;
+use ankh_proto::errno::{Errno, EAGAIN, EINVAL, ENFILE, ENOSPC, EPERM, ESRCH};
+use ankh_proto::pm::{PROC_MAX, SESSION_PROCS_MAX};
 use ankh_proto::vfs::IO_MAX;
 use ankh_ulib::num::push_dec;
 use ankh_ulib::{Channel, Os};
 
 use crate::out::{Out, Text};
-use crate::paths::CHILD_EXIT3;
+use crate::paths::{CHILD_EXIT3, CHILD_SLEEP};
 
 /// This program in the root file system.
 pub const HOSTILE: &str = "/bin/hostile";
@@ -67,6 +71,7 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
             .map_err(|e| ("spawn grandchild", e)),
         "pipe" => pipe(os),
         "pipe-writer" => pipe_writer(os),
+        "hoard" => hoard(os),
         _ => Err(("unknown attack", EINVAL)),
     };
     let line = Text::new().str("hostile: ").str(attack);
@@ -167,6 +172,37 @@ fn kill<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         return Err(("too few refusals", 0));
     }
     Ok(refused)
+}
+
+/// The `hoard` attack; the children it held when PM refused the next one.
+fn hoard<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let mut children = Vec::new();
+    let refusal = loop {
+        // Twice the table: without a share per session the loop ends at PROC_MAX.
+        if children.len() > 2 * PROC_MAX {
+            break 0;
+        }
+        match spawn_past_enfile(os, CHILD_SLEEP, &["child-sleep"]) {
+            Ok(pid) => children.push(pid),
+            Err(errno) => break errno,
+        }
+    };
+    let held = children.len();
+    for &pid in &children {
+        os.kill(pid).map_err(|e| ("kill", e))?;
+        os.wait(pid).map_err(|e| ("wait", e))?;
+    }
+    if refusal != EAGAIN {
+        return Err(("refusal", refusal));
+    }
+    // This program is its session's root: it holds one entry itself.
+    if held + 1 != SESSION_PROCS_MAX {
+        return Err((
+            "refused at a count other than the share",
+            i32::try_from(held).unwrap_or(i32::MAX),
+        ));
+    }
+    Ok(u64::try_from(held).unwrap_or(u64::MAX))
 }
 
 /// Most times [`spawn_past_enfile`] asks again.

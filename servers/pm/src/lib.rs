@@ -63,7 +63,7 @@ impl ProcessManager {
     /// A table holding only `init`.
     pub fn new(init: Pid) -> ProcessManager {
         let mut procs = BTreeMap::new();
-        procs.insert(init, Proc::new(VMM_DOMAIN, Vec::new()));
+        procs.insert(init, Proc::new(VMM_DOMAIN, init, Vec::new()));
         ProcessManager { init, procs }
     }
 
@@ -117,8 +117,23 @@ impl ProcessManager {
     fn enter(&mut self, pid: Pid) {
         if !self.procs.contains_key(&pid) {
             let ppid = self.adoptive_parent();
-            self.procs.insert(pid, Proc::new(ppid, Vec::new()));
+            self.procs.insert(pid, Proc::new(ppid, pid, Vec::new()));
         }
+    }
+
+    /// The session a child of `parent` joins: `None` for a child of init (or of
+    /// nobody), which starts its own; else the parent's (its own when PM did not
+    /// spawn it).
+    fn session_of_child(&self, parent: Pid) -> Option<Pid> {
+        if parent == self.init || parent == VMM_DOMAIN {
+            return None;
+        }
+        Some(self.procs.get(&parent).map_or(parent, |p| p.session))
+    }
+
+    /// Entries (live or zombie) of `session`.
+    fn session_size(&self, session: Pid) -> usize {
+        self.procs.values().filter(|p| p.session == session).count()
     }
 
     /// True when `ancestor` is `pid`'s parent, or its parent's, and so on.

@@ -6,7 +6,7 @@ use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::{
     MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, SYS_START_DOMAIN, VFS_PROC_SPAWN,
 };
-use ankh_proto::pm::{PidRecord, Spawn, ARG_MAX, PROC_MAX, SPAWN_INHERIT_FDS};
+use ankh_proto::pm::{PidRecord, Spawn, ARG_MAX, PROC_MAX, SESSION_PROCS_MAX, SPAWN_INHERIT_FDS};
 use ankh_proto::server::{Endpoint, Kernel, Reply, Request};
 use ankh_proto::sys::{CreateDomain, Created, KillDomain, StartDomain};
 use ankh_proto::vfs::ProcSpawn;
@@ -29,7 +29,8 @@ impl ProcessManager {
     /// needs the new domain's id.
     ///
     /// Errors: `E2BIG` (list over `ARG_MAX`), `EINVAL` (malformed record, flags or
-    /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie), VFS's
+    /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie, or
+    /// `SESSION_PROCS_MAX` in the caller's session), VFS's
     /// errors for the file, `ENOEXEC` (not a regular ELF file), `EMSGSIZE` (the image
     /// does not fit a message), the VMM's errors for the domain. When VFS or MM
     /// refuses the child after its domain was made, the domain is killed, the child
@@ -57,6 +58,12 @@ impl ProcessManager {
         if self.procs.len() >= PROC_MAX {
             return Err(errno::EAGAIN);
         }
+        let session = self.session_of_child(parent);
+        // A parent PM did not spawn is entered below, as its own session's root.
+        let unentered = usize::from(!self.procs.contains_key(&parent));
+        if session.is_some_and(|s| self.session_size(s) + unentered >= SESSION_PROCS_MAX) {
+            return Err(errno::EAGAIN);
+        }
         let child = create_domain(kernel, parent, path)?;
         if child == VMM_DOMAIN || self.procs.contains_key(&child) {
             // The VMM numbers domains and never reuses an id; PM does not take
@@ -64,7 +71,8 @@ impl ProcessManager {
             return Err(errno::EAGAIN);
         }
         self.enter(parent);
-        self.procs.insert(child, Proc::spawned(parent, args));
+        self.procs
+            .insert(child, Proc::spawned(parent, session.unwrap_or(child), args));
         // The child runs only once VFS and MM know it.
         let introduced = introduce(kernel, child, parent, flags).and_then(|()| {
             let start = StartDomain {

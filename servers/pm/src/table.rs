@@ -39,6 +39,10 @@ pub(crate) struct ParkedWait {
 pub(crate) struct Proc {
     /// Its parent, 0 for none.
     pub(crate) ppid: Pid,
+    /// The session it belongs to (`pm::SESSION_PROCS_MAX`): the pid of its ancestor
+    /// that init started, or its own when init started it or PM did not spawn it.
+    /// Kept when it is orphaned.
+    pub(crate) session: Pid,
     /// Running or zombie.
     pub(crate) state: State,
     /// `arg0, arg1, ...` as spawned.
@@ -55,9 +59,10 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// A running process.
-    pub(crate) fn new(ppid: Pid, args: Vec<String>) -> Proc {
+    pub(crate) fn new(ppid: Pid, session: Pid, args: Vec<String>) -> Proc {
         Proc {
             ppid,
+            session,
             state: State::Running,
             args,
             wait: None,
@@ -67,8 +72,8 @@ impl Proc {
     }
 
     /// A running process with the arguments of a spawn list.
-    pub(crate) fn spawned(ppid: Pid, args: &[&str]) -> Proc {
-        Proc::new(ppid, args.iter().map(|a| a.to_string()).collect())
+    pub(crate) fn spawned(ppid: Pid, session: Pid, args: &[&str]) -> Proc {
+        Proc::new(ppid, session, args.iter().map(|a| a.to_string()).collect())
     }
 
     /// True while its domain runs.

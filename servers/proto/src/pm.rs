@@ -85,5 +85,12 @@ pub const STATE_ZOMBIE: u32 = 1;
 /// Most live processes.
 pub const PROC_MAX: usize = 64;
 
+/// Most entries (live or zombie) one *session* may hold in PM's table: a program init
+/// started (or a domain PM did not spawn) and every process it spawned, directly or
+/// not, orphans included. Beyond it `PM_SPAWN` answers `EAGAIN`, so one program's
+/// process tree cannot fill the table and starve the others (init's own spawns are
+/// bounded by `PROC_MAX` only).
+pub const SESSION_PROCS_MAX: usize = 24;
+
 /// DS key under which PM publishes the number of processes.
 pub const DS_KEY_PROCESSES: &str = "pm.processes";

@@ -2,7 +2,9 @@
 
 use ankh_proto::errno::*;
 use ankh_proto::opcode::*;
-use ankh_proto::pm::{Spawn, ARG_MAX, PROC_MAX, SPAWN_INHERIT_FDS, STATE_RUNNING};
+use ankh_proto::pm::{
+    Spawn, ARG_MAX, PROC_MAX, SESSION_PROCS_MAX, SPAWN_INHERIT_FDS, STATE_RUNNING,
+};
 use ankh_proto::server::{Endpoint, Reply};
 use ankh_proto::sys::{Created, KillDomain, EXIT_KILLED};
 use ankh_proto::vfs::{Io, ProcSpawn, Stat, IO_MAX, KIND_FILE};
@@ -193,6 +195,52 @@ fn the_table_holds_at_most_proc_max() {
     f.exit(10, 0, 0);
     assert_eq!(f.spawn(INIT, &["/bin/sh"]), Err(EAGAIN));
     super::wait_status(&f.wait(INIT, 10).0);
+    assert!(f.spawn(INIT, &["/bin/sh"]).is_ok());
+}
+
+#[test]
+fn a_program_s_process_tree_stops_at_its_session_share_and_others_still_spawn() {
+    let mut f = Fixture::new();
+    let bomb = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    // Children and grandchildren alike count against the program init started.
+    let child = f.spawn(bomb, &["/bin/sh"]).unwrap();
+    let mut members = vec![bomb, child];
+    while members.len() < SESSION_PROCS_MAX {
+        let parent = members[members.len() % 2];
+        members.push(f.spawn(parent, &["/bin/sh"]).unwrap());
+    }
+    f.world.calls.clear();
+    assert_eq!(f.spawn(bomb, &["/bin/sh"]), Err(EAGAIN));
+    assert_eq!(f.spawn(child, &["/bin/sh"]), Err(EAGAIN));
+    assert!(
+        f.world.calls.is_empty(),
+        "refused before any domain is made"
+    );
+    // Another program, and init, still spawn: the table is far from full.
+    assert!(f.ps().len() < PROC_MAX);
+    let other = f.spawn(INIT, &["/bin/sh"]).unwrap();
+    assert!(f.spawn(other, &["/bin/sh"]).is_ok());
+    // The bomb ends and is reaped: its orphans stay in its session (adopted by
+    // init, they still count), so exactly one more fits.
+    f.exit(bomb, 0, 0);
+    super::wait_status(&f.wait(INIT, i32::try_from(bomb).unwrap()).0);
+    let last = members[SESSION_PROCS_MAX - 1];
+    assert!(f.spawn(last, &["/bin/sh"]).is_ok());
+    assert_eq!(f.spawn(last, &["/bin/sh"]), Err(EAGAIN));
+    // An orphan's end reaps it at once and frees its place.
+    f.exit(child, 0, 0);
+    assert!(f.spawn(last, &["/bin/sh"]).is_ok());
+    assert_eq!(f.spawn(last, &["/bin/sh"]), Err(EAGAIN));
+}
+
+#[test]
+fn a_caller_pm_did_not_spawn_is_the_root_of_its_own_session() {
+    let mut f = Fixture::new();
+    let stranger = 40;
+    for _ in 1..SESSION_PROCS_MAX {
+        f.spawn(stranger, &["/bin/sh"]).unwrap();
+    }
+    assert_eq!(f.spawn(stranger, &["/bin/sh"]), Err(EAGAIN));
     assert!(f.spawn(INIT, &["/bin/sh"]).is_ok());
 }
 
