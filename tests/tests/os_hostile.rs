@@ -12,6 +12,8 @@ on_both_substrates!(
     a_process_cannot_kill_what_it_did_not_spawn,
     orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer,
     a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table,
+    helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table,
+    helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget,
 );
 
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
@@ -62,4 +64,12 @@ fn orphans_do_not_fill_the_process_table_and_pipes_hold_a_bounded_buffer(_: Subs
 
 fn a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table(_: Substrate) {
     beside_the_suite(&["hoard"]);
+}
+
+fn helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table(_: Substrate) {
+    beside_the_suite(&["files"]);
+}
+
+fn helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget(_: Substrate) {
+    beside_the_suite(&["memory"]);
 }

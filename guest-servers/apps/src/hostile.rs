@@ -14,7 +14,16 @@
 //! - `hoard`: spawns children that never end until PM refuses (a fork bomb that
 //!   keeps what it made): PM must answer `EAGAIN` at this program's session share,
 //!   `SESSION_PROCS_MAX` entries counting itself, far below its 64-entry table, so
-//!   the programs beside it still spawn. Then it kills them and collects them.
+//!   the programs beside it still spawn. Then it kills them and collects them;
+//! - `files`: spawns `child-hog` helpers that each open files until VFS refuses,
+//!   until one is refused with `ENFILE`: that must come at this program's session
+//!   share (`SESSION_NFILE`, half the open-file table), after at most
+//!   [`FILE_HOGS_MAX`] helpers, not when the whole table is full;
+//! - `memory`: maps memory through MM up to its process limit, and has helpers
+//!   (`memory-child`) do the same one after the other until MM answers `ENOMEM`
+//!   below a helper's own limit: together they must hold exactly the session's
+//!   share (`SESSION_SHARE`, half MM's budget), so the programs beside them still
+//!   get memory.
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
@@ -26,13 +35,14 @@ use alloc::vec::Vec;
 
 use ankh_proto::ds::{entry_cost, OWNER_BYTES_MAX, VALUE_MAX};
 use ankh_proto::errno::{Errno, EAGAIN, EINVAL, ENFILE, ENOSPC, EPERM, ESRCH};
+use ankh_proto::mm::{PROCESS_LIMIT, SESSION_SHARE, SYSTEM_BUDGET};
 use ankh_proto::pm::{PROC_MAX, SESSION_PROCS_MAX};
-use ankh_proto::vfs::IO_MAX;
+use ankh_proto::vfs::{IO_MAX, NFILE, OPEN_MAX, SESSION_NFILE};
 use ankh_ulib::num::push_dec;
 use ankh_ulib::{Channel, Os};
 
 use crate::out::{Out, Text};
-use crate::paths::{CHILD_EXIT3, CHILD_SLEEP};
+use crate::paths::{CHILD_EXIT3, CHILD_HOG, CHILD_SLEEP};
 
 /// This program in the root file system.
 pub const HOSTILE: &str = "/bin/hostile";
@@ -42,6 +52,10 @@ pub const KILL_SCAN: u32 = 128;
 pub const ORPHAN_ROUNDS: usize = 2 * PROC_MAX;
 /// Children of `ds` that fill their quota, one after the other.
 pub const DS_CHILDREN: usize = 4;
+/// Most `child-hog` helpers `files` may need before `ENFILE`: each holds at least
+/// `OPEN_MAX - 8` files (its inherited descriptors are fewer), so the session share
+/// is reached by then; the whole table would take twice as many.
+pub const FILE_HOGS_MAX: usize = SESSION_NFILE / (OPEN_MAX - 8) + 1;
 /// Children of `pipe`, each writing [`IO_MAX`] bytes.
 pub const PIPE_WRITERS: usize = 3;
 
@@ -72,6 +86,9 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         "pipe" => pipe(os),
         "pipe-writer" => pipe_writer(os),
         "hoard" => hoard(os),
+        "files" => files(os),
+        "memory" => memory(os),
+        "memory-child" => memory_child(os),
         _ => Err(("unknown attack", EINVAL)),
     };
     let line = Text::new().str("hostile: ").str(attack);
@@ -203,6 +220,123 @@ fn hoard<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         ));
     }
     Ok(u64::try_from(held).unwrap_or(u64::MAX))
+}
+
+/// The `files` attack; the helpers it took to be refused.
+fn files<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let (ready_r, ready_w) = os.pipe().map_err(|e| ("pipe", e))?;
+    let (block_r, block_w) = os.pipe().map_err(|e| ("pipe", e))?;
+    let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
+    os.pass_args(&args).map_err(|e| ("pass args", e))?;
+    let mut hogs = Vec::new();
+    let mut refusal = 0;
+    // Enough helpers to fill the whole table, should the share not hold.
+    while refusal != ENFILE && hogs.len() < NFILE / (OPEN_MAX - 8) + 2 {
+        match os.spawn(CHILD_HOG, &["child-hog"], true) {
+            Ok(pid) => hogs.push(pid),
+            Err(errno) => return Err(("spawn", errno)),
+        }
+        let mut byte = [0u8; 1];
+        os.read(ready_r, &mut byte).map_err(|e| ("read", e))?;
+        refusal = i32::from(byte[0]);
+    }
+    let needed = hogs.len();
+    for pid in hogs {
+        os.kill(pid).map_err(|e| ("kill", e))?;
+        os.wait(pid).map_err(|e| ("wait", e))?;
+    }
+    for fd in [ready_r, ready_w, block_r, block_w] {
+        os.close(fd).map_err(|e| ("close", e))?;
+    }
+    if refusal != ENFILE {
+        return Err(("refusal", refusal));
+    }
+    if needed > FILE_HOGS_MAX {
+        return Err((
+            "refused beyond the session share",
+            i32::try_from(needed).unwrap_or(i32::MAX),
+        ));
+    }
+    Ok(u64::try_from(needed).unwrap_or(u64::MAX))
+}
+
+/// Maps 1 MiB regions until MM refuses; the bytes mapped, and the refusal.
+fn map_until_refused<C: Channel>(os: &mut Os<C>) -> (u64, Errno) {
+    let mut mapped = 0;
+    loop {
+        match os.map(MIB) {
+            Ok(region) => mapped += region.len,
+            Err(errno) => return (mapped, errno),
+        }
+        if mapped > SYSTEM_BUDGET {
+            return (mapped, 0);
+        }
+    }
+}
+
+/// A mebibyte.
+const MIB: u64 = 1 << 20;
+
+/// The `memory` attack; the bytes its session held when MM refused.
+fn memory<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let (ready_r, ready_w) = os.pipe().map_err(|e| ("pipe", e))?;
+    let (block_r, block_w) = os.pipe().map_err(|e| ("pipe", e))?;
+    let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
+    os.pass_args(&args).map_err(|e| ("pass args", e))?;
+    let (mut held, _) = map_until_refused(os);
+    let mut helpers = Vec::new();
+    // Enough helpers to take the whole budget, should the share not hold.
+    let mut short = false;
+    while !short && helpers.len() < usize::try_from(SYSTEM_BUDGET / PROCESS_LIMIT).unwrap_or(0) {
+        let pid = os
+            .spawn(HOSTILE, &["hostile", "memory-child"], true)
+            .map_err(|e| ("spawn", e))?;
+        helpers.push(pid);
+        let mut report = [0u8; 8];
+        let mut got = 0;
+        while got < report.len() {
+            got += os
+                .read(ready_r, &mut report[got..])
+                .map_err(|e| ("read", e))?;
+        }
+        let mapped = u64::from_le_bytes(report);
+        held += mapped;
+        short = mapped < PROCESS_LIMIT;
+    }
+    for pid in helpers {
+        os.kill(pid).map_err(|e| ("kill", e))?;
+        os.wait(pid).map_err(|e| ("wait", e))?;
+    }
+    for fd in [ready_r, ready_w, block_r, block_w] {
+        os.close(fd).map_err(|e| ("close", e))?;
+    }
+    if held != SESSION_SHARE {
+        return Err((
+            "held other than the session share (MiB)",
+            i32::try_from(held / MIB).unwrap_or(i32::MAX),
+        ));
+    }
+    Ok(held)
+}
+
+/// `memory-child`: maps until refused, reports the bytes (8 bytes, little endian) to
+/// its parent's pipe and blocks until killed.
+fn memory_child<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let args = os.parent_args().map_err(|e| ("parent args", e))?;
+    let fd = |index: usize| {
+        args.get(index)
+            .and_then(|&v| i32::try_from(v).ok())
+            .ok_or(("args", EINVAL))
+    };
+    let (ready, block) = (fd(0)?, fd(1)?);
+    let (mapped, _) = map_until_refused(os);
+    let mut report = mapped.to_le_bytes().to_vec();
+    while !report.is_empty() {
+        let n = os.write(ready, &report).map_err(|e| ("write", e))?;
+        report.drain(..n.min(report.len()));
+    }
+    let _ = os.read(block, &mut [0u8; 1]);
+    Err(("woken", 0))
 }
 
 /// Most times [`spawn_past_enfile`] asks again.

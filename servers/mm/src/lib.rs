@@ -4,6 +4,11 @@
 //! - [`MemoryManager`]: the server ([`ankh_proto::server::Server`]);
 //! - `account`: one process's heap and regions.
 //!
+//! Limits: each process, each *session* (a process whose parent MM never saw
+//! spawned, such as a program init started, with every process it spawned, directly
+//! or not), and the system as a whole. The session share keeps one program from
+//! spawning helpers that together take the whole budget.
+//!
 //! The protocol is in [`ankh_proto::mm`]. MM hands out no real memory: a region's
 //! address is a handle in the process's accounting space, unique among that process's
 //! regions and never reused for it. MM calls no other server.
@@ -20,7 +25,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::mm::{Brk, Region, Usage, PROCESS_LIMIT, SYSTEM_BUDGET};
+use ankh_proto::mm::{Brk, Region, Usage, PROCESS_LIMIT, SESSION_SHARE, SYSTEM_BUDGET};
 use ankh_proto::opcode::{MM_BRK, MM_MAP, MM_PROC_EXIT, MM_PROC_SPAWN, MM_UNMAP, MM_USAGE};
 use ankh_proto::server::{Handled, Kernel, Reply, Request, Server};
 use ankh_proto::vfs::{ProcExit, ProcSpawn};
@@ -36,26 +41,33 @@ use account::Account;
 /// change nothing, as their SEEP class promises.
 pub struct MemoryManager {
     accounts: BTreeMap<Pid, Account>,
+    /// The session of each process MM saw spawned (a pid not here is its own).
+    sessions: BTreeMap<Pid, Pid>,
     process_limit: u64,
+    session_share: u64,
     system_budget: u64,
     system_used: u64,
     process_manager: Option<Pid>,
 }
 
 impl Default for MemoryManager {
-    /// The limits of [`ankh_proto::mm`]: `PROCESS_LIMIT` and `SYSTEM_BUDGET`.
+    /// The limits of [`ankh_proto::mm`]: `PROCESS_LIMIT`, `SESSION_SHARE` and
+    /// `SYSTEM_BUDGET`.
     fn default() -> MemoryManager {
-        MemoryManager::new(PROCESS_LIMIT, SYSTEM_BUDGET)
+        MemoryManager::new(PROCESS_LIMIT, SYSTEM_BUDGET).with_session_share(SESSION_SHARE)
     }
 }
 
 impl MemoryManager {
     /// A manager with no process, a limit per process and a budget for all of them
-    /// (bytes).
+    /// (bytes); a session may use the whole budget until
+    /// [`with_session_share`](Self::with_session_share) says otherwise.
     pub fn new(process_limit: u64, system_budget: u64) -> MemoryManager {
         MemoryManager {
             accounts: BTreeMap::new(),
+            sessions: BTreeMap::new(),
             process_limit,
+            session_share: system_budget,
             system_budget,
             system_used: 0,
             process_manager: None,
@@ -76,6 +88,27 @@ impl MemoryManager {
         self.accounts.get(&pid).map_or(0, Account::used)
     }
 
+    /// The session `pid` belongs to.
+    fn session_of(&self, pid: Pid) -> Pid {
+        self.sessions.get(&pid).copied().unwrap_or(pid)
+    }
+
+    /// Bytes the processes of `pid`'s session use.
+    pub fn session_used(&self, pid: Pid) -> u64 {
+        let session = self.session_of(pid);
+        self.accounts
+            .iter()
+            .filter(|(&member, _)| self.session_of(member) == session)
+            .map(|(_, account)| account.used())
+            .sum()
+    }
+
+    /// Sets the share of a session (bytes; at most the budget).
+    pub fn with_session_share(mut self, share: u64) -> MemoryManager {
+        self.session_share = share.min(self.system_budget);
+        self
+    }
+
     /// Bytes all processes use.
     pub fn system_used(&self) -> u64 {
         self.system_used
@@ -88,11 +121,14 @@ impl MemoryManager {
             .map_or_else(Vec::new, Account::regions)
     }
 
-    /// Bytes of `grow` more for `pid` fit both the process limit and the budget
-    /// (`ENOMEM` otherwise).
+    /// Bytes of `grow` more for `pid` fit the process limit, its session's share and
+    /// the budget (`ENOMEM` otherwise).
     fn check_room(&self, pid: Pid, grow: u64) -> Result<(), Errno> {
         let fits = |used: u64, limit: u64| used.checked_add(grow).is_some_and(|n| n <= limit);
-        if fits(self.used(pid), self.process_limit) && fits(self.system_used, self.system_budget) {
+        if fits(self.used(pid), self.process_limit)
+            && fits(self.system_used, self.system_budget)
+            && fits(self.session_used(pid), self.session_share)
+        {
             Ok(())
         } else {
             Err(errno::ENOMEM)
@@ -165,11 +201,17 @@ impl MemoryManager {
     /// as the child (PM never does).
     fn proc_spawn(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
         self.check_manager(source)?;
-        let ProcSpawn { child, .. } = wire::record(payload)?;
+        let ProcSpawn { child, parent, .. } = wire::record(payload)?;
         if child == source {
             return Err(errno::EPERM);
         }
         self.free(child);
+        let session = match self.sessions.get(&parent) {
+            Some(&session) => session,
+            // A parent MM never saw spawned (init): the child starts a session.
+            None => child,
+        };
+        self.sessions.insert(child, session);
         Ok(Reply::ok(Vec::new()))
     }
 
@@ -183,6 +225,7 @@ impl MemoryManager {
             return Err(errno::EPERM);
         }
         self.free(pid);
+        self.sessions.remove(&pid);
         Ok(Reply::ok(Vec::new()))
     }
 }

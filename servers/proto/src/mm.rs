@@ -45,5 +45,9 @@ pub struct Usage {
 pub const PROCESS_LIMIT: u64 = 16 << 20;
 /// Default system-wide budget.
 pub const SYSTEM_BUDGET: u64 = 64 << 20;
+/// Default share of one session (a program init started and every process it
+/// spawned, directly or not): half the budget, so that one program's process tree
+/// cannot take all of it from the programs beside it.
+pub const SESSION_SHARE: u64 = SYSTEM_BUDGET / 2;
 /// Page size for rounding.
 pub const PAGE: u64 = 4096;

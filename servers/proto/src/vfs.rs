@@ -30,6 +30,10 @@ pub const NAME_MAX: usize = 60;
 pub const OPEN_MAX: usize = 32;
 /// Open files in the whole system.
 pub const NFILE: usize = 256;
+/// Most open files one *session* may hold (a program init started and every process
+/// it spawned, directly or not): half the table, so that one program's helpers cannot
+/// fill it for the programs beside it (`ENFILE` beyond it, as for the whole table).
+pub const SESSION_NFILE: usize = NFILE / 2;
 /// Bytes a pipe holds: all the data VFS keeps for a pipe, however large the writes
 /// (a `VFS_WRITE` to a pipe moves what fits and answers that count; one that moves
 /// nothing waits for room and is answered 0: the writer sends the rest again).

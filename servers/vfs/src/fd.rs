@@ -1,12 +1,19 @@
 //! Descriptors: a table of descriptors per process over one system-wide table of open
 //! files. An open file holds the offset and the access mode; descriptors made by
 //! `dup` or inherited at spawn share it (and so share the offset), as in POSIX.
+//!
+//! Each open file is charged to the *session* of the process that opened it: a
+//! process whose parent VFS never saw spawned (a program init started) and every
+//! process it spawned, directly or not. A session holds at most `SESSION_NFILE`
+//! of the `NFILE` open files, so one program's helpers cannot fill the table.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::vfs::{NFILE, OPEN_MAX, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY};
+use ankh_proto::vfs::{
+    NFILE, OPEN_MAX, O_ACCMODE, O_APPEND, O_RDONLY, O_RDWR, O_SYNC, O_WRONLY, SESSION_NFILE,
+};
 use ankh_proto::Pid;
 
 use crate::pipe::PipeId;
@@ -49,6 +56,8 @@ pub struct OpenFile {
     pub offset: u64,
     /// Descriptors that refer to it.
     refs: u32,
+    /// The session it is charged to (set when it is installed).
+    session: Pid,
 }
 
 impl OpenFile {
@@ -59,6 +68,7 @@ impl OpenFile {
             flags: flags & (O_ACCMODE | O_APPEND | O_SYNC),
             offset: 0,
             refs: 0,
+            session: 0,
         }
     }
 
@@ -131,6 +141,8 @@ pub struct Descriptors {
     files: Vec<Option<OpenFile>>,
     open: usize,
     tables: BTreeMap<Pid, FdTable>,
+    /// The session of each process VFS saw spawned (a pid not here is its own).
+    sessions: BTreeMap<Pid, Pid>,
 }
 
 impl Descriptors {
@@ -150,14 +162,32 @@ impl Descriptors {
         self.tables.contains_key(&pid)
     }
 
+    /// The session `pid` belongs to.
+    fn session_of(&self, pid: Pid) -> Pid {
+        self.sessions.get(&pid).copied().unwrap_or(pid)
+    }
+
+    /// Open files charged to `pid`'s session.
+    pub fn session_open_files(&self, pid: Pid) -> usize {
+        let session = self.session_of(pid);
+        self.files
+            .iter()
+            .flatten()
+            .filter(|file| file.session == session)
+            .count()
+    }
+
     /// Checks that `pid` can get `n` more descriptors on `n` new open files
-    /// (`EMFILE`, then `ENFILE`).
+    /// (`EMFILE`, then `ENFILE` for the whole table or the session's share).
     pub fn check_room(&self, pid: Pid, n: usize) -> Result<(), Errno> {
         let used = self.tables.get(&pid).map_or(0, FdTable::used);
         if OPEN_MAX - used.min(OPEN_MAX) < n {
             return Err(errno::EMFILE);
         }
         if NFILE - self.open.min(NFILE) < n {
+            return Err(errno::ENFILE);
+        }
+        if SESSION_NFILE - self.session_open_files(pid).min(SESSION_NFILE) < n {
             return Err(errno::ENFILE);
         }
         Ok(())
@@ -167,6 +197,7 @@ impl Descriptors {
     pub fn install(&mut self, pid: Pid, mut file: OpenFile) -> Result<i32, Errno> {
         self.check_room(pid, 1)?;
         file.refs = 1;
+        file.session = self.session_of(pid);
         let id = match self.files.iter().position(Option::is_none) {
             Some(id) => id,
             None => {
@@ -257,11 +288,15 @@ impl Descriptors {
             }
         }
         self.tables.insert(child, table);
+        // A parent VFS never saw spawned (init): the child starts a session.
+        let session = self.sessions.get(&parent).copied().unwrap_or(child);
+        self.sessions.insert(child, session);
         Ok(())
     }
 
     /// Removes `pid`'s table; returns the open files it held the last references to.
     pub fn exit(&mut self, pid: Pid) -> Vec<OpenFile> {
+        self.sessions.remove(&pid);
         let Some(table) = self.tables.remove(&pid) else {
             return Vec::new();
         };
@@ -296,6 +331,58 @@ impl Descriptors {
         }
         assert_eq!(self.open, self.files.iter().flatten().count());
         assert!(self.open <= NFILE);
+    }
+}
+
+#[cfg(test)]
+mod session_tests {
+    use super::*;
+
+    const INIT: Pid = 1;
+
+    fn open(d: &mut Descriptors, pid: Pid) -> Result<i32, Errno> {
+        d.install(pid, OpenFile::new(Target::Node(2), O_RDONLY))
+    }
+
+    #[test]
+    fn a_program_s_helpers_share_one_session_s_part_of_the_table() {
+        let mut d = Descriptors::new();
+        // Init starts a program (10), which spawns helpers (11, 12...) that each open
+        // all they may: together they stop at the session's share.
+        d.spawn(10, INIT, false).unwrap();
+        let mut pid = 11;
+        let mut opened = 0;
+        let refusal = loop {
+            d.spawn(pid, 10 + u32::from(pid % 2 == 0), false).unwrap();
+            match (0..OPEN_MAX).try_for_each(|_| open(&mut d, pid).map(|_| opened += 1)) {
+                Ok(()) => pid += 1,
+                Err(errno) => break errno,
+            }
+        };
+        assert_eq!(refusal, errno::ENFILE);
+        assert_eq!(opened, SESSION_NFILE);
+        assert_eq!(d.session_open_files(10), SESSION_NFILE);
+        assert_eq!(open(&mut d, 10), Err(errno::ENFILE));
+        // Another program still opens files, and the whole table has room left.
+        d.spawn(50, INIT, false).unwrap();
+        assert!(open(&mut d, 50).is_ok());
+        assert!(d.open_files() < NFILE);
+        // A helper's exit gives its files back to the session.
+        let freed = d.exit(11).len();
+        assert!(freed > 0);
+        assert!(open(&mut d, 10).is_ok());
+        d.check();
+    }
+
+    #[test]
+    fn inherited_descriptors_stay_charged_to_who_opened_them() {
+        let mut d = Descriptors::new();
+        d.spawn(10, INIT, false).unwrap();
+        open(&mut d, 10).unwrap();
+        d.spawn(11, 10, true).unwrap();
+        d.spawn(20, INIT, true).unwrap();
+        assert_eq!(d.session_open_files(11), 1);
+        assert_eq!(d.session_open_files(20), 0);
     }
 }
 

@@ -1,4 +1,5 @@
-//! Descriptor limits: `EMFILE` per process, `ENFILE` for the system.
+//! Descriptor limits: `EMFILE` per process, `ENFILE` for the system (the suite's
+//! helpers reach its session's share of the open-file table, or the table's end).
 
 use alloc::vec::Vec;
 

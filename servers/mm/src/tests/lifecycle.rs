@@ -76,3 +76,35 @@ fn a_named_process_manager_is_the_only_one_heard() {
     assert_eq!(f.ask(2, MM_PROC_SPAWN, &spawn(5)).status, 0);
     assert_eq!(f.mm.used(5), 0);
 }
+
+fn spawn_of(child: u32, parent: u32) -> Vec<u8> {
+    wire::bytes(&ProcSpawn {
+        child,
+        parent,
+        flags: 0,
+        reserved: 0,
+    })
+}
+
+#[test]
+fn a_program_s_process_tree_shares_one_session_budget_and_others_keep_theirs() {
+    use ankh_proto::errno::ENOMEM;
+    use ankh_proto::mm::{PROCESS_LIMIT, SESSION_SHARE};
+    let mut f = Fixture::new(MemoryManager::default().with_process_manager(2));
+    // Init (1) starts a program (10); it spawns helpers, and a helper spawns one.
+    assert_eq!(f.ask(2, MM_PROC_SPAWN, &spawn_of(10, 1)).status, 0);
+    assert_eq!(f.ask(2, MM_PROC_SPAWN, &spawn_of(11, 10)).status, 0);
+    assert_eq!(f.ask(2, MM_PROC_SPAWN, &spawn_of(12, 11)).status, 0);
+    f.map(10, PROCESS_LIMIT).unwrap();
+    f.map(11, SESSION_SHARE - PROCESS_LIMIT).unwrap();
+    // Each is under its own limit, but the session's share is used up.
+    assert_eq!(f.map(12, PAGE), Err(ENOMEM));
+    assert_eq!(f.mm.session_used(12), SESSION_SHARE);
+    // Another program init started still gets memory, up to its own share.
+    assert_eq!(f.ask(2, MM_PROC_SPAWN, &spawn_of(20, 1)).status, 0);
+    f.map(20, PROCESS_LIMIT).unwrap();
+    // An exit in the session frees its part of the share.
+    assert_eq!(f.ask(2, MM_PROC_EXIT, &exit(11)).status, 0);
+    f.map(12, PAGE).unwrap();
+    assert_eq!(f.mm.session_used(10), PROCESS_LIMIT + PAGE);
+}
