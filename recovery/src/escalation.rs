@@ -15,7 +15,10 @@
 //!
 //! Faults that say nothing about the domain's state are not evidence: a fault while
 //! the domain was idle (no message in hand), and a hot-kill (the operator's crash,
-//! not the domain's). They are still recovered; they neither count nor reset a count.
+//! hang or broken stack, and the watchdog timeout or CPU exception the last two lead
+//! to: not the domain's doing). They are still recovered; they neither count nor
+//! reset a count. (A kill storm with hangs queued faster than the watchdog catches
+//! them used to end in "no progress" shutdowns.)
 //!
 //! What an ineffective recovery turns into ([`Escalate::apply`]): a controlled
 //! shutdown, because a restart of a stateful server loses its state; a restart only

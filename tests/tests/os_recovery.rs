@@ -16,6 +16,7 @@ on_both_substrates!(
     a_fault_after_the_window_closed_follows_the_policy,
     an_idle_server_that_crashes_is_recovered_without_a_trace,
     hangs_and_corruptions_mid_request_are_detected_and_rolled_back,
+    injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery,
     every_request_to_a_recoverable_server_is_checkpointed_and_counted,
     a_control_kill_before_a_server_booted_strikes_at_its_first_request,
     a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window,
@@ -226,6 +227,32 @@ fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back(_: Substrate) 
             assert!(matches!(ran.end(server), DomainEnd::Waiting(_)), "{what}");
         }
     }
+}
+
+/// Hangs and broken stacks injected into consecutive requests, faster than the
+/// server can complete one: each fault is the operator's, not a sign that rollback
+/// does not help, so every one is rolled back and no escalation shuts the system
+/// down (a kill storm's hangs used to end in "3 faults in a row" shutdowns).
+fn injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery(_: Substrate) {
+    let kinds = [Kind::Corrupt, Kind::Hang, Kind::Corrupt, Kind::Corrupt];
+    let kills = (KILL_AT..)
+        .zip(kinds)
+        .map(|(request, kind)| PlannedKill::new("ds", request, When::MidRequest, kind))
+        .collect();
+    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), kills);
+    let events = events_of(&ran, "ds");
+    let what = format!("{:?}", ran.report.recoveries);
+    assert_eq!(events.len(), kinds.len(), "{what}");
+    for event in &events {
+        assert_eq!(
+            event.action,
+            Action::Rollback { error_reply: true },
+            "{what}"
+        );
+    }
+    assert_eq!(ran.report.stop, None, "{what}");
+    let result = suite_result(&ran);
+    assert!(result.ends_with(" 0 failed"), "{result}");
 }
 
 /// The report counts each server's checkpoints: one per request under a policy with

@@ -53,11 +53,13 @@ pub mod status {
 /// their own crashes.
 #[derive(Debug, Parser)]
 #[command(name = "ankh", version, about, long_about = None)]
-#[command(after_help = "Exit status: `ankh up` of an OS with init: init's status (its \
+#[command(
+    after_help = "Exit status: `ankh up` of an OS with init: init's status (its \
 job's code, 128 + cause when the job faulted or was killed, 127 when init could not \
 start or wait for it). Otherwise 0 clean stop, 1 guest exit code != 0, 3 guest fault (or a halt). \
 Always: 2 bad command line or system description, 4 host error (no KVM, bad image), \
-5 controlled shutdown; ankh disk check: 0 consistent, 1 not.")]
+5 controlled shutdown; ankh disk check: 0 consistent, 1 not."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -92,6 +92,10 @@ pub(super) struct Recovery {
     kills: Vec<(u64, Injection)>,
     /// An injection waiting for the window of the request in hand to close.
     armed: Option<Kind>,
+    /// A hang or a broken stack was injected and has not stopped the domain yet: the
+    /// fault it leads to (a watchdog timeout, a CPU exception) is the operator's, and
+    /// not evidence about recovery, as an injected crash is not.
+    sabotaged: bool,
     /// When the last fault was detected, until the domain replies again.
     faulted_at: Option<Instant>,
     /// Guest run time since the last finished request, by window state.
@@ -165,6 +169,7 @@ impl Recovery {
             checkpoints: CheckpointCount::default(),
             kills: Vec::new(),
             armed: None,
+            sabotaged: false,
             faulted_at: None,
             run: RunShare::default(),
         }
@@ -352,6 +357,12 @@ impl Recovery {
         (in_hand && exposes).then(|| self.armed.take()).flatten()
     }
 
+    /// A hang or a broken stack was just injected: the domain's next fault is its
+    /// consequence.
+    pub(super) fn sabotaged(&mut self) {
+        self.sabotaged = true;
+    }
+
     /// Takes a checkpoint of the idle `domain` where it stands (before a fault is
     /// injected into it, so that recovering it loses nothing).
     pub(super) fn checkpoint_idle(&mut self, domain: &mut Domain, queues: Option<&DomainQueues>) {
@@ -407,8 +418,11 @@ impl Recovery {
         }
         self.faulted_at = Some(start);
         // Evidence about recovery: faults while serving a message, other than the
-        // operator's crash (module docs of `ankh_recovery::escalation`).
-        let evidence = window.request().is_some() && !matches!(fault, DomainFault::Injected(_));
+        // operator's crash, hang or broken stack (module docs of
+        // `ankh_recovery::escalation`).
+        let injected =
+            matches!(fault, DomainFault::Injected(_)) | std::mem::take(&mut self.sabotaged);
+        let evidence = window.request().is_some() && !injected;
         let escalate = match evidence {
             true => self.escalation.record_fault(self.in_hand),
             false => Escalate::None,

@@ -362,14 +362,20 @@ impl Worker<'_> {
     /// Injects `kind` into domain `id` where it stands: whether it must run on (into
     /// its hang or its broken stack) or was stopped (a crash, recovered or not).
     fn sabotage(&mut self, id: DomainId, kind: Kind) -> Next {
-        let domain = &mut self.slots.get_mut(&id).expect("own domain").domain;
+        let slot = self.slots.get_mut(&id).expect("own domain");
+        let domain = &mut slot.domain;
         let done = match kind {
             Kind::Crash => Err(()),
             Kind::Hang => domain.inject_hang().map_err(|_| ()),
             Kind::Corrupt => domain.corrupt_stack().map_err(|_| ()),
         };
         match done {
-            Ok(()) => Next::Run,
+            Ok(()) => {
+                if let Some(recovery) = slot.recovery.as_mut() {
+                    recovery.sabotaged();
+                }
+                Next::Run
+            }
             Err(()) => {
                 self.fail(id, DomainFault::Injected("hot-kill"));
                 Next::Block
