@@ -2,7 +2,7 @@
 //! (docs/recovery.md, "Held effects"): a fault of PM after a kill, a start or a
 //! spawn's introductions to VFS and MM is rolled back inside its window, and what the
 //! VMM held is dropped (the kill never happens, the child never runs and is
-//! destroyed).
+//! destroyed); without faults, spawns and kills finish inside PM's window.
 
 use ankh_domains::Policy;
 use ankh_recovery::{Action, RecoveryEvent, WindowState};
@@ -16,6 +16,7 @@ on_both_substrates!(
     a_fault_after_a_held_kill_drops_the_kill,
     a_fault_after_a_spawn_introduced_its_child_destroys_the_child,
     a_fault_after_a_held_start_destroys_the_child_before_it_runs,
+    spawns_and_kills_finish_inside_pm_s_window,
 );
 
 fn events_of<'a>(ran: &'a Ran, server: &str) -> Vec<&'a RecoveryEvent> {
@@ -105,4 +106,22 @@ fn a_fault_after_a_held_start_destroys_the_child_before_it_runs(_: Substrate) {
         clean.lines_of("suite").len(),
         "the destroyed child printed nothing"
     );
+}
+
+/// Without faults, PM's spawns and kills finish inside its window: every request of
+/// the suite but those whose window a state-exposing call still closes. The goal of
+/// issue 13 is 80% for every server; before the VMM held PM's kernel calls, PM stood
+/// at 61 of 93 (65.6%).
+fn spawns_and_kills_finish_inside_pm_s_window(_: Substrate) {
+    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), Vec::new());
+    assert_eq!(suite_results(&ran), ["252 passed, 0 failed"]);
+    let pm = ran.report.domain("pm").expect("pm").id;
+    let coverage = ran.report.coverage.get(pm);
+    let share = coverage.open as f64 / (coverage.open + coverage.closed) as f64;
+    eprintln!(
+        "pm: {} of {} requests finished inside the window",
+        coverage.open,
+        coverage.open + coverage.closed
+    );
+    assert!(share >= 0.8, "pm: {coverage:?}");
 }

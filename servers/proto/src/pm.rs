@@ -84,6 +84,3 @@ pub const STATE_ZOMBIE: u32 = 1;
 
 /// Most live processes.
 pub const PROC_MAX: usize = 64;
-
-/// DS key under which PM publishes the number of processes.
-pub const DS_KEY_PROCESSES: &str = "pm.processes";
