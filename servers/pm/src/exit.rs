@@ -74,7 +74,6 @@ impl ProcessManager {
         if heir != parent {
             self.settle(heir, kernel);
         }
-        calls::publish_processes(kernel, self.live());
     }
 
     /// Answers `parent`'s parked wait if a zombie child matches, then reaps the

@@ -7,7 +7,7 @@
 //! - `table`: a process's entry and its lifecycle (running, zombie, reaped);
 //! - `spawn`: `PM_SPAWN`; `image`: reading a program through VFS;
 //! - `exit`: `SYS_DOMAIN_EXITED` and `PM_WAIT`;
-//! - `calls`: calling other servers, publishing to DS, decimal numbers.
+//! - `calls`: calling other servers.
 //!
 //! The protocol is in [`ankh_proto::pm`]. A pid is the domain id of the process's
 //! app domain, and the source of a request is stamped by the VMM, so the caller of
@@ -91,8 +91,7 @@ impl ProcessManager {
             .collect()
     }
 
-    /// Number of live (not zombie) processes, as published under
-    /// [`ankh_proto::pm::DS_KEY_PROCESSES`].
+    /// Number of live (not zombie) processes.
     pub fn live(&self) -> usize {
         self.procs.values().filter(|p| p.is_running()).count()
     }

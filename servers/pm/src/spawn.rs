@@ -25,8 +25,11 @@ impl ProcessManager {
     ///
     /// The order keeps PM's recovery window (docs/recovery.md, "Coverage") open as
     /// long as it can be: the checks and the program's read (a query) come first,
-    /// and the first state-exposing call is `SYS_CREATE_DOMAIN`; every call after it
-    /// needs the new domain's id.
+    /// then the calls about the new domain, whose effects the VMM holds or undoes
+    /// while the window is open (`SYS_CREATE_DOMAIN`, `VFS_PROC_SPAWN` and
+    /// `MM_PROC_SPAWN` about the child, `SYS_START_DOMAIN`; docs/recovery.md, "Held
+    /// effects"). No DS publication: it would close the window, and the count of
+    /// processes PM once published there had no reader (`PM_PS` lists the table).
     ///
     /// Errors: `E2BIG` (list over `ARG_MAX`), `EINVAL` (malformed record, flags or
     /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie, or
@@ -99,7 +102,6 @@ impl ProcessManager {
             let kill = wire::bytes(&kill);
             let _ = calls::call_retrying(kernel, Endpoint::Kernel, SYS_KILL_DOMAIN, &kill, &[]);
         }
-        calls::publish_processes(kernel, self.live());
         introduced?;
         Ok(Reply::ok(wire::bytes(&PidRecord {
             pid: child,

@@ -91,6 +91,3 @@ pub const PROC_MAX: usize = 64;
 /// process tree cannot fill the table and starve the others (init's own spawns are
 /// bounded by `PROC_MAX` only).
 pub const SESSION_PROCS_MAX: usize = 24;
-
-/// DS key under which PM publishes the number of processes.
-pub const DS_KEY_PROCESSES: &str = "pm.processes";

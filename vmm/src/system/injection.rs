@@ -8,7 +8,10 @@
 //!   blocked in a call of its own (then it is mid-request). An idle server is first
 //!   checkpointed where it stands, so its recovery loses nothing;
 //! - [`When::Idle`]: the next time the server is idle (no request in hand, blocked
-//!   in receive).
+//!   in receive);
+//! - [`When::AfterSend`]: mid-request, right after the server sends its first
+//!   message with the given opcode (planned kills only, not on the control socket:
+//!   tests place a fault at an exact point of a handler this way).
 //!
 //! Kinds: [`Kind::Crash`] stops it with an injected fault; [`Kind::Hang`] makes it
 //! spin where it stands until the watchdog stops it; [`Kind::Corrupt`] breaks its
@@ -29,6 +32,8 @@ pub enum When {
     WindowClosed,
     /// The next time it is idle.
     Idle,
+    /// Right after it sends a message with this opcode, mid-request.
+    AfterSend(u16),
 }
 
 /// What an injected fault does.
@@ -98,6 +103,8 @@ impl FromStr for When {
             "mid-request" => Ok(When::MidRequest),
             "window-closed" => Ok(When::WindowClosed),
             "idle" => Ok(When::Idle),
+            // `AfterSend` is for planned kills only: the control socket's kills are
+            // taken at the times above.
             _ => Err(UnknownWord {
                 what: "time",
                 word: word.to_owned(),
@@ -131,6 +138,10 @@ impl fmt::Display for When {
             When::MidRequest => "mid-request",
             When::WindowClosed => "window-closed",
             When::Idle => "idle",
+            When::AfterSend(code) => {
+                let name = virtio_seep::opcode::lookup(*code).map_or("?", |info| info.name);
+                return write!(f, "after:{name}");
+            }
         })
     }
 }
@@ -151,6 +162,12 @@ mod tests {
 
     #[test]
     fn words_round_trip_and_bad_words_say_what_is_expected() {
+        let after_kill = When::AfterSend(virtio_seep::opcode::SYS_KILL_DOMAIN);
+        assert_eq!(after_kill.to_string(), "after:sys-kill-domain");
+        assert!(
+            after_kill.to_string().parse::<When>().is_err(),
+            "planned only"
+        );
         for when in [When::Now, When::Idle, When::MidRequest, When::WindowClosed] {
             assert_eq!(when.to_string().parse::<When>(), Ok(when));
         }

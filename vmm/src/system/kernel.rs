@@ -9,6 +9,10 @@
 //!   (PM introduces it to VFS and MM between the two calls);
 //! - `SYS_KILL_DOMAIN` (the process manager): stop a process domain.
 //!
+//! While the caller's recovery window is open, the site holds the effects of these
+//! calls until the caller's state is exposed (see `held`): each call is checked and
+//! answered now, exactly as it would be if it were carried out at once.
+//!
 //! The router checks the caller's role before any of this runs; everything else the
 //! caller wrote (records, names, the ELF) is checked here.
 
@@ -36,12 +40,14 @@ pub(super) trait KernelSite {
     fn add_process(&mut self, parent: DomainId, name: &str) -> (DomainId, Vec<(DomainId, String)>);
     /// Boots a domain from `image` with `config`.
     fn boot(&self, config: &DomainConfig, image: &GuestImage) -> Result<Domain, DomainError>;
-    /// Keeps created domain `id` on the caller's thread, held until it is started.
-    fn hold(&mut self, id: DomainId, domain: Domain);
+    /// Keeps domain `id`, created by `caller`, on the caller's thread, held until it
+    /// is started.
+    fn hold(&mut self, caller: DomainId, id: DomainId, domain: Domain);
     /// Domain `id` was given an id but could not be created: it is gone.
     fn creation_failed(&mut self, id: DomainId);
-    /// Lets held domain `id` run; false if it is not held on the caller's thread.
-    fn start(&mut self, id: DomainId) -> bool;
+    /// Lets held domain `id` run at the request of `caller`; false if it is not held
+    /// on the caller's thread (or its start was asked for already).
+    fn start(&mut self, caller: DomainId, id: DomainId) -> bool;
     /// Stops process domain `target` at the request of `caller`: `ESRCH` if there is
     /// no such running domain, `EPERM` if it is not a process.
     fn kill(&mut self, caller: DomainId, target: DomainId) -> Result<(), Errno>;
@@ -68,9 +74,9 @@ fn error(status: Errno) -> Message {
 pub(super) fn serve(site: &mut impl KernelSite, caller: DomainId, message: &Message) -> Message {
     let result = match message.header.opcode {
         opcode::SYS_ROOT_FS => root_fs(site),
-        opcode::SYS_CREATE_DOMAIN => create_domain(site, message),
+        opcode::SYS_CREATE_DOMAIN => create_domain(site, caller, message),
         opcode::SYS_KILL_DOMAIN => kill_domain(site, caller, message),
-        opcode::SYS_START_DOMAIN => start_domain(site, message),
+        opcode::SYS_START_DOMAIN => start_domain(site, caller, message),
         _ => Err(errno::ENOSYS),
     };
     result.unwrap_or_else(error)
@@ -84,7 +90,11 @@ fn root_fs(site: &impl KernelSite) -> Result<Message, Errno> {
     Ok(reply(Vec::new(), archive.to_vec()))
 }
 
-fn create_domain(site: &mut impl KernelSite, message: &Message) -> Result<Message, Errno> {
+fn create_domain(
+    site: &mut impl KernelSite,
+    caller: DomainId,
+    message: &Message,
+) -> Result<Message, Errno> {
     let request: CreateDomain = wire::record(&message.payload)?;
     let split = message
         .bulk
@@ -114,7 +124,7 @@ fn create_domain(site: &mut impl KernelSite, message: &Message) -> Result<Messag
     };
     match site.boot(&config, &image) {
         Ok(domain) => {
-            site.hold(id, domain);
+            site.hold(caller, id, domain);
             let created = Created { id, reserved: 0 };
             Ok(reply(created.as_bytes().to_vec(), Vec::new()))
         }
@@ -125,10 +135,14 @@ fn create_domain(site: &mut impl KernelSite, message: &Message) -> Result<Messag
     }
 }
 
-fn start_domain(site: &mut impl KernelSite, message: &Message) -> Result<Message, Errno> {
+fn start_domain(
+    site: &mut impl KernelSite,
+    caller: DomainId,
+    message: &Message,
+) -> Result<Message, Errno> {
     let StartDomain { id, .. } = wire::record(&message.payload)?;
     // Only a held domain of this thread (created here, by this PM) starts, once.
-    if !site.start(id) {
+    if !site.start(caller, id) {
         return Err(errno::ESRCH);
     }
     Ok(reply(Vec::new(), Vec::new()))

@@ -20,6 +20,7 @@
 //! the run's records).
 
 pub mod control;
+mod held;
 pub mod injection;
 mod kernel;
 mod process_manager;

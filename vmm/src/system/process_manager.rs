@@ -1,8 +1,11 @@
 //! What the VMM knows of the process manager's protocol, given to the router as
 //! rules and notices (the router itself knows no server's protocol): which messages
-//! only PM may send, and the `SYS_DOMAIN_EXITED` notice PM gets when a process ends.
+//! only PM may send, the `SYS_DOMAIN_EXITED` notice PM gets when a process ends, and
+//! which of PM's messages introduce a new process to a server (`spawn_notice_child`).
 
 use ankh_proto::sys::{self, DomainExited};
+use ankh_proto::vfs::ProcSpawn;
+use ankh_proto::wire;
 use virtio_seep::message::{DomainId, MessageHeader, VMM_DOMAIN};
 use virtio_seep::opcode;
 use zerocopy::IntoBytes;
@@ -21,6 +24,22 @@ pub(super) const MANAGER_ONLY: [u16; 5] = [
     opcode::MM_PROC_SPAWN,
     opcode::MM_PROC_EXIT,
 ];
+
+/// The process a spawn notice of PM's introduces to a server (`VFS_PROC_SPAWN` and
+/// `MM_PROC_SPAWN`, whose record names the child first), or `None` for any other
+/// message. What a server keeps for that child it forgets when the child ends
+/// (`*_PROC_EXIT`, which PM sends for every process end it hears of, known to it or
+/// not), so a notice about a child whose creation a rollback undoes is undone too.
+pub(super) fn spawn_notice_child(message: &Message) -> Option<DomainId> {
+    if !matches!(
+        message.header.opcode,
+        opcode::VFS_PROC_SPAWN | opcode::MM_PROC_SPAWN
+    ) {
+        return None;
+    }
+    let ProcSpawn { child, .. } = wire::record(&message.payload).ok()?;
+    Some(child)
+}
 
 /// How a domain ended, as the process manager is told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +138,32 @@ mod tests {
         let record: DomainExited = ankh_proto::wire::record(&notice.payload).unwrap();
         assert_eq!((record.id, record.cause), (3, sys::EXIT_FAULT));
         assert!(domain_stopped(&mut r, 3, exited).is_empty(), "once");
+    }
+
+    #[test]
+    fn only_spawn_notices_name_a_child() {
+        let record = ProcSpawn {
+            child: 9,
+            parent: 5,
+            flags: 0,
+            reserved: 0,
+        };
+        let mut message = Message {
+            payload: record.as_bytes().to_vec(),
+            ..Message::default()
+        };
+        for (code, child) in [
+            (opcode::VFS_PROC_SPAWN, Some(9)),
+            (opcode::MM_PROC_SPAWN, Some(9)),
+            (opcode::VFS_PROC_EXIT, None),
+            (opcode::DS_PUBLISH, None),
+        ] {
+            message.header.opcode = code;
+            assert_eq!(spawn_notice_child(&message), child, "{code:#x}");
+        }
+        message.header.opcode = opcode::VFS_PROC_SPAWN;
+        message.payload.truncate(3);
+        assert_eq!(spawn_notice_child(&message), None, "a malformed record");
     }
 
     #[test]

@@ -90,8 +90,9 @@ pub(super) struct Recovery {
     checkpoints: CheckpointCount,
     /// Planned injections: each strikes once its request (1-based) is delivered.
     kills: Vec<(u64, Injection)>,
-    /// An injection waiting for the window of the request in hand to close.
-    armed: Option<Kind>,
+    /// An injection waiting for the window of the request in hand to close, or for
+    /// a message with the given opcode (`When::AfterSend`).
+    armed: Option<(Kind, Option<u16>)>,
     /// A hang or a broken stack was injected and has not stopped the domain yet: the
     /// fault it leads to (a watchdog timeout, a CPU exception) is the operator's, and
     /// not evidence about recovery, as an injected crash is not.
@@ -260,7 +261,8 @@ impl Recovery {
             for injection in strikes {
                 match injection.when {
                     When::MidRequest => kill = Some(injection.kind),
-                    When::WindowClosed => self.armed = Some(injection.kind),
+                    When::WindowClosed => self.armed = Some((injection.kind, None)),
+                    When::AfterSend(code) => self.armed = Some((injection.kind, Some(code))),
                     When::Now | When::Idle => site.strike_when_not_running(id, injection),
                 }
             }
@@ -314,14 +316,18 @@ impl Recovery {
         kill
     }
 
-    /// `message` leaves domain `id` (called `name`): it may close the window. Returns
-    /// the fault to inject once the message is on its way, when one was waiting for
-    /// the window to close.
+    /// `message` leaves domain `id` (called `name`): it may close the window. `held`:
+    /// the VMM holds its effect until the domain's state is exposed, or verified that
+    /// a rollback undoes it (module docs of `held`): it then counts as a Query, which
+    /// exposes nothing the domain's rollback would not undo. Returns the fault to
+    /// inject once the message is on its way, when one was waiting for the window to
+    /// close or for this message.
     pub(super) fn on_outgoing(
         &mut self,
         id: DomainId,
         name: &str,
         message: &Message,
+        held: bool,
         site: &mut impl RecoverySite,
     ) -> Option<Kind> {
         let policy = self.policy;
@@ -345,16 +351,31 @@ impl Recovery {
             self.window.on_reply_to_other(policy);
             SeepClass::External
         } else {
-            let class = opcode::lookup(message.header.opcode)?.class;
+            let class = match held {
+                true => SeepClass::Query,
+                false => opcode::lookup(message.header.opcode)?.class,
+            };
             self.window.on_outgoing(class, policy);
             class
         };
         // An armed injection waits, across requests, for the first message that
         // exposes state mid-request: the one that closes the window under the enhanced
         // policy (under pessimistic the window may have closed earlier; under naive it
-        // never closes).
-        let exposes = matches!(class, SeepClass::Update | SeepClass::External);
-        (in_hand && exposes).then(|| self.armed.take()).flatten()
+        // never closes); or for the first message with its opcode.
+        let strikes = match self.armed {
+            Some((_, Some(code))) => code == message.header.opcode,
+            Some((_, None)) => matches!(class, SeepClass::Update | SeepClass::External),
+            None => false,
+        };
+        (in_hand && strikes)
+            .then(|| self.armed.take().map(|(kind, _)| kind))
+            .flatten()
+    }
+
+    /// Whether the window of the request in hand is open (a rollback would undo
+    /// everything the request did).
+    pub(super) fn window_open(&self) -> bool {
+        matches!(self.window.state(), WindowState::Open { .. })
     }
 
     /// A hang or a broken stack was just injected: the domain's next fault is its

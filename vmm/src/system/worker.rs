@@ -15,6 +15,7 @@ use virtio_seep::queue::IpcOp;
 
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
+use super::held::HeldEffects;
 use super::injection::{Injection, Kind, When};
 use super::kernel;
 use super::process_manager::{self, ExitCause};
@@ -32,6 +33,7 @@ use crate::ipc::router::{Activity, Router, Wait, WaitOutcome};
 use crate::ipc::{IpcFault, Message};
 use crate::kvm_host::KvmHost;
 
+mod effects;
 mod sites;
 
 /// What the threads need to create domains at run time.
@@ -152,6 +154,8 @@ pub(super) fn run(
                             },
                             slots,
                             held: HashSet::new(),
+                            held_effects: FxHashMap::default(),
+                            holding: None,
                             released: Vec::new(),
                             host_errors: HashMap::new(),
                             trace,
@@ -203,6 +207,11 @@ struct Worker<'a> {
     slots: FxHashMap<DomainId, Slot>,
     /// Domains created on this thread that do not run before `SYS_START_DOMAIN`.
     held: HashSet<DomainId>,
+    /// Per caller (the process manager), the kernel calls held for the request in
+    /// hand (module docs of `system::held`).
+    held_effects: FxHashMap<DomainId, HeldEffects>,
+    /// The caller whose kernel call is being served with its effect held.
+    holding: Option<DomainId>,
     /// How the processes of this thread that ended and were released ended.
     released: Vec<(DomainId, DomainEnd, CheckpointCount)>,
     host_errors: HashMap<DomainId, HostFailure>,
@@ -506,14 +515,20 @@ impl Worker<'_> {
         let mut last_request = None;
         let mut strike = None;
         for message in messages {
-            strike = strike.or(self.on_outgoing(id, &message));
+            let held = self.holds(id, &message);
+            strike = strike.or(self.on_outgoing(id, &message, held));
+            // What it held is carried out before a message that exposes its state
+            // leaves (its answer included): whoever sees the message sees the effects.
+            self.release_if_exposed(id);
             if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
                 let now = Instant::now();
                 let request = self
                     .lock()
                     .router
                     .kernel_request(id, message.header.opcode, now)?;
+                self.holding = held.then_some(id);
                 let reply = kernel::serve(self, id, &message);
+                self.holding = None;
                 let mut state = self.lock();
                 let woken = state.router.kernel_reply(request, reply);
                 self.thread.schedule(&mut state, &woken);
@@ -531,6 +546,10 @@ impl Worker<'_> {
             if self.sabotage(id, kind) == Next::Block {
                 return Ok(Next::Block);
             }
+        }
+        if op == IpcOp::Receive && source == VMM_DOMAIN {
+            // It waits for a new message, the request in hand answered or parked.
+            self.release_held(id);
         }
         let outcome = self.lock().router.wait(id, op, source, last_request)?;
         match outcome {
@@ -564,10 +583,10 @@ impl Worker<'_> {
 
     /// `message` leaves domain `id`: a server's recovery window may close. Returns the
     /// fault to inject once the message is on its way, if one waited for that.
-    fn on_outgoing(&mut self, id: DomainId, message: &Message) -> Option<Kind> {
+    fn on_outgoing(&mut self, id: DomainId, message: &Message, held: bool) -> Option<Kind> {
         let slot = self.slots.get_mut(&id).expect("own domain");
         let recovery = slot.recovery.as_mut()?;
-        recovery.on_outgoing(id, slot.domain.name(), message, &mut self.thread)
+        recovery.on_outgoing(id, slot.domain.name(), message, held, &mut self.thread)
     }
 
     /// Domain `id` stopped: a server is recovered if its policy allows; returns
@@ -577,7 +596,14 @@ impl Worker<'_> {
         let Some(recovery) = slot.recovery.as_mut() else {
             return false;
         };
-        recovery.try_recover(id, &mut slot.domain, &mut slot.queues, &mut self.thread)
+        let recovered =
+            recovery.try_recover(id, &mut slot.domain, &mut slot.queues, &mut self.thread);
+        if recovered {
+            // Rolled back or restarted: the request in hand is undone, and so is what
+            // the VMM held for it.
+            self.undo_held(id);
+        }
+        recovered
     }
 
     fn fail(&mut self, id: DomainId, fault: DomainFault) {

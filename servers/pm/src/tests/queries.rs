@@ -9,7 +9,6 @@ use ankh_proto::sys::{KillDomain, EXIT_KILLED};
 use ankh_proto::wire;
 
 use super::{Fixture, INIT};
-use crate::calls::push_decimal;
 
 fn pid_of(reply: &Reply) -> u32 {
     assert_eq!(reply.status, 0);
@@ -141,14 +140,5 @@ fn unknown_opcodes_are_enosys() {
     let mut f = Fixture::new();
     for opcode in [VFS_OPEN, DS_PUBLISH, SYS_CREATE_DOMAIN, 0xffff] {
         assert_eq!(f.ask(INIT, opcode, &[], &[]).status, ENOSYS);
-    }
-}
-
-#[test]
-fn decimals_are_formatted_without_core_fmt() {
-    for n in [0, 7, 10, 64, 1234567890, u64::MAX] {
-        let mut out = b"x".to_vec();
-        push_decimal(&mut out, n);
-        assert_eq!(out, format!("x{n}").into_bytes());
     }
 }

@@ -4,16 +4,16 @@
 use std::time::Duration;
 
 use ankh_recovery::{RecoveryEvent, WindowState};
-use virtio_seep::errno::{self, Errno};
+use virtio_seep::errno::Errno;
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
 
 use super::{Slot, Thread, Worker};
 use crate::domain::{Domain, DomainConfig, DomainError};
-use crate::fault::DomainFault;
 use crate::image::GuestImage;
 use crate::ipc::router::{Activity, Role, Wait};
 use crate::ipc::Message;
 use crate::system::control::ControlHub;
+use crate::system::held::Effect;
 use crate::system::injection::Injection;
 use crate::system::kernel::KernelSite;
 use crate::system::process_manager::{domain_stopped, ExitCause};
@@ -122,9 +122,12 @@ impl KernelSite for Worker<'_> {
         self.thread.boot(config, image)
     }
 
-    fn hold(&mut self, id: DomainId, domain: Domain) {
+    fn hold(&mut self, caller: DomainId, id: DomainId, domain: Domain) {
         self.slots.insert(id, Slot::new(domain, None));
         self.held.insert(id);
+        if self.holding == Some(caller) {
+            self.held_for(caller).created(id);
+        }
     }
 
     fn creation_failed(&mut self, id: DomainId) {
@@ -133,9 +136,13 @@ impl KernelSite for Worker<'_> {
         self.thread.schedule(&mut state, &woken);
     }
 
-    fn start(&mut self, id: DomainId) -> bool {
+    fn start(&mut self, caller: DomainId, id: DomainId) -> bool {
         if !self.held.remove(&id) {
             return false;
+        }
+        if self.holding == Some(caller) {
+            self.held_for(caller).hold(Effect::Start(id));
+            return true;
         }
         let index = self.thread.index;
         self.lock().turns.push_back(index, id);
@@ -143,28 +150,13 @@ impl KernelSite for Worker<'_> {
     }
 
     fn kill(&mut self, caller: DomainId, target: DomainId) -> Result<(), Errno> {
-        {
-            let mut state = self.lock();
-            if target == VMM_DOMAIN
-                || target > state.router.domain_count()
-                || *state.router.activity(target) == Activity::Stopped
-            {
-                return Err(errno::ESRCH);
-            }
-            if state.router.role(target) != Role::Process {
-                return Err(errno::EPERM);
-            }
-            if !self.slots.contains_key(&target) {
-                // Another thread's domain: stop it in the router now; its thread marks
-                // the domain itself when it sees it again.
-                state.killed.insert(target, caller);
-                let woken = domain_stopped(&mut state.router, target, ExitCause::KILLED);
-                self.thread.schedule(&mut state, &woken);
-                return Ok(());
-            }
+        self.check_kill(caller, target)?;
+        match self.holding == Some(caller) {
+            true => self
+                .held_for(caller)
+                .hold(Effect::Kill { target, by: caller }),
+            false => self.perform_kill(caller, target),
         }
-        // Ours, so it is not running (we are).
-        self.fail(target, DomainFault::Killed { by: caller });
         Ok(())
     }
 }
