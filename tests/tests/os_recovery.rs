@@ -17,6 +17,7 @@ on_both_substrates!(
     an_idle_server_that_crashes_is_recovered_without_a_trace,
     hangs_and_corruptions_mid_request_are_detected_and_rolled_back,
     injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery,
+    a_hang_injected_into_an_idle_server_is_not_kept_by_its_next_checkpoint,
     every_request_to_a_recoverable_server_is_checkpointed_and_counted,
     a_control_kill_before_a_server_booted_strikes_at_its_first_request,
     a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window,
@@ -265,6 +266,24 @@ fn injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery(_: 
     assert_eq!(ran.report.stop, None, "{what}");
     let result = suite_result(&ran);
     assert!(result.ends_with(" 0 failed"), "{result}");
+}
+
+/// A hang injected into a server blocked in receive strikes only when its next
+/// message arrives; the checkpoint taken at that delivery must not keep it, or every
+/// rollback would restore the hang and the server would hang at every message until
+/// escalation shut the system down.
+fn a_hang_injected_into_an_idle_server_is_not_kept_by_its_next_checkpoint(_: Substrate) {
+    for server in ["ds", "mm"] {
+        let kill = PlannedKill::new(server, KILL_AT, When::Idle, Kind::Hang);
+        let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
+        let events = events_of(&ran, server);
+        let what = format!("{server}: {:?}", ran.report.recoveries);
+        assert_eq!(events.len(), 1, "{what}");
+        assert_eq!(events[0].fault, "watchdog-timeout", "{what}");
+        assert_eq!(ran.report.stop, None, "{what}");
+        let result = suite_result(&ran);
+        assert!(result.ends_with(" 0 failed"), "{server}: {result}");
+    }
 }
 
 /// The report counts each server's checkpoints: one per request under a policy with

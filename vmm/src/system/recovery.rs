@@ -97,6 +97,13 @@ pub(super) struct Recovery {
     /// fault it leads to (a watchdog timeout, a CPU exception) is the operator's, and
     /// not evidence about recovery, as an injected crash is not.
     sabotaged: bool,
+    /// A hang or a broken stack aimed at the domain while it waited for a message: it
+    /// strikes right after the next message is delivered, after that boundary's
+    /// checkpoint, as a mid-request one does. Written into the domain at once, it
+    /// would strike only then anyway, and the checkpoint at that delivery would keep
+    /// it: every rollback would restore it, and the server would fault at every
+    /// message until escalation shut the system down.
+    deferred_sabotage: Option<Kind>,
     /// When the last fault was detected, until the domain replies again.
     faulted_at: Option<Instant>,
     /// Guest run time since the last finished request, by window state.
@@ -171,6 +178,7 @@ impl Recovery {
             kills: Vec::new(),
             armed: None,
             sabotaged: false,
+            deferred_sabotage: None,
             faulted_at: None,
             run: RunShare::default(),
         }
@@ -266,6 +274,9 @@ impl Recovery {
                     When::Now | When::Idle => site.strike_when_not_running(id, injection),
                 }
             }
+        }
+        if let Some(kind) = self.deferred_sabotage.take() {
+            kill = kill.or(Some(kind));
         }
         self.answered_and_running = None;
         let mut pages = None;
@@ -376,6 +387,12 @@ impl Recovery {
     /// everything the request did).
     pub(super) fn window_open(&self) -> bool {
         matches!(self.window.state(), WindowState::Open { .. })
+    }
+
+    /// A hang or a broken stack for the domain, which waits for a message: it strikes
+    /// once the next message is delivered (see `deferred_sabotage`).
+    pub(super) fn defer_sabotage(&mut self, kind: Kind) {
+        self.deferred_sabotage = Some(kind);
     }
 
     /// A hang or a broken stack was just injected: the domain's next fault is its

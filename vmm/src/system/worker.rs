@@ -360,7 +360,18 @@ impl Worker<'_> {
         if matches!(slot.domain.state(), DomainState::Stopped(_)) {
             return;
         }
+        let waits_for_a_message = matches!(
+            self.lock().router.activity(id),
+            Activity::Waiting(Wait::Receive { from: None })
+        );
+        let slot = self.slots.get_mut(&id).expect("looked up above");
         if let Some(recovery) = slot.recovery.as_mut() {
+            if waits_for_a_message && kind != Kind::Crash {
+                // It would run into it only at its next message (see
+                // `Recovery::defer_sabotage`).
+                recovery.defer_sabotage(kind);
+                return;
+            }
             recovery.checkpoint_idle(&mut slot.domain, slot.queues.as_ref());
         }
         if self.sabotage(id, kind) == Next::Run {
