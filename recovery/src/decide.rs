@@ -85,6 +85,10 @@ pub enum ShutdownReason {
     /// The domain could not be rolled back exactly (e.g. it used the FPU, whose state
     /// is saved lazily), and its policy does not allow losing its state.
     RollbackRefused,
+    /// A one-way message whose handling had sent repeatable updates (kept in the
+    /// window only because its replay sends them again) faulted the domain again when
+    /// replayed: dropping it would leave them half done.
+    ReplayFailed,
 }
 
 impl fmt::Display for ShutdownReason {
@@ -113,6 +117,10 @@ impl fmt::Display for ShutdownReason {
             ShutdownReason::RollbackRefused => {
                 f.write_str("it could not be rolled back exactly, and its state may not be lost")
             }
+            ShutdownReason::ReplayFailed => f.write_str(
+                "a one-way message that had sent repeatable updates faulted it again when \
+                 replayed",
+            ),
         }
     }
 }

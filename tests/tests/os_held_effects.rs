@@ -17,6 +17,7 @@ on_both_substrates!(
     a_fault_after_a_spawn_introduced_its_child_destroys_the_child,
     a_fault_after_a_held_start_destroys_the_child_before_it_runs,
     spawns_and_kills_finish_inside_pm_s_window,
+    a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed,
 );
 
 fn events_of<'a>(ran: &'a Ran, server: &str) -> Vec<&'a RecoveryEvent> {
@@ -124,4 +125,30 @@ fn spawns_and_kills_finish_inside_pm_s_window(_: Substrate) {
         coverage.open + coverage.closed
     );
     assert!(share >= 0.8, "pm: {coverage:?}");
+}
+
+/// PM crashes while it handles a process's end (a one-way message), right after it
+/// told MM (`MM_PROC_EXIT`, after `VFS_PROC_EXIT`): both are repeatable, so the window
+/// stayed open, and the rollback replays the message, which tells VFS and MM again
+/// to no further effect and finishes the exit. Before, the first notice closed PM's
+/// window and this fault shut the system down.
+fn a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed(_: Substrate) {
+    let kill = PlannedKill::new("pm", 1, When::AfterSend(opcode::MM_PROC_EXIT), Kind::Crash);
+    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
+    let events = events_of(&ran, "pm");
+    let what = format!("{:?}", ran.report.recoveries);
+    assert_eq!(events.len(), 1, "{what}");
+    assert!(
+        matches!(events[0].window, WindowState::Open { .. }),
+        "{what}"
+    );
+    assert_eq!(
+        events[0].action,
+        Action::Rollback { error_reply: false },
+        "{what}"
+    );
+    let note = events[0].note.as_deref().unwrap_or_default();
+    assert!(note.contains("replayed once"), "{what}");
+    assert_eq!(ran.report.stop, None, "{what}");
+    assert_eq!(suite_results(&ran), ["252 passed, 0 failed"], "{what}");
 }

@@ -33,6 +33,15 @@ pub struct OpcodeInfo {
     pub expects_reply: bool,
 }
 
+/// True for an Update whose receiver ends in the same state however many times it is
+/// sent: the end of a process, as PM tells VFS, MM and DS (each frees what the
+/// process held; a second notice finds nothing). A one-way message that sends one
+/// can be rolled back and replayed consistently: the replay sends it again, to the
+/// same effect. The receivers' unit tests check that a repeat changes nothing.
+pub const fn is_repeatable(code: u16) -> bool {
+    matches!(code, VFS_PROC_EXIT | MM_PROC_EXIT | DS_PROC_EXIT)
+}
+
 /// The reply to a request (status in the header, result in the payload).
 pub const REPLY: u16 = 0x0000;
 

@@ -80,6 +80,11 @@ pub(super) struct Recovery {
     one_way: Option<OneWay>,
     /// The one-way message requeued after a rollback comes next: it is the replay.
     replay_next: bool,
+    /// The one-way message in hand (or its first run, before a replay) sent
+    /// repeatable updates that kept the window open under enhanced
+    /// (`opcode::is_repeatable`): only a complete replay makes them consistent, so it
+    /// is never dropped.
+    repeated_updates: bool,
     /// The domain answered the request in hand and runs on without having blocked
     /// again: its state after the answer is exposed, and the last checkpoint (at the
     /// start of that request) is no longer a consistent point to go back to.
@@ -172,6 +177,7 @@ impl Recovery {
             in_hand: None,
             one_way: None,
             replay_next: false,
+            repeated_updates: false,
             answered_and_running: None,
             requests: 0,
             checkpoints: CheckpointCount::default(),
@@ -309,9 +315,12 @@ impl Recovery {
             };
             self.window.on_request_delivered(request);
             self.in_hand = is_request.then(|| fingerprint(message));
+            let replayed = std::mem::take(&mut self.replay_next);
+            // A replay inherits what its first run sent.
+            self.repeated_updates &= replayed && !is_request;
             self.one_way = (!is_request).then(|| OneWay {
                 message: message.clone(),
-                replayed: std::mem::take(&mut self.replay_next),
+                replayed,
             });
             record_finished(id, &name, finished, std::mem::take(&mut self.run), site);
         }
@@ -362,7 +371,13 @@ impl Recovery {
             self.window.on_reply_to_other(policy);
             SeepClass::External
         } else {
-            let class = match held {
+            // A repeatable update from a one-way message is sent again by its replay,
+            // to the same effect: under enhanced it leaves the window open.
+            let repeatable = policy == Policy::Enhanced
+                && self.window.request() == Some(ONE_WAY)
+                && opcode::is_repeatable(message.header.opcode);
+            self.repeated_updates |= repeatable && self.window.is_open();
+            let class = match held || repeatable {
                 true => SeepClass::Query,
                 false => opcode::lookup(message.header.opcode)?.class,
             };
@@ -471,6 +486,12 @@ impl Recovery {
         if window.request() == Some(ONE_WAY) && matches!(decided, Action::Rollback { .. }) {
             // Nobody waits for an answer to a one-way message.
             decided = Action::Rollback { error_reply: false };
+            let replayed = self.one_way.as_ref().is_some_and(|m| m.replayed);
+            if replayed && self.repeated_updates {
+                decided = Action::Shutdown {
+                    reason: ShutdownReason::ReplayFailed,
+                };
+            }
         }
         if matches!(decided, Action::Rollback { .. }) && self.snapshot.is_none() {
             decided = match (self.poisoned, may_lose_state) {
@@ -630,6 +651,7 @@ impl Recovery {
         self.poisoned = false;
         self.one_way = None;
         self.replay_next = false;
+        self.repeated_updates = false;
         self.answered_and_running = None;
         site.restarted(id);
         Ok(())

@@ -32,8 +32,11 @@ fn exit_frees_everything_of_the_process() {
     assert_eq!(f.mm.used(5), 0);
     assert!(f.mm.regions(5).is_empty());
     assert_eq!(f.mm.system_used(), PAGE);
-    // Idempotent: nothing left is not an error.
+    // Repeatable (`opcode::is_repeatable`): a second notice finds nothing and
+    // changes nothing.
     assert_eq!(f.ask(2, MM_PROC_EXIT, &exit(5)).status, 0);
+    assert_eq!(f.mm.system_used(), PAGE);
+    assert_eq!(f.mm.used(6), PAGE);
     assert_eq!(f.ask(2, MM_PROC_EXIT, &exit(77)).status, 0);
 }
 

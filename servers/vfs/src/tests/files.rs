@@ -617,3 +617,19 @@ fn pread_path_changes_no_state_of_the_file_server() {
         "the open file is untouched"
     );
 }
+
+/// `VFS_PROC_EXIT` is repeatable (`opcode::is_repeatable`): PM's exit handling may be
+/// rolled back and replayed, and the second notice must find nothing more to do. The
+/// whole server is the same after it as after the first.
+#[test]
+fn a_second_exit_notice_changes_nothing() {
+    let mut h = Harness::new();
+    h.spawn(INIT, APP, INIT, 0).unwrap();
+    h.put("/f", b"data");
+    h.open(APP, "/f", O_RDONLY).unwrap();
+    let (_read, _write) = h.pipe(APP).unwrap();
+    h.exit(INIT, APP).unwrap();
+    let after_first = format!("{:?}", h.vfs);
+    h.exit(INIT, APP).unwrap();
+    assert_eq!(format!("{:?}", h.vfs), after_first);
+}
