@@ -148,7 +148,7 @@ fn a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed(_: Substr
         "{what}"
     );
     let note = events[0].note.as_deref().unwrap_or_default();
-    assert!(note.contains("replayed once"), "{what}");
+    assert!(note.contains("is replayed"), "{what}");
     assert_eq!(ran.report.stop, None, "{what}");
     assert_eq!(suite_results(&ran), ["252 passed, 0 failed"], "{what}");
 }

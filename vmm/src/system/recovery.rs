@@ -78,8 +78,11 @@ pub(super) struct Recovery {
     /// The one-way message in hand, kept until the next message boundary so that a
     /// fault while handling it can replay it once.
     one_way: Option<OneWay>,
-    /// The one-way message requeued after a rollback comes next: it is the replay.
+    /// The one-way message requeued after a rollback comes next, and its replay
+    /// counts (a replay after a hot-kill does not).
     replay_next: bool,
+    /// The one-way message requeued after a rollback comes next (counted or not).
+    replaying: bool,
     /// The one-way message in hand (or its first run, before a replay) sent
     /// repeatable updates that kept the window open under enhanced
     /// (`opcode::is_repeatable`): only a complete replay makes them consistent, so it
@@ -177,6 +180,7 @@ impl Recovery {
             in_hand: None,
             one_way: None,
             replay_next: false,
+            replaying: false,
             repeated_updates: false,
             answered_and_running: None,
             requests: 0,
@@ -317,7 +321,7 @@ impl Recovery {
             self.in_hand = is_request.then(|| fingerprint(message));
             let replayed = std::mem::take(&mut self.replay_next);
             // A replay inherits what its first run sent.
-            self.repeated_updates &= replayed && !is_request;
+            self.repeated_updates &= std::mem::take(&mut self.replaying) && !is_request;
             self.one_way = (!is_request).then(|| OneWay {
                 message: message.clone(),
                 replayed,
@@ -487,7 +491,7 @@ impl Recovery {
             // Nobody waits for an answer to a one-way message.
             decided = Action::Rollback { error_reply: false };
             let replayed = self.one_way.as_ref().is_some_and(|m| m.replayed);
-            if replayed && self.repeated_updates {
+            if replayed && self.repeated_updates && !injected {
                 decided = Action::Shutdown {
                     reason: ShutdownReason::ReplayFailed,
                 };
@@ -510,6 +514,7 @@ impl Recovery {
             window,
             fault: &fault,
             may_lose_state,
+            injected,
         };
         let (action, outcome_note) = self.carry_out(decided, &faulted, domain, queues, site);
         let note = match (note, outcome_note) {
@@ -553,30 +558,26 @@ impl Recovery {
     ) -> (Action, Option<String>) {
         let id = faulted.id;
         match decided {
-            Action::Rollback { .. } => {
-                match self.roll_back(id, faulted.window, domain, queues, site) {
-                    Ok(note) => (decided, note),
-                    Err(why) if faulted.may_lose_state => {
-                        match self.restart(id, domain, queues, site) {
-                            Ok(()) => (Action::Restart, Some(format!("rollback failed: {why}"))),
-                            Err(error) => {
-                                give_up(id, format!("rollback failed: {why}; {error}"), site)
-                            }
-                        }
-                    }
-                    Err(why) => {
-                        let reason = ShutdownReason::RollbackRefused;
-                        site.stop_system(SystemStop::Shutdown {
-                            domain: id,
-                            reason: reason.to_string(),
-                        });
-                        (
-                            Action::Shutdown { reason },
-                            Some(format!("rollback failed: {why}")),
-                        )
+            Action::Rollback { .. } => match self.roll_back(faulted, domain, queues, site) {
+                Ok(note) => (decided, note),
+                Err(why) if faulted.may_lose_state => {
+                    match self.restart(id, domain, queues, site) {
+                        Ok(()) => (Action::Restart, Some(format!("rollback failed: {why}"))),
+                        Err(error) => give_up(id, format!("rollback failed: {why}; {error}"), site),
                     }
                 }
-            }
+                Err(why) => {
+                    let reason = ShutdownReason::RollbackRefused;
+                    site.stop_system(SystemStop::Shutdown {
+                        domain: id,
+                        reason: reason.to_string(),
+                    });
+                    (
+                        Action::Shutdown { reason },
+                        Some(format!("rollback failed: {why}")),
+                    )
+                }
+            },
             Action::Restart => match self.restart(id, domain, queues, site) {
                 Ok(()) => (Action::Restart, None),
                 Err(error) => give_up(id, error, site),
@@ -600,12 +601,12 @@ impl Recovery {
 
     /// Rolls the domain back to its last checkpoint. The request in hand (per
     /// `window`) is answered `ERESTART`; a one-way message in hand is replayed once,
-    /// and dropped if it faults the domain again. Returns a note on the one-way
+    /// and dropped if it faults the domain again (a hot-kill does not use up its
+    /// replay: it says nothing about the message). Returns a note on the one-way
     /// message, or why the rollback could not be done (the domain is then untouched).
     fn roll_back(
         &mut self,
-        id: DomainId,
-        window: WindowState,
+        faulted: &Faulted<'_>,
         domain: &mut Domain,
         queues: &mut Option<DomainQueues>,
         site: &mut impl RecoverySite,
@@ -618,9 +619,17 @@ impl Recovery {
         self.window.end_request();
         self.answered_and_running = None;
         let mut note = None;
+        let (id, window) = (faulted.id, faulted.window);
         let replay = match (window.request(), self.one_way.take()) {
+            (Some(ONE_WAY), Some(one_way)) if faulted.injected => {
+                self.replay_next = one_way.replayed;
+                self.replaying = true;
+                note = Some("the one-way message in hand is replayed (a hot-kill)".to_owned());
+                Some(one_way.message)
+            }
             (Some(ONE_WAY), Some(one_way)) if !one_way.replayed => {
                 self.replay_next = true;
+                self.replaying = true;
                 note = Some("the one-way message in hand is replayed once".to_owned());
                 Some(one_way.message)
             }
@@ -651,6 +660,7 @@ impl Recovery {
         self.poisoned = false;
         self.one_way = None;
         self.replay_next = false;
+        self.replaying = false;
         self.repeated_updates = false;
         self.answered_and_running = None;
         site.restarted(id);
@@ -665,6 +675,8 @@ struct Faulted<'a> {
     window: WindowState,
     fault: &'a DomainFault,
     may_lose_state: bool,
+    /// The operator injected it (a hot-kill): not the message's doing.
+    injected: bool,
 }
 
 /// A restart failed: the server is gone and the system cannot stay consistent.
