@@ -133,22 +133,22 @@ fn spawns_and_kills_finish_inside_pm_s_window(_: Substrate) {
 /// to no further effect and finishes the exit. Before, the first notice closed PM's
 /// window and this fault shut the system down.
 fn a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed(_: Substrate) {
-    let kill = PlannedKill::new("pm", 1, When::AfterSend(opcode::MM_PROC_EXIT), Kind::Crash);
-    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
-    let events = events_of(&ran, "pm");
-    let what = format!("{:?}", ran.report.recoveries);
-    assert_eq!(events.len(), 1, "{what}");
-    assert!(
-        matches!(events[0].window, WindowState::Open { .. }),
-        "{what}"
-    );
-    assert_eq!(
-        events[0].action,
-        Action::Rollback { error_reply: false },
-        "{what}"
-    );
-    let note = events[0].note.as_deref().unwrap_or_default();
-    assert!(note.contains("is replayed"), "{what}");
-    assert_eq!(ran.report.stop, None, "{what}");
-    assert_eq!(suite_results(&ran), ["252 passed, 0 failed"], "{what}");
+    for kind in [Kind::Crash, Kind::Hang, Kind::Corrupt] {
+        let code = opcode::MM_PROC_EXIT;
+        let kill = PlannedKill::new("pm", 1, When::AfterSend(code), kind);
+        let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
+        let events = events_of(&ran, "pm");
+        let what = format!("{kind}: {:?}", ran.report.recoveries);
+        assert_eq!(events.len(), 1, "{what}");
+        assert!(matches!(events[0].window, WindowState::Open { .. }), "{what}");
+        assert_eq!(
+            events[0].action,
+            Action::Rollback { error_reply: false },
+            "{what}"
+        );
+        let note = events[0].note.as_deref().unwrap_or_default();
+        assert!(note.contains("is replayed"), "{what}");
+        assert_eq!(ran.report.stop, None, "{what}");
+        assert_eq!(suite_results(&ran), ["252 passed, 0 failed"], "{what}");
+    }
 }
