@@ -14,9 +14,10 @@
 //!   again.
 //!
 //! Faults that say nothing about the domain's state are not evidence: a fault while
-//! the domain was idle (no message in hand), and a hot-kill (the operator's crash,
-//! hang or broken stack, and the watchdog timeout or CPU exception the last two lead
-//! to: not the domain's doing). They are still recovered; they neither count nor
+//! the domain was idle (no message in hand), and a hot-kill (an injected crash, and
+//! the watchdog timeout or CPU exception that a hang or broken stack the operator
+//! asked for leads to: not the domain's doing; a planned one stands for the domain's
+//! own fault and counts). They are still recovered; they neither count nor
 //! reset a count. (A kill storm with hangs queued faster than the watchdog catches
 //! them used to end in "no progress" shutdowns.)
 //!

@@ -140,7 +140,10 @@ fn a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed(_: Substr
         let events = events_of(&ran, "pm");
         let what = format!("{kind}: {:?}", ran.report.recoveries);
         assert_eq!(events.len(), 1, "{what}");
-        assert!(matches!(events[0].window, WindowState::Open { .. }), "{what}");
+        assert!(
+            matches!(events[0].window, WindowState::Open { .. }),
+            "{what}"
+        );
         assert_eq!(
             events[0].action,
             Action::Rollback { error_reply: false },

@@ -242,17 +242,21 @@ fn hangs_and_corruptions_mid_request_are_detected_and_rolled_back(_: Substrate) 
     }
 }
 
-/// Hangs and broken stacks injected into consecutive requests, faster than the
-/// server can complete one: each fault is the operator's, not a sign that rollback
-/// does not help, so every one is rolled back and no escalation shuts the system
-/// down (a kill storm's hangs used to end in "3 faults in a row" shutdowns).
+/// Hangs and broken stacks the operator injects (`ankh ctl kill`) into consecutive
+/// requests, faster than the server can complete one: each fault is the operator's,
+/// not a sign that rollback does not help, so every one is rolled back and no
+/// escalation shuts the system down (a kill storm's hangs used to end in "3 faults in
+/// a row" shutdowns). The same faults planned (standing for the server's own) are
+/// evidence, and escalate.
 fn injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery(_: Substrate) {
-    let kinds = [Kind::Corrupt, Kind::Hang, Kind::Corrupt, Kind::Corrupt];
-    let kills = (KILL_AT..)
-        .zip(kinds)
-        .map(|(request, kind)| PlannedKill::new("ds", request, When::MidRequest, kind))
-        .collect();
-    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), kills);
+    let kinds = ["corrupt", "hang", "corrupt", "corrupt"];
+    let hub = std::sync::Arc::new(ControlHub::new(["ds", "vfs", "mm", "pm"]));
+    for kind in kinds {
+        let kill =
+            format!(r#"{{"cmd":"kill","domain":"ds","when":"mid-request","kind":"{kind}"}}"#);
+        assert_eq!(hub.answer(&kill), "{\"ok\":true}\n");
+    }
+    let ran = run_os_controlled(&["suite"], hub);
     let events = events_of(&ran, "ds");
     let what = format!("{:?}", ran.report.recoveries);
     assert_eq!(events.len(), kinds.len(), "{what}");
@@ -266,6 +270,19 @@ fn injected_hangs_and_corruptions_in_a_row_are_not_evidence_against_recovery(_: 
     assert_eq!(ran.report.stop, None, "{what}");
     let result = suite_result(&ran);
     assert!(result.ends_with(" 0 failed"), "{result}");
+
+    let planned = [Kind::Corrupt, Kind::Hang, Kind::Corrupt, Kind::Corrupt];
+    let kills = (KILL_AT..)
+        .zip(planned)
+        .map(|(request, kind)| PlannedKill::new("ds", request, When::MidRequest, kind))
+        .collect();
+    let ran = run_os_with(&["suite"], Some(Policy::Enhanced), kills);
+    match &ran.report.stop {
+        Some(SystemStop::Shutdown { reason, .. }) => {
+            assert!(reason.starts_with("recovery does not help"), "{reason}");
+        }
+        other => panic!("planned faults in a row did not escalate: {other:?}"),
+    }
 }
 
 /// A hang injected into a server blocked in receive strikes only when its next

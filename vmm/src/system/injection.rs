@@ -55,6 +55,10 @@ pub struct Injection {
     pub when: When,
     /// What it does.
     pub kind: Kind,
+    /// The operator asked for it (`ankh ctl kill`): the fault it leads to is never
+    /// evidence that recovery does not help. A planned hang or broken stack (tests,
+    /// `ankh demo`) stands for a fault of the server's own and counts.
+    pub operator: bool,
 }
 
 /// A hot-kill planned before the system starts (`ankh demo`, tests): `injection`
@@ -80,7 +84,11 @@ impl PlannedKill {
         PlannedKill {
             domain: domain.to_owned(),
             request,
-            injection: Injection { when, kind },
+            injection: Injection {
+                when,
+                kind,
+                operator: false,
+            },
         }
     }
 }

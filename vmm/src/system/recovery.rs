@@ -19,7 +19,7 @@ use virtio_seep::message::DomainId;
 use virtio_seep::opcode::{self, SeepClass, REPLY};
 
 use super::control::ControlHub;
-use super::injection::{Injection, Kind, When};
+use super::injection::{Injection, When};
 use super::{CheckpointCount, Resumption, SystemStop};
 use crate::domain::{Domain, DomainConfig, DomainError, DomainState};
 use crate::fault::{DomainExit, DomainFault};
@@ -100,10 +100,11 @@ pub(super) struct Recovery {
     kills: Vec<(u64, Injection)>,
     /// An injection waiting for the window of the request in hand to close, or for
     /// a message with the given opcode (`When::AfterSend`).
-    armed: Option<(Kind, Option<u16>)>,
-    /// A hang or a broken stack was injected and has not stopped the domain yet: the
-    /// fault it leads to (a watchdog timeout, a CPU exception) is the operator's, and
-    /// not evidence about recovery, as an injected crash is not.
+    armed: Option<(Injection, Option<u16>)>,
+    /// A hang or a broken stack the operator injected (`ankh ctl kill`) has not
+    /// stopped the domain yet: the fault it leads to (a watchdog timeout, a CPU
+    /// exception) is the operator's, and not evidence about recovery, as an injected
+    /// crash is not.
     sabotaged: bool,
     /// A hang or a broken stack aimed at the domain while it waited for a message: it
     /// strikes right after the next message is delivered, after that boundary's
@@ -111,7 +112,7 @@ pub(super) struct Recovery {
     /// would strike only then anyway, and the checkpoint at that delivery would keep
     /// it: every rollback would restore it, and the server would fault at every
     /// message until escalation shut the system down.
-    deferred_sabotage: Option<Kind>,
+    deferred_sabotage: Option<Injection>,
     /// When the last fault was detected, until the domain replies again.
     faulted_at: Option<Instant>,
     /// Guest run time since the last finished request, by window state.
@@ -251,7 +252,7 @@ impl Recovery {
         queues: Option<&DomainQueues>,
         message: &Message,
         site: &mut impl RecoverySite,
-    ) -> Option<Kind> {
+    ) -> Option<Injection> {
         if message.header.opcode == REPLY {
             return None;
         }
@@ -278,15 +279,15 @@ impl Recovery {
             strikes.extend(site.hub().and_then(|hub| hub.take_kill(&name, &later)));
             for injection in strikes {
                 match injection.when {
-                    When::MidRequest => kill = Some(injection.kind),
-                    When::WindowClosed => self.armed = Some((injection.kind, None)),
-                    When::AfterSend(code) => self.armed = Some((injection.kind, Some(code))),
+                    When::MidRequest => kill = Some(injection),
+                    When::WindowClosed => self.armed = Some((injection, None)),
+                    When::AfterSend(code) => self.armed = Some((injection, Some(code))),
                     When::Now | When::Idle => site.strike_when_not_running(id, injection),
                 }
             }
         }
-        if let Some(kind) = self.deferred_sabotage.take() {
-            kill = kill.or(Some(kind));
+        if let Some(injection) = self.deferred_sabotage.take() {
+            kill = kill.or(Some(injection));
         }
         self.answered_and_running = None;
         let mut pages = None;
@@ -353,7 +354,7 @@ impl Recovery {
         message: &Message,
         held: bool,
         site: &mut impl RecoverySite,
-    ) -> Option<Kind> {
+    ) -> Option<Injection> {
         let policy = self.policy;
         let in_hand = self.window.request().is_some();
         if message.header.opcode == REPLY {
@@ -398,7 +399,7 @@ impl Recovery {
             None => false,
         };
         (in_hand && strikes)
-            .then(|| self.armed.take().map(|(kind, _)| kind))
+            .then(|| self.armed.take().map(|(injection, _)| injection))
             .flatten()
     }
 
@@ -410,12 +411,12 @@ impl Recovery {
 
     /// A hang or a broken stack for the domain, which waits for a message: it strikes
     /// once the next message is delivered (see `deferred_sabotage`).
-    pub(super) fn defer_sabotage(&mut self, kind: Kind) {
-        self.deferred_sabotage = Some(kind);
+    pub(super) fn defer_sabotage(&mut self, injection: Injection) {
+        self.deferred_sabotage = Some(injection);
     }
 
-    /// A hang or a broken stack was just injected: the domain's next fault is its
-    /// consequence.
+    /// A hang or a broken stack the operator asked for was just injected: the
+    /// domain's next fault is its consequence.
     pub(super) fn sabotaged(&mut self) {
         self.sabotaged = true;
     }

@@ -72,7 +72,7 @@ enum Work {
     /// Run the domain (after delivering the message).
     Run(DomainId, Option<Box<Message>>),
     /// Inject a fault into the domain, which is not running.
-    Inject(DomainId, Kind),
+    Inject(DomainId, Injection),
 }
 
 /// A domain at the start.
@@ -265,7 +265,7 @@ impl Worker<'_> {
         while let Some(work) = self.next_work() {
             match work {
                 Work::Run(id, delivery) => self.run_domain(id, delivery),
-                Work::Inject(id, kind) => self.inject_now(id, kind),
+                Work::Inject(id, injection) => self.inject_now(id, injection),
             }
             if self.lock().turns.end_work() {
                 self.thread.notify_others();
@@ -339,7 +339,7 @@ impl Worker<'_> {
             if let Some(at) = self.thread.pending.iter().position(strikes) {
                 let (id, injection) = self.thread.pending.remove(at);
                 state.turns.begin_work();
-                return Some(Work::Inject(id, injection.kind));
+                return Some(Work::Inject(id, injection));
             }
             if let Some((id, turn_ends)) = state.turns.next_ready(index) {
                 self.turn_ends = turn_ends;
@@ -353,7 +353,7 @@ impl Worker<'_> {
     /// Injects `kind` into domain `id`, which is not running: an idle server is first
     /// checkpointed where it stands; then it crashes, or runs into its hang or its
     /// broken stack.
-    fn inject_now(&mut self, id: DomainId, kind: Kind) {
+    fn inject_now(&mut self, id: DomainId, injection: Injection) {
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
@@ -366,32 +366,32 @@ impl Worker<'_> {
         );
         let slot = self.slots.get_mut(&id).expect("looked up above");
         if let Some(recovery) = slot.recovery.as_mut() {
-            if waits_for_a_message && kind != Kind::Crash {
+            if waits_for_a_message && injection.kind != Kind::Crash {
                 // It would run into it only at its next message (see
                 // `Recovery::defer_sabotage`).
-                recovery.defer_sabotage(kind);
+                recovery.defer_sabotage(injection);
                 return;
             }
             recovery.checkpoint_idle(&mut slot.domain, slot.queues.as_ref());
         }
-        if self.sabotage(id, kind) == Next::Run {
+        if self.sabotage(id, injection) == Next::Run {
             self.run_domain(id, None);
         }
     }
 
     /// Injects `kind` into domain `id` where it stands: whether it must run on (into
     /// its hang or its broken stack) or was stopped (a crash, recovered or not).
-    fn sabotage(&mut self, id: DomainId, kind: Kind) -> Next {
+    fn sabotage(&mut self, id: DomainId, injection: Injection) -> Next {
         let slot = self.slots.get_mut(&id).expect("own domain");
         let domain = &mut slot.domain;
-        let done = match kind {
+        let done = match injection.kind {
             Kind::Crash => Err(()),
             Kind::Hang => domain.inject_hang().map_err(|_| ()),
             Kind::Corrupt => domain.corrupt_stack().map_err(|_| ()),
         };
         match done {
             Ok(()) => {
-                if let Some(recovery) = slot.recovery.as_mut() {
+                if let (Some(recovery), true) = (slot.recovery.as_mut(), injection.operator) {
                     recovery.sabotaged();
                 }
                 Next::Run
@@ -413,8 +413,8 @@ impl Worker<'_> {
         if let Some(message) = delivery {
             match self.deliver(id, &message) {
                 Ok(None) => {}
-                Ok(Some(kind)) => {
-                    if self.sabotage(id, kind) == Next::Block {
+                Ok(Some(injection)) => {
+                    if self.sabotage(id, injection) == Next::Block {
                         return;
                     }
                 }
@@ -552,9 +552,9 @@ impl Worker<'_> {
                 last_request = last.or(last_request);
             }
         }
-        if let Some(kind) = strike {
+        if let Some(injection) = strike {
             // Its window just closed: the messages are on their way.
-            if self.sabotage(id, kind) == Next::Block {
+            if self.sabotage(id, injection) == Next::Block {
                 return Ok(Next::Block);
             }
         }
@@ -567,7 +567,7 @@ impl Worker<'_> {
             WaitOutcome::Continue => Ok(Next::Run),
             WaitOutcome::Deliver(message) => match self.deliver(id, &message)? {
                 None => Ok(Next::Run),
-                Some(kind) => Ok(self.sabotage(id, kind)),
+                Some(injection) => Ok(self.sabotage(id, injection)),
             },
             WaitOutcome::Blocked => Ok(Next::Block),
         }
@@ -575,7 +575,7 @@ impl Worker<'_> {
 
     /// Writes `message` into `id`'s RX queue; returns the fault to inject right now,
     /// if one is planned (the caller injects it before resuming the domain).
-    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<Option<Kind>, IpcFault> {
+    fn deliver(&mut self, id: DomainId, message: &Message) -> Result<Option<Injection>, IpcFault> {
         let slot = self.slots.get_mut(&id).expect("own domain");
         let kill = match slot.recovery.as_mut() {
             Some(recovery) => recovery.before_delivery(
@@ -594,7 +594,7 @@ impl Worker<'_> {
 
     /// `message` leaves domain `id`: a server's recovery window may close. Returns the
     /// fault to inject once the message is on its way, if one waited for that.
-    fn on_outgoing(&mut self, id: DomainId, message: &Message, held: bool) -> Option<Kind> {
+    fn on_outgoing(&mut self, id: DomainId, message: &Message, held: bool) -> Option<Injection> {
         let slot = self.slots.get_mut(&id).expect("own domain");
         let recovery = slot.recovery.as_mut()?;
         recovery.on_outgoing(id, slot.domain.name(), message, held, &mut self.thread)

@@ -175,7 +175,14 @@ impl ControlHub {
         match request {
             Request::Kill { domain, when, kind } => match self.accept_kill(&domain) {
                 Ok(()) => {
-                    self.plan_kill(&domain, Injection { when, kind });
+                    self.plan_kill(
+                        &domain,
+                        Injection {
+                            when,
+                            kind,
+                            operator: true,
+                        },
+                    );
                     Reply::Done
                 }
                 Err(why) => Reply::Refused(why),

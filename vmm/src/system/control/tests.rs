@@ -30,6 +30,7 @@ fn kills_are_planned_once_for_known_servers() {
     let now = Injection {
         when: When::Now,
         kind: Kind::Hang,
+        operator: true,
     };
     assert_eq!(hub.take_kill("vfs", &[When::Now]), Some(now));
     let refused = answer_of(&hub, r#"{"cmd":"kill","domain":"nope"}"#);
