@@ -5,12 +5,12 @@
 //! which are dearer than the whole futex handover to the VMM.
 
 use core::arch::global_asm;
-use core::ptr::{addr_of_mut, write_volatile};
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
     exit_kind, ControlPage, ExitRecord, FPU_OFFSET, FPU_THROUGH_PAGE_OFFSET, REGS_OFFSET,
-    TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
+    REPROTECT_LEN, REPROTECT_LEN_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
 };
 
 /// The control page's address (0: not a process domain, hypercalls use `out`). Read
@@ -177,6 +177,17 @@ global_asm!(
     "5:",
     "    mov rax, r12",
     "    mov rsp, [rax + {rsp}]",
+    // Pages the VMM hands back for write tracking are protected before the guest
+    // runs on (`ankh_process_reprotect`), on the stack of the context it resumes
+    // (below whose pointer nothing lives: the current one may have been rolled back).
+    "    cmp dword ptr [r12 + {reprotect_len}], 0",
+    "    je 6f",
+    "    and rsp, -16",
+    "    mov rdi, r12",
+    "    call {reprotect}",
+    "    mov rax, r12",
+    "    mov rsp, [rax + {rsp}]",
+    "6:",
     "    push qword ptr [rax + {rip}]",
     "    push qword ptr [rax + {rflags}]",
     "    mov rbx, [rax + {rbx}]",
@@ -216,4 +227,47 @@ global_asm!(
     waiting = const VMM_WAITING_OFFSET,
     turn_vmm = const TURN_VMM,
     turn_guest = const TURN_GUEST,
+    reprotect_len = const REPROTECT_LEN_OFFSET,
+    reprotect = sym ankh_process_reprotect,
 );
+
+/// Makes the ranges of the control page's `reprotect` list read-only (and executable,
+/// as guest RAM always is) and clears the list: the pages the VMM stopped copying at
+/// each checkpoint, whose next write the tender must log (see the `tender`'s `track`).
+/// A range that cannot be protected is reported in `reprotect_failed` (the VMM then
+/// keeps copying it). Called by the handover, the turn the guest's again.
+extern "C" fn ankh_process_reprotect(control: *mut ControlPage) {
+    const MPROTECT: i64 = 10;
+    const PROT_READ_EXEC: u64 = 1 | 4;
+    // SAFETY: the control page is mapped for the domain's life; the VMM leaves the
+    // list alone while the turn is the guest's.
+    let len = unsafe { read_volatile(addr_of!((*control).reprotect_len)) } as usize;
+    let mut failed = false;
+    for index in 0..len.min(REPROTECT_LEN) {
+        // SAFETY: as above; `index` is inside the list.
+        let range = unsafe { read_volatile(addr_of!((*control).reprotect[index])) };
+        let result: i64;
+        // SAFETY: mprotect of guest RAM (the seccomp filter refuses anything else)
+        // touches no memory; `syscall` clobbers rcx and r11 only.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") MPROTECT => result,
+                in("rdi") u64::from(range.first) * 4096,
+                in("rsi") u64::from(range.count) * 4096,
+                in("rdx") PROT_READ_EXEC,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        failed |= range.count == 0 || result != 0;
+    }
+    // SAFETY: as above.
+    unsafe {
+        if failed {
+            write_volatile(addr_of_mut!((*control).reprotect_failed), 1);
+        }
+        write_volatile(addr_of_mut!((*control).reprotect_len), 0);
+    }
+}

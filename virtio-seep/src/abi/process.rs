@@ -130,8 +130,9 @@ pub struct Setup {
     pub entry: u64,
     /// Instructions of the seccomp program at [`FILTER_OFFSET`].
     pub filter_len: u64,
-    /// Nonzero: register guest RAM with userfaultfd write-protection (`WP_ASYNC`) so
-    /// that the VMM can find the pages it writes (checkpoints).
+    /// Nonzero: track the pages the guest writes (checkpoints): guest RAM starts
+    /// read-only (and executable), and the first write to a page is logged in
+    /// [`ControlPage::written_log`] (see [`ControlPage::reprotect`]).
     pub track_writes: u64,
 }
 
@@ -223,6 +224,46 @@ pub struct ControlPage {
     /// handover, and skips an FXSAVE and an FXRSTOR (100 to 170 ns per call on these
     /// hosts). The tender's signal path always goes through [`ControlPage::fpu`].
     pub fpu_through_page: u64,
+    /// Entries of [`ControlPage::written_log`] in use. The tender appends while the
+    /// guest runs; the VMM reads and clears the log while the turn is its own.
+    pub written_len: u32,
+    /// Nonzero when a write could not be logged (the log was full, or the page could
+    /// not be unprotected alone): the VMM must then find the written pages some other
+    /// way (the process's writable mappings) before it trusts the log again.
+    pub written_overflow: u32,
+    /// Entries of [`ControlPage::reprotect`] to apply before the guest runs again.
+    /// Written by the VMM while the turn is its own; whoever resumes the guest (the
+    /// tender's handler, or the runtime's call path) protects the ranges and clears it.
+    pub reprotect_len: u32,
+    /// Nonzero when a range of [`ControlPage::reprotect`] could not be protected: the
+    /// VMM keeps treating its pages as written.
+    pub reprotect_failed: u32,
+    /// Pages (guest-physical page numbers) the guest wrote for the first time since
+    /// they were last protected: the tender's handler logs one at each write fault on
+    /// a protected page of guest RAM, then makes the page writable and lets the guest
+    /// write again.
+    pub written_log: [u32; WRITTEN_LOG_LEN],
+    /// Ranges of guest RAM that have cooled down (unwritten for a while): made
+    /// read-only again, so that their next write is logged.
+    pub reprotect: [PageRange; REPROTECT_LEN],
+}
+
+/// Entries of [`ControlPage::written_log`].
+pub const WRITTEN_LOG_LEN: usize = 384;
+
+/// Entries of [`ControlPage::reprotect`].
+pub const REPROTECT_LEN: usize = 128;
+
+/// Pages `first .. first + count` (guest-physical page numbers).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct PageRange {
+    /// First page.
+    pub first: u32,
+    /// Pages.
+    pub count: u32,
 }
 
 /// Offset of [`ControlPage::turn`] (for the runtime's assembly).
@@ -233,6 +274,8 @@ pub const VMM_WAITING_OFFSET: usize = core::mem::offset_of!(ControlPage, vmm_wai
 pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
 /// Offset of [`ControlPage::fpu_through_page`].
 pub const FPU_THROUGH_PAGE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_through_page);
+/// Offset of [`ControlPage::reprotect_len`] (the runtime checks it after each call).
+pub const REPROTECT_LEN_OFFSET: usize = core::mem::offset_of!(ControlPage, reprotect_len);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
 pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
 

@@ -6,15 +6,17 @@
 //! VMM's side: the analogue of a vCPU (run until the next exit, registers, the pages
 //! written since the last look, a kick).
 //!
-//! Files: `spawn` (starting the tender), `filter` (its seccomp program), `pagemap`
+//! Files: `spawn` (starting the tender), `filter` (its seccomp program), `tracking`
 //! (the written pages), `mmio` (the device window, emulated like KVM does).
 
 mod filter;
 pub(super) mod mmio;
-mod pagemap;
 mod spawn;
 mod step;
+mod tracking;
 mod watcher;
+
+pub use tracking::TrackingStats;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -24,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use virtio_seep::abi::process::{
-    ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, RAM_START, SETUP_MAGIC,
-    TURN_GUEST, TURN_VMM,
+    ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, SETUP_MAGIC, TURN_GUEST,
+    TURN_VMM,
 };
 
 use crate::watchdog::VcpuWatch;
@@ -96,10 +98,9 @@ pub struct ProcessCpu {
     control: *mut ControlPage,
     /// Whether the process is gone, as its pidfd on the event loop says.
     liveness: Arc<watcher::Liveness>,
-    /// The process's pagemap (with `track_writes`); behind a lock because
+    /// The tracking of the guest's writes (with `track_writes`); behind a lock because
     /// benchmarks count written pages through `&Domain`.
-    pagemap: Option<std::sync::Mutex<pagemap::Pagemap>>,
-    memory_size: u64,
+    tracker: Option<std::sync::Mutex<tracking::WriteTracker>>,
     /// The CPU the process is pinned to (the one the VMM thread that runs it was on).
     pinned: Option<usize>,
     /// When a kick was sent whose "kicked" exit has not been seen yet.
@@ -143,7 +144,7 @@ impl ProcessCpu {
                 std::io::Error::last_os_error(),
             ));
         }
-        let program = filter::program()?;
+        let program = filter::program(track_writes.then_some(memory_size))?;
         let mapping = Arc::new(Mapping {
             base,
             _file: control_file
@@ -183,15 +184,13 @@ impl ProcessCpu {
             child,
             control,
             liveness,
-            pagemap: None,
-            memory_size,
+            tracker: None,
             pinned: None,
             kicked: None,
         };
         if track_writes {
-            let pagemap = pagemap::Pagemap::open(cpu.child.id())
-                .map_err(host("opening the process's pagemap"))?;
-            cpu.pagemap = Some(std::sync::Mutex::new(pagemap));
+            let tracker = tracking::WriteTracker::new(cpu.child.id(), memory_size);
+            cpu.tracker = Some(std::sync::Mutex::new(tracker));
         }
         Ok(cpu)
     }
@@ -344,18 +343,32 @@ impl ProcessCpu {
         }
     }
 
-    /// Sets in `bitmap` the pages of guest RAM the process wrote since the last look
-    /// (and write-protects them again).
-    pub fn take_written(&self, bitmap: &mut [u64]) -> std::io::Result<()> {
-        match self.pagemap.as_ref() {
-            Some(pagemap) => pagemap
+    /// Sets in `bitmap` the pages of guest RAM the process may have written since the
+    /// last look (see `tracking`). `protect_all`: protect every page again, so that
+    /// the next write of each is seen (instead of keeping the hot ones writable). Only
+    /// between runs (the turn is the VMM's).
+    pub fn take_written(&self, bitmap: &mut [u64], protect_all: bool) -> std::io::Result<()> {
+        let Some(tracker) = self.tracker.as_ref() else {
+            return Err(std::io::Error::other(
+                "the domain does not track its writes",
+            ));
+        };
+        let mut tracker = tracker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: the control page is mapped for this value's life, and the turn is
+        // the VMM's between runs.
+        unsafe { tracker.look(self.control, bitmap, protect_all) }
+    }
+
+    /// What the write tracking did (`None` without `track_writes`).
+    pub fn tracking_stats(&self) -> Option<TrackingStats> {
+        self.tracker.as_ref().map(|tracker| {
+            tracker
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take_written(RAM_START, self.memory_size, bitmap),
-            None => Err(std::io::Error::other(
-                "the domain does not track its writes",
-            )),
-        }
+                .stats()
+        })
     }
 }
 
