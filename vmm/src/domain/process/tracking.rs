@@ -57,6 +57,10 @@ pub struct TrackingStats {
     pub hand_backs_refused: u64,
     /// Pages hot now.
     pub hot: u64,
+    /// Looks (checkpoints, rollbacks, counts of written pages).
+    pub looks: u64,
+    /// Pages reported as written, over all looks (the pages checkpoints copied).
+    pub reported: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -179,6 +183,8 @@ impl WriteTracker {
         for hot in &self.hot {
             set(bitmap, hot.page);
         }
+        self.stats.looks += 1;
+        self.stats.reported += self.hot.len() as u64;
         // SAFETY: per the caller.
         unsafe { self.hand_back(control, hand_back_all) };
         Ok(())
