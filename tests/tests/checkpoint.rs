@@ -21,6 +21,7 @@ on_both_substrates!(
     a_rolled_back_domain_resumes_where_the_checkpoint_was,
     a_failed_checkpoint_poisons_the_domain_until_a_checkpoint_succeeds,
     every_write_is_rolled_back_whatever_its_page_s_tracking_state,
+    the_x87_state_of_the_checkpoint_survives_a_rollback,
 );
 
 fn probe() -> Domain {
@@ -111,6 +112,27 @@ fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Subs
             "cooled pages written again were not logged: {stats:?}"
         );
     }
+}
+
+/// `x87-probe` loads a control word before its second `Nop` and checks it after: a
+/// rollback to that `Nop` (after it reset its x87 unit and faulted) must give the
+/// state back, on either substrate (a process domain saves it only for checkpoints).
+fn the_x87_state_of_the_checkpoint_survives_a_rollback(_: Substrate) {
+    let mut domain = checkpointed("x87-probe", GuestMode::User);
+    domain.save_fpu_at_every_checkpoint();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(faults_with_ud2(exit.clone()), "{exit}");
+    domain.rollback().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(faults_with_ud2(exit.clone()), "after the rollback: {exit}");
+    // Twice: the second rollback restores what the first resume saved again.
+    domain.rollback().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(faults_with_ud2(exit.clone()), "after the second rollback: {exit}");
 }
 
 fn a_rolled_back_domain_resumes_where_the_checkpoint_was(_: Substrate) {

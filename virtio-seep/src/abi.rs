@@ -21,7 +21,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// when it sleeps (`process::ControlPage::vmm_waiting`); 6 adds the opcode
 /// `VFS_PREAD_PATH` and lets a process domain's calls skip saving the FPU state
 /// (`process::ControlPage::fpu_through_page`); 7 tracks a process domain's writes
-/// in its tender and runtime (`process::ControlPage::written_log`, `reprotect`).
+/// in its tender and runtime (`process::ControlPage::written_log`, `reprotect`) and
+/// saves its FPU state only for checkpoints (`fpu_save`, `fpu_load` replace
+/// `fpu_through_page`).
 pub const ABI_VERSION: u32 = 7;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].

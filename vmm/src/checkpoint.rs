@@ -51,13 +51,11 @@ pub struct VcpuState {
 pub enum CpuState {
     /// A VM's vCPU.
     Vm(VcpuState),
-    /// A process domain's registers and x87/SSE state (FXSAVE layout), as its tender
-    /// reported them at the boundary (see `domain::process`).
+    /// A process domain's registers at the boundary (its x87/SSE state is saved by
+    /// the domain itself when it resumes, and kept by `domain::process`).
     Process {
         /// General registers.
         regs: virtio_seep::abi::process::Regs,
-        /// x87/SSE state.
-        fpu: Box<[u8; 512]>,
     },
 }
 

@@ -9,7 +9,8 @@ use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
-    exit_kind, ControlPage, ExitRecord, FPU_OFFSET, FPU_THROUGH_PAGE_OFFSET, REGS_OFFSET,
+    exit_kind, ControlPage, ExitRecord, FPU_CHECKPOINT_OFFSET, FPU_LOAD_OFFSET, FPU_OFFSET,
+    FPU_SAVE_OFFSET, REGS_OFFSET,
     REPROTECT_LEN, REPROTECT_LEN_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
 };
 
@@ -119,9 +120,9 @@ const RIP: usize = REGS_OFFSET + 128;
 const RFLAGS: usize = REGS_OFFSET + 136;
 
 // rdi = the control page. The context saved is the one a plain `ret` would give the
-// caller: rip = the return address, rsp = above it. The x87/SSE state goes through the
-// page only when the VMM asks (`fpu_through_page`: a domain with checkpoints); else it
-// stays in the CPU, which the host kernel keeps across the wait. Given the turn back, every general
+// caller: rip = the return address, rsp = above it. The x87/SSE state stays in the CPU,
+// which the host kernel keeps across the wait; it goes through the page only when the
+// VMM asks (`fpu_load` after a rollback, `fpu_save` after a checkpoint). Given the turn back, every general
 // register, the flags and rip come from the page; the last store clears the in-call
 // byte, after which a kick may be reported again (its report then saves and restores
 // exactly the state between here and the `ret`).
@@ -142,10 +143,6 @@ global_asm!(
     "    pushfq",
     "    pop rax",
     "    mov [rdi + {rflags}], rax",
-    "    cmp qword ptr [rdi + {fpu_through_page}], 0",
-    "    je 4f",
-    "    fxsave [rdi + {fpu}]",
-    "4:",
     "    mov r12, rdi",
     // The turn is the VMM's (xchg: a full barrier before reading vmm_waiting); wake
     // the VMM only if it sleeps.
@@ -171,9 +168,16 @@ global_asm!(
     "    syscall",
     "    jmp 2b",
     "3:",
-    "    cmp qword ptr [r12 + {fpu_through_page}], 0",
-    "    je 5f",
+    // A rollback's x87/SSE state, then the checkpoint's (see `fpu_save`).
+    "    cmp dword ptr [r12 + {fpu_load}], 0",
+    "    je 4f",
     "    fxrstor [r12 + {fpu}]",
+    "    mov dword ptr [r12 + {fpu_load}], 0",
+    "4:",
+    "    cmp dword ptr [r12 + {fpu_save}], 0",
+    "    je 5f",
+    "    fxsave [r12 + {fpu_checkpoint}]",
+    "    mov dword ptr [r12 + {fpu_save}], 0",
     "5:",
     "    mov rax, r12",
     "    mov rsp, [rax + {rsp}]",
@@ -222,7 +226,9 @@ global_asm!(
     rip = const RIP,
     rflags = const RFLAGS,
     fpu = const FPU_OFFSET,
-    fpu_through_page = const FPU_THROUGH_PAGE_OFFSET,
+    fpu_checkpoint = const FPU_CHECKPOINT_OFFSET,
+    fpu_save = const FPU_SAVE_OFFSET,
+    fpu_load = const FPU_LOAD_OFFSET,
     turn = const TURN_OFFSET,
     waiting = const VMM_WAITING_OFFSET,
     turn_vmm = const TURN_VMM,

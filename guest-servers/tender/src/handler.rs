@@ -338,6 +338,21 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
     }
     hand_over(control);
     track::apply_reprotect(control, memory_end);
+    // The guest resumes with the x87/SSE state in `fpu` (loaded into the frame below),
+    // whether a rollback put it there (`fpu_load`) or it is the one of this exit: that
+    // is also the state a checkpoint taken at this exit must keep (`fpu_save`).
+    // SAFETY: the control page is mapped; the turn is the guest's again.
+    unsafe {
+        if read_volatile(addr_of!((*control).fpu_save)) != 0 {
+            core::ptr::copy_nonoverlapping(
+                addr_of!((*control).fpu) as *const u8,
+                addr_of_mut!((*control).fpu_checkpoint) as *mut u8,
+                512,
+            );
+            write_volatile(addr_of_mut!((*control).fpu_save), 0);
+        }
+        write_volatile(addr_of_mut!((*control).fpu_load), 0);
+    }
     // Wherever the guest resumes (here, or where a rollback put it), it is not inside
     // a call of its runtime: a rollback to a call's boundary restored the byte as that
     // call set it, and resumes after the point where the call itself clears it. The

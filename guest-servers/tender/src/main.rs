@@ -136,8 +136,18 @@ extern "C" fn setup() -> ! {
     while unsafe { core::ptr::read_volatile(turn) } != TURN_GUEST {
         sys::futex_wait(turn, virtio_seep::abi::process::TURN_VMM);
     }
-    // A checkpoint before the first run may have handed pages back already.
+    // A checkpoint before the first run may have handed pages back already, and wants
+    // the x87/SSE state the guest starts with (this one).
     track::apply_reprotect(control(), setup.memory_size);
+    // SAFETY: the control page is mapped; FXSAVE writes 512 bytes at the 16-byte
+    // aligned `fpu_checkpoint`.
+    unsafe {
+        let page = control();
+        if core::ptr::read_volatile(&raw const (*page).fpu_save) != 0 {
+            asm!("fxsave [{0}]", in(reg) &raw mut (*page).fpu_checkpoint, options(nostack));
+            core::ptr::write_volatile(&raw mut (*page).fpu_save, 0);
+        }
+    }
     // SAFETY: the entry is the image's, which the VMM loaded into guest RAM; it expects
     // rdi = the boot information and sets up its own stack. Every other register is
     // cleared so that nothing of the tender leaks into the guest.

@@ -234,6 +234,9 @@ pub const CKPT_PAGES: usize = 16;
 /// 53-bit precision, every exception masked (not the `fninit` default, 0x037f).
 pub const X87_PROBE_CONTROL_WORD: u16 = 0x0e7f;
 
+/// Exit code of `x87-probe` when its control word was lost across its second `Nop`.
+pub const X87_PROBE_LOST: u32 = 87;
+
 /// One-way messages `queue-crasher` queues behind its poison request.
 pub const QUEUED_NOTIFIES: u64 = 5;
 

@@ -210,20 +210,28 @@ pub struct ControlPage {
     /// The guest's registers at the exit; the tender loads them back when it gets the
     /// turn again, so the VMM resumes the guest wherever it writes here.
     pub regs: Regs,
-    /// The guest's x87/SSE state at the exit (FXSAVE layout), loaded back likewise.
+    /// The guest's x87/SSE state (FXSAVE layout): written by the tender at a signal
+    /// exit and loaded back when it resumes the guest; written by the VMM for a
+    /// rollback, and then loaded by whoever resumes the guest (see
+    /// [`ControlPage::fpu_load`]).
     pub fpu: [u8; 512],
+    /// The guest's x87/SSE state when it resumed from the exit the VMM took a
+    /// checkpoint at (see [`ControlPage::fpu_save`]).
+    pub fpu_checkpoint: [u8; 512],
     /// The address of the runtime's "in a call" byte (0: none). While it is nonzero the
     /// guest is inside a hypercall of its runtime, writing this page itself: the tender
     /// then ignores a kick, whose report would overwrite the call's (the call is about
     /// to reach the VMM anyway).
     pub in_call: u64,
-    /// Nonzero when the runtime's calls save the guest's x87/SSE state into
-    /// [`ControlPage::fpu`] and load it back from there: set by the VMM for a domain
-    /// that takes checkpoints (they read it, a rollback writes it). Otherwise a call
-    /// leaves that state in the CPU, where the host kernel keeps it across the
-    /// handover, and skips an FXSAVE and an FXRSTOR (100 to 170 ns per call on these
-    /// hosts). The tender's signal path always goes through [`ControlPage::fpu`].
-    pub fpu_through_page: u64,
+    /// Set by the VMM at a checkpoint: whoever resumes the guest saves its x87/SSE
+    /// state (the one it resumes with, which is the checkpoint's) into
+    /// [`ControlPage::fpu_checkpoint`] and clears this. The runtime's calls leave that
+    /// state in the CPU otherwise (the host kernel keeps it across the handover): an
+    /// FXSAVE and an FXRSTOR at every call cost 100 to 170 ns here.
+    pub fpu_save: u32,
+    /// Set by the VMM at a rollback: whoever resumes the guest loads its x87/SSE state
+    /// from [`ControlPage::fpu`] (before a [`ControlPage::fpu_save`]) and clears this.
+    pub fpu_load: u32,
     /// Entries of [`ControlPage::written_log`] in use. The tender appends while the
     /// guest runs; the VMM reads and clears the log while the turn is its own.
     pub written_len: u32,
@@ -249,7 +257,7 @@ pub struct ControlPage {
 }
 
 /// Entries of [`ControlPage::written_log`].
-pub const WRITTEN_LOG_LEN: usize = 384;
+pub const WRITTEN_LOG_LEN: usize = 320;
 
 /// Entries of [`ControlPage::reprotect`].
 pub const REPROTECT_LEN: usize = 128;
@@ -272,14 +280,19 @@ pub const TURN_OFFSET: usize = core::mem::offset_of!(ControlPage, turn);
 pub const VMM_WAITING_OFFSET: usize = core::mem::offset_of!(ControlPage, vmm_waiting);
 /// Offset of [`ControlPage::regs`].
 pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
-/// Offset of [`ControlPage::fpu_through_page`].
-pub const FPU_THROUGH_PAGE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_through_page);
+/// Offset of [`ControlPage::fpu_save`].
+pub const FPU_SAVE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_save);
+/// Offset of [`ControlPage::fpu_load`].
+pub const FPU_LOAD_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_load);
+/// Offset of [`ControlPage::fpu_checkpoint`] (16-byte aligned, for FXSAVE).
+pub const FPU_CHECKPOINT_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_checkpoint);
 /// Offset of [`ControlPage::reprotect_len`] (the runtime checks it after each call).
 pub const REPROTECT_LEN_OFFSET: usize = core::mem::offset_of!(ControlPage, reprotect_len);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
 pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
 
 const _: () = assert!(FPU_OFFSET.is_multiple_of(16));
+const _: () = assert!(FPU_CHECKPOINT_OFFSET.is_multiple_of(16));
 
 const _: () = assert!(core::mem::size_of::<ControlPage>() as u64 <= FILTER_OFFSET);
 const _: () = assert!(BOOT_INFO_ADDR >= RAM_START);

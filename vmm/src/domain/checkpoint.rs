@@ -97,10 +97,12 @@ impl Domain {
                         source,
                     })?,
             ),
-            Cpu::Process(process) => CpuState::Process {
-                regs: process.regs(),
-                fpu: Box::new(process.fpu()),
-            },
+            Cpu::Process(process) => {
+                process.checkpoint_fpu();
+                CpuState::Process {
+                    regs: process.regs(),
+                }
+            }
         };
         let copied = store
             .capture(&self.memory, &mut self.written)
@@ -207,9 +209,9 @@ impl Domain {
                         source,
                     })?;
             }
-            (Cpu::Process(process), CpuState::Process { regs, fpu }) => {
+            (Cpu::Process(process), CpuState::Process { regs }) => {
                 process.set_regs(regs);
-                process.set_fpu(fpu);
+                process.rollback_fpu();
             }
             _ => unreachable!("a domain's checkpoints are of its own substrate"),
         }

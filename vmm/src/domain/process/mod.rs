@@ -105,6 +105,11 @@ pub struct ProcessCpu {
     pinned: Option<usize>,
     /// When a kick was sent whose "kicked" exit has not been seen yet.
     kicked: Option<Instant>,
+    /// The x87/SSE state of the last checkpoint, once the guest saved it (it does
+    /// when it resumes: see `ControlPage::fpu_save`).
+    checkpoint_fpu: Option<Box<[u8; 512]>>,
+    /// A checkpoint asked for the x87/SSE state and the guest has not resumed since.
+    checkpoint_fpu_pending: bool,
 }
 
 // SAFETY: `control` points into a shared mapping owned by this value (unmapped on drop);
@@ -158,9 +163,6 @@ impl ProcessCpu {
         unsafe {
             let page = &mut *control;
             page.turn = TURN_VMM;
-            // Checkpoints read the FPU state from the page and rollbacks write it:
-            // without them, the runtime's calls need not copy it at all.
-            page.fpu_through_page = u64::from(track_writes);
             page.setup = Setup {
                 magic: SETUP_MAGIC,
                 memory_size,
@@ -187,6 +189,8 @@ impl ProcessCpu {
             tracker: None,
             pinned: None,
             kicked: None,
+            checkpoint_fpu: None,
+            checkpoint_fpu_pending: false,
         };
         if track_writes {
             let tracker = tracking::WriteTracker::new(cpu.child.id(), memory_size);
@@ -231,16 +235,47 @@ impl ProcessCpu {
         unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).regs), *regs) }
     }
 
-    /// The guest's x87/SSE state at its last exit (FXSAVE layout).
-    pub fn fpu(&self) -> [u8; 512] {
+    /// Asks for the guest's x87/SSE state at this boundary (a checkpoint): the guest
+    /// saves it when it resumes, and the next exit collects it. An FXSAVE at every
+    /// call would cost more than this one at each checkpoint.
+    pub fn checkpoint_fpu(&mut self) {
         // SAFETY: as in `regs`.
-        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu)) }
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu_save), 1) };
+        self.checkpoint_fpu_pending = true;
     }
 
-    /// Sets the x87/SSE state the guest resumes with.
-    pub fn set_fpu(&mut self, fpu: &[u8; 512]) {
-        // SAFETY: as in `regs`.
-        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), *fpu) }
+    /// Has the guest resume with the x87/SSE state of the last checkpoint (a rollback).
+    pub fn rollback_fpu(&mut self) {
+        if self.checkpoint_fpu_pending {
+            // It has not run since the checkpoint: its state is still the checkpoint's
+            // (or the one an earlier rollback left for it to load, which it was then).
+            return;
+        }
+        if let Some(fpu) = &self.checkpoint_fpu {
+            // SAFETY: as in `regs`.
+            unsafe {
+                std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), **fpu);
+                std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu_load), 1);
+            }
+        }
+    }
+
+    /// Collects the x87/SSE state a checkpoint asked for, once the guest saved it.
+    fn collect_checkpoint_fpu(&mut self) {
+        // SAFETY: as in `regs` (called at an exit).
+        let saved =
+            unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_save)) } == 0;
+        if saved {
+            // SAFETY: as above.
+            let fpu = unsafe {
+                std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_checkpoint))
+            };
+            match &mut self.checkpoint_fpu {
+                Some(kept) => **kept = fpu,
+                None => self.checkpoint_fpu = Some(Box::new(fpu)),
+            }
+            self.checkpoint_fpu_pending = false;
+        }
     }
 
     /// The process's id.
@@ -307,6 +342,9 @@ impl ProcessCpu {
         // Any report answers a kick: the process is stopped at an exit either way (a
         // kick still queued is taken later, as a stale one).
         self.kicked = None;
+        if self.checkpoint_fpu_pending {
+            self.collect_checkpoint_fpu();
+        }
         ProcessExit::Exit(exit)
     }
 
