@@ -252,9 +252,13 @@ impl ProcessCpu {
             return;
         }
         if let Some(fpu) = &self.checkpoint_fpu {
-            // SAFETY: as in `regs`.
+            // SAFETY: as in `regs`; the guest reads the area only once it has the turn.
             unsafe {
-                std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), **fpu);
+                std::ptr::copy_nonoverlapping(
+                    fpu.as_ptr(),
+                    std::ptr::addr_of_mut!((*self.control).fpu).cast::<u8>(),
+                    512,
+                );
                 std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu_load), 1);
             }
         }
@@ -266,13 +270,16 @@ impl ProcessCpu {
         let saved =
             unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_save)) } == 0;
         if saved {
-            // SAFETY: as above.
-            let fpu = unsafe {
-                std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_checkpoint))
-            };
-            match &mut self.checkpoint_fpu {
-                Some(kept) => **kept = fpu,
-                None => self.checkpoint_fpu = Some(Box::new(fpu)),
+            let kept = self.checkpoint_fpu.get_or_insert_with(|| Box::new([0; 512]));
+            // SAFETY: as above; the guest wrote the area before it handed the turn over
+            // (the futex handover orders it), and touches it no more until it runs.
+            // A plain copy: a volatile read of the array goes byte by byte.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    std::ptr::addr_of!((*self.control).fpu_checkpoint).cast::<u8>(),
+                    kept.as_mut_ptr(),
+                    512,
+                );
             }
             self.checkpoint_fpu_pending = false;
         }
