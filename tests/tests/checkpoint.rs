@@ -95,13 +95,19 @@ fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Subs
         domain.checkpoint().unwrap();
         let at_checkpoint = domain.memory_hash();
         run_to_nop(&mut domain);
-        assert_ne!(domain.memory_hash(), at_checkpoint, "phase {phase} wrote nothing");
+        assert_ne!(
+            domain.memory_hash(),
+            at_checkpoint,
+            "phase {phase} wrote nothing"
+        );
         domain.rollback().unwrap();
         assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
         run_to_nop(&mut domain);
     }
     if substrate == Substrate::Process {
-        let stats = domain.write_tracking().expect("a process domain tracks its writes");
+        let stats = domain
+            .write_tracking()
+            .expect("a process domain tracks its writes");
         assert!(stats.overflows >= 1, "the log never overflowed: {stats:?}");
         assert!(
             stats.handed_back >= TRACK_PAGES as u64 - 1,
@@ -132,7 +138,10 @@ fn the_x87_state_of_the_checkpoint_survives_a_rollback(_: Substrate) {
     // Twice: the second rollback restores what the first resume saved again.
     domain.rollback().unwrap();
     let exit = domain.run().unwrap();
-    assert!(faults_with_ud2(exit.clone()), "after the second rollback: {exit}");
+    assert!(
+        faults_with_ud2(exit.clone()),
+        "after the second rollback: {exit}"
+    );
 }
 
 fn a_rolled_back_domain_resumes_where_the_checkpoint_was(_: Substrate) {

@@ -10,8 +10,8 @@ use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
     exit_kind, ControlPage, ExitRecord, FPU_CHECKPOINT_OFFSET, FPU_LOAD_OFFSET, FPU_OFFSET,
-    FPU_SAVE_OFFSET, REGS_OFFSET,
-    REPROTECT_LEN, REPROTECT_LEN_OFFSET, TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
+    FPU_SAVE_OFFSET, REGS_OFFSET, REPROTECT_LEN, REPROTECT_LEN_OFFSET, TURN_GUEST, TURN_OFFSET,
+    TURN_VMM, VMM_WAITING_OFFSET,
 };
 
 /// The control page's address (0: not a process domain, hypercalls use `out`). Read

@@ -264,12 +264,12 @@ impl Domain {
                 kvm.access.code_written(&self.written)
             }
             Cpu::Process(process) => {
-                process.take_written(&mut self.written, false).map_err(|source| {
-                    DomainError::PageScan {
+                process
+                    .take_written(&mut self.written, false)
+                    .map_err(|source| DomainError::PageScan {
                         domain: self.name.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 // A process domain has no privileged state its code could change.
                 false
             }

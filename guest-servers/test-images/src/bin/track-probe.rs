@@ -37,7 +37,7 @@ fn write(pages: core::ops::Range<usize>, value: u8) {
 fn main(_boot: &BootInfo) -> u32 {
     hypercall::nop();
     for phase in 0..TRACK_PHASES {
-        let value = (phase % 250) as u8 + 1;
+        let value = u8::try_from(phase % 250).unwrap_or(0) + 1;
         match phase {
             0 => write(0..TRACK_PAGES, value),
             _ if phase <= TRACK_COOL_PHASES => write(0..1, value),

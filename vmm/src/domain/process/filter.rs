@@ -25,7 +25,8 @@ pub fn program(tracked_memory: Option<u64>) -> Result<Vec<u8>, FilterError> {
     let condition = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value).map_err(|err| FilterError(err.to_string()))
     };
-    let rule = |conditions| SeccompRule::new(conditions).map_err(|err| FilterError(err.to_string()));
+    let rule =
+        |conditions| SeccompRule::new(conditions).map_err(|err| FilterError(err.to_string()));
     let futex_op = |op: u64| {
         rule(vec![condition(
             1,

@@ -270,7 +270,9 @@ impl ProcessCpu {
         let saved =
             unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_save)) } == 0;
         if saved {
-            let kept = self.checkpoint_fpu.get_or_insert_with(|| Box::new([0; 512]));
+            let kept = self
+                .checkpoint_fpu
+                .get_or_insert_with(|| Box::new([0; 512]));
             // SAFETY: as above; the guest wrote the area before it handed the turn over
             // (the futex handover orders it), and touches it no more until it runs.
             // A plain copy: a volatile read of the array goes byte by byte.

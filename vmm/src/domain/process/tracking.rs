@@ -280,7 +280,12 @@ impl WriteTracker {
             hot.expiry = looks + 1;
             self.hot.push(hot);
         }
-        self.soonest = self.hot.iter().map(|hot| hot.expiry).min().unwrap_or(u32::MAX);
+        self.soonest = self
+            .hot
+            .iter()
+            .map(|hot| hot.expiry)
+            .min()
+            .unwrap_or(u32::MAX);
         self.stats.handed_back += self.handed_back.len() as u64;
         // SAFETY: per the caller; `ranges` fits the list (bounded above).
         unsafe {
@@ -311,10 +316,9 @@ impl WriteTracker {
             let Some((start, end)) = range.split_once('-') else {
                 continue;
             };
-            let (Ok(start), Ok(end)) = (
-                u64::from_str_radix(start, 16),
-                u64::from_str_radix(end, 16),
-            ) else {
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
                 continue;
             };
             let (start, end) = (start.max(ram.start), end.min(ram.end));
