@@ -15,10 +15,12 @@
 //! The runtime makes its own hypercalls without a trap (`BootInfo::process_control`
 //! tells it where the page is): it sets its in-call byte ([`ControlPage::in_call`]),
 //! writes an [`ExitRecord`] (a 4-byte port write, `insn_len` 0) and the argument
-//! registers, saves its callee-saved registers, stack pointer, return address, flags
-//! and x87 state, hands the turn over and waits; given the turn back, it loads every
-//! register from the page and continues where they say: after the call, or wherever a
-//! rollback put it. A signal-path exit and a call look the same to the VMM.
+//! registers, saves its callee-saved registers, stack pointer, return address and
+//! flags, hands the turn over and waits; given the turn back, it applies the VMM's
+//! requests ([`ControlPage::reprotect`], [`ControlPage::fpu_load`],
+//! [`ControlPage::fpu_save`]), loads every register from the page and continues where
+//! they say: after the call, or wherever a rollback put it. A signal-path exit and a
+//! call look the same to the VMM.
 //!
 //! Process address space of a domain:
 //! ```text
