@@ -73,6 +73,7 @@ const NAMES: [&str; 63] = [
     "segment-probe",
     "suite",
     "syscall-probe",
+    "track-probe",
     "ubench",
     "vfs",
     "x87-probe",

@@ -1,6 +1,8 @@
 //! Checkpoints and rollback of a real domain.
 
-use ankh_images::expect::{CKPT_PAGES, X87_PROBE_CONTROL_WORD};
+use ankh_images::expect::{
+    CKPT_PAGES, TRACK_PAGES, TRACK_PHASES, TRACK_REWRITTEN, X87_PROBE_CONTROL_WORD,
+};
 use ankh_tests::{image, kvm, on_both_substrates, substrate, Substrate};
 use ankh_vmm::checkpoint::Poison;
 use ankh_vmm::console::CapturedConsole;
@@ -18,6 +20,8 @@ on_both_substrates!(
     rollback_makes_memory_byte_identical_to_the_checkpoint,
     a_rolled_back_domain_resumes_where_the_checkpoint_was,
     a_failed_checkpoint_poisons_the_domain_until_a_checkpoint_succeeds,
+    every_write_is_rolled_back_whatever_its_page_s_tracking_state,
+    the_x87_state_of_the_checkpoint_survives_a_rollback,
 );
 
 fn probe() -> Domain {
@@ -77,6 +81,67 @@ fn rollback_makes_memory_byte_identical_to_the_checkpoint(_: Substrate) {
     assert!(restored > CKPT_PAGES, "restored {restored} pages");
     assert_eq!(domain.memory_hash(), at_checkpoint);
     assert_eq!(domain.state(), &DomainState::Ready);
+}
+
+/// `track-probe` writes pages in every state a process domain's write tracking can
+/// leave them: cold (protected: the first write is logged), more at once than the log
+/// holds (overflow), hot (writable, copied at every checkpoint), cooled down and
+/// protected again, then written again. Each phase is checkpointed, run, rolled back
+/// (memory must equal the checkpoint byte for byte) and run again.
+fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Substrate) {
+    let mut domain = checkpointed("track-probe", GuestMode::User);
+    run_to_nop(&mut domain);
+    for phase in 0..TRACK_PHASES {
+        domain.checkpoint().unwrap();
+        let at_checkpoint = domain.memory_hash();
+        run_to_nop(&mut domain);
+        assert_ne!(
+            domain.memory_hash(),
+            at_checkpoint,
+            "phase {phase} wrote nothing"
+        );
+        domain.rollback().unwrap();
+        assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
+        run_to_nop(&mut domain);
+    }
+    if substrate == Substrate::Process {
+        let stats = domain
+            .write_tracking()
+            .expect("a process domain tracks its writes");
+        assert!(stats.overflows >= 1, "the log never overflowed: {stats:?}");
+        assert!(
+            stats.handed_back >= TRACK_PAGES as u64 - 1,
+            "the pages did not cool down: {stats:?}"
+        );
+        assert!(
+            stats.logged >= TRACK_REWRITTEN as u64,
+            "cooled pages written again were not logged: {stats:?}"
+        );
+    }
+}
+
+/// `x87-probe` loads a control word before its second `Nop` and checks it after: a
+/// rollback to that `Nop` (after it reset its x87 unit and faulted) must give the
+/// state back, on either substrate (a process domain saves it only for checkpoints).
+fn the_x87_state_of_the_checkpoint_survives_a_rollback(_: Substrate) {
+    let mut domain = checkpointed("x87-probe", GuestMode::User);
+    domain.save_fpu_at_every_checkpoint();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(faults_with_ud2(exit.clone()), "{exit}");
+    domain.rollback().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(faults_with_ud2(exit.clone()), "after the rollback: {exit}");
+    // Twice: the second rollback restores what the first resume saved again.
+    domain.rollback().unwrap();
+    let exit = domain.run().unwrap();
+    assert!(
+        faults_with_ud2(exit.clone()),
+        "after the second rollback: {exit}"
+    );
 }
 
 fn a_rolled_back_domain_resumes_where_the_checkpoint_was(_: Substrate) {

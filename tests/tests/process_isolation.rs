@@ -110,3 +110,45 @@ fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
     ));
     assert_hello_boots_on(&host, Substrate::Process);
 }
+
+#[test]
+fn a_scribbled_write_log_and_hand_back_list_harm_only_the_scribbler() {
+    let host = kvm();
+    let config = DomainConfig {
+        substrate: Substrate::Process,
+        dirty_log: true,
+        ..DomainConfig::named("scribble")
+    };
+    let mut domain = ankh_vmm::Domain::create(
+        &host,
+        &config,
+        &ankh_tests::image("syscall-probe"),
+        Box::new(ankh_vmm::console::CapturedConsole::default()),
+    )
+    .expect("creating the domain");
+    // It overwrites the whole control page (the write log, its length and overflow
+    // flag, the hand-back list) with garbage, then makes its Nop through the page.
+    assert_eq!(
+        domain
+            .run_until(|call| call == virtio_seep::abi::hypercall::Hypercall::Nop)
+            .unwrap(),
+        None
+    );
+    // The VMM reads the log as guest input: the page numbers outside guest RAM are
+    // ignored, the overflow makes it read the writable mappings, and the checkpoint
+    // and a rollback to it go through.
+    domain.checkpoint().unwrap();
+    let stats = domain.write_tracking().expect("tracked");
+    assert!(stats.bogus > 0, "{stats:?}");
+    assert!(stats.overflows > 0, "{stats:?}");
+    let at_checkpoint = domain.memory_hash();
+    domain.rollback().unwrap();
+    assert_eq!(domain.memory_hash(), at_checkpoint);
+    // Whatever it does next ends it, typed; the next domain boots.
+    let exit = domain.run().unwrap();
+    assert!(
+        matches!(exit, DomainExit::Exited { .. } | DomainExit::Faulted(_)),
+        "{exit}"
+    );
+    assert_hello_boots_on(&host, Substrate::Process);
+}

@@ -20,8 +20,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// process substrate (`process`, `BootInfo::process_control`); 5 wakes the VMM only
 /// when it sleeps (`process::ControlPage::vmm_waiting`); 6 adds the opcode
 /// `VFS_PREAD_PATH` and lets a process domain's calls skip saving the FPU state
-/// (`process::ControlPage::fpu_through_page`).
-pub const ABI_VERSION: u32 = 6;
+/// (`process::ControlPage::fpu_through_page`); 7 tracks a process domain's writes
+/// in its tender and runtime (`process::ControlPage::written_log`, `reprotect`) and
+/// saves its FPU state only for checkpoints (`fpu_save`, `fpu_load` replace
+/// `fpu_through_page`).
+pub const ABI_VERSION: u32 = 7;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";

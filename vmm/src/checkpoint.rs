@@ -51,13 +51,11 @@ pub struct VcpuState {
 pub enum CpuState {
     /// A VM's vCPU.
     Vm(VcpuState),
-    /// A process domain's registers and x87/SSE state (FXSAVE layout), as its tender
-    /// reported them at the boundary (see `domain::process`).
+    /// A process domain's registers at the boundary (its x87/SSE state is saved by
+    /// the domain itself when it resumes, and kept by `domain::process`).
     Process {
         /// General registers.
         regs: virtio_seep::abi::process::Regs,
-        /// x87/SSE state.
-        fpu: Box<[u8; 512]>,
     },
 }
 
@@ -267,6 +265,10 @@ fn drain_pages(
 ) -> Result<usize, PageCopyError> {
     let mut copied = 0;
     for (word, slot) in bitmap.iter_mut().enumerate() {
+        // Loads only for the empty words (most of a large domain's bitmap): no store.
+        if *slot == 0 {
+            continue;
+        }
         let mut bits = std::mem::take(slot);
         while bits != 0 {
             let page = word as u64 * 64 + u64::from(bits.trailing_zeros());

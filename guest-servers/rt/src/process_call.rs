@@ -5,12 +5,13 @@
 //! which are dearer than the whole futex handover to the VMM.
 
 use core::arch::global_asm;
-use core::ptr::{addr_of_mut, write_volatile};
+use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
 
 use virtio_seep::abi::process::{
-    exit_kind, ControlPage, ExitRecord, FPU_OFFSET, FPU_THROUGH_PAGE_OFFSET, REGS_OFFSET,
-    TURN_GUEST, TURN_OFFSET, TURN_VMM, VMM_WAITING_OFFSET,
+    exit_kind, ControlPage, ExitRecord, FPU_CHECKPOINT_OFFSET, FPU_LOAD_OFFSET, FPU_OFFSET,
+    FPU_SAVE_OFFSET, REGS_OFFSET, REPROTECT_LEN, REPROTECT_LEN_OFFSET, TURN_GUEST, TURN_OFFSET,
+    TURN_VMM, VMM_WAITING_OFFSET,
 };
 
 /// The control page's address (0: not a process domain, hypercalls use `out`). Read
@@ -119,9 +120,9 @@ const RIP: usize = REGS_OFFSET + 128;
 const RFLAGS: usize = REGS_OFFSET + 136;
 
 // rdi = the control page. The context saved is the one a plain `ret` would give the
-// caller: rip = the return address, rsp = above it. The x87/SSE state goes through the
-// page only when the VMM asks (`fpu_through_page`: a domain with checkpoints); else it
-// stays in the CPU, which the host kernel keeps across the wait. Given the turn back, every general
+// caller: rip = the return address, rsp = above it. The x87/SSE state stays in the CPU,
+// which the host kernel keeps across the wait; it goes through the page only when the
+// VMM asks (`fpu_load` after a rollback, `fpu_save` after a checkpoint). Given the turn back, every general
 // register, the flags and rip come from the page; the last store clears the in-call
 // byte, after which a kick may be reported again (its report then saves and restores
 // exactly the state between here and the `ret`).
@@ -142,10 +143,6 @@ global_asm!(
     "    pushfq",
     "    pop rax",
     "    mov [rdi + {rflags}], rax",
-    "    cmp qword ptr [rdi + {fpu_through_page}], 0",
-    "    je 4f",
-    "    fxsave [rdi + {fpu}]",
-    "4:",
     "    mov r12, rdi",
     // The turn is the VMM's (xchg: a full barrier before reading vmm_waiting); wake
     // the VMM only if it sleeps.
@@ -171,12 +168,30 @@ global_asm!(
     "    syscall",
     "    jmp 2b",
     "3:",
-    "    cmp qword ptr [r12 + {fpu_through_page}], 0",
-    "    je 5f",
+    // A rollback's x87/SSE state, then the checkpoint's (see `fpu_save`).
+    "    cmp dword ptr [r12 + {fpu_load}], 0",
+    "    je 4f",
     "    fxrstor [r12 + {fpu}]",
+    "    mov dword ptr [r12 + {fpu_load}], 0",
+    "4:",
+    "    cmp dword ptr [r12 + {fpu_save}], 0",
+    "    je 5f",
+    "    fxsave [r12 + {fpu_checkpoint}]",
+    "    mov dword ptr [r12 + {fpu_save}], 0",
     "5:",
     "    mov rax, r12",
     "    mov rsp, [rax + {rsp}]",
+    // Pages the VMM hands back for write tracking are protected before the guest
+    // runs on (`ankh_process_reprotect`), on the stack of the context it resumes
+    // (below whose pointer nothing lives: the current one may have been rolled back).
+    "    cmp dword ptr [r12 + {reprotect_len}], 0",
+    "    je 6f",
+    "    and rsp, -16",
+    "    mov rdi, r12",
+    "    call {reprotect}",
+    "    mov rax, r12",
+    "    mov rsp, [rax + {rsp}]",
+    "6:",
     "    push qword ptr [rax + {rip}]",
     "    push qword ptr [rax + {rflags}]",
     "    mov rbx, [rax + {rbx}]",
@@ -211,9 +226,54 @@ global_asm!(
     rip = const RIP,
     rflags = const RFLAGS,
     fpu = const FPU_OFFSET,
-    fpu_through_page = const FPU_THROUGH_PAGE_OFFSET,
+    fpu_checkpoint = const FPU_CHECKPOINT_OFFSET,
+    fpu_save = const FPU_SAVE_OFFSET,
+    fpu_load = const FPU_LOAD_OFFSET,
     turn = const TURN_OFFSET,
     waiting = const VMM_WAITING_OFFSET,
     turn_vmm = const TURN_VMM,
     turn_guest = const TURN_GUEST,
+    reprotect_len = const REPROTECT_LEN_OFFSET,
+    reprotect = sym ankh_process_reprotect,
 );
+
+/// Makes the ranges of the control page's `reprotect` list read-only (and executable,
+/// as guest RAM always is) and clears the list: the pages the VMM stopped copying at
+/// each checkpoint, whose next write the tender must log (see the `tender`'s `track`).
+/// A range that cannot be protected is reported in `reprotect_failed` (the VMM then
+/// keeps copying it). Called by the handover, the turn the guest's again.
+extern "C" fn ankh_process_reprotect(control: *mut ControlPage) {
+    const MPROTECT: i64 = 10;
+    const PROT_READ_EXEC: u64 = 1 | 4;
+    // SAFETY: the control page is mapped for the domain's life; the VMM leaves the
+    // list alone while the turn is the guest's.
+    let len = unsafe { read_volatile(addr_of!((*control).reprotect_len)) } as usize;
+    let mut failed = false;
+    for index in 0..len.min(REPROTECT_LEN) {
+        // SAFETY: as above; `index` is inside the list.
+        let range = unsafe { read_volatile(addr_of!((*control).reprotect[index])) };
+        let result: i64;
+        // SAFETY: mprotect of guest RAM (the seccomp filter refuses anything else)
+        // touches no memory; `syscall` clobbers rcx and r11 only.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") MPROTECT => result,
+                in("rdi") u64::from(range.first) * 4096,
+                in("rsi") u64::from(range.count) * 4096,
+                in("rdx") PROT_READ_EXEC,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        failed |= range.count == 0 || result != 0;
+    }
+    // SAFETY: as above.
+    unsafe {
+        if failed {
+            write_volatile(addr_of_mut!((*control).reprotect_failed), 1);
+        }
+        write_volatile(addr_of_mut!((*control).reprotect_len), 0);
+    }
+}

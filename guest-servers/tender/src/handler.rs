@@ -12,6 +12,7 @@ use virtio_seep::abi::process::{
 };
 
 use crate::sys::{self, KernelSigaction, SignalStack};
+use crate::track;
 use crate::SetupStep;
 
 const SIGILL: u64 = 4;
@@ -295,6 +296,23 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
     let control = crate::control();
     // SAFETY: the kernel passed a complete siginfo.
     let code = unsafe { read_volatile(info.add(SI_CODE) as *const i32) };
+    // SAFETY: the kernel passes a ucontext whose mcontext holds the general registers.
+    let frame = Frame(unsafe { context.add(UC_MCONTEXT) } as *mut u64);
+    // SAFETY: written once before the handlers were installed.
+    let memory_end = unsafe { MEMORY_END };
+    if signal as u64 == SIGSEGV {
+        let fault = track::Fault {
+            code,
+            vector: frame.get(TRAPNO),
+            error_code: frame.get(ERR),
+            // SAFETY: the kernel passed a complete siginfo.
+            address: unsafe { read_volatile(info.add(SI_ADDR) as *const u64) },
+        };
+        // A first write to a page protected for tracking: logged, and run again.
+        if track::on_fault(control, &fault, memory_end) {
+            return;
+        }
+    }
     let single_step = signal as u64 == SIGTRAP && code as u32 == debug_trap::SINGLE_STEP;
     if signal as u64 == SIGUSR1 || single_step {
         // Inside a call of its runtime the guest writes its own report: a kick's (or a
@@ -307,8 +325,6 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
             }
         }
     }
-    // SAFETY: the kernel passes a ucontext whose mcontext holds the general registers.
-    let frame = Frame(unsafe { context.add(UC_MCONTEXT) } as *mut u64);
     let exit = describe(signal as u64, info, &frame);
     // SAFETY: the control page is mapped for the process's life; the VMM reads it only
     // once the turn is its own, after these writes (the futex call orders them).
@@ -321,12 +337,36 @@ extern "C" fn on_signal(signal: i32, info: *mut u8, context: *mut u8) {
         }
     }
     hand_over(control);
+    track::apply_reprotect(control, memory_end);
+    // The guest resumes with the x87/SSE state in `fpu` (loaded into the frame below),
+    // whether a rollback put it there (`fpu_load`) or it is the one of this exit: that
+    // is also the state a checkpoint taken at this exit must keep (`fpu_save`).
+    // SAFETY: the control page is mapped; the turn is the guest's again.
+    unsafe {
+        if read_volatile(addr_of!((*control).fpu_save)) != 0 {
+            core::ptr::copy_nonoverlapping(
+                addr_of!((*control).fpu) as *const u8,
+                addr_of_mut!((*control).fpu_checkpoint) as *mut u8,
+                512,
+            );
+            write_volatile(addr_of_mut!((*control).fpu_save), 0);
+        }
+        write_volatile(addr_of_mut!((*control).fpu_load), 0);
+    }
     // Wherever the guest resumes (here, or where a rollback put it), it is not inside
     // a call of its runtime: a rollback to a call's boundary restored the byte as that
-    // call set it, and resumes after the point where the call itself clears it.
+    // call set it, and resumes after the point where the call itself clears it. The
+    // byte's page may be protected for tracking: a fault here, with every signal
+    // blocked, would end the process, so the write is logged first (only when the
+    // byte needs it: after such a rollback).
     if let Some(byte) = in_call_byte(control) {
         // SAFETY: inside guest RAM, mapped for the process's life.
-        unsafe { write_volatile(byte, 0) };
+        if unsafe { read_volatile(byte) } != 0
+            && track::make_writable(control, byte as u64 / 4096, memory_end)
+        {
+            // SAFETY: as above; the page is writable now.
+            unsafe { write_volatile(byte, 0) };
+        }
     }
     // SAFETY: as above; the VMM wrote what the guest resumes with before handing the
     // turn back.

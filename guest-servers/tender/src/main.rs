@@ -1,13 +1,13 @@
 //! The tender: what a domain of Ankh's process substrate starts as.
 //!
 //! The VMM starts it with the domain's RAM memfd as fd 3 and the control memfd as fd 4
-//! (see `virtio_seep::abi::process`). It maps both, registers guest RAM for
-//! userfaultfd write-protection (so the VMM can find the pages the guest writes),
-//! installs the signal handlers that turn every exit of the guest into a report to the
-//! VMM (`handler`), closes every file descriptor but the userfaultfd, locks itself
-//! down with the VMM's seccomp program (after which it can only wait on and wake the
-//! control page's futex and return from signals), waits for its first turn and jumps
-//! to the image's entry, exactly as a vCPU would start.
+//! (see `virtio_seep::abi::process`). It maps both (guest RAM read-only when the VMM
+//! tracks the guest's writes: `track`), installs the signal handlers that turn every
+//! exit of the guest into a report to the VMM (`handler`), closes every file
+//! descriptor, locks itself down with the VMM's seccomp program (after which it can
+//! only wait on and wake the control page's futex, protect pages of guest RAM and
+//! return from signals), waits for its first turn and jumps to the image's entry,
+//! exactly as a vCPU would start.
 //!
 //! Setup failures end the process with a code that says which step failed
 //! ([`SetupStep`]); the VMM reports it.
@@ -25,6 +25,7 @@
 mod handler;
 mod mem;
 mod sys;
+mod track;
 
 use core::arch::{asm, global_asm};
 
@@ -40,7 +41,6 @@ enum SetupStep {
     MapControl = 101,
     BadSetup = 102,
     MapRam = 103,
-    Userfaultfd = 104,
     SignalStack = 105,
     Signals = 106,
     CloseFds = 107,
@@ -107,13 +107,18 @@ extern "C" fn setup() -> ! {
         fail(SetupStep::BadSetup);
     }
     let ram_len = setup.memory_size - RAM_START;
+    // With write tracking every page starts protected: its first write is logged
+    // (`track`). The VMM's own mapping stays writable.
+    let protection = if setup.track_writes != 0 {
+        track::enable();
+        sys::mmap::PROT_RX
+    } else {
+        sys::mmap::PROT_RWX
+    };
     // SAFETY: guest RAM's range is below 1 GiB, where the tender has nothing (see the
     // linker script); the mapping refuses to replace anything.
-    if !unsafe { sys::map_fixed(RAM_START, ram_len, sys::mmap::PROT_RWX, RAM_FD, RAM_START) } {
+    if !unsafe { sys::map_fixed(RAM_START, ram_len, protection, RAM_FD, RAM_START) } {
         fail(SetupStep::MapRam);
-    }
-    if setup.track_writes != 0 && !track_writes(RAM_START, ram_len) {
-        fail(SetupStep::Userfaultfd);
     }
     if let Err(step) = handler::install(
         &raw mut SIGNAL_STACK as u64,
@@ -122,15 +127,26 @@ extern "C" fn setup() -> ! {
     ) {
         fail(step);
     }
-    // Keep only the userfaultfd (its registration lasts as long as it is open): the
-    // mappings outlive the memfds' descriptors, and the guest gets nothing to call.
-    close_all_but_userfaultfd();
+    // The mappings outlive the memfds' descriptors, and the guest gets nothing to call.
+    close_all();
     lock_down(filter_len);
     // SAFETY: the control page is mapped (above) for the process's life.
     let turn = unsafe { &raw const (*control()).turn };
     // SAFETY: `turn` is in the control page mapped above.
     while unsafe { core::ptr::read_volatile(turn) } != TURN_GUEST {
         sys::futex_wait(turn, virtio_seep::abi::process::TURN_VMM);
+    }
+    // A checkpoint before the first run may have handed pages back already, and wants
+    // the x87/SSE state the guest starts with (this one).
+    track::apply_reprotect(control(), setup.memory_size);
+    // SAFETY: the control page is mapped; FXSAVE writes 512 bytes at the 16-byte
+    // aligned `fpu_checkpoint`.
+    unsafe {
+        let page = control();
+        if core::ptr::read_volatile(&raw const (*page).fpu_save) != 0 {
+            asm!("fxsave [{0}]", in(reg) &raw mut (*page).fpu_checkpoint, options(nostack));
+            core::ptr::write_volatile(&raw mut (*page).fpu_save, 0);
+        }
     }
     // SAFETY: the entry is the image's, which the VMM loaded into guest RAM; it expects
     // rdi = the boot information and sets up its own stack. Every other register is
@@ -149,68 +165,10 @@ extern "C" fn setup() -> ! {
     }
 }
 
-/// The userfaultfd, kept open for the process's life.
-static mut USERFAULTFD: i64 = -1;
-
-/// Registers guest RAM for asynchronous write-protection: a write to a protected page
-/// unprotects it without a fault to serve, and the VMM's PAGEMAP_SCAN of this process
-/// finds (and protects again) the present pages written since its last scan. A page
-/// that becomes present (its first touch) is unprotected, so the next scan copies it
-/// once, written or not. Unpopulated pages are deliberately not protected ahead
-/// (`WP_UNPOPULATED`): on a memfd that fills the page tables of the whole range with
-/// markers, and every scan then walks all of it (64 MiB for VFS: about 30 us more per
-/// checkpoint here) instead of the pages the domain touched.
-fn track_writes(start: u64, len: u64) -> bool {
-    use sys::uffd;
-    // SAFETY: userfaultfd takes flags only.
-    let fd = unsafe {
-        sys::syscall6(
-            sys::nr::USERFAULTFD,
-            [uffd::O_CLOEXEC | uffd::USER_MODE_ONLY, 0, 0, 0, 0, 0],
-        )
-    };
-    if fd < 0 {
-        return false;
-    }
-    let fd = fd as u64;
-    let mut api = [
-        uffd::API,
-        uffd::FEATURE_WP_ASYNC | uffd::FEATURE_WP_SHMEM,
-        0,
-    ];
-    let mut register = [start, len, uffd::REGISTER_MODE_WP, 0];
-    for (request, arg) in [
-        (uffd::IOCTL_API, api.as_mut_ptr()),
-        (uffd::IOCTL_REGISTER, register.as_mut_ptr()),
-    ] {
-        // SAFETY: each argument is the structure its request reads and writes, owned
-        // by this frame.
-        if unsafe { sys::syscall6(sys::nr::IOCTL, [fd, request, arg as u64, 0, 0, 0]) } < 0 {
-            return false;
-        }
-    }
-    // SAFETY: single-threaded setup, before any signal handler runs.
-    unsafe { USERFAULTFD = fd as i64 };
-    true
-}
-
-fn close_all_but_userfaultfd() {
-    // SAFETY: single-threaded setup.
-    let keep = unsafe { USERFAULTFD };
-    let ranges: [(u64, u64); 2] = if keep >= 0 {
-        let keep = keep as u64;
-        [(0, keep.saturating_sub(1)), (keep + 1, u64::from(u32::MAX))]
-    } else {
-        [(0, u64::from(u32::MAX)), (1, 0)]
-    };
-    for (first, last) in ranges {
-        if first > last {
-            continue;
-        }
-        // SAFETY: close_range touches no memory of this process.
-        if unsafe { sys::syscall6(sys::nr::CLOSE_RANGE, [first, last, 0, 0, 0, 0]) } < 0 {
-            fail(SetupStep::CloseFds);
-        }
+fn close_all() {
+    // SAFETY: close_range touches no memory of this process.
+    if unsafe { sys::syscall6(sys::nr::CLOSE_RANGE, [0, u64::from(u32::MAX), 0, 0, 0, 0]) } < 0 {
+        fail(SetupStep::CloseFds);
     }
 }
 

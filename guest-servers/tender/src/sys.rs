@@ -5,14 +5,13 @@ use core::arch::asm;
 
 /// System call numbers (x86-64).
 pub mod nr {
-    pub const IOCTL: u64 = 16;
     pub const MMAP: u64 = 9;
+    pub const MPROTECT: u64 = 10;
     pub const RT_SIGACTION: u64 = 13;
     pub const SIGALTSTACK: u64 = 131;
     pub const PRCTL: u64 = 157;
     pub const FUTEX: u64 = 202;
     pub const EXIT_GROUP: u64 = 231;
-    pub const USERFAULTFD: u64 = 323;
     pub const SECCOMP: u64 = 317;
     pub const CLOSE_RANGE: u64 = 436;
 }
@@ -105,6 +104,7 @@ pub struct SignalStack {
 pub mod mmap {
     pub const PROT_RW: u64 = 1 | 2;
     pub const PROT_RWX: u64 = 1 | 2 | 4;
+    pub const PROT_RX: u64 = 1 | 4;
     pub const MAP_SHARED: u64 = 1;
     pub const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
 }
@@ -120,25 +120,4 @@ pub unsafe fn map_fixed(addr: u64, len: u64, prot: u64, fd: i32, offset: u64) ->
     // SAFETY: per the caller; MAP_FIXED_NOREPLACE never replaces an existing mapping.
     let got = unsafe { syscall6(nr::MMAP, [addr, len, prot, flags, fd as u64, offset]) };
     got as u64 == addr
-}
-
-/// userfaultfd: the API handshake and write-protection registration.
-pub mod uffd {
-    /// `UFFD_API`.
-    pub const API: u64 = 0xaa;
-    /// `UFFD_USER_MODE_ONLY`.
-    pub const USER_MODE_ONLY: u64 = 1;
-    /// `O_CLOEXEC`.
-    pub const O_CLOEXEC: u64 = 0o2_000_000;
-    /// `UFFD_FEATURE_WP_HUGETLBFS_SHMEM`: write-protection of shared memory (a memfd).
-    pub const FEATURE_WP_SHMEM: u64 = 1 << 12;
-    /// `UFFD_FEATURE_WP_ASYNC`: a write to a protected page unprotects it by itself
-    /// (no fault to serve) and marks it written, for PAGEMAP_SCAN to find.
-    pub const FEATURE_WP_ASYNC: u64 = 1 << 15;
-    /// `UFFDIO_API`.
-    pub const IOCTL_API: u64 = 0xc018_aa3f;
-    /// `UFFDIO_REGISTER`.
-    pub const IOCTL_REGISTER: u64 = 0xc020_aa00;
-    /// `UFFDIO_REGISTER_MODE_WP`.
-    pub const REGISTER_MODE_WP: u64 = 1 << 1;
 }

@@ -234,6 +234,9 @@ pub const CKPT_PAGES: usize = 16;
 /// 53-bit precision, every exception masked (not the `fninit` default, 0x037f).
 pub const X87_PROBE_CONTROL_WORD: u16 = 0x0e7f;
 
+/// Exit code of `x87-probe` when its control word was lost across its second `Nop`.
+pub const X87_PROBE_LOST: u32 = 87;
+
 /// One-way messages `queue-crasher` queues behind its poison request.
 pub const QUEUED_NOTIFIES: u64 = 5;
 
@@ -309,3 +312,17 @@ pub const BLK_BAD_CASES: [&str; 10] = [
 
 /// The byte `blk-rollback` writes over sector 0.
 pub const BLK_ROLLBACK_BYTE: u8 = 0x5a;
+
+/// Pages `track-probe` writes in its first phase: more than a process domain's write
+/// log holds (`virtio_seep::abi::process::WRITTEN_LOG_LEN`), so the log overflows.
+pub const TRACK_PAGES: usize = 400;
+
+/// Phases of `track-probe` that write only its first page, while the others cool
+/// down (more than the write tracking's first hot period, in checkpoints).
+pub const TRACK_COOL_PHASES: usize = 80;
+
+/// Phases of `track-probe` (each ends with a `Nop`).
+pub const TRACK_PHASES: usize = TRACK_COOL_PHASES + 3;
+
+/// Pages `track-probe` writes again after they cooled down (its pages 1 up to this).
+pub const TRACK_REWRITTEN: usize = 3;

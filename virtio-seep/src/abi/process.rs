@@ -15,10 +15,12 @@
 //! The runtime makes its own hypercalls without a trap (`BootInfo::process_control`
 //! tells it where the page is): it sets its in-call byte ([`ControlPage::in_call`]),
 //! writes an [`ExitRecord`] (a 4-byte port write, `insn_len` 0) and the argument
-//! registers, saves its callee-saved registers, stack pointer, return address, flags
-//! and x87 state, hands the turn over and waits; given the turn back, it loads every
-//! register from the page and continues where they say: after the call, or wherever a
-//! rollback put it. A signal-path exit and a call look the same to the VMM.
+//! registers, saves its callee-saved registers, stack pointer, return address and
+//! flags, hands the turn over and waits; given the turn back, it applies the VMM's
+//! requests ([`ControlPage::reprotect`], [`ControlPage::fpu_load`],
+//! [`ControlPage::fpu_save`]), loads every register from the page and continues where
+//! they say: after the call, or wherever a rollback put it. A signal-path exit and a
+//! call look the same to the VMM.
 //!
 //! Process address space of a domain:
 //! ```text
@@ -130,8 +132,9 @@ pub struct Setup {
     pub entry: u64,
     /// Instructions of the seccomp program at [`FILTER_OFFSET`].
     pub filter_len: u64,
-    /// Nonzero: register guest RAM with userfaultfd write-protection (`WP_ASYNC`) so
-    /// that the VMM can find the pages it writes (checkpoints).
+    /// Nonzero: track the pages the guest writes (checkpoints): guest RAM starts
+    /// read-only (and executable), and the first write to a page is logged in
+    /// [`ControlPage::written_log`] (see [`ControlPage::reprotect`]).
     pub track_writes: u64,
 }
 
@@ -209,20 +212,68 @@ pub struct ControlPage {
     /// The guest's registers at the exit; the tender loads them back when it gets the
     /// turn again, so the VMM resumes the guest wherever it writes here.
     pub regs: Regs,
-    /// The guest's x87/SSE state at the exit (FXSAVE layout), loaded back likewise.
+    /// The guest's x87/SSE state (FXSAVE layout): written by the tender at a signal
+    /// exit and loaded back when it resumes the guest; written by the VMM for a
+    /// rollback, and then loaded by whoever resumes the guest (see
+    /// [`ControlPage::fpu_load`]).
     pub fpu: [u8; 512],
+    /// The guest's x87/SSE state when it resumed from the exit the VMM took a
+    /// checkpoint at (see [`ControlPage::fpu_save`]).
+    pub fpu_checkpoint: [u8; 512],
     /// The address of the runtime's "in a call" byte (0: none). While it is nonzero the
     /// guest is inside a hypercall of its runtime, writing this page itself: the tender
     /// then ignores a kick, whose report would overwrite the call's (the call is about
     /// to reach the VMM anyway).
     pub in_call: u64,
-    /// Nonzero when the runtime's calls save the guest's x87/SSE state into
-    /// [`ControlPage::fpu`] and load it back from there: set by the VMM for a domain
-    /// that takes checkpoints (they read it, a rollback writes it). Otherwise a call
-    /// leaves that state in the CPU, where the host kernel keeps it across the
-    /// handover, and skips an FXSAVE and an FXRSTOR (100 to 170 ns per call on these
-    /// hosts). The tender's signal path always goes through [`ControlPage::fpu`].
-    pub fpu_through_page: u64,
+    /// Set by the VMM at a checkpoint: whoever resumes the guest saves its x87/SSE
+    /// state (the one it resumes with, which is the checkpoint's) into
+    /// [`ControlPage::fpu_checkpoint`] and clears this. The runtime's calls leave that
+    /// state in the CPU otherwise (the host kernel keeps it across the handover): an
+    /// FXSAVE and an FXRSTOR at every call cost 100 to 170 ns here.
+    pub fpu_save: u32,
+    /// Set by the VMM at a rollback: whoever resumes the guest loads its x87/SSE state
+    /// from [`ControlPage::fpu`] (before a [`ControlPage::fpu_save`]) and clears this.
+    pub fpu_load: u32,
+    /// Entries of [`ControlPage::written_log`] in use. The tender appends while the
+    /// guest runs; the VMM reads and clears the log while the turn is its own.
+    pub written_len: u32,
+    /// Nonzero when a write could not be logged (the log was full, or the page could
+    /// not be unprotected alone): the VMM must then find the written pages some other
+    /// way (the process's writable mappings) before it trusts the log again.
+    pub written_overflow: u32,
+    /// Entries of [`ControlPage::reprotect`] to apply before the guest runs again.
+    /// Written by the VMM while the turn is its own; whoever resumes the guest (the
+    /// tender's handler, or the runtime's call path) protects the ranges and clears it.
+    pub reprotect_len: u32,
+    /// Nonzero when a range of [`ControlPage::reprotect`] could not be protected: the
+    /// VMM keeps treating its pages as written.
+    pub reprotect_failed: u32,
+    /// Pages (guest-physical page numbers) the guest wrote for the first time since
+    /// they were last protected: the tender's handler logs one at each write fault on
+    /// a protected page of guest RAM, then makes the page writable and lets the guest
+    /// write again.
+    pub written_log: [u32; WRITTEN_LOG_LEN],
+    /// Ranges of guest RAM that have cooled down (unwritten for a while): made
+    /// read-only again, so that their next write is logged.
+    pub reprotect: [PageRange; REPROTECT_LEN],
+}
+
+/// Entries of [`ControlPage::written_log`].
+pub const WRITTEN_LOG_LEN: usize = 320;
+
+/// Entries of [`ControlPage::reprotect`].
+pub const REPROTECT_LEN: usize = 128;
+
+/// Pages `first .. first + count` (guest-physical page numbers).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct PageRange {
+    /// First page.
+    pub first: u32,
+    /// Pages.
+    pub count: u32,
 }
 
 /// Offset of [`ControlPage::turn`] (for the runtime's assembly).
@@ -231,12 +282,19 @@ pub const TURN_OFFSET: usize = core::mem::offset_of!(ControlPage, turn);
 pub const VMM_WAITING_OFFSET: usize = core::mem::offset_of!(ControlPage, vmm_waiting);
 /// Offset of [`ControlPage::regs`].
 pub const REGS_OFFSET: usize = core::mem::offset_of!(ControlPage, regs);
-/// Offset of [`ControlPage::fpu_through_page`].
-pub const FPU_THROUGH_PAGE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_through_page);
+/// Offset of [`ControlPage::fpu_save`].
+pub const FPU_SAVE_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_save);
+/// Offset of [`ControlPage::fpu_load`].
+pub const FPU_LOAD_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_load);
+/// Offset of [`ControlPage::fpu_checkpoint`] (16-byte aligned, for FXSAVE).
+pub const FPU_CHECKPOINT_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu_checkpoint);
+/// Offset of [`ControlPage::reprotect_len`] (the runtime checks it after each call).
+pub const REPROTECT_LEN_OFFSET: usize = core::mem::offset_of!(ControlPage, reprotect_len);
 /// Offset of [`ControlPage::fpu`] (16-byte aligned, for FXSAVE).
 pub const FPU_OFFSET: usize = core::mem::offset_of!(ControlPage, fpu);
 
 const _: () = assert!(FPU_OFFSET.is_multiple_of(16));
+const _: () = assert!(FPU_CHECKPOINT_OFFSET.is_multiple_of(16));
 
 const _: () = assert!(core::mem::size_of::<ControlPage>() as u64 <= FILTER_OFFSET);
 const _: () = assert!(BOOT_INFO_ADDR >= RAM_START);

@@ -153,11 +153,12 @@ impl fmt::Display for UbenchReport {
 
 /// Runs each workload `rounds` times without recovery and `rounds` times under
 /// `policy`, taking turns workload by workload so both see the same machine; on `cpu`
-/// only, when given.
+/// only, when given; each domain run by `substrate`.
 pub fn run(
     rounds: usize,
     policy: Policy,
     cpu: Option<usize>,
+    substrate: Substrate,
 ) -> Result<UbenchReport, Box<dyn std::error::Error>> {
     if let Some(cpu) = cpu {
         super::pin_to_cpu(cpu)?;
@@ -179,9 +180,9 @@ pub fn run(
                 baseline_first,
             ] {
                 if is_baseline {
-                    base_pair.push(run_once(&host, Policy::None, workload, Substrate::Kvm)?.0);
+                    base_pair.push(run_once(&host, Policy::None, workload, substrate)?.0);
                 } else {
-                    let (measured, counted) = run_once(&host, policy, workload, Substrate::Kvm)?;
+                    let (measured, counted) = run_once(&host, policy, workload, substrate)?;
                     policy_pair.push(measured);
                     checkpoints[index] += counted;
                 }

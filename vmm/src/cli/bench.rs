@@ -61,6 +61,9 @@ pub struct UbenchArgs {
     /// Let the host's scheduler place the threads instead.
     #[arg(long, conflicts_with = "cpu")]
     no_pin: bool,
+    /// What runs the domains.
+    #[arg(long, value_enum, default_value_t = ankh_vmm::domain::Substrate::Kvm)]
+    substrate: ankh_vmm::domain::Substrate,
 }
 
 #[derive(Debug, Args)]
@@ -146,7 +149,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         BenchCommand::Ubench(args) => {
             let policy = ankh_domains::Policy::Enhanced;
             let cpu = (!args.no_pin).then_some(args.cpu);
-            let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu)
+            let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu, args.substrate)
                 .map_err(|e| format!("ankh bench ubench: {e}"))?;
             out!("{report}")?;
         }

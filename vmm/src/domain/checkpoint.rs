@@ -12,15 +12,15 @@ use super::{Cpu, Domain, DomainError, DomainState};
 
 impl Domain {
     /// Number of pages the guest wrote since the last call (KVM's dirty log, or a
-    /// process domain's PAGEMAP_SCAN; the domain must have been created with
-    /// `dirty_log`). Pages the VMM writes into the
+    /// process domain's write log; the domain must have been created with
+    /// `dirty_log`), every page protected again. Pages the VMM writes into the
     /// guest are not counted: KVM logs only the guest's own writes.
     pub fn take_dirty_pages(&self) -> Result<usize, DomainError> {
         let size = usize::try_from(self.memory.size()).expect("RAM fits usize");
         if let Cpu::Process(process) = &self.cpu {
             let mut bitmap = vec![0u64; (size / 4096).div_ceil(64)];
             process
-                .take_written(&mut bitmap)
+                .take_written(&mut bitmap, true)
                 .map_err(|source| DomainError::PageScan {
                     domain: self.name.clone(),
                     source,
@@ -31,6 +31,15 @@ impl Domain {
         let mut log = self.dirty_log()?;
         log.take_all(&kvm.vm, size)
             .map_err(|source| self.run_error("KVM_GET_DIRTY_LOG", source))
+    }
+
+    /// What the write tracking of a process domain did (`None` for a VM, or a process
+    /// domain created without `dirty_log`).
+    pub fn write_tracking(&self) -> Option<super::process::TrackingStats> {
+        match &self.cpu {
+            Cpu::Process(process) => process.tracking_stats(),
+            Cpu::Kvm(_) => None,
+        }
     }
 
     /// The dirty log (`NoCheckpoints` for a domain created without `dirty_log`).
@@ -88,10 +97,12 @@ impl Domain {
                         source,
                     })?,
             ),
-            Cpu::Process(process) => CpuState::Process {
-                regs: process.regs(),
-                fpu: Box::new(process.fpu()),
-            },
+            Cpu::Process(process) => {
+                process.checkpoint_fpu();
+                CpuState::Process {
+                    regs: process.regs(),
+                }
+            }
         };
         let copied = store
             .capture(&self.memory, &mut self.written)
@@ -198,9 +209,9 @@ impl Domain {
                         source,
                     })?;
             }
-            (Cpu::Process(process), CpuState::Process { regs, fpu }) => {
+            (Cpu::Process(process), CpuState::Process { regs }) => {
                 process.set_regs(regs);
-                process.set_fpu(fpu);
+                process.rollback_fpu();
             }
             _ => unreachable!("a domain's checkpoints are of its own substrate"),
         }
@@ -253,12 +264,12 @@ impl Domain {
                 kvm.access.code_written(&self.written)
             }
             Cpu::Process(process) => {
-                process.take_written(&mut self.written).map_err(|source| {
-                    DomainError::PageScan {
+                process
+                    .take_written(&mut self.written, false)
+                    .map_err(|source| DomainError::PageScan {
                         domain: self.name.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 // A process domain has no privileged state its code could change.
                 false
             }

@@ -73,8 +73,9 @@ pub enum DomainError {
         /// The domain's substrate.
         substrate: super::Substrate,
     },
-    /// The pages a process domain wrote could not be found (PAGEMAP_SCAN failed).
-    #[error("scanning the pages domain {domain} wrote")]
+    /// The pages a process domain wrote could not be found (its write log overflowed
+    /// and its mappings could not be read).
+    #[error("finding the pages domain {domain} wrote (its write log overflowed and its mappings could not be read)")]
     PageScan {
         /// The domain.
         domain: String,

@@ -3,12 +3,12 @@
 //! pushes 1 and pi onto the register stack, makes a second `Nop` (the host checkpoints
 //! again, with the x87 state changed), resets the x87 unit (`fninit`) and executes
 //! `ud2`. A host that rolls it back to the second `Nop` must give it back the control
-//! word and the two registers.
+//! word and the two registers (it checks the control word itself after that `Nop`).
 #![no_std]
 #![no_main]
 
 use ankh_guest_rt::{hypercall, BootInfo};
-use ankh_test_images::expect::X87_PROBE_CONTROL_WORD;
+use ankh_test_images::expect::{X87_PROBE_CONTROL_WORD, X87_PROBE_LOST};
 
 ankh_guest_rt::entry!(main);
 
@@ -30,6 +30,15 @@ fn main(_boot: &BootInfo) -> u32 {
         );
     }
     hypercall::nop();
+    // After the second `Nop` (and after a rollback to it) the control word must be
+    // the one loaded above: otherwise the state was lost, and the probe exits with
+    // `X87_PROBE_LOST` instead of faulting.
+    let mut now: u16 = 0;
+    // SAFETY: `fnstcw` stores the two bytes of the control word into `now`.
+    unsafe { core::arch::asm!("fnstcw word ptr [{0}]", in(reg) &mut now, options(nostack)) };
+    if now != X87_PROBE_CONTROL_WORD {
+        return X87_PROBE_LOST;
+    }
     // SAFETY: resets the x87 unit, which only this image uses.
     unsafe {
         core::arch::asm!(

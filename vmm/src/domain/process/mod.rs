@@ -6,15 +6,17 @@
 //! VMM's side: the analogue of a vCPU (run until the next exit, registers, the pages
 //! written since the last look, a kick).
 //!
-//! Files: `spawn` (starting the tender), `filter` (its seccomp program), `pagemap`
+//! Files: `spawn` (starting the tender), `filter` (its seccomp program), `tracking`
 //! (the written pages), `mmio` (the device window, emulated like KVM does).
 
 mod filter;
 pub(super) mod mmio;
-mod pagemap;
 mod spawn;
 mod step;
+mod tracking;
 mod watcher;
+
+pub use tracking::TrackingStats;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -24,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use virtio_seep::abi::process::{
-    ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, RAM_START, SETUP_MAGIC,
-    TURN_GUEST, TURN_VMM,
+    ControlPage, ExitRecord, Regs, Setup, CONTROL_SIZE, FILTER_OFFSET, SETUP_MAGIC, TURN_GUEST,
+    TURN_VMM,
 };
 
 use crate::watchdog::VcpuWatch;
@@ -96,14 +98,18 @@ pub struct ProcessCpu {
     control: *mut ControlPage,
     /// Whether the process is gone, as its pidfd on the event loop says.
     liveness: Arc<watcher::Liveness>,
-    /// The process's pagemap (with `track_writes`); behind a lock because
+    /// The tracking of the guest's writes (with `track_writes`); behind a lock because
     /// benchmarks count written pages through `&Domain`.
-    pagemap: Option<std::sync::Mutex<pagemap::Pagemap>>,
-    memory_size: u64,
+    tracker: Option<std::sync::Mutex<tracking::WriteTracker>>,
     /// The CPU the process is pinned to (the one the VMM thread that runs it was on).
     pinned: Option<usize>,
     /// When a kick was sent whose "kicked" exit has not been seen yet.
     kicked: Option<Instant>,
+    /// The x87/SSE state of the last checkpoint, once the guest saved it (it does
+    /// when it resumes: see `ControlPage::fpu_save`).
+    checkpoint_fpu: Option<Box<[u8; 512]>>,
+    /// A checkpoint asked for the x87/SSE state and the guest has not resumed since.
+    checkpoint_fpu_pending: bool,
 }
 
 // SAFETY: `control` points into a shared mapping owned by this value (unmapped on drop);
@@ -143,7 +149,7 @@ impl ProcessCpu {
                 std::io::Error::last_os_error(),
             ));
         }
-        let program = filter::program()?;
+        let program = filter::program(track_writes.then_some(memory_size))?;
         let mapping = Arc::new(Mapping {
             base,
             _file: control_file
@@ -157,9 +163,6 @@ impl ProcessCpu {
         unsafe {
             let page = &mut *control;
             page.turn = TURN_VMM;
-            // Checkpoints read the FPU state from the page and rollbacks write it:
-            // without them, the runtime's calls need not copy it at all.
-            page.fpu_through_page = u64::from(track_writes);
             page.setup = Setup {
                 magic: SETUP_MAGIC,
                 memory_size,
@@ -183,15 +186,15 @@ impl ProcessCpu {
             child,
             control,
             liveness,
-            pagemap: None,
-            memory_size,
+            tracker: None,
             pinned: None,
             kicked: None,
+            checkpoint_fpu: None,
+            checkpoint_fpu_pending: false,
         };
         if track_writes {
-            let pagemap = pagemap::Pagemap::open(cpu.child.id())
-                .map_err(host("opening the process's pagemap"))?;
-            cpu.pagemap = Some(std::sync::Mutex::new(pagemap));
+            let tracker = tracking::WriteTracker::new(cpu.child.id(), memory_size);
+            cpu.tracker = Some(std::sync::Mutex::new(tracker));
         }
         Ok(cpu)
     }
@@ -232,16 +235,56 @@ impl ProcessCpu {
         unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).regs), *regs) }
     }
 
-    /// The guest's x87/SSE state at its last exit (FXSAVE layout).
-    pub fn fpu(&self) -> [u8; 512] {
+    /// Asks for the guest's x87/SSE state at this boundary (a checkpoint): the guest
+    /// saves it when it resumes, and the next exit collects it. An FXSAVE at every
+    /// call would cost more than this one at each checkpoint.
+    pub fn checkpoint_fpu(&mut self) {
         // SAFETY: as in `regs`.
-        unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu)) }
+        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu_save), 1) };
+        self.checkpoint_fpu_pending = true;
     }
 
-    /// Sets the x87/SSE state the guest resumes with.
-    pub fn set_fpu(&mut self, fpu: &[u8; 512]) {
-        // SAFETY: as in `regs`.
-        unsafe { std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu), *fpu) }
+    /// Has the guest resume with the x87/SSE state of the last checkpoint (a rollback).
+    pub fn rollback_fpu(&mut self) {
+        if self.checkpoint_fpu_pending {
+            // It has not run since the checkpoint: its state is still the checkpoint's
+            // (or the one an earlier rollback left for it to load, which it was then).
+            return;
+        }
+        if let Some(fpu) = &self.checkpoint_fpu {
+            // SAFETY: as in `regs`; the guest reads the area only once it has the turn.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    fpu.as_ptr(),
+                    std::ptr::addr_of_mut!((*self.control).fpu).cast::<u8>(),
+                    512,
+                );
+                std::ptr::write_volatile(std::ptr::addr_of_mut!((*self.control).fpu_load), 1);
+            }
+        }
+    }
+
+    /// Collects the x87/SSE state a checkpoint asked for, once the guest saved it.
+    fn collect_checkpoint_fpu(&mut self) {
+        // SAFETY: as in `regs` (called at an exit).
+        let saved =
+            unsafe { std::ptr::read_volatile(std::ptr::addr_of!((*self.control).fpu_save)) } == 0;
+        if saved {
+            let kept = self
+                .checkpoint_fpu
+                .get_or_insert_with(|| Box::new([0; 512]));
+            // SAFETY: as above; the guest wrote the area before it handed the turn over
+            // (the futex handover orders it), and touches it no more until it runs.
+            // A plain copy: a volatile read of the array goes byte by byte.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    std::ptr::addr_of!((*self.control).fpu_checkpoint).cast::<u8>(),
+                    kept.as_mut_ptr(),
+                    512,
+                );
+            }
+            self.checkpoint_fpu_pending = false;
+        }
     }
 
     /// The process's id.
@@ -308,6 +351,9 @@ impl ProcessCpu {
         // Any report answers a kick: the process is stopped at an exit either way (a
         // kick still queued is taken later, as a stale one).
         self.kicked = None;
+        if self.checkpoint_fpu_pending {
+            self.collect_checkpoint_fpu();
+        }
         ProcessExit::Exit(exit)
     }
 
@@ -344,18 +390,32 @@ impl ProcessCpu {
         }
     }
 
-    /// Sets in `bitmap` the pages of guest RAM the process wrote since the last look
-    /// (and write-protects them again).
-    pub fn take_written(&self, bitmap: &mut [u64]) -> std::io::Result<()> {
-        match self.pagemap.as_ref() {
-            Some(pagemap) => pagemap
+    /// Sets in `bitmap` the pages of guest RAM the process may have written since the
+    /// last look (see `tracking`). `protect_all`: protect every page again, so that
+    /// the next write of each is seen (instead of keeping the hot ones writable). Only
+    /// between runs (the turn is the VMM's).
+    pub fn take_written(&self, bitmap: &mut [u64], protect_all: bool) -> std::io::Result<()> {
+        let Some(tracker) = self.tracker.as_ref() else {
+            return Err(std::io::Error::other(
+                "the domain does not track its writes",
+            ));
+        };
+        let mut tracker = tracker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // SAFETY: the control page is mapped for this value's life, and the turn is
+        // the VMM's between runs.
+        unsafe { tracker.look(self.control, bitmap, protect_all) }
+    }
+
+    /// What the write tracking did (`None` without `track_writes`).
+    pub fn tracking_stats(&self) -> Option<TrackingStats> {
+        self.tracker.as_ref().map(|tracker| {
+            tracker
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take_written(RAM_START, self.memory_size, bitmap),
-            None => Err(std::io::Error::other(
-                "the domain does not track its writes",
-            )),
-        }
+                .stats()
+        })
     }
 }
 

@@ -1,0 +1,340 @@
+//! The pages a process domain wrote, found without a system call of the VMM: the
+//! tender maps guest RAM read-only, logs each page the guest writes for the first time
+//! in the control page (`ControlPage::written_log`) and makes it writable (see the
+//! tender's `track`). Such a page is *hot*: the VMM reports it as written at every
+//! look (a checkpoint copies it) for a period that adapts to how the page is used, as
+//! the kvm substrate's dirty ring does (`dirty_log::ring`), then hands it back in the
+//! control page's `reprotect` list, which the domain applies before it runs again; its
+//! next write is logged again.
+//!
+//! The control page is the domain's to scribble: every page number is checked against
+//! guest RAM (a bogus one is ignored), a log that overflowed or a hand-back that was
+//! not applied makes the VMM report more pages, never fewer. On overflow the VMM
+//! reads the process's writable mappings (`/proc/PID/maps`): the kernel's word on
+//! which pages of guest RAM the process can write.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
+
+use rustc_hash::FxBuildHasher;
+use virtio_seep::abi::process::{
+    ControlPage, PageRange, RAM_START, REPROTECT_LEN, WRITTEN_LOG_LEN,
+};
+
+/// Looks a page stays writable after its first logged write. Shorter than the kvm
+/// substrate's 32: a write fault costs less here (a signal, an `mprotect` and a
+/// `sigreturn`: about 3.5 us, against 6 to 7 us for a VM's), and a server's pages
+/// written once (VFS's under fcopy: a few per request) would otherwise be copied at
+/// 32 checkpoints each. Under fcopy-1k, 8 cost VFS the fewest copies and faults of
+/// 2, 8 and 32 (copies at 0.16 us, faults at 3.5 us: 6.0 ms against 7.0 and 7.8).
+const FIRST_HOT_LOOKS: u32 = 8;
+
+/// The longest a page stays writable without being logged again.
+const MAX_HOT_LOOKS: u32 = 1024;
+
+/// A page written again this soon after it went back should have stayed hot: its
+/// write fault (about 3.5 us here) costs about as much as copying it (about 0.16 us)
+/// at every look for this long.
+const REWRITE_LOOKS: u32 = 20;
+
+/// Cooled pages handed back together: each batch costs the domain an `mprotect` per
+/// range before it runs again.
+const HAND_BACK_BATCH: usize = 16;
+
+/// Looks a cooled page waits at most for its batch to fill.
+const LINGER_LOOKS: u32 = 4;
+
+/// What the tracking of one domain did (tests and benchmarks read it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrackingStats {
+    /// Pages the tender logged (first writes after a protection).
+    pub logged: u64,
+    /// Log entries ignored: not a page of guest RAM.
+    pub bogus: u64,
+    /// Looks at which the log had overflowed (the writable mappings were read).
+    pub overflows: u64,
+    /// Pages handed back (protected again).
+    pub handed_back: u64,
+    /// Hand-backs the domain did not apply (it reported a failure, or left the list):
+    /// their pages were taken as written again.
+    pub hand_backs_refused: u64,
+    /// Pages hot now.
+    pub hot: u64,
+    /// Looks (checkpoints, rollbacks, counts of written pages).
+    pub looks: u64,
+    /// Pages reported as written, over all looks (the pages checkpoints copied).
+    pub reported: u64,
+}
+
+#[derive(Clone, Copy)]
+struct HotPage {
+    page: u32,
+    /// The look from which it has cooled.
+    expiry: u32,
+    period: u32,
+}
+
+#[derive(Clone, Copy)]
+struct History {
+    handed_back_at: u32,
+    period: u32,
+}
+
+/// The VMM's side of one process domain's write tracking.
+pub(super) struct WriteTracker {
+    pid: u32,
+    /// Pages `first_page..end_page` are guest RAM in the process.
+    first_page: u32,
+    end_page: u32,
+    hot: Vec<HotPage>,
+    /// Bit per page: whether it is in `hot`.
+    hot_bits: Vec<u64>,
+    history: HashMap<u32, History, FxBuildHasher>,
+    /// The pages of the last hand-back, until the domain is seen to have applied it.
+    handed_back: Vec<u32>,
+    looks: u32,
+    /// No hot page cools before this look.
+    soonest: u32,
+    stats: TrackingStats,
+}
+
+impl WriteTracker {
+    /// Tracking of process `pid` with `memory_size` bytes of guest RAM, all protected
+    /// (the tender maps it read-only from the start).
+    pub(super) fn new(pid: u32, memory_size: u64) -> WriteTracker {
+        let end_page = u32::try_from(memory_size / 4096).expect("guest RAM below 16 TiB");
+        WriteTracker {
+            pid,
+            first_page: u32::try_from(RAM_START / 4096).expect("small"),
+            end_page,
+            hot: Vec::new(),
+            hot_bits: vec![0; (end_page as usize).div_ceil(64)],
+            history: HashMap::default(),
+            handed_back: Vec::new(),
+            looks: 0,
+            soonest: u32::MAX,
+            stats: TrackingStats::default(),
+        }
+    }
+
+    /// What the tracking did so far.
+    pub(super) fn stats(&self) -> TrackingStats {
+        TrackingStats {
+            hot: self.hot.len() as u64,
+            ..self.stats
+        }
+    }
+
+    /// A look, while the turn is the VMM's: sets in `bitmap` every page the domain may
+    /// have written since the last look (the hot pages, which include the ones logged
+    /// since), and hands back the pages that cooled down (all hot pages with
+    /// `hand_back_all`, so that the next write of each is logged).
+    ///
+    /// # Safety
+    ///
+    /// `control` is the domain's mapped control page and the turn is the VMM's.
+    pub(super) unsafe fn look(
+        &mut self,
+        control: *mut ControlPage,
+        bitmap: &mut [u64],
+        hand_back_all: bool,
+    ) -> std::io::Result<()> {
+        // SAFETY: per the caller; the values are the domain's and checked below.
+        let (logged, overflow, pending, refused) = unsafe {
+            (
+                read_volatile(addr_of!((*control).written_len)),
+                read_volatile(addr_of!((*control).written_overflow)),
+                read_volatile(addr_of!((*control).reprotect_len)),
+                read_volatile(addr_of!((*control).reprotect_failed)),
+            )
+        };
+        self.looks += 1;
+        // The last hand-back is applied before the domain runs again. If it was not
+        // (the domain has not run since, or it failed or scribbled), its pages may
+        // still be writable: hot again.
+        let handed_back = std::mem::take(&mut self.handed_back);
+        if pending != 0 || refused != 0 {
+            self.stats.hand_backs_refused += 1;
+            for page in handed_back {
+                self.heat(page);
+            }
+        }
+        let logged = (logged as usize).min(WRITTEN_LOG_LEN);
+        for index in 0..logged {
+            // SAFETY: per the caller; `index` is inside the log.
+            let page = unsafe { read_volatile(addr_of!((*control).written_log[index])) };
+            if (self.first_page..self.end_page).contains(&page) {
+                self.stats.logged += 1;
+                self.heat(page);
+            } else {
+                self.stats.bogus += 1;
+            }
+        }
+        if overflow != 0 {
+            self.stats.overflows += 1;
+            for page in self.writable_pages()? {
+                self.heat(page);
+            }
+        }
+        // SAFETY: per the caller.
+        unsafe {
+            write_volatile(addr_of_mut!((*control).written_len), 0);
+            write_volatile(addr_of_mut!((*control).written_overflow), 0);
+            write_volatile(addr_of_mut!((*control).reprotect_len), 0);
+            write_volatile(addr_of_mut!((*control).reprotect_failed), 0);
+        }
+        for hot in &self.hot {
+            set(bitmap, hot.page);
+        }
+        self.stats.looks += 1;
+        self.stats.reported += self.hot.len() as u64;
+        // SAFETY: per the caller.
+        unsafe { self.hand_back(control, hand_back_all) };
+        Ok(())
+    }
+
+    /// Makes `page` hot (written now), if it is not already.
+    fn heat(&mut self, page: u32) {
+        let (word, bit) = ((page / 64) as usize, page % 64);
+        let Some(bits) = self.hot_bits.get_mut(word) else {
+            return;
+        };
+        if *bits & (1 << bit) != 0 {
+            return;
+        }
+        *bits |= 1 << bit;
+        let period = match self.history.get(&page) {
+            None => FIRST_HOT_LOOKS,
+            Some(past) if self.looks <= past.handed_back_at + REWRITE_LOOKS => {
+                (past.period * 2).min(MAX_HOT_LOOKS)
+            }
+            Some(past) => (past.period / 2).max(FIRST_HOT_LOOKS),
+        };
+        let expiry = self.looks + period;
+        self.soonest = self.soonest.min(expiry);
+        self.hot.push(HotPage {
+            page,
+            expiry,
+            period,
+        });
+    }
+
+    /// Writes the cooled pages (in ranges) into the control page's `reprotect` list,
+    /// when there are enough of them, or they waited long enough.
+    ///
+    /// # Safety
+    ///
+    /// As [`look`](Self::look).
+    unsafe fn hand_back(&mut self, control: *mut ControlPage, all: bool) {
+        let looks = self.looks;
+        if !all && looks < self.soonest {
+            return;
+        }
+        let cooled = |hot: &HotPage| all || hot.expiry <= looks;
+        let count = self.hot.iter().filter(|hot| cooled(hot)).count();
+        let overdue = self
+            .hot
+            .iter()
+            .any(|hot| hot.expiry + LINGER_LOOKS <= looks);
+        if count == 0 || !(all || count >= HAND_BACK_BATCH || overdue) {
+            return;
+        }
+        let mut going: Vec<HotPage> = Vec::with_capacity(count);
+        self.hot.retain(|hot| {
+            if cooled(hot) {
+                going.push(*hot);
+                false
+            } else {
+                true
+            }
+        });
+        going.sort_unstable_by_key(|hot| hot.page);
+        let mut ranges: Vec<PageRange> = Vec::new();
+        let mut kept = Vec::new();
+        for hot in going {
+            let full = ranges.len() == REPROTECT_LEN;
+            match ranges.last_mut() {
+                Some(range) if range.first + range.count == hot.page => range.count += 1,
+                _ if full => {
+                    // No room in the list: hot a while longer.
+                    kept.push(hot);
+                    continue;
+                }
+                _ => ranges.push(PageRange {
+                    first: hot.page,
+                    count: 1,
+                }),
+            }
+            self.hot_bits[(hot.page / 64) as usize] &= !(1 << (hot.page % 64));
+            self.history.insert(
+                hot.page,
+                History {
+                    handed_back_at: looks,
+                    period: hot.period,
+                },
+            );
+            self.handed_back.push(hot.page);
+        }
+        for mut hot in kept {
+            hot.expiry = looks + 1;
+            self.hot.push(hot);
+        }
+        self.soonest = self
+            .hot
+            .iter()
+            .map(|hot| hot.expiry)
+            .min()
+            .unwrap_or(u32::MAX);
+        self.stats.handed_back += self.handed_back.len() as u64;
+        // SAFETY: per the caller; `ranges` fits the list (bounded above).
+        unsafe {
+            for (index, range) in ranges.iter().enumerate() {
+                write_volatile(addr_of_mut!((*control).reprotect[index]), *range);
+            }
+            write_volatile(
+                addr_of_mut!((*control).reprotect_len),
+                u32::try_from(ranges.len()).expect("at most REPROTECT_LEN"),
+            );
+        }
+    }
+
+    /// Every page of guest RAM the process can write now, from its mappings: the
+    /// fallback when the log overflowed.
+    fn writable_pages(&self) -> std::io::Result<Vec<u32>> {
+        let maps = std::fs::File::open(format!("/proc/{}/maps", self.pid))?;
+        let mut pages = Vec::new();
+        let ram = u64::from(self.first_page) * 4096..u64::from(self.end_page) * 4096;
+        for line in BufReader::new(maps).lines() {
+            let line = line?;
+            let Some((range, perms)) = line.split_once(' ') else {
+                continue;
+            };
+            if perms.as_bytes().get(1) != Some(&b'w') {
+                continue;
+            }
+            let Some((start, end)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            else {
+                continue;
+            };
+            let (start, end) = (start.max(ram.start), end.min(ram.end));
+            let mut page = start / 4096;
+            while page * 4096 < end {
+                pages.push(u32::try_from(page).expect("inside guest RAM"));
+                page += 1;
+            }
+        }
+        Ok(pages)
+    }
+}
+
+/// Sets bit `page` of `bitmap` (ignored beyond it).
+fn set(bitmap: &mut [u64], page: u32) {
+    if let Some(word) = bitmap.get_mut((page / 64) as usize) {
+        *word |= 1 << (page % 64);
+    }
+}
