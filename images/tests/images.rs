@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 63] = [
+const NAMES: [&str; 64] = [
     "blk",
     "blk-bad",
     "blk-bench",
