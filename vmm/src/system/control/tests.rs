@@ -20,7 +20,7 @@ fn kills_are_planned_once_for_known_servers() {
         "{\"ok\":true}\n"
     );
     let mid = [When::MidRequest, When::WindowClosed];
-    assert_eq!(hub.take_kill("vfs", &mid), Some(Injection::default()));
+    assert_eq!(hub.take_kill("vfs", &mid), Some(operators_crash()));
     assert_eq!(hub.take_kill("vfs", &mid), None);
     assert_eq!(
         hub.answer(r#"{"cmd":"kill","domain":"vfs","when":"now","kind":"hang"}"#),
@@ -57,7 +57,7 @@ fn a_server_that_has_not_booted_or_served_yet_accepts_a_kill() {
     assert_eq!(status["domains"][0]["state"], UP);
     assert_eq!(status["domains"][0]["requests"], 0);
     let mid = [When::MidRequest, When::WindowClosed];
-    assert_eq!(hub.take_kill("pm", &mid), Some(Injection::default()));
+    assert_eq!(hub.take_kill("pm", &mid), Some(operators_crash()));
     let refused = answer_of(&hub, r#"{"cmd":"kill","domain":"init"}"#);
     assert_eq!(
         refused["error"],
@@ -161,4 +161,12 @@ fn bad_requests_get_an_error_line() {
             .starts_with("bad request: "));
     }
     assert_eq!(hub.take_kill("ds", &[When::MidRequest]), None);
+}
+
+/// What `{"cmd":"kill"}` plans: a crash mid-request, asked by the operator.
+fn operators_crash() -> Injection {
+    Injection {
+        operator: true,
+        ..Injection::default()
+    }
 }
