@@ -107,7 +107,7 @@ pub(super) struct Recovery {
     /// crash is not.
     sabotaged: bool,
     /// A hang or a broken stack aimed at the domain while it waited for a message: it
-    /// strikes right after the next message is delivered, after that boundary's
+    /// strikes right after the next request is delivered, after that boundary's
     /// checkpoint, as a mid-request one does. Written into the domain at once, it
     /// would strike only then anyway, and the checkpoint at that delivery would keep
     /// it: every rollback would restore it, and the server would fault at every
@@ -286,8 +286,13 @@ impl Recovery {
                 }
             }
         }
-        if let Some(injection) = self.deferred_sabotage.take() {
-            kill = kill.or(Some(injection));
+        // Like a mid-request one, at a request: never while the server handles a
+        // one-way message (a hang struck at the delivery of one, then its replay after
+        // the rollback, was seen to make PM's runtime panic in a kill storm).
+        if is_request {
+            if let Some(injection) = self.deferred_sabotage.take() {
+                kill = kill.or(Some(injection));
+            }
         }
         self.answered_and_running = None;
         let mut pages = None;
