@@ -72,28 +72,35 @@ fn scribbling_over_the_control_page_harms_only_the_scribbler() {
     );
 }
 
-#[test]
-fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
-    let host = kvm();
+/// A process domain called `name` running `image`, with checkpoints, stopped at its
+/// first Nop.
+fn at_first_nop(host: &ankh_vmm::KvmHost, name: &str, image: &str) -> ankh_vmm::Domain {
     let config = DomainConfig {
         substrate: Substrate::Process,
         dirty_log: true,
-        ..DomainConfig::named("victim")
+        ..DomainConfig::named(name)
     };
     let mut domain = ankh_vmm::Domain::create(
-        &host,
+        host,
         &config,
-        &ankh_tests::image("nop-loop"),
+        &ankh_tests::image(image),
         Box::new(ankh_vmm::console::CapturedConsole::default()),
     )
     .expect("creating the domain");
-    // Mid-run: stopped at its first Nop, the process is killed by someone else.
     assert_eq!(
         domain
             .run_until(|call| call == virtio_seep::abi::hypercall::Hypercall::Nop)
             .unwrap(),
         None
     );
+    domain
+}
+
+#[test]
+fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
+    let host = kvm();
+    // Mid-run: stopped at its first Nop, the process is killed by someone else.
+    let mut domain = at_first_nop(&host, "victim", "nop-loop");
     domain.checkpoint().unwrap();
     let pid = domain.process_id().expect("a process domain has a process");
     // SAFETY: `pid` is the domain's process, a child of this test process (not yet
@@ -114,26 +121,9 @@ fn a_process_domain_killed_from_outside_is_a_typed_fault_of_that_domain() {
 #[test]
 fn a_scribbled_write_log_and_hand_back_list_harm_only_the_scribbler() {
     let host = kvm();
-    let config = DomainConfig {
-        substrate: Substrate::Process,
-        dirty_log: true,
-        ..DomainConfig::named("scribble")
-    };
-    let mut domain = ankh_vmm::Domain::create(
-        &host,
-        &config,
-        &ankh_tests::image("syscall-probe"),
-        Box::new(ankh_vmm::console::CapturedConsole::default()),
-    )
-    .expect("creating the domain");
     // It overwrites the whole control page (the write log, its length and overflow
     // flag, the hand-back list) with garbage, then makes its Nop through the page.
-    assert_eq!(
-        domain
-            .run_until(|call| call == virtio_seep::abi::hypercall::Hypercall::Nop)
-            .unwrap(),
-        None
-    );
+    let mut domain = at_first_nop(&host, "scribble", "syscall-probe");
     // The VMM reads the log as guest input: the page numbers outside guest RAM are
     // ignored, the overflow makes it read the writable mappings, and the checkpoint
     // and a rollback to it go through.

@@ -205,10 +205,7 @@ fn hoard<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         }
     };
     let held = children.len();
-    for &pid in &children {
-        os.kill(pid).map_err(|e| ("kill", e))?;
-        os.wait(pid).map_err(|e| ("wait", e))?;
-    }
+    end_helpers(os, &children, [])?;
     if refusal != EAGAIN {
         return Err(("refusal", refusal));
     }
@@ -220,6 +217,22 @@ fn hoard<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         ));
     }
     Ok(u64::try_from(held).unwrap_or(u64::MAX))
+}
+
+/// Kills and collects an attack's helpers, then closes its descriptors.
+fn end_helpers<C: Channel, const N: usize>(
+    os: &mut Os<C>,
+    helpers: &[u32],
+    fds: [i32; N],
+) -> Result<(), Failure> {
+    for &pid in helpers {
+        os.kill(pid).map_err(|e| ("kill", e))?;
+        os.wait(pid).map_err(|e| ("wait", e))?;
+    }
+    for fd in fds {
+        os.close(fd).map_err(|e| ("close", e))?;
+    }
+    Ok(())
 }
 
 /// The `files` attack; the helpers it took to be refused.
@@ -241,13 +254,7 @@ fn files<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         refusal = i32::from(byte[0]);
     }
     let needed = hogs.len();
-    for pid in hogs {
-        os.kill(pid).map_err(|e| ("kill", e))?;
-        os.wait(pid).map_err(|e| ("wait", e))?;
-    }
-    for fd in [ready_r, ready_w, block_r, block_w] {
-        os.close(fd).map_err(|e| ("close", e))?;
-    }
+    end_helpers(os, &hogs, [ready_r, ready_w, block_r, block_w])?;
     if refusal != ENFILE {
         return Err(("refusal", refusal));
     }
@@ -303,13 +310,7 @@ fn memory<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         held += mapped;
         short = mapped < PROCESS_LIMIT;
     }
-    for pid in helpers {
-        os.kill(pid).map_err(|e| ("kill", e))?;
-        os.wait(pid).map_err(|e| ("wait", e))?;
-    }
-    for fd in [ready_r, ready_w, block_r, block_w] {
-        os.close(fd).map_err(|e| ("close", e))?;
-    }
+    end_helpers(os, &helpers, [ready_r, ready_w, block_r, block_w])?;
     if held != SESSION_SHARE {
         return Err((
             "held other than the session share (MiB)",
