@@ -205,17 +205,34 @@ impl CompareReport {
         )?;
         writeln!(f, "| workload | exits/op | us/op here | us/op projected | linux us/op | projected / linux |")?;
         writeln!(f, "|---|---:|---:|---:|---:|---:|")?;
+        let mut unprojected = Vec::new();
         for (workload, native) in kvm.workloads.iter().zip(&self.native.workloads) {
             let ops = workload.operations.max(1) as f64;
             let exits = workload.exits as f64 / ops;
             let here = workload.elapsed.as_secs_f64() * 1e6 / ops;
-            let projected = (here - exits * saved_per_exit).max(0.0);
             let linux = 1e6 / native.per_second();
+            let Some(projected) = project(here, exits, saved_per_exit) else {
+                unprojected.push(workload.name.as_str());
+                writeln!(
+                    f,
+                    "| {} | {exits:.1} | {here:.1} | - | {linux:.2} | - |",
+                    workload.name
+                )?;
+                continue;
+            };
             writeln!(
                 f,
                 "| {} | {exits:.1} | {here:.1} | {projected:.1} | {linux:.2} | {:.1}x |",
                 workload.name,
                 projected / linux
+            )?;
+        }
+        if !unprojected.is_empty() {
+            writeln!(
+                f,
+                "\nNot projected: {} (its exits took less than the nop-loop's measured exit in \
+                 this run, so subtracting that cost would leave nothing).",
+                unprojected.join(", ")
             )?;
         }
         Ok(())
@@ -402,4 +419,13 @@ impl CompareReport {
         }
         Ok(())
     }
+}
+
+/// The time per operation on bare metal: `here` (us) minus `exits` per operation times
+/// what each would save (`saved_per_exit`, us). `None` when nothing would be left: the
+/// workload's exits cost less here than the exit measured on its own, so the
+/// projection does not apply.
+pub(super) fn project(here: f64, exits: f64, saved_per_exit: f64) -> Option<f64> {
+    let projected = here - exits * saved_per_exit;
+    (projected > 0.0).then_some(projected)
 }
