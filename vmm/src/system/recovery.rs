@@ -233,6 +233,11 @@ impl Recovery {
         self.window.request().is_none()
     }
 
+    /// Whether the domain has a request in hand (not a one-way message).
+    pub(super) fn serving_a_request(&self) -> bool {
+        self.window.state().answerable().is_some()
+    }
+
     /// Whether the domain takes checkpoints (the policy has a recovery window).
     pub(super) fn checkpoints(&self) -> bool {
         has_window(self.policy)

@@ -328,13 +328,19 @@ impl Worker<'_> {
             // the checkpoint taken there is exact), or, for `now`, also in a call made
             // for the request in hand. Not in a call made while handling a one-way
             // message: there is no request to roll back to the start of.
-            let strikes = |(id, injection): &(DomainId, Injection)| {
-                let idle = idle(id);
-                match state.router.activity(*id) {
-                    Activity::Waiting(Wait::Receive { from: None }) => idle,
-                    Activity::Waiting(Wait::Reply { .. }) => injection.when == When::Now && !idle,
-                    _ => false,
+            let serving_a_request = |id: &DomainId| {
+                slots
+                    .get(id)
+                    .and_then(|slot| slot.recovery.as_ref())
+                    .is_some_and(Recovery::serving_a_request)
+            };
+            let strikes = |(id, injection): &(DomainId, Injection)| match state.router.activity(*id)
+            {
+                Activity::Waiting(Wait::Receive { from: None }) => idle(id),
+                Activity::Waiting(Wait::Reply { .. }) => {
+                    injection.when == When::Now && serving_a_request(id)
                 }
+                _ => false,
             };
             if let Some(at) = self.thread.pending.iter().position(strikes) {
                 let (id, injection) = self.thread.pending.remove(at);
