@@ -9,7 +9,7 @@ use ankh_ulib::{Channel, Fd, Os};
 use crate::paths::{pipe_child, SUBSCRIBE_ACK, SUBSCRIBE_PREFIX};
 
 /// The argument `index` as a descriptor.
-fn fd_arg(args: &[u64], index: usize) -> Option<Fd> {
+pub(crate) fn fd_arg(args: &[u64], index: usize) -> Option<Fd> {
     args.get(index).and_then(|&value| Fd::try_from(value).ok())
 }
 

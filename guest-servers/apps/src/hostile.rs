@@ -39,8 +39,9 @@ use ankh_proto::mm::{PROCESS_LIMIT, SESSION_SHARE, SYSTEM_BUDGET};
 use ankh_proto::pm::{PROC_MAX, SESSION_PROCS_MAX};
 use ankh_proto::vfs::{IO_MAX, NFILE, OPEN_MAX, SESSION_NFILE};
 use ankh_ulib::num::push_dec;
-use ankh_ulib::{Channel, Os};
+use ankh_ulib::{Channel, Fd, Os, Pid};
 
+use crate::helpers::fd_arg;
 use crate::out::{Out, Text};
 use crate::paths::{CHILD_EXIT3, CHILD_HOG, CHILD_SLEEP};
 
@@ -222,8 +223,8 @@ fn hoard<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
 /// Kills and collects an attack's helpers, then closes its descriptors.
 fn end_helpers<C: Channel, const N: usize>(
     os: &mut Os<C>,
-    helpers: &[u32],
-    fds: [i32; N],
+    helpers: &[Pid],
+    fds: [Fd; N],
 ) -> Result<(), Failure> {
     for &pid in helpers {
         os.kill(pid).map_err(|e| ("kill", e))?;
@@ -235,12 +236,20 @@ fn end_helpers<C: Channel, const N: usize>(
     Ok(())
 }
 
-/// The `files` attack; the helpers it took to be refused.
-fn files<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+/// Two pipes for an attack's helpers, their ends passed to them as arguments: they
+/// report on the first (`ready`) and block reading the second (`block`), whose
+/// writers never write. Returns `[ready_r, ready_w, block_r, block_w]`.
+fn helper_pipes<C: Channel>(os: &mut Os<C>) -> Result<[Fd; 4], Failure> {
     let (ready_r, ready_w) = os.pipe().map_err(|e| ("pipe", e))?;
     let (block_r, block_w) = os.pipe().map_err(|e| ("pipe", e))?;
     let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
     os.pass_args(&args).map_err(|e| ("pass args", e))?;
+    Ok([ready_r, ready_w, block_r, block_w])
+}
+
+/// The `files` attack; the helpers it took to be refused.
+fn files<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let [ready_r, ready_w, block_r, block_w] = helper_pipes(os)?;
     let mut hogs = Vec::new();
     let mut refusal = 0;
     // Enough helpers to fill the whole table, should the share not hold.
@@ -267,18 +276,16 @@ fn files<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     Ok(u64::try_from(needed).unwrap_or(u64::MAX))
 }
 
-/// Maps 1 MiB regions until MM refuses; the bytes mapped, and the refusal.
-fn map_until_refused<C: Channel>(os: &mut Os<C>) -> (u64, Errno) {
+/// Maps 1 MiB regions until MM refuses (or past its whole budget); the bytes mapped.
+fn map_until_refused<C: Channel>(os: &mut Os<C>) -> u64 {
     let mut mapped = 0;
-    loop {
+    while mapped <= SYSTEM_BUDGET {
         match os.map(MIB) {
             Ok(region) => mapped += region.len,
-            Err(errno) => return (mapped, errno),
-        }
-        if mapped > SYSTEM_BUDGET {
-            return (mapped, 0);
+            Err(_) => break,
         }
     }
+    mapped
 }
 
 /// A mebibyte.
@@ -286,11 +293,8 @@ const MIB: u64 = 1 << 20;
 
 /// The `memory` attack; the bytes its session held when MM refused.
 fn memory<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
-    let (ready_r, ready_w) = os.pipe().map_err(|e| ("pipe", e))?;
-    let (block_r, block_w) = os.pipe().map_err(|e| ("pipe", e))?;
-    let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
-    os.pass_args(&args).map_err(|e| ("pass args", e))?;
-    let (mut held, _) = map_until_refused(os);
+    let [ready_r, ready_w, block_r, block_w] = helper_pipes(os)?;
+    let mut held = map_until_refused(os);
     let mut helpers = Vec::new();
     // Enough helpers to take the whole budget, should the share not hold.
     let mut short = false;
@@ -324,18 +328,12 @@ fn memory<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
 /// its parent's pipe and blocks until killed.
 fn memory_child<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     let args = os.parent_args().map_err(|e| ("parent args", e))?;
-    let fd = |index: usize| {
-        args.get(index)
-            .and_then(|&v| i32::try_from(v).ok())
-            .ok_or(("args", EINVAL))
-    };
+    let fd = |index| fd_arg(&args, index).ok_or(("args", EINVAL));
     let (ready, block) = (fd(0)?, fd(1)?);
-    let (mapped, _) = map_until_refused(os);
-    let mut report = mapped.to_le_bytes().to_vec();
-    while !report.is_empty() {
-        let n = os.write(ready, &report).map_err(|e| ("write", e))?;
-        report.drain(..n.min(report.len()));
-    }
+    let mapped = map_until_refused(os);
+    // ulib's write sends the rest of a short pipe write until all of it is in.
+    os.write(ready, &mapped.to_le_bytes())
+        .map_err(|e| ("write", e))?;
     let _ = os.read(block, &mut [0u8; 1]);
     Err(("woken", 0))
 }

@@ -22,6 +22,7 @@
 //!   protected with `KVM_CLEAR_DIRTY_LOG`;
 //! - plain `KVM_GET_DIRTY_LOG` otherwise (every page is protected again at each look).
 
+pub(crate) mod hot_periods;
 mod ring;
 
 use std::collections::HashMap;

@@ -14,7 +14,8 @@
 //! much as copying a page at [`REWRITE_LOOKS`] looks. Each page starts with
 //! [`FIRST_HOT_LOOKS`]; a page written again within `REWRITE_LOOKS` after it went back
 //! was given back too early (keeping it would have been cheaper), and its period
-//! doubles, up to [`MAX_HOT_LOOKS`]; one that stays away longer halves it again.
+//! doubles, up to `hot_periods::MAX_HOT_LOOKS`; one that stays away longer halves it
+//! again (`hot_periods`, shared with the process substrate).
 //!
 //! Cooled entries go back in batches ([`RESET_BATCH`]: each reset flushes the guest's
 //! TLB), or when the oldest waited [`LINGER_LOOKS`]. KVM takes entries back in ring
@@ -25,7 +26,7 @@
 //! handed back a server's always-written pages each time one page cooled behind them:
 //! under fcopy-1k VFS re-trapped its nine hottest pages every 45 checkpoints.)
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -33,13 +34,11 @@ use kvm_bindings::{kvm_dirty_gfn, KVM_DIRTY_LOG_PAGE_OFFSET};
 use kvm_ioctls::VcpuFd;
 use vmm_sys_util::errno;
 
+use super::hot_periods::HotPeriods;
 use super::set;
 
 /// Looks a page stays writable after its first logged write.
 pub const FIRST_HOT_LOOKS: u32 = 32;
-
-/// The longest a page stays writable without being logged again.
-pub const MAX_HOT_LOOKS: u32 = 1024;
 
 /// A page written again this soon after it went back should have stayed hot: a trap
 /// (7-10 us on these hosts) costs about as much as copying the page (150-250 ns) at
@@ -79,15 +78,6 @@ struct HotEntry {
     period: u32,
 }
 
-/// What is known of a page that was handed back.
-#[derive(Clone, Copy, Debug)]
-struct PageHistory {
-    /// Its hot period when it went back.
-    period: u32,
-    /// The look at which it went back.
-    handed_back: u64,
-}
-
 /// A vCPU's dirty ring, mapped from its fd, with the hot entries not yet handed back.
 #[derive(Debug)]
 pub struct Ring {
@@ -104,7 +94,7 @@ pub struct Ring {
     /// logged, and every look reports them until a reset succeeds.
     unprotected: Vec<u64>,
     /// Pages that went back, for their next period.
-    history: HashMap<u64, PageHistory>,
+    periods: HotPeriods,
     looks: u64,
     /// Copies spent on cooled entries held behind hot ones since none were (in pages
     /// times looks).
@@ -155,7 +145,7 @@ impl Ring {
             hot: VecDeque::new(),
             pending: Vec::new(),
             unprotected: Vec::new(),
-            history: HashMap::new(),
+            periods: HotPeriods::new(FIRST_HOT_LOOKS, REWRITE_LOOKS),
             looks: 0,
             held_copies: 0,
             soonest: u64::MAX,
@@ -203,13 +193,7 @@ impl Ring {
 
     /// The hot period of `page`, written again now.
     fn period_of(&self, page: u64) -> u32 {
-        match self.history.get(&page) {
-            None => FIRST_HOT_LOOKS,
-            Some(past) if self.looks <= past.handed_back + REWRITE_LOOKS => {
-                (past.period * 2).min(MAX_HOT_LOOKS)
-            }
-            Some(past) => (past.period / 2).max(FIRST_HOT_LOOKS),
-        }
+        self.periods.period_of(page, self.looks)
     }
 
     /// A look: sets in `bitmap` the page of every hot entry (which includes every page
@@ -304,13 +288,7 @@ impl Ring {
     fn give_back(&mut self, entry: HotEntry) {
         self.flags(entry.index).store(GFN_RESET, Ordering::Release);
         self.unprotected.push(entry.page);
-        self.history.insert(
-            entry.page,
-            PageHistory {
-                period: entry.period,
-                handed_back: self.looks,
-            },
-        );
+        self.periods.went_back(entry.page, self.looks, entry.period);
     }
 
     /// Hands every hot entry back; their pages are reported at the next look.

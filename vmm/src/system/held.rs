@@ -28,13 +28,8 @@ pub(super) const HELD_PER_REQUEST: usize = 8;
 /// A kernel call carried out once the caller's state is exposed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Effect {
-    /// Stop process `target` at the request of `by`.
-    Kill {
-        /// The domain to stop.
-        target: DomainId,
-        /// The domain that asked.
-        by: DomainId,
-    },
+    /// Stop process `target` (at the request of the caller who holds it).
+    Kill(DomainId),
     /// Let held domain `id` run.
     Start(DomainId),
 }
@@ -89,9 +84,7 @@ impl HeldEffects {
     /// Whether a kill of `target` is held already (a second kill is answered as if
     /// the first had been carried out).
     pub(super) fn kills(&self, target: DomainId) -> bool {
-        self.effects
-            .iter()
-            .any(|e| matches!(e, Effect::Kill { target: t, .. } if *t == target))
+        self.effects.contains(&Effect::Kill(target))
     }
 
     /// The caller's state is exposed: the effects to carry out now, in order. The
@@ -128,13 +121,10 @@ mod tests {
         assert!(held.is_empty());
         held.created(7);
         held.hold(Effect::Start(7));
-        held.hold(Effect::Kill { target: 5, by: 4 });
+        held.hold(Effect::Kill(5));
         assert!(held.is_created_unstarted(7) && held.kills(5));
         assert!(!held.kills(7) && !held.is_created_unstarted(5));
-        assert_eq!(
-            held.release(),
-            [Effect::Start(7), Effect::Kill { target: 5, by: 4 }]
-        );
+        assert_eq!(held.release(), [Effect::Start(7), Effect::Kill(5)]);
         assert!(held.is_empty());
         assert!(
             !held.is_created_unstarted(7),
@@ -150,7 +140,7 @@ mod tests {
         held.created(9);
         held.hold(Effect::Start(9));
         held.hold(Effect::Start(6)); // created in an earlier request
-        held.hold(Effect::Kill { target: 5, by: 4 });
+        held.hold(Effect::Kill(5));
         assert_eq!(
             held.roll_back(),
             Undo {
@@ -169,10 +159,7 @@ mod tests {
             assert!(held.has_room(), "{n}");
             match n % 2 {
                 0 => held.created(u32::try_from(n).unwrap() + 10),
-                _ => held.hold(Effect::Kill {
-                    target: u32::try_from(n).unwrap() + 10,
-                    by: 4,
-                }),
+                _ => held.hold(Effect::Kill(u32::try_from(n).unwrap() + 10)),
             }
         }
         assert!(!held.has_room());

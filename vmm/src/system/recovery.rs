@@ -78,11 +78,10 @@ pub(super) struct Recovery {
     /// The one-way message in hand, kept until the next message boundary so that a
     /// fault while handling it can replay it once.
     one_way: Option<OneWay>,
-    /// The one-way message requeued after a rollback comes next, and its replay
-    /// counts (a replay after a hot-kill does not).
-    replay_next: bool,
-    /// The one-way message requeued after a rollback comes next (counted or not).
-    replaying: bool,
+    /// The one-way message requeued after a rollback comes next: `Some(counted)`,
+    /// where `counted` says whether it has used up its replay (a replay after a
+    /// hot-kill does not).
+    replay_next: Option<bool>,
     /// The one-way message in hand (or its first run, before a replay) sent
     /// repeatable updates that kept the window open under enhanced
     /// (`opcode::is_repeatable`): only a complete replay makes them consistent, so it
@@ -180,8 +179,7 @@ impl Recovery {
             poisoned: false,
             in_hand: None,
             one_way: None,
-            replay_next: false,
-            replaying: false,
+            replay_next: None,
             repeated_updates: false,
             answered_and_running: None,
             requests: 0,
@@ -290,14 +288,10 @@ impl Recovery {
                     When::Now | When::Idle => site.strike_when_not_running(id, injection),
                 }
             }
-        }
-        // Like a mid-request one, at a request: never while the server handles a
-        // one-way message (a hang struck at the delivery of one, then its replay after
-        // the rollback, was seen to make PM's runtime panic in a kill storm).
-        if is_request {
-            if let Some(injection) = self.deferred_sabotage.take() {
-                kill = kill.or(Some(injection));
-            }
+            // Like a mid-request one, at a request: never while the server handles a
+            // one-way message (a hang struck at the delivery of one, then its replay
+            // after the rollback, was seen to make PM's runtime panic in a kill storm).
+            kill = kill.or(self.deferred_sabotage.take());
         }
         self.answered_and_running = None;
         let mut pages = None;
@@ -330,9 +324,10 @@ impl Recovery {
             };
             self.window.on_request_delivered(request);
             self.in_hand = is_request.then(|| fingerprint(message));
-            let replayed = std::mem::take(&mut self.replay_next);
+            let replay = self.replay_next.take();
             // A replay inherits what its first run sent.
-            self.repeated_updates &= std::mem::take(&mut self.replaying) && !is_request;
+            self.repeated_updates &= replay.is_some() && !is_request;
+            let replayed = replay.unwrap_or(false);
             self.one_way = (!is_request).then(|| OneWay {
                 message: message.clone(),
                 replayed,
@@ -416,7 +411,7 @@ impl Recovery {
     /// Whether the window of the request in hand is open (a rollback would undo
     /// everything the request did).
     pub(super) fn window_open(&self) -> bool {
-        matches!(self.window.state(), WindowState::Open { .. })
+        self.window.is_open()
     }
 
     /// A hang or a broken stack for the domain, which waits for a message: it strikes
@@ -633,14 +628,12 @@ impl Recovery {
         let (id, window) = (faulted.id, faulted.window);
         let replay = match (window.request(), self.one_way.take()) {
             (Some(ONE_WAY), Some(one_way)) if faulted.injected => {
-                self.replay_next = one_way.replayed;
-                self.replaying = true;
+                self.replay_next = Some(one_way.replayed);
                 note = Some("the one-way message in hand is replayed (a hot-kill)".to_owned());
                 Some(one_way.message)
             }
             (Some(ONE_WAY), Some(one_way)) if !one_way.replayed => {
-                self.replay_next = true;
-                self.replaying = true;
+                self.replay_next = Some(true);
                 note = Some("the one-way message in hand is replayed once".to_owned());
                 Some(one_way.message)
             }
@@ -670,8 +663,7 @@ impl Recovery {
         self.snapshot = None;
         self.poisoned = false;
         self.one_way = None;
-        self.replay_next = false;
-        self.replaying = false;
+        self.replay_next = None;
         self.repeated_updates = false;
         self.answered_and_running = None;
         site.restarted(id);

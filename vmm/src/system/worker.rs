@@ -19,7 +19,7 @@ use super::held::HeldEffects;
 use super::injection::{Injection, Kind, When};
 use super::kernel;
 use super::process_manager::{self, ExitCause};
-use super::recovery::Recovery;
+use super::recovery::{Recovery, RecoverySite};
 use super::scheduler::{Shared, State, Turns};
 use super::{
     CheckpointCount, DomainEnd, HostFailure, IpcTrace, Resumption, SystemOptions, SystemStop,
@@ -360,17 +360,13 @@ impl Worker<'_> {
     /// checkpointed where it stands; then it crashes, or runs into its hang or its
     /// broken stack.
     fn inject_now(&mut self, id: DomainId, injection: Injection) {
+        let waits_for_a_message = self.thread.at_request_boundary(id);
         let Some(slot) = self.slots.get_mut(&id) else {
             return;
         };
         if matches!(slot.domain.state(), DomainState::Stopped(_)) {
             return;
         }
-        let waits_for_a_message = matches!(
-            self.lock().router.activity(id),
-            Activity::Waiting(Wait::Receive { from: None })
-        );
-        let slot = self.slots.get_mut(&id).expect("looked up above");
         if let Some(recovery) = slot.recovery.as_mut() {
             if waits_for_a_message && injection.kind != Kind::Crash {
                 // It would run into it only at its next message (see

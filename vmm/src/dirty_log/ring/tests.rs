@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 
 use super::*;
+use crate::dirty_log::hot_periods::MAX_HOT_LOOKS;
 
 /// A ring of `count` entries on the heap, and what KVM does with it: a write to a
 /// protected page publishes an entry and makes the page writable; a reset takes back

@@ -13,14 +13,14 @@
 //! reads the process's writable mappings (`/proc/PID/maps`): the kernel's word on
 //! which pages of guest RAM the process can write.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
 
-use rustc_hash::FxBuildHasher;
 use virtio_seep::abi::process::{
     ControlPage, PageRange, RAM_START, REPROTECT_LEN, WRITTEN_LOG_LEN,
 };
+
+use crate::dirty_log::hot_periods::HotPeriods;
 
 /// Looks a page stays writable after its first logged write. Shorter than the kvm
 /// substrate's 32: a write fault costs less here (a signal, an `mprotect` and a
@@ -30,13 +30,10 @@ use virtio_seep::abi::process::{
 /// 2, 8 and 32 (copies at 0.16 us, faults at 3.5 us: 6.0 ms against 7.0 and 7.8).
 const FIRST_HOT_LOOKS: u32 = 8;
 
-/// The longest a page stays writable without being logged again.
-const MAX_HOT_LOOKS: u32 = 1024;
-
 /// A page written again this soon after it went back should have stayed hot: its
 /// write fault (about 3.5 us here) costs about as much as copying it (about 0.16 us)
 /// at every look for this long.
-const REWRITE_LOOKS: u32 = 20;
+const REWRITE_LOOKS: u64 = 20;
 
 /// Cooled pages handed back together: each batch costs the domain an `mprotect` per
 /// range before it runs again.
@@ -75,12 +72,6 @@ struct HotPage {
     period: u32,
 }
 
-#[derive(Clone, Copy)]
-struct History {
-    handed_back_at: u32,
-    period: u32,
-}
-
 /// The VMM's side of one process domain's write tracking.
 pub(super) struct WriteTracker {
     pid: u32,
@@ -90,7 +81,7 @@ pub(super) struct WriteTracker {
     hot: Vec<HotPage>,
     /// Bit per page: whether it is in `hot`.
     hot_bits: Vec<u64>,
-    history: HashMap<u32, History, FxBuildHasher>,
+    periods: HotPeriods,
     /// The pages of the last hand-back, until the domain is seen to have applied it.
     handed_back: Vec<u32>,
     looks: u32,
@@ -110,7 +101,7 @@ impl WriteTracker {
             end_page,
             hot: Vec::new(),
             hot_bits: vec![0; (end_page as usize).div_ceil(64)],
-            history: HashMap::default(),
+            periods: HotPeriods::new(FIRST_HOT_LOOKS, REWRITE_LOOKS),
             handed_back: Vec::new(),
             looks: 0,
             soonest: u32::MAX,
@@ -204,13 +195,9 @@ impl WriteTracker {
             return;
         }
         *bits |= 1 << bit;
-        let period = match self.history.get(&page) {
-            None => FIRST_HOT_LOOKS,
-            Some(past) if self.looks <= past.handed_back_at + REWRITE_LOOKS => {
-                (past.period * 2).min(MAX_HOT_LOOKS)
-            }
-            Some(past) => (past.period / 2).max(FIRST_HOT_LOOKS),
-        };
+        let period = self
+            .periods
+            .period_of(u64::from(page), u64::from(self.looks));
         let expiry = self.looks + period;
         self.soonest = self.soonest.min(expiry);
         self.hot.push(HotPage {
@@ -267,13 +254,8 @@ impl WriteTracker {
                 }),
             }
             self.hot_bits[(hot.page / 64) as usize] &= !(1 << (hot.page % 64));
-            self.history.insert(
-                hot.page,
-                History {
-                    handed_back_at: looks,
-                    period: hot.period,
-                },
-            );
+            self.periods
+                .went_back(u64::from(hot.page), u64::from(looks), hot.period);
             self.handed_back.push(hot.page);
         }
         for mut hot in kept {

@@ -72,7 +72,7 @@ impl Worker<'_> {
         }
         for effect in held.release() {
             match effect {
-                Effect::Kill { target, by } => self.perform_kill(by, target),
+                Effect::Kill(target) => self.perform_kill(id, target),
                 Effect::Start(child) => {
                     let index = self.thread.index;
                     self.lock().turns.push_back(index, child);

@@ -152,9 +152,7 @@ impl KernelSite for Worker<'_> {
     fn kill(&mut self, caller: DomainId, target: DomainId) -> Result<(), Errno> {
         self.check_kill(caller, target)?;
         match self.holding == Some(caller) {
-            true => self
-                .held_for(caller)
-                .hold(Effect::Kill { target, by: caller }),
+            true => self.held_for(caller).hold(Effect::Kill(target)),
             false => self.perform_kill(caller, target),
         }
         Ok(())
