@@ -139,8 +139,8 @@ impl DiskImage {
     }
 
     /// A fresh copy of the built-in root file system in the temporary directory. It is
-    /// unlinked at once and reached through `/proc/<pid>/fd/<n>`, so nothing is left
-    /// behind even when the run is killed.
+    /// unlinked before it is written and reached through `/proc/<pid>/fd/<n>`, so
+    /// nothing is left behind even when the run is killed while making it.
     pub fn temporary() -> Result<DiskImage, DiskImageError> {
         let file_path = std::env::temp_dir().join(format!(
             "ankh-disk-{}-{}.img",
@@ -149,7 +149,6 @@ impl DiskImage {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos())
         ));
-        write_builtin(&file_path)?;
         let io = |source| DiskImageError::Io {
             path: file_path.clone(),
             source,
@@ -157,9 +156,11 @@ impl DiskImage {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .create_new(true)
             .open(&file_path)
             .map_err(io)?;
         std::fs::remove_file(&file_path).map_err(io)?;
+        fill_builtin(&file, &file_path)?;
         let path = PathBuf::from(format!(
             "/proc/{}/fd/{}",
             std::process::id(),
@@ -305,15 +306,24 @@ fn read_entry(fs: &mut Ext2Fs, disk: &mut FileDisk, path: &str) -> Result<Entry,
 /// Writes the built-in root file system image to a new file at `path` (sparse: only
 /// the blocks that hold data are written).
 fn write_builtin(path: &Path) -> Result<(), DiskImageError> {
-    let io = |source| DiskImageError::Io {
-        path: path.to_owned(),
-        source,
-    };
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
-        .map_err(io)?;
+        .map_err(|source| DiskImageError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    fill_builtin(&file, path)
+}
+
+/// Writes the built-in root file system into the empty `file` (named `path` in errors)
+/// and makes it durable.
+fn fill_builtin(file: &File, path: &Path) -> Result<(), DiskImageError> {
+    let io = |source| DiskImageError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut result = Ok(());
     let size = ankh_ext2::unsparse_into(ankh_images::root_disk(), |offset, data| {
         if result.is_ok() {

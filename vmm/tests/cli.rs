@@ -93,8 +93,8 @@ fn a_disk_in_a_missing_directory_and_an_empty_benchmark_are_user_mistakes() {
 
 #[test]
 fn bad_input_gets_one_line_and_status_2() {
-    let dir = std::env::temp_dir().join(format!("ankh-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("cli");
+    let dir = &test_dir.0;
     let config = dir.join("broken.toml");
     std::fs::write(
         &config,
@@ -200,8 +200,8 @@ fn demo_says_when_the_system_did_not_survive() {
 fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() {
     use std::time::{Duration, Instant};
 
-    let dir = std::env::temp_dir().join(format!("ankh-ctl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("ctl");
+    let dir = &test_dir.0;
     let socket = dir.join("control.sock");
     let socket = socket.to_str().unwrap();
     let mut system = Command::new(env!("CARGO_BIN_EXE_ankh"))
@@ -263,7 +263,6 @@ fn ctl_kills_an_idle_server_of_a_running_system_and_status_shows_the_recovery() 
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is `ankh up --control"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A temporary directory of this test process, removed at the end.
@@ -374,8 +373,8 @@ fn up_removes_its_control_socket_on_every_exit() {
 
 #[test]
 fn a_bad_disk_gets_one_line_and_status_2() {
-    let dir = std::env::temp_dir().join(format!("ankh-disk-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("disk");
+    let dir = &test_dir.0;
     let garbage = dir.join("garbage.img");
     std::fs::write(&garbage, vec![0x5a; 1 << 20]).unwrap();
     let (status, _, stderr) = ankh(&["up", "--disk", garbage.to_str().unwrap()]);
@@ -391,13 +390,12 @@ fn a_bad_disk_gets_one_line_and_status_2() {
     ]);
     assert_eq!(status, 2, "{stderr}");
     assert!(stderr.contains("no domain with disk = true"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn up_disk_keeps_files_across_runs() {
-    let dir = std::env::temp_dir().join(format!("ankh-keep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("keep");
+    let dir = &test_dir.0;
     let image = dir.join("disk.img");
     let image = image.to_str().unwrap();
     let (status, stdout, _) = ankh(&["up", "--disk", image, "--run", "disk-writer"]);
@@ -415,7 +413,6 @@ fn up_disk_keeps_files_across_runs() {
         stdout.contains("[disk-check] ok /data/f23 1000000"),
         "{stdout}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `e2fsck -fn IMAGE`: whether it found the image clean, and what it printed.
@@ -469,8 +466,8 @@ impl ankh_ext2::BlockDevice for StopsMidSync {
 fn disk_check_replays_a_sync_cut_short_and_says_so() {
     use ankh_proto::vfs::{O_CREAT, O_WRONLY};
 
-    let dir = std::env::temp_dir().join(format!("ankh-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("check");
+    let dir = &test_dir.0;
     let path = dir.join("disk.img");
     ankh_vmm::disk_image::DiskImage::persistent(&path).unwrap();
     let mut disk = StopsMidSync {
@@ -513,13 +510,12 @@ fn disk_check_replays_a_sync_cut_short_and_says_so() {
     let (status, stdout, _) = ankh(&["disk", "check", image]);
     assert_eq!(status, 0, "{stdout}");
     assert!(stdout.contains("journal: nothing to replay"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn disk_check_of_a_missing_or_foreign_file_is_one_line_and_status_2() {
-    let dir = std::env::temp_dir().join(format!("ankh-check-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let test_dir = TestDir::new("check-bad");
+    let dir = &test_dir.0;
     let missing = dir.join("missing.img");
     let (status, stdout, stderr) = ankh(&["disk", "check", missing.to_str().unwrap()]);
     assert_eq!(status, 2, "{stderr}");
@@ -543,7 +539,6 @@ fn disk_check_of_a_missing_or_foreign_file_is_one_line_and_status_2() {
         stderr.contains("not an ext2 file system made by Ankh"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -568,8 +563,8 @@ fn a_reader_that_went_away_is_a_normal_end() {
 /// the process substrate (the two whose profile takes seconds; all five take minutes).
 #[test]
 fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
-    let dir = std::env::temp_dir().join(format!("ankh-cli-campaign-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let test_dir = TestDir::new("cli-campaign");
+    let dir = test_dir.0.join("out");
     let out = dir.to_str().expect("a UTF-8 path");
     // A process-substrate campaign of MM and blk into `out`, with `plan`.
     let run = |plan: &[&str]| {
@@ -650,5 +645,4 @@ fn a_small_campaign_on_the_process_substrate_runs_reports_and_replays() {
     // other domains' timing may differ; where the fault fired does not).
     let hits = |s: &str| s.split("hits ").nth(1).map(str::to_owned);
     assert_eq!(hits(recorded), hits(replayed), "{summary}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
