@@ -14,16 +14,22 @@ on_both_substrates!(
     a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table,
     helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table,
     helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget,
+    a_program_that_fills_the_disk_stops_at_its_session_s_share_of_it,
 );
 
+/// Bytes of the built-in root disk every run gets a copy of (`images/build.rs`).
+const ROOT_DISK_BYTES: u64 = 64 << 20;
+
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
-/// reports `ok`, the suite has no failure and every server still serves.
-fn beside_the_suite(attacks: &[&str]) {
+/// reports `ok`, the suite has no failure and every server still serves. Returns the
+/// figure each attack reported, in order.
+fn beside_the_suite(attacks: &[&str]) -> Vec<u64> {
     let mut jobs: Vec<String> = attacks.iter().map(|a| format!("hostile {a}")).collect();
     jobs.push("suite".to_string());
     let jobs: Vec<&str> = jobs.iter().map(String::as_str).collect();
     let ran = run_os(&jobs);
     let hostile = ran.lines_of("hostile");
+    let mut figures = Vec::new();
     for attack in attacks {
         let prefix = format!("hostile: {attack} ");
         let line = hostile
@@ -35,6 +41,7 @@ fn beside_the_suite(attacks: &[&str]) {
             line.starts_with(&format!("{prefix}ok ")),
             "{attack} was not contained: {line} (every failure: {failures:?})"
         );
+        figures.push(line[prefix.len() + 3..].trim().parse().expect("a figure"));
     }
     let (passed, failed) = suite_result(&ran.lines_of("suite"));
     assert_eq!(failed, 0, "{:?}", ran.lines_of("suite"));
@@ -48,6 +55,7 @@ fn beside_the_suite(attacks: &[&str]) {
         "init: {:?}",
         ran.end("init")
     );
+    figures
 }
 
 fn a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them(_: Substrate) {
@@ -72,4 +80,15 @@ fn helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table(
 
 fn helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget(_: Substrate) {
     beside_the_suite(&["memory"]);
+}
+
+fn a_program_that_fills_the_disk_stops_at_its_session_s_share_of_it(_: Substrate) {
+    let written = beside_the_suite(&["disk"])[0];
+    // Refused at half the disk (less the blocks that map the file's data), not when
+    // the disk was full (the root file system takes only a few MiB of it).
+    let share = ROOT_DISK_BYTES / ankh_proto::vfs::SESSION_SPACE_DIVISOR;
+    assert!(
+        (share - (256 << 10)..=share).contains(&written),
+        "wrote {written} bytes, the session's share is {share}"
+    );
 }

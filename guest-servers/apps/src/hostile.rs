@@ -23,7 +23,12 @@
 //!   (`memory-child`) do the same one after the other until MM answers `ENOMEM`
 //!   below a helper's own limit: together they must hold exactly the session's
 //!   share (`SESSION_SHARE`, half MM's budget), so the programs beside them still
-//!   get memory.
+//!   get memory;
+//! - `disk`: writes one file in [`IO_MAX`] pieces until VFS refuses (`ENOSPC`): that
+//!   must come at this program's session share of the file system
+//!   (`SESSION_SPACE_DIVISOR`: half of it), not when the disk is full, so the
+//!   programs beside it can still write. It prints the bytes it wrote, then removes
+//!   the file.
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
@@ -39,6 +44,7 @@ use ankh_proto::mm::{PROCESS_LIMIT, SESSION_SHARE, SYSTEM_BUDGET};
 use ankh_proto::pm::{PROC_MAX, SESSION_PROCS_MAX};
 use ankh_proto::vfs::{IO_MAX, NFILE, OPEN_MAX, SESSION_NFILE};
 use ankh_ulib::num::push_dec;
+use ankh_ulib::vfs::{O_CREAT, O_TRUNC, O_WRONLY};
 use ankh_ulib::{Channel, Fd, Os, Pid};
 
 use crate::helpers::fd_arg;
@@ -90,6 +96,7 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         "files" => files(os),
         "memory" => memory(os),
         "memory-child" => memory_child(os),
+        "disk" => disk(os),
         _ => Err(("unknown attack", EINVAL)),
     };
     let line = Text::new().str("hostile: ").str(attack);
@@ -336,6 +343,33 @@ fn memory_child<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         .map_err(|e| ("write", e))?;
     let _ = os.read(block, &mut [0u8; 1]);
     Err(("woken", 0))
+}
+
+/// The `disk` attack; the bytes it wrote before VFS refused.
+fn disk<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    let mut path = Vec::from(&b"/hostile-disk."[..]);
+    push_dec(&mut path, u64::from(me));
+    let path = String::from_utf8(path).unwrap_or_default();
+    let fd = os
+        .open(&path, O_CREAT | O_TRUNC | O_WRONLY)
+        .map_err(|e| ("open", e))?;
+    let chunk = vec![0x5a_u8; IO_MAX];
+    let mut written = 0u64;
+    let refused = loop {
+        match os.write(fd, &chunk) {
+            Ok(0) => break ("a write of nothing", 0),
+            // A short write, at the share; the next one is refused.
+            Ok(n) => written += n as u64,
+            Err(errno) => break ("write", errno),
+        }
+    };
+    let _ = os.close(fd);
+    os.unlink(&path).map_err(|e| ("unlink", e))?;
+    match refused {
+        (_, ENOSPC) => Ok(written),
+        other => Err(other),
+    }
 }
 
 /// Most times [`spawn_past_enfile`] asks again.

@@ -320,6 +320,11 @@ impl Ext2Fs {
         usize::try_from(used).unwrap_or(usize::MAX)
     }
 
+    /// Blocks of the file system, free or not.
+    pub fn total_blocks(&self) -> u64 {
+        u64::from(self.sb.blocks_count.get())
+    }
+
     /// Free blocks.
     pub fn free_blocks(&self) -> u64 {
         u64::from(self.sb.free_blocks_count.get())

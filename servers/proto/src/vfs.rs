@@ -34,6 +34,10 @@ pub const NFILE: usize = 256;
 /// it spawned, directly or not): half the table, so that one program's helpers cannot
 /// fill it for the programs beside it (`ENFILE` beyond it, as for the whole table).
 pub const SESSION_NFILE: usize = NFILE / 2;
+/// A session may grow the file system by at most its capacity divided by this (half
+/// the disk), so that one program's writes cannot fill it for the programs beside it
+/// (`ENOSPC` beyond, and a write is cut short to what is left of the share).
+pub const SESSION_SPACE_DIVISOR: u64 = 2;
 /// Bytes a pipe holds: all the data VFS keeps for a pipe, however large the writes
 /// (a `VFS_WRITE` to a pipe moves what fits and answers that count; one that moves
 /// nothing waits for room and is answered 0: the writer sends the rest again).

@@ -116,6 +116,13 @@ impl FileSystem for Backend {
         }
     }
 
+    fn space(&self) -> (u64, u64) {
+        match self {
+            Backend::Memory(tree) => tree.space(),
+            Backend::Disk(disk) => disk.space(),
+        }
+    }
+
     /// Switches to the disk: the tree in memory is dropped (nothing is open yet when a
     /// server starts).
     fn mount(&mut self, io: &mut dyn BlockDevice) -> Result<(), Errno> {

@@ -128,6 +128,17 @@ impl FileSystem for DiskFs {
         self.fs.as_deref().map_or(0, Ext2Fs::inode_count)
     }
 
+    fn space(&self) -> (u64, u64) {
+        let block = ankh_ext2::BLOCK_SIZE as u64;
+        self.fs.as_deref().map_or((0, 0), |fs| {
+            let total = fs.total_blocks();
+            (
+                total.saturating_sub(fs.free_blocks()) * block,
+                total * block,
+            )
+        })
+    }
+
     fn mount(&mut self, io: &mut dyn BlockDevice) -> Result<(), Errno> {
         self.fs = Some(Box::new(Ext2Fs::mount_with_cache(io, self.cache_blocks)?));
         Ok(())

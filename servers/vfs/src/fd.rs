@@ -163,8 +163,13 @@ impl Descriptors {
     }
 
     /// The session `pid` belongs to.
-    fn session_of(&self, pid: Pid) -> Pid {
+    pub fn session_of(&self, pid: Pid) -> Pid {
         self.sessions.get(&pid).copied().unwrap_or(pid)
+    }
+
+    /// Whether a process VFS saw spawned into `session` is still there.
+    pub fn session_alive(&self, session: Pid) -> bool {
+        self.sessions.values().any(|&s| s == session)
     }
 
     /// Open files charged to `pid`'s session.

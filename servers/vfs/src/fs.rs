@@ -76,6 +76,10 @@ pub trait FileSystem {
     /// Inodes in use (including removed ones still open).
     fn inode_count(&self) -> usize;
 
+    /// Bytes of storage in use and in all (`(0, 0)` when nothing is mounted): what
+    /// each session's share of the space is measured in (`crate::space`).
+    fn space(&self) -> (u64, u64);
+
     /// Mounts the file system on the device, when the server starts with one
     /// (`ENOSYS` for a file system that lives in memory).
     fn mount(&mut self, io: &mut dyn BlockDevice) -> Result<(), Errno>;
@@ -157,6 +161,10 @@ impl<S: Storage> FileSystem for Tree<S> {
 
     fn inode_count(&self) -> usize {
         Tree::inode_count(self)
+    }
+
+    fn space(&self) -> (u64, u64) {
+        (self.storage().used(), self.storage().capacity())
     }
 
     fn mount(&mut self, _io: &mut dyn BlockDevice) -> Result<(), Errno> {

@@ -11,6 +11,7 @@
 //!   ([`tree`]) or on a disk (`ankh_ext2`, through [`blk_client`]);
 //! - [`storage`]: file data per inode of the in-memory tree ([`MemStorage`]);
 //! - [`fd`]: per-process descriptor tables over the system-wide open-file table;
+//! - [`space`]: each session's share of the file system's space;
 //! - [`pipe`]: pipes and the reads and writes parked on them.
 //!
 //! The protocol is `ankh_proto::vfs` with the opcodes `VFS_*` of
@@ -30,6 +31,7 @@ mod ops;
 pub use ankh_proto::path;
 pub mod pipe;
 pub mod server;
+pub mod space;
 pub mod storage;
 pub mod tree;
 

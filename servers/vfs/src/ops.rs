@@ -91,6 +91,12 @@ impl<F: FileSystem> Vfs<F> {
         }
         // Descriptor room first, so that a failed open creates nothing.
         self.fds.check_room(pid, 1)?;
+        if open.flags & O_CREAT != 0
+            && self.space_left(pid) == 0
+            && self.fs.resolve(dev, path).is_err()
+        {
+            return Err(errno::ENOSPC);
+        }
         let ino = self.fs.open(dev, path, open.flags)?;
         let file = OpenFile::new(Target::Node(ino), open.flags);
         match self.fds.install(pid, file) {
@@ -201,6 +207,7 @@ impl<F: FileSystem> Vfs<F> {
         match target {
             Target::Node(ino) => {
                 let at = if append { self.fs.len(dev, ino)? } else { at };
+                let data = self.within_share(dev, pid, ino, at, data)?;
                 let n = self.fs.write(dev, ino, at, data)?;
                 if sync {
                     self.fs.sync(dev)?;
@@ -214,6 +221,29 @@ impl<F: FileSystem> Vfs<F> {
                 let pipe = self.pipes.get_mut(pipe)?;
                 Ok(pipe.write(request.request_id, pid, data, &mut self.woken))
             }
+        }
+    }
+
+    /// `data`, to be written at `at` in `ino` by `pid`, cut to what overwrites the
+    /// file plus what is left of the session's share of the space (a short write);
+    /// `ENOSPC` when that is nothing.
+    fn within_share<'a>(
+        &mut self,
+        dev: &mut dyn BlockDevice,
+        pid: Pid,
+        ino: Ino,
+        at: u64,
+        data: &'a [u8],
+    ) -> Result<&'a [u8], Errno> {
+        let left = usize::try_from(self.space_left(pid)).unwrap_or(usize::MAX);
+        if left >= data.len() {
+            return Ok(data);
+        }
+        let overwritten = self.fs.len(dev, ino)?.saturating_sub(at);
+        let overwritten = usize::try_from(overwritten).unwrap_or(usize::MAX);
+        match overwritten.saturating_add(left).min(data.len()) {
+            0 if !data.is_empty() => Err(errno::ENOSPC),
+            allowed => Ok(&data[..allowed]),
         }
     }
 
@@ -273,7 +303,8 @@ impl<F: FileSystem> Vfs<F> {
         }
         let sync = file.sync_writes();
         let at = offset(io.offset)?;
-        let n = self.fs.write(dev, ino, at, io_data(request)?)?;
+        let data = self.within_share(dev, pid, ino, at, io_data(request)?)?;
+        let n = self.fs.write(dev, ino, at, data)?;
         if sync {
             self.fs.sync(dev)?;
         }
@@ -359,6 +390,9 @@ impl<F: FileSystem> Vfs<F> {
         dev: &mut dyn BlockDevice,
         request: &Request<'_>,
     ) -> Result<Reply, Errno> {
+        if self.space_left(request.source) == 0 {
+            return Err(errno::ENOSPC);
+        }
         self.fs.mkdir(dev, path(request)?)?;
         Ok(Reply::ok(Vec::new()))
     }
@@ -408,7 +442,12 @@ impl<F: FileSystem> Vfs<F> {
     ) -> Result<Reply, Errno> {
         let len: Offset = wire::record(request.payload)?;
         let ino = self.fs.resolve(dev, path(request)?)?;
-        self.fs.truncate(dev, ino, offset(len.offset)?)?;
+        let len = offset(len.offset)?;
+        let growth = len.saturating_sub(self.fs.len(dev, ino)?);
+        if growth > self.space_left(request.source) {
+            return Err(errno::ENOSPC);
+        }
+        self.fs.truncate(dev, ino, len)?;
         Ok(Reply::ok(Vec::new()))
     }
 

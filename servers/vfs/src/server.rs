@@ -19,6 +19,7 @@ use ankh_ext2::BlockDevice;
 use crate::backend::Backend;
 use crate::blk_client::{BlkClient, NoDevice};
 use crate::fs::FileSystem;
+use crate::space::SpaceShares;
 use crate::storage::{Ino, MemStorage, Storage, DEFAULT_DATA_BUDGET};
 use crate::tree::Tree;
 
@@ -68,6 +69,8 @@ pub struct Vfs<F = Tree<MemStorage>> {
     pub(crate) fs: F,
     pub(crate) fds: Descriptors,
     pub(crate) pipes: Pipes,
+    /// What each session has grown the file system by (`crate::space`).
+    pub(crate) space: SpaceShares,
     config: Config,
     /// The open-file count DS last heard of.
     published: usize,
@@ -142,6 +145,7 @@ impl<F: FileSystem> Vfs<F> {
             fs,
             fds: Descriptors::new(),
             pipes: Pipes::new(),
+            space: SpaceShares::new(),
             config,
             published: 0,
             woken: Vec::new(),
@@ -212,18 +216,47 @@ impl<F: FileSystem> Vfs<F> {
         Ok(Reply::ok(Vec::new()))
     }
 
-    /// `VFS_PROC_EXIT`: forgets the process's parked requests, closes its descriptors.
+    /// `VFS_PROC_EXIT`: forgets the process's parked requests, closes its descriptors;
+    /// the end of the last process of a session ends its share of the space.
     fn proc_exit(&mut self, dev: &mut dyn BlockDevice, payload: &[u8]) -> Result<Reply, Errno> {
         let exit: ProcExit = wire::record(payload)?;
+        let session = self.fds.session_of(exit.pid);
         self.pipes.drop_parked(exit.pid, &mut self.woken);
         for file in self.fds.exit(exit.pid) {
             self.release(dev, file);
         }
+        if !self.fds.session_alive(session) {
+            self.space.forget(session);
+        }
         Ok(Reply::ok(Vec::new()))
     }
 
-    /// Dispatches one request.
+    /// The bytes `pid`'s session may still grow the file system by (no bound while
+    /// nothing is mounted: every file operation fails then anyway).
+    pub(crate) fn space_left(&self, pid: Pid) -> u64 {
+        match self.fs.space().1 {
+            0 => u64::MAX,
+            capacity => self.space.left(self.fds.session_of(pid), capacity),
+        }
+    }
+
+    /// The bytes `pid`'s session has grown the file system by (tests, status).
+    pub fn session_space_used(&self, pid: Pid) -> u64 {
+        self.space.used_by(self.fds.session_of(pid))
+    }
+
+    /// Dispatches one request, charging what it changed the space in use by to the
+    /// session of its sender.
     fn dispatch(&mut self, dev: &mut dyn BlockDevice, request: &Request<'_>) -> Handled {
+        let session = self.fds.session_of(request.source);
+        let before = self.fs.space().0;
+        let handled = self.dispatch_op(dev, request);
+        self.space.record(session, before, self.fs.space().0);
+        handled
+    }
+
+    /// Dispatches one request to its handler.
+    fn dispatch_op(&mut self, dev: &mut dyn BlockDevice, request: &Request<'_>) -> Handled {
         let pid = request.source;
         let result = match request.opcode {
             opcode::VFS_OPEN => self.open(dev, pid, request),

@@ -40,6 +40,9 @@ pub trait Storage {
 
     /// Bytes in use by all inodes.
     fn used(&self) -> u64;
+
+    /// Bytes all inodes may use together.
+    fn capacity(&self) -> u64;
 }
 
 /// File data in memory, within a budget of bytes for all files together.
@@ -169,6 +172,10 @@ impl Storage for MemStorage {
 
     fn used(&self) -> u64 {
         self.used
+    }
+
+    fn capacity(&self) -> u64 {
+        self.budget
     }
 }
 

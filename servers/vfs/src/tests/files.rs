@@ -286,20 +286,63 @@ fn the_data_budget_gives_enospc() {
         data_budget: 100,
         ..Config::default()
     });
+    // Two sessions take 40 bytes each, within their shares (50).
     let fd = h.open(APP, "/f", O_CREAT | O_RDWR).unwrap();
-    assert_eq!(h.write(APP, fd, &[7; 60]).unwrap(), 60);
-    // A short write, then nothing.
-    assert_eq!(h.write(APP, fd, &[8; 60]).unwrap(), 40);
-    assert_eq!(h.write(APP, fd, &[9]), Err(errno::ENOSPC));
-    assert_eq!(h.pwrite(APP, fd, &[9], 500), Err(errno::ENOSPC));
+    assert_eq!(h.write(APP, fd, &[7; 40]).unwrap(), 40);
+    let other = h.open(OTHER, "/o", O_CREAT | O_RDWR).unwrap();
+    assert_eq!(h.write(OTHER, other, &[6; 40]).unwrap(), 40);
+    // A third has its whole share left but the budget has 20 bytes: a short write,
+    // then nothing.
+    let third = OTHER + 1;
+    let g = h.open(third, "/g", O_CREAT | O_RDWR).unwrap();
+    assert_eq!(h.write(third, g, &[8; 60]).unwrap(), 20);
+    assert_eq!(h.write(third, g, &[9]), Err(errno::ENOSPC));
+    assert_eq!(h.pwrite(third, g, &[9], 500), Err(errno::ENOSPC));
     // Overwriting costs nothing; other files have no room either.
     assert_eq!(h.pwrite(APP, fd, &[1; 10], 0).unwrap(), 10);
     h.put("/empty", b"");
     assert_eq!(h.truncate("/empty", 1), Err(errno::ENOSPC));
     // Freeing data makes room.
-    h.truncate("/f", 50).unwrap();
-    h.truncate("/empty", 50).unwrap();
+    h.truncate("/f", 10).unwrap();
+    h.truncate("/empty", 30).unwrap();
     assert_eq!(h.vfs.storage().used(), 100);
+}
+
+#[test]
+fn a_session_may_grow_the_file_system_by_half_its_capacity() {
+    let mut h = Harness::with_config(Config {
+        data_budget: 1000,
+        ..Config::default()
+    });
+    // APP spawns a helper: one session, one share (500 bytes) for both.
+    h.spawn(INIT, APP, INIT, 0).unwrap();
+    h.spawn(INIT, APP + 100, APP, 0).unwrap();
+    let helper = APP + 100;
+    let fd = h.open(APP, "/f", O_CREAT | O_RDWR).unwrap();
+    assert_eq!(h.write(APP, fd, &[1; 300]).unwrap(), 300);
+    let hfd = h.open(helper, "/h", O_CREAT | O_RDWR).unwrap();
+    // The helper's write is cut to what is left of the session's share.
+    assert_eq!(h.write(helper, hfd, &[2; 300]).unwrap(), 200);
+    assert_eq!(h.write(helper, hfd, &[3]), Err(errno::ENOSPC));
+    assert_eq!(h.open(helper, "/new", O_CREAT | O_RDWR), Err(errno::ENOSPC));
+    assert_eq!(h.vfs.session_space_used(helper), 500);
+    // Another session still has its whole share, and the session can still open
+    // what exists and overwrite it.
+    let other = h.open(OTHER, "/o", O_CREAT | O_RDWR).unwrap();
+    assert_eq!(h.write(OTHER, other, &[4; 400]).unwrap(), 400);
+    assert!(h.open(APP, "/f", O_CREAT | O_RDWR).is_ok());
+    assert_eq!(h.pwrite(APP, fd, &[5; 100], 0).unwrap(), 100);
+    // Freeing its own data gives the session room again.
+    h.call(APP, VFS_UNLINK, &[], &wire::join(["/h"])).unwrap();
+    h.close(helper, hfd).unwrap();
+    assert_eq!(h.vfs.session_space_used(APP), 300);
+    assert_eq!(h.write(APP, fd, &[6; 300]).unwrap(), 200);
+    // When the session's last process ends, its files stay, charged to nobody.
+    h.exit(INIT, helper).unwrap();
+    assert_eq!(h.vfs.session_space_used(APP), 500);
+    h.exit(INIT, APP).unwrap();
+    assert_eq!(h.vfs.session_space_used(APP), 0);
+    assert_eq!(h.vfs.storage().used(), 900);
 }
 
 #[test]
