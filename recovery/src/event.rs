@@ -8,6 +8,7 @@
 //! | `domain_name` | string | its name |
 //! | `request_id` | number or null | the request in hand at the fault |
 //! | `fault` | string | the fault kind, as the VMM names it (`cpu-exception`, ...) |
+//! | `fault_detail` | string or null | what the fault says beyond its kind: a guest panic's place and message |
 //! | `action` | string | what was done, [`Action::as_str`]: `halt`, `restart`, `rollback+error`, `rollback`, `shutdown` |
 //! | `decided` | string | what the policy (and escalation) asked for; differs from `action` when that failed |
 //! | `note` | string or null | why `action` differs from `decided`, or what became of a one-way message in hand |
@@ -36,6 +37,9 @@ pub struct RecoveryEvent {
     pub request_id: Option<RequestId>,
     /// What went wrong, as the VMM names the fault (e.g. `cpu-exception`).
     pub fault: String,
+    /// What the fault says beyond its kind, when that tells a person more (a guest
+    /// panic's place and message).
+    pub detail: Option<String>,
     /// What was done (the outcome, not the intent: a rollback that could not be done
     /// and became a restart is a restart).
     pub action: Action,
@@ -58,6 +62,7 @@ struct EventJson<'a> {
     domain_name: &'a str,
     request_id: Option<RequestId>,
     fault: &'a str,
+    fault_detail: Option<&'a str>,
     action: &'static str,
     decided: &'static str,
     note: Option<&'a str>,
@@ -79,6 +84,7 @@ impl RecoveryEvent {
             domain_name: &self.domain_name,
             request_id: self.request_id,
             fault: &self.fault,
+            fault_detail: self.detail.as_deref(),
             action: self.action.as_str(),
             decided: self.decided.as_str(),
             note: self.note.as_deref(),
@@ -92,8 +98,10 @@ impl RecoveryEvent {
 }
 
 /// `recovery: vfs request 42 cpu-exception -> rollback+error in 35 us`; `one-way
-/// message` instead of `request N` when one was in hand, `no request` when nothing was; a shutdown adds its reason in
-/// parentheses; a note follows after `: ` (e.g. why a rollback became a restart).
+/// message` instead of `request N` when one was in hand, `no request` when nothing was;
+/// the fault's detail, if any, follows its kind in parentheses; a shutdown adds its
+/// reason in parentheses; a note follows after `: ` (e.g. why a rollback became a
+/// restart).
 impl fmt::Display for RecoveryEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "recovery: {} ", self.domain_name)?;
@@ -102,13 +110,11 @@ impl fmt::Display for RecoveryEvent {
             (None, Some(crate::window::ONE_WAY)) => f.write_str("one-way message")?,
             (None, _) => f.write_str("no request")?,
         }
-        write!(
-            f,
-            " {} -> {} in {} us",
-            self.fault,
-            self.action,
-            self.latency.as_micros()
-        )?;
+        write!(f, " {}", self.fault)?;
+        if let Some(detail) = &self.detail {
+            write!(f, " ({detail})")?;
+        }
+        write!(f, " -> {} in {} us", self.action, self.latency.as_micros())?;
         match &self.note {
             Some(note) => write!(f, ": {note}"),
             None => Ok(()),

@@ -13,6 +13,7 @@ fn rollback_event() -> RecoveryEvent {
         domain_name: "vfs".into(),
         request_id: Some(42),
         fault: "cpu-exception".into(),
+        detail: None,
         action: Action::Rollback { error_reply: true },
         decided: Action::Rollback { error_reply: true },
         note: None,
@@ -38,6 +39,16 @@ fn display_is_one_line() {
         idle.to_string(),
         "recovery: vfs no request hot-kill -> rollback in 35 us"
     );
+    let panic = RecoveryEvent {
+        fault: "guest-panic".into(),
+        detail: Some("guest panic at src/x.rs:12: boom".into()),
+        ..rollback_event()
+    };
+    assert_eq!(
+        panic.to_string(),
+        "recovery: vfs request 42 guest-panic (guest panic at src/x.rs:12: boom) -> \
+         rollback+error in 35 us"
+    );
 }
 
 #[test]
@@ -50,6 +61,7 @@ fn json_shape_of_a_rollback() {
             "domain_name": "vfs",
             "request_id": 42,
             "fault": "cpu-exception",
+            "fault_detail": null,
             "action": "rollback+error",
             "decided": "rollback+error",
             "note": null,
@@ -86,7 +98,7 @@ fn json_shape_of_a_shutdown() {
     );
     assert_eq!(value["window"], "closed");
     assert_eq!(value["window_closed_by"], "external");
-    assert_eq!(value.as_object().unwrap().len(), 11);
+    assert_eq!(value.as_object().unwrap().len(), 12);
     assert!(event.to_string().ends_with(
         "-> shutdown (fault after request 42 exposed state (external message)) in 35 us"
     ));

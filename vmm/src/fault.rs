@@ -191,6 +191,24 @@ impl DomainFault {
             DomainFault::ProcessDied { .. } => "process-died",
         }
     }
+
+    /// What the fault says beyond its kind, for a person reading a recovery: where
+    /// and why a guest panicked, which exception at which instruction, which IPC or
+    /// device rule was broken. `None` for faults whose kind says it all (a kill, an
+    /// injection, a timeout).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            DomainFault::GuestPanic { .. }
+            | DomainFault::CpuException { .. }
+            | DomainFault::TripleFault { .. }
+            | DomainFault::Ipc(_)
+            | DomainFault::Device(_)
+            | DomainFault::BadHypercallArgument { .. }
+            | DomainFault::UnknownHypercall { .. }
+            | DomainFault::ForbiddenSyscall { .. } => Some(self.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// The mnemonic of an x86 exception vector.

@@ -532,6 +532,7 @@ impl Recovery {
             domain_name: domain.name().to_owned(),
             request_id: window.answerable(),
             fault: fault.kind().to_owned(),
+            detail: fault.detail(),
             action,
             decided,
             note,
