@@ -21,6 +21,7 @@ on_both_substrates!(
     every_request_to_a_recoverable_server_is_checkpointed_and_counted,
     a_control_kill_before_a_server_booted_strikes_at_its_first_request,
     a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window,
+    a_hang_or_broken_stack_aimed_at_a_server_blocked_in_a_call_waits_for_its_reply,
 );
 
 /// The request at which each server is killed: during the suite (each server serves
@@ -384,4 +385,25 @@ fn a_fault_while_pm_reads_a_program_is_rolled_back_inside_its_window(_: Substrat
     assert_eq!(events[0].action, Action::Rollback { error_reply: true });
     assert_eq!(ran.report.stop, None);
     assert_eq!(suite_result(&ran), "252 passed, 0 failed");
+}
+
+/// A hang or a broken stack struck `now` at a server blocked in a call for a request
+/// (PM's first request, init's spawn of the suite, blocked in its first call) waits
+/// for the call's reply: the server runs into it when the reply has been delivered.
+/// Resuming it at once, without its reply, made PM's runtime panic ("the VMM resumed a
+/// wait without delivering a message"), seen in random-timing kill storms.
+fn a_hang_or_broken_stack_aimed_at_a_server_blocked_in_a_call_waits_for_its_reply(_: Substrate) {
+    for (kind, fault) in [
+        (Kind::Hang, "watchdog-timeout"),
+        (Kind::Corrupt, "cpu-exception"),
+    ] {
+        let kill = PlannedKill::new("pm", 1, When::Now, kind);
+        let ran = run_os_with(&["suite"], Some(Policy::Enhanced), vec![kill]);
+        let events = events_of(&ran, "pm");
+        assert_eq!(events.len(), 1, "{kind:?}: {:?}", ran.report.recoveries);
+        assert_eq!(events[0].fault, fault, "{kind:?}: {:?}", events[0]);
+        assert_eq!(events[0].action, Action::Rollback { error_reply: true });
+        assert_eq!(ran.report.stop, None);
+        assert_eq!(suite_result(&ran), "252 passed, 0 failed");
+    }
 }

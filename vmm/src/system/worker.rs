@@ -358,7 +358,7 @@ impl Worker<'_> {
 
     /// Injects `kind` into domain `id`, which is not running: an idle server is first
     /// checkpointed where it stands; then it crashes, or runs into its hang or its
-    /// broken stack.
+    /// broken stack (at once, or when its reply comes if it is blocked in a call).
     fn inject_now(&mut self, id: DomainId, injection: Injection) {
         let waits_for_a_message = self.thread.at_request_boundary(id);
         let Some(slot) = self.slots.get_mut(&id) else {
@@ -411,6 +411,15 @@ impl Worker<'_> {
             Some(slot) if !matches!(slot.domain.state(), DomainState::Stopped(_)) => {}
             // Stopped (killed) after it was queued to run, or released since.
             _ => return,
+        }
+        // A domain blocked in a receive or a call resumes only with the message it
+        // waits for: resumed without one, it would find none (its runtime stops on
+        // that, a guest panic). A turn without one leaves it waiting: an injection
+        // that left it blocked in a call (it runs into its hang or broken stack when
+        // its reply comes), or a turn it was given before a rollback put it back at a
+        // boundary (random-timing kill storms found both).
+        if delivery.is_none() && matches!(self.lock().router.activity(id), Activity::Waiting(_)) {
+            return;
         }
         if let Some(message) = delivery {
             match self.deliver(id, &message) {
