@@ -15,6 +15,7 @@ on_both_substrates!(
     helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table,
     helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget,
     a_program_that_fills_the_disk_stops_at_its_session_s_share_of_it,
+    a_program_that_makes_empty_files_stops_at_its_session_s_share_of_the_inodes,
 );
 
 /// Bytes of the built-in root disk every run gets a copy of (`images/build.rs`).
@@ -91,4 +92,13 @@ fn a_program_that_fills_the_disk_stops_at_its_session_s_share_of_it(_: Substrate
         (share - (256 << 10)..=share).contains(&written),
         "wrote {written} bytes, the session's share is {share}"
     );
+}
+
+fn a_program_that_makes_empty_files_stops_at_its_session_s_share_of_the_inodes(_: Substrate) {
+    let made = beside_the_suite(&["inodes"])[0];
+    // The root disk's inodes, as its mkfs made them.
+    let blocks = ROOT_DISK_BYTES / ankh_ext2::BLOCK_SIZE as u64;
+    let mut image = ankh_ext2::Image::new(blocks).expect("an image of the root disk's size");
+    let inodes = image.parts().0.total_inodes() as u64;
+    assert_eq!(made, inodes / ankh_proto::vfs::SESSION_SPACE_DIVISOR);
 }

@@ -28,7 +28,10 @@
 //!   must come at this program's session share of the file system
 //!   (`SESSION_SPACE_DIVISOR`: half of it), not when the disk is full, so the
 //!   programs beside it can still write. It prints the bytes it wrote, then removes
-//!   the file.
+//!   the file;
+//! - `inodes`: makes empty files (no data, an inode each) until VFS refuses
+//!   (`ENOSPC`): that must come at the session's share of the inodes (half of them),
+//!   not when they are all taken. It prints how many it made, then removes them.
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
@@ -97,6 +100,7 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         "memory" => memory(os),
         "memory-child" => memory_child(os),
         "disk" => disk(os),
+        "inodes" => inodes(os),
         _ => Err(("unknown attack", EINVAL)),
     };
     let line = Text::new().str("hostile: ").str(attack);
@@ -368,6 +372,37 @@ fn disk<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     os.unlink(&path).map_err(|e| ("unlink", e))?;
     match refused {
         (_, ENOSPC) => Ok(written),
+        other => Err(other),
+    }
+}
+
+/// `/hostile-inodes.<pid>.<n>`.
+fn inode_path(pid: Pid, n: u64) -> String {
+    let mut path = Vec::from(&b"/hostile-inodes."[..]);
+    push_dec(&mut path, u64::from(pid));
+    path.push(b'.');
+    push_dec(&mut path, n);
+    String::from_utf8(path).unwrap_or_default()
+}
+
+/// The `inodes` attack; the files it made before VFS refused.
+fn inodes<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    let mut made = 0u64;
+    let refused = loop {
+        match os.open(&inode_path(me, made), O_CREAT | O_WRONLY) {
+            Ok(fd) => {
+                let _ = os.close(fd);
+                made += 1;
+            }
+            Err(errno) => break ("open", errno),
+        }
+    };
+    for n in 0..made {
+        os.unlink(&inode_path(me, n)).map_err(|e| ("unlink", e))?;
+    }
+    match refused {
+        (_, ENOSPC) => Ok(made),
         other => Err(other),
     }
 }

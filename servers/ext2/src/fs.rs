@@ -320,6 +320,11 @@ impl Ext2Fs {
         usize::try_from(used).unwrap_or(usize::MAX)
     }
 
+    /// Inodes of the file system, free or not.
+    pub fn total_inodes(&self) -> usize {
+        usize::try_from(self.sb.inodes_count.get()).unwrap_or(usize::MAX)
+    }
+
     /// Blocks of the file system, free or not.
     pub fn total_blocks(&self) -> u64 {
         u64::from(self.sb.blocks_count.get())

@@ -11,6 +11,7 @@ use ankh_proto::vfs::Stat;
 use crate::disk::DiskFs;
 use crate::fs::FileSystem;
 use crate::server::Config;
+use crate::space::Space;
 use crate::storage::{Ino, MemStorage};
 use crate::tree::Tree;
 
@@ -116,7 +117,7 @@ impl FileSystem for Backend {
         }
     }
 
-    fn space(&self) -> (u64, u64) {
+    fn space(&self) -> (Space, Space) {
         match self {
             Backend::Memory(tree) => tree.space(),
             Backend::Disk(disk) => disk.space(),

@@ -10,6 +10,7 @@ use ankh_proto::errno::{self, Errno};
 use ankh_proto::vfs::Stat;
 
 use crate::fs::FileSystem;
+use crate::space::Space;
 use crate::storage::Ino;
 
 /// An ext2 file system on the `blk` device, mounted or not yet.
@@ -128,14 +129,13 @@ impl FileSystem for DiskFs {
         self.fs.as_deref().map_or(0, Ext2Fs::inode_count)
     }
 
-    fn space(&self) -> (u64, u64) {
+    fn space(&self) -> (Space, Space) {
         let block = ankh_ext2::BLOCK_SIZE as u64;
-        self.fs.as_deref().map_or((0, 0), |fs| {
-            let total = fs.total_blocks();
-            (
-                total.saturating_sub(fs.free_blocks()) * block,
-                total * block,
-            )
+        self.fs.as_deref().map_or_else(Default::default, |fs| {
+            let blocks = fs.total_blocks();
+            let used = blocks.saturating_sub(fs.free_blocks()) * block;
+            let in_use = Space::new(used, fs.inode_count());
+            (in_use, Space::new(blocks * block, fs.total_inodes()))
         })
     }
 

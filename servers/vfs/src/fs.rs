@@ -11,6 +11,7 @@ use ankh_ext2::BlockDevice;
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::vfs::Stat;
 
+use crate::space::Space;
 use crate::storage::{Ino, Storage};
 use crate::tree::Tree;
 
@@ -76,9 +77,10 @@ pub trait FileSystem {
     /// Inodes in use (including removed ones still open).
     fn inode_count(&self) -> usize;
 
-    /// Bytes of storage in use and in all (`(0, 0)` when nothing is mounted): what
-    /// each session's share of the space is measured in (`crate::space`).
-    fn space(&self) -> (u64, u64);
+    /// The space in use and in all, in bytes of storage and in inodes (nothing when
+    /// nothing is mounted): what each session's share is measured in
+    /// (`crate::space`).
+    fn space(&self) -> (Space, Space);
 
     /// Mounts the file system on the device, when the server starts with one
     /// (`ENOSYS` for a file system that lives in memory).
@@ -163,8 +165,10 @@ impl<S: Storage> FileSystem for Tree<S> {
         Tree::inode_count(self)
     }
 
-    fn space(&self) -> (u64, u64) {
-        (self.storage().used(), self.storage().capacity())
+    fn space(&self) -> (Space, Space) {
+        let in_use = Space::new(self.storage().used(), self.inode_count());
+        let total = Space::new(self.storage().capacity(), self.inode_limit());
+        (in_use, total)
     }
 
     fn mount(&mut self, _io: &mut dyn BlockDevice) -> Result<(), Errno> {

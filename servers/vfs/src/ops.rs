@@ -92,7 +92,7 @@ impl<F: FileSystem> Vfs<F> {
         // Descriptor room first, so that a failed open creates nothing.
         self.fds.check_room(pid, 1)?;
         if open.flags & O_CREAT != 0
-            && self.space_left(pid) == 0
+            && self.space_left(pid).inodes == 0
             && self.fs.resolve(dev, path).is_err()
         {
             return Err(errno::ENOSPC);
@@ -235,7 +235,7 @@ impl<F: FileSystem> Vfs<F> {
         at: u64,
         data: &'a [u8],
     ) -> Result<&'a [u8], Errno> {
-        let left = usize::try_from(self.space_left(pid)).unwrap_or(usize::MAX);
+        let left = usize::try_from(self.space_left(pid).bytes).unwrap_or(usize::MAX);
         if left >= data.len() {
             return Ok(data);
         }
@@ -390,7 +390,8 @@ impl<F: FileSystem> Vfs<F> {
         dev: &mut dyn BlockDevice,
         request: &Request<'_>,
     ) -> Result<Reply, Errno> {
-        if self.space_left(request.source) == 0 {
+        let left = self.space_left(request.source);
+        if left.inodes == 0 || left.bytes == 0 {
             return Err(errno::ENOSPC);
         }
         self.fs.mkdir(dev, path(request)?)?;
@@ -444,7 +445,7 @@ impl<F: FileSystem> Vfs<F> {
         let ino = self.fs.resolve(dev, path(request)?)?;
         let len = offset(len.offset)?;
         let growth = len.saturating_sub(self.fs.len(dev, ino)?);
-        if growth > self.space_left(request.source) {
+        if growth > self.space_left(request.source).bytes {
             return Err(errno::ENOSPC);
         }
         self.fs.truncate(dev, ino, len)?;

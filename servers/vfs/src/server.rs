@@ -19,7 +19,7 @@ use ankh_ext2::BlockDevice;
 use crate::backend::Backend;
 use crate::blk_client::{BlkClient, NoDevice};
 use crate::fs::FileSystem;
-use crate::space::SpaceShares;
+use crate::space::{Space, SpaceShares};
 use crate::storage::{Ino, MemStorage, Storage, DEFAULT_DATA_BUDGET};
 use crate::tree::Tree;
 
@@ -231,17 +231,20 @@ impl<F: FileSystem> Vfs<F> {
         Ok(Reply::ok(Vec::new()))
     }
 
-    /// The bytes `pid`'s session may still grow the file system by (no bound while
+    /// What `pid`'s session may still grow the file system by (no bound while
     /// nothing is mounted: every file operation fails then anyway).
-    pub(crate) fn space_left(&self, pid: Pid) -> u64 {
+    pub(crate) fn space_left(&self, pid: Pid) -> Space {
         match self.fs.space().1 {
-            0 => u64::MAX,
+            capacity if capacity == Space::default() => Space {
+                bytes: u64::MAX,
+                inodes: u64::MAX,
+            },
             capacity => self.space.left(self.fds.session_of(pid), capacity),
         }
     }
 
-    /// The bytes `pid`'s session has grown the file system by (tests, status).
-    pub fn session_space_used(&self, pid: Pid) -> u64 {
+    /// What `pid`'s session has grown the file system by (tests, status).
+    pub fn session_space_used(&self, pid: Pid) -> Space {
         self.space.used_by(self.fds.session_of(pid))
     }
 

@@ -1,17 +1,20 @@
-//! Each session's share of the file system's space: how much the processes of one
-//! *session* (a program init started and every process it spawned, see [`fd`]) may
-//! make the file system grow, together, while the session lives. Without it one
-//! program, or its helpers, could fill the disk, and every other program's writes
+//! Each session's share of the file system: how much the processes of one *session*
+//! (a program init started and every process it spawned, see [`fd`]) may make it
+//! grow, together, while the session lives, in bytes of storage and in inodes.
+//! Without it one program, or its helpers, could fill the disk (with data, or with
+//! empty files that each take an inode), and every other program's writes and creates
 //! would fail with `ENOSPC`.
 //!
 //! A session is charged what each of its requests changed the space in use by
-//! (blocks allocated, directories and indirect blocks included, less blocks freed),
-//! never below zero. Its share is the file system's capacity divided by
-//! [`SESSION_SPACE_DIVISOR`]. Once a session has used its share, a request that would
-//! grow the file system is refused with `ENOSPC`, and a write is cut short to the
-//! bytes left (POSIX allows a short write), so a session ends at most the metadata of
-//! one request past its share. When the last process of a session ends, the session
-//! is forgotten: its files stay, charged to nobody.
+//! (blocks allocated, directories and indirect blocks included, less blocks freed;
+//! inodes made, less inodes freed), never below zero. Its share is the file system's
+//! capacity, in each unit, divided by [`SESSION_SPACE_DIVISOR`]. Once a session has
+//! used its share of bytes, a request that would grow the data is refused with
+//! `ENOSPC`, and a write is cut short to the bytes left (POSIX allows a short write);
+//! once it has used its share of inodes, so is a request that would make a file or a
+//! directory. A session ends at most the metadata of one request past its share. When
+//! the last process of a session ends, the session is forgotten: its files stay,
+//! charged to nobody.
 //!
 //! [`fd`]: crate::fd
 
@@ -20,11 +23,34 @@ use alloc::collections::BTreeMap;
 use ankh_proto::vfs::SESSION_SPACE_DIVISOR;
 use ankh_proto::Pid;
 
+/// An amount of file-system space: bytes of storage and inodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes of storage (whole blocks on a disk).
+    pub bytes: u64,
+    /// Inodes (files and directories).
+    pub inodes: u64,
+}
+
+impl Space {
+    /// `bytes` bytes and `inodes` inodes.
+    pub fn new(bytes: u64, inodes: usize) -> Space {
+        Space {
+            bytes,
+            inodes: u64::try_from(inodes).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn is_zero(self) -> bool {
+        self == Space::default()
+    }
+}
+
 /// The space each live session has grown the file system by (only sessions that
 /// grew it: at most one entry per live session).
 #[derive(Clone, Debug, Default)]
 pub struct SpaceShares {
-    used: BTreeMap<Pid, u64>,
+    used: BTreeMap<Pid, Space>,
 }
 
 impl SpaceShares {
@@ -33,30 +59,42 @@ impl SpaceShares {
         SpaceShares::default()
     }
 
-    /// The bytes one session may grow a file system of `capacity` bytes by.
-    pub fn share(capacity: u64) -> u64 {
-        capacity / SESSION_SPACE_DIVISOR
+    /// What one session may grow a file system of `capacity` by.
+    pub fn share(capacity: Space) -> Space {
+        Space {
+            bytes: capacity.bytes / SESSION_SPACE_DIVISOR,
+            inodes: capacity.inodes / SESSION_SPACE_DIVISOR,
+        }
     }
 
-    /// The bytes `session` has grown the file system by.
-    pub fn used_by(&self, session: Pid) -> u64 {
-        self.used.get(&session).copied().unwrap_or(0)
+    /// What `session` has grown the file system by.
+    pub fn used_by(&self, session: Pid) -> Space {
+        self.used.get(&session).copied().unwrap_or_default()
     }
 
-    /// The bytes `session` may still grow a file system of `capacity` bytes by.
-    pub fn left(&self, session: Pid, capacity: u64) -> u64 {
-        Self::share(capacity).saturating_sub(self.used_by(session))
+    /// What `session` may still grow a file system of `capacity` by.
+    pub fn left(&self, session: Pid, capacity: Space) -> Space {
+        let (share, used) = (Self::share(capacity), self.used_by(session));
+        Space {
+            bytes: share.bytes.saturating_sub(used.bytes),
+            inodes: share.inodes.saturating_sub(used.inodes),
+        }
     }
 
-    /// A request of `session` took the space in use from `before` to `after` bytes.
-    pub fn record(&mut self, session: Pid, before: u64, after: u64) {
-        if after > before {
-            *self.used.entry(session).or_insert(0) += after - before;
-        } else if let Some(used) = self.used.get_mut(&session) {
-            *used = used.saturating_sub(before - after);
-            if *used == 0 {
-                self.used.remove(&session);
-            }
+    /// A request of `session` took the space in use from `before` to `after`.
+    pub fn record(&mut self, session: Pid, before: Space, after: Space) {
+        if before == after {
+            return;
+        }
+        let used = self.used.entry(session).or_default();
+        let apply = |used: u64, before: u64, after: u64| match after >= before {
+            true => used.saturating_add(after - before),
+            false => used.saturating_sub(before - after),
+        };
+        used.bytes = apply(used.bytes, before.bytes, after.bytes);
+        used.inodes = apply(used.inodes, before.inodes, after.inodes);
+        if used.is_zero() {
+            self.used.remove(&session);
         }
     }
 
@@ -75,27 +113,34 @@ impl SpaceShares {
 mod tests {
     use super::*;
 
+    fn bytes(bytes: u64) -> Space {
+        Space::new(bytes, 0)
+    }
+
     #[test]
     fn a_session_is_charged_growth_credited_frees_and_never_below_zero() {
         let mut s = SpaceShares::new();
-        s.record(7, 100, 4196);
-        assert_eq!(s.used_by(7), 4096);
-        assert_eq!(s.left(7, 10_000), 5000 - 4096);
-        s.record(7, 4196, 196);
-        assert_eq!((s.used_by(7), s.sessions()), (96, 1));
-        // Freeing what others wrote does not make a session's usage negative.
-        s.record(7, 10_000, 0);
-        assert_eq!((s.used_by(7), s.sessions()), (0, 0));
-        assert_eq!(s.left(7, 10_000), 5000);
+        let capacity = Space::new(10_000, 10);
+        s.record(7, Space::new(100, 1), Space::new(4196, 3));
+        assert_eq!(s.used_by(7), Space::new(4096, 2));
+        assert_eq!(s.left(7, capacity), Space::new(5000 - 4096, 3));
+        s.record(7, bytes(4196), bytes(196));
+        assert_eq!((s.used_by(7), s.sessions()), (Space::new(96, 2), 1));
+        // Freeing what others made does not make a session's usage negative.
+        s.record(7, Space::new(10_000, 9), Space::new(0, 0));
+        assert_eq!((s.used_by(7), s.sessions()), (Space::default(), 0));
+        assert_eq!(s.left(7, capacity), Space::new(5000, 5));
     }
 
     #[test]
     fn sessions_are_charged_apart_and_forgotten_at_their_end() {
         let mut s = SpaceShares::new();
-        s.record(1, 0, 6000);
-        s.record(2, 6000, 7000);
-        assert_eq!((s.left(1, 10_000), s.left(2, 10_000)), (0, 4000));
+        let capacity = Space::new(10_000, 10);
+        s.record(1, bytes(0), bytes(6000));
+        s.record(2, bytes(6000), bytes(7000));
+        assert_eq!(s.left(1, capacity).bytes, 0);
+        assert_eq!(s.left(2, capacity).bytes, 4000);
         s.forget(1);
-        assert_eq!((s.used_by(1), s.sessions()), (0, 1));
+        assert_eq!((s.used_by(1), s.sessions()), (Space::default(), 1));
     }
 }

@@ -91,6 +91,11 @@ impl<S: Storage> Tree<S> {
         &self.storage
     }
 
+    /// The most inodes the tree holds.
+    pub fn inode_limit(&self) -> usize {
+        self.max_inodes
+    }
+
     /// Inodes in use (including removed ones still open).
     pub fn inode_count(&self) -> usize {
         self.nodes.len()

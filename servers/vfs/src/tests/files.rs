@@ -324,8 +324,11 @@ fn a_session_may_grow_the_file_system_by_half_its_capacity() {
     // The helper's write is cut to what is left of the session's share.
     assert_eq!(h.write(helper, hfd, &[2; 300]).unwrap(), 200);
     assert_eq!(h.write(helper, hfd, &[3]), Err(errno::ENOSPC));
-    assert_eq!(h.open(helper, "/new", O_CREAT | O_RDWR), Err(errno::ENOSPC));
-    assert_eq!(h.vfs.session_space_used(helper), 500);
+    // An empty file costs no data (only an inode), but nothing can be written to it.
+    let new = h.open(helper, "/new", O_CREAT | O_RDWR).unwrap();
+    assert_eq!(h.write(helper, new, &[3]), Err(errno::ENOSPC));
+    h.close(helper, new).unwrap();
+    assert_eq!(h.vfs.session_space_used(helper).bytes, 500);
     // Another session still has its whole share, and the session can still open
     // what exists and overwrite it.
     let other = h.open(OTHER, "/o", O_CREAT | O_RDWR).unwrap();
@@ -335,14 +338,48 @@ fn a_session_may_grow_the_file_system_by_half_its_capacity() {
     // Freeing its own data gives the session room again.
     h.call(APP, VFS_UNLINK, &[], &wire::join(["/h"])).unwrap();
     h.close(helper, hfd).unwrap();
-    assert_eq!(h.vfs.session_space_used(APP), 300);
+    assert_eq!(h.vfs.session_space_used(APP).bytes, 300);
     assert_eq!(h.write(APP, fd, &[6; 300]).unwrap(), 200);
     // When the session's last process ends, its files stay, charged to nobody.
     h.exit(INIT, helper).unwrap();
-    assert_eq!(h.vfs.session_space_used(APP), 500);
+    assert_eq!(h.vfs.session_space_used(APP).bytes, 500);
     h.exit(INIT, APP).unwrap();
-    assert_eq!(h.vfs.session_space_used(APP), 0);
+    assert_eq!(h.vfs.session_space_used(APP).bytes, 0);
     assert_eq!(h.vfs.storage().used(), 900);
+}
+
+#[test]
+fn a_session_may_make_half_the_inodes() {
+    let mut h = Harness::with_config(Config {
+        max_inodes: 20,
+        ..Config::default()
+    });
+    let before = h.vfs.inodes();
+    // Empty files cost no data, but each takes an inode: a session stops at half the
+    // inodes (the root directory is one of them), the others still get theirs.
+    let mut made = 0;
+    let refused = loop {
+        let name = format!("/e{made}");
+        match h.open(APP, &name, O_CREAT | O_WRONLY) {
+            Ok(fd) => {
+                h.close(APP, fd).unwrap();
+                made += 1;
+            }
+            Err(errno) => break errno,
+        }
+    };
+    assert_eq!((refused, made), (errno::ENOSPC, 10));
+    assert_eq!(h.vfs.inodes(), before + 10);
+    assert_eq!(
+        h.call(APP, VFS_MKDIR, &[], &wire::join(["/d"])).map(drop),
+        Err(errno::ENOSPC)
+    );
+    // Opening what exists is no growth; another session can still make files.
+    assert!(h.open(APP, "/e0", O_CREAT | O_WRONLY).is_ok());
+    assert!(h.open(OTHER, "/o", O_CREAT | O_WRONLY).is_ok());
+    // Removing its files gives the session its inodes back.
+    h.call(APP, VFS_UNLINK, &[], &wire::join(["/e1"])).unwrap();
+    assert!(h.open(APP, "/e10", O_CREAT | O_WRONLY).is_ok());
 }
 
 #[test]
