@@ -18,6 +18,7 @@ on_both_substrates!(
     a_fault_after_a_held_start_destroys_the_child_before_it_runs,
     spawns_and_kills_finish_inside_pm_s_window,
     a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed,
+    a_fault_after_pm_answered_a_parked_request_is_rolled_back_inside_its_window,
 );
 
 fn events_of<'a>(ran: &'a Ran, server: &str) -> Vec<&'a RecoveryEvent> {
@@ -151,5 +152,21 @@ fn a_fault_in_pm_s_exit_handling_after_a_repeatable_update_is_replayed(_: Substr
         );
         let note = event.note.as_deref().unwrap_or_default();
         assert!(note.contains("is replayed"), "{kind}: {event:?}");
+    }
+}
+
+/// PM faults right after it answers a request other than the one in hand (a parked
+/// `wait`, answered when PM handles a child's end): the VMM held the answer, so the
+/// window is still open, the rollback drops it, and the replay (or the retry) answers
+/// the wait again. Before the VMM held such replies, the answer exposed PM's state,
+/// and this fault shut the system down (`fault after a one-way message exposed state
+/// (external message)`, the most frequent end of kill storms and of PM's campaigns).
+fn a_fault_after_pm_answered_a_parked_request_is_rolled_back_inside_its_window(_: Substrate) {
+    for kind in [Kind::Crash, Kind::Hang, Kind::Corrupt] {
+        let (_, event) = fault_pm_after(opcode::REPLY, kind);
+        assert!(
+            matches!(event.action, Action::Rollback { .. }),
+            "{kind}: {event:?}"
+        );
     }
 }

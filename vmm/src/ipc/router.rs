@@ -343,6 +343,11 @@ impl Router {
         &self.slot(id).activity
     }
 
+    /// Whether domain `callee` received request `request` and has not answered it.
+    pub fn owes(&self, callee: DomainId, request: u64) -> bool {
+        self.slot(callee).received.contains(&request)
+    }
+
     /// Routes the messages domain `from` sent, in order. Returns the domains woken (to
     /// be scheduled) and the id of the last request sent, for an `AwaitReply`.
     pub fn submit(

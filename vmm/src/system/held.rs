@@ -1,5 +1,6 @@
-//! Held effects: the process manager's kernel calls that the VMM carries out only once
-//! PM's state is exposed, so that they can be dropped when PM is rolled back.
+//! Held effects: the process manager's kernel calls, and any server's replies to
+//! requests other than the one in hand, that the VMM carries out only once the
+//! server's state is exposed, so that they can be dropped when it is rolled back.
 //!
 //! PM's kernel calls change the world outside PM: a killed domain stops, a started
 //! one runs, a created one exists (and VFS and MM learn about it). Done at once, each
@@ -12,6 +13,14 @@
 //! - `SYS_CREATE_DOMAIN` makes the domain now (held, not running), and remembers it
 //!   as created in this request: a rollback destroys it.
 //!
+//! A reply to a request other than the one in hand (a parked request: PM answering a
+//! `wait` when it handles a process's end, VFS waking a pipe reader) is held the same
+//! way, by any server whose window is open: sent at once, it exposed the server's
+//! state and closed the window, and a fault later in the handler had no consistent
+//! recovery. Held, it leaves when the server's state is exposed anyway; after a
+//! rollback the parked request is still parked in the server's restored state, and the
+//! replay or the retry of what was in hand answers it again.
+//!
 //! The held effects are carried out, in the order PM asked for them, at the first
 //! moment PM exposes its state: before the message that closes its window leaves (its
 //! reply to the request in hand included), or when it waits for a new message without
@@ -22,16 +31,20 @@
 
 use virtio_seep::message::DomainId;
 
-/// How many effects (kills, starts, creations) one request may hold.
+use crate::ipc::Message;
+
+/// How many effects (kills, starts, creations, replies) one request may hold.
 pub(super) const HELD_PER_REQUEST: usize = 8;
 
-/// A kernel call carried out once the caller's state is exposed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What is carried out once the caller's state is exposed.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Effect {
     /// Stop process `target` (at the request of the caller who holds it).
     Kill(DomainId),
     /// Let held domain `id` run.
     Start(DomainId),
+    /// Send this reply to a request other than the one in hand.
+    Reply(Box<Message>),
 }
 
 /// What a rollback of the caller undoes.
@@ -79,6 +92,13 @@ impl HeldEffects {
     /// still held: no other domain has seen it run, and a rollback destroys it.
     pub(super) fn is_created_unstarted(&self, id: DomainId) -> bool {
         self.created.contains(&id)
+    }
+
+    /// Whether a reply to `request` is held already.
+    pub(super) fn replies_to(&self, request: u64) -> bool {
+        self.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Reply(reply) if reply.header.request_id == request))
     }
 
     /// Whether a kill of `target` is held already (a second kill is answered as if

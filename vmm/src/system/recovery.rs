@@ -231,6 +231,11 @@ impl Recovery {
         self.window.request().is_none()
     }
 
+    /// Whether `request` is the request in hand (a reply to it ends it).
+    pub(super) fn answers(&self, request: u64) -> bool {
+        self.window.state().answerable() == Some(request)
+    }
+
     /// Whether the domain has a request in hand (not a one-way message).
     pub(super) fn serving_a_request(&self) -> bool {
         self.window.state().answerable().is_some()
@@ -378,8 +383,17 @@ impl Recovery {
                 record_finished(id, name, finished, std::mem::take(&mut self.run), site);
                 return None;
             }
-            self.window.on_reply_to_other(policy);
-            SeepClass::External
+            // A held reply to another request exposes nothing yet (`system::held`).
+            match held {
+                true => {
+                    self.window.on_outgoing(SeepClass::Query, policy);
+                    SeepClass::Query
+                }
+                false => {
+                    self.window.on_reply_to_other(policy);
+                    SeepClass::External
+                }
+            }
         } else {
             // A repeatable update from a one-way message is sent again by its replay,
             // to the same effect: under enhanced it leaves the window open.

@@ -15,7 +15,7 @@ use virtio_seep::queue::IpcOp;
 
 use ankh_recovery::{CoverageStats, RecoveryEvent};
 
-use super::held::HeldEffects;
+use super::held::{Effect, HeldEffects};
 use super::injection::{Injection, Kind, When};
 use super::kernel;
 use super::process_manager::{self, ExitCause};
@@ -542,6 +542,11 @@ impl Worker<'_> {
             // What it held is carried out before a message that exposes its state
             // leaves (its answer included): whoever sees the message sees the effects.
             self.release_if_exposed(id);
+            if held && message.header.opcode == REPLY {
+                // A reply to another request leaves once its state is exposed.
+                self.held_for(id).hold(Effect::Reply(Box::new(message)));
+                continue;
+            }
             if message.header.destination == VMM_DOMAIN && message.header.opcode != REPLY {
                 let now = Instant::now();
                 let request = self

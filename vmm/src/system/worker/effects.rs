@@ -1,6 +1,7 @@
-//! How a worker thread holds the process manager's kernel calls while PM's window is
-//! open, carries them out once PM's state is exposed, and undoes them when PM is
-//! rolled back (the rules are in the module docs of `system::held`).
+//! How a worker thread holds the process manager's kernel calls, and a server's
+//! replies to requests other than the one in hand, while its window is open, carries
+//! them out once its state is exposed, and undoes them when it is rolled back (the
+//! rules are in the module docs of `system::held`).
 
 use virtio_seep::errno::{self, Errno};
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
@@ -30,6 +31,19 @@ impl Worker<'_> {
             return false;
         }
         let held = self.held_effects.get(&id);
+        if message.header.opcode == opcode::REPLY {
+            let own = self
+                .slots
+                .get(&id)
+                .and_then(|slot| slot.recovery.as_ref())
+                .is_some_and(|recovery| recovery.answers(message.header.request_id));
+            // Only a reply the router would route now: one it would refuse is the
+            // server's fault at once, as it always was.
+            let request = message.header.request_id;
+            return !own
+                && self.lock().router.owes(id, request)
+                && held.is_none_or(|held| held.has_room() && !held.replies_to(request));
+        }
         let kernel_call = message.header.destination == VMM_DOMAIN
             && matches!(
                 message.header.opcode,
@@ -76,6 +90,16 @@ impl Worker<'_> {
                 Effect::Start(child) => {
                     let index = self.thread.index;
                     self.lock().turns.push_back(index, child);
+                }
+                Effect::Reply(reply) => {
+                    let now = std::time::Instant::now();
+                    let mut state = self.lock();
+                    // It was owed when it was held: only a request failed meanwhile
+                    // (its caller ended) is no longer, and its reply has nobody to
+                    // go to.
+                    if let Ok((woken, _)) = state.router.submit(id, [*reply], now) {
+                        self.thread.schedule_at(&mut state, &woken, now);
+                    }
                 }
             }
         }
