@@ -2,7 +2,8 @@
 //! side): each attack on a server's resources is refused or bounded, the suite passes
 //! in full, and every server keeps serving.
 
-use ankh_tests::{assert_serving, run_os, suite_result};
+use ankh_proto::ds::{entry_cost, KEY_MAX, SESSION_BYTES_MAX, VALUE_MAX};
+use ankh_tests::{assert_serving, run_os, suite_result, Ran};
 use ankh_tests::{on_both_substrates, Substrate};
 use ankh_vmm::system::DomainEnd;
 use ankh_vmm::DomainExit;
@@ -14,11 +15,12 @@ on_both_substrates!(
     a_fork_bomb_that_keeps_its_children_stops_at_its_share_of_the_process_table,
     helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table,
     helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget,
+    helpers_that_hold_ds_keys_stop_at_their_session_s_share_of_the_store,
 );
 
 /// Runs `attacks` (each `hostile <attack>`) beside the suite; checks that each attack
 /// reports `ok`, the suite has no failure and every server still serves.
-fn beside_the_suite(attacks: &[&str]) {
+fn beside_the_suite(attacks: &[&str]) -> Ran {
     let mut jobs: Vec<String> = attacks.iter().map(|a| format!("hostile {a}")).collect();
     jobs.push("suite".to_string());
     let jobs: Vec<&str> = jobs.iter().map(String::as_str).collect();
@@ -48,6 +50,7 @@ fn beside_the_suite(attacks: &[&str]) {
         "init: {:?}",
         ran.end("init")
     );
+    ran
 }
 
 fn a_data_store_hog_gets_enospc_at_its_quota_and_its_children_s_keys_go_with_them(_: Substrate) {
@@ -72,4 +75,25 @@ fn helpers_that_hold_open_files_stop_at_their_session_s_share_of_the_file_table(
 
 fn helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget(_: Substrate) {
     beside_the_suite(&["memory"]);
+}
+
+/// `ds-session`'s helpers each publish up to their DS quota and stay alive: DS
+/// refuses the session at its share, half the store, where without it they would
+/// fill the store; `ds-witness`, another program, publishes a value of the largest
+/// size while they hold it, and the suite passes in full beside them.
+fn helpers_that_hold_ds_keys_stop_at_their_session_s_share_of_the_store(_: Substrate) {
+    let ran = beside_the_suite(&["ds-session", "ds-witness"]);
+    let (passed, failed) = suite_result(&ran.lines_of("suite"));
+    assert_eq!((passed, failed), (252, 0));
+    let report = ran.lines_of("hostile");
+    let held: usize = report
+        .iter()
+        .find_map(|line| line.strip_prefix("hostile: ds-session ok "))
+        .and_then(|figure| figure.parse().ok())
+        .unwrap_or_else(|| panic!("no figure: {report:?}"));
+    // Within the share, and refused with less than one key's room left in it.
+    assert!(held <= SESSION_BYTES_MAX, "{held}");
+    assert!(held + entry_cost(KEY_MAX, VALUE_MAX) > SESSION_BYTES_MAX, "{held}");
+    let witness = format!("hostile: ds-witness ok {VALUE_MAX}");
+    assert!(report.contains(&witness.as_str()), "{report:?}");
 }
