@@ -27,7 +27,8 @@
 //! - `ds-session`: has helpers (`ds-holder`) publish up to their DS quota and stay
 //!   alive until DS refuses one below its quota: that must come at the session's
 //!   share (`SESSION_BYTES_MAX`, half the store), and `ds-witness`, run beside it by
-//!   init (another session), must still publish meanwhile ([`ds_session`]).
+//!   init (another session), must still publish up to its own quota meanwhile
+//!   ([`ds_session`]).
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and

@@ -2,8 +2,8 @@
 //! up to their own DS quota and stay alive, until DS refuses one below its quota:
 //! that must come at this program's session share (`SESSION_BYTES_MAX`, half the
 //! store), not when the store is full. While the helpers hold the share, a program
-//! of another session (`hostile ds-witness`, another job of init) publishes a value
-//! of the largest size: the rest of the system still can.
+//! of another session (`hostile ds-witness`, another job of init) publishes up to
+//! its own quota: the rest of the system still can.
 //!
 //! The two meet through DS keys outside the attack's own (`hostile.`): the attack
 //! sets [`FULL_KEY`] to `1` once it is refused and the witness answers with
@@ -18,7 +18,7 @@ use ankh_proto::errno::{EINVAL, ENOENT, ENOSPC};
 use ankh_ulib::args::args_key;
 use ankh_ulib::{Channel, Fd, Os};
 
-use super::{end_helpers, helper_pipes, key, Failure, HOSTILE};
+use super::{end_helpers, fill_ds, helper_pipes, key, Failure, HOSTILE};
 use crate::helpers::fd_arg;
 
 /// Prefix of the handshake keys: the witness's subscription wakes only for them.
@@ -27,12 +27,12 @@ const HANDSHAKE_PREFIX: &str = "hostile-ds.";
 pub const FULL_KEY: &str = "hostile-ds.full";
 /// Published by the witness once it has published beside the full session.
 pub const ACK_KEY: &str = "hostile-ds.ack";
-/// The witness's own key.
-const WITNESS_KEY: &str = "hostile-ds.witness";
 /// Most helpers: enough to fill the whole store, should the share not hold.
 pub const DS_HOLDERS_MAX: usize = STORE_BYTES_MAX / OWNER_BYTES_MAX + 2;
-/// Most times the attack sets [`FULL_KEY`] again while waiting for the witness.
-const WITNESS_TURNS: usize = 1_000_000;
+/// Most times the attack sets [`FULL_KEY`] again while waiting for the witness: it
+/// waits for the marker from its start, so a few turns do in a run; this many take
+/// seconds, for a witness that failed or was never started.
+const WITNESS_TURNS: usize = 100_000;
 
 /// What a helper reports: the bytes it holds and the cost of the key it was refused.
 const REPORT_LEN: usize = 16;
@@ -68,10 +68,12 @@ pub(super) fn ds_session<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     }
     let witnessed = await_witness(os);
     end_helpers(os, &helpers, pipes)?;
-    for key in [FULL_KEY, ACK_KEY] {
-        os.ds_delete(key).map_err(|e| ("delete", e))?;
+    os.ds_delete(FULL_KEY).map_err(|e| ("delete", e))?;
+    match os.ds_delete(ACK_KEY) {
+        // No answer: the witness's failure says why.
+        Ok(()) | Err(ENOENT) => {}
+        Err(errno) => return Err(("delete", errno)),
     }
-    witnessed?;
     let figure = |bytes: usize| i32::try_from(bytes).unwrap_or(i32::MAX);
     let Some(refused_cost) = refused else {
         return Err(("never refused below a helper's quota (bytes)", figure(held)));
@@ -82,6 +84,7 @@ pub(super) fn ds_session<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
             figure(held),
         ));
     }
+    witnessed?;
     Ok(u64::try_from(held).unwrap_or(u64::MAX))
 }
 
@@ -161,8 +164,8 @@ pub(super) fn ds_holder<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
 }
 
 /// `ds-witness`: waits until the attack holds its session's share ([`FULL_KEY`] is
-/// `1`), then publishes a value of the largest size, reads it back and deletes it,
-/// and answers ([`ACK_KEY`]); the bytes it published.
+/// `1`), then publishes the largest values up to its own quota (DS must refuse it
+/// there, not earlier), deletes them and answers ([`ACK_KEY`]); the bytes it held.
 pub(super) fn ds_witness<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
     loop {
         match os.ds_retrieve(FULL_KEY) {
@@ -174,14 +177,18 @@ pub(super) fn ds_witness<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
         os.ds_subscribe(HANDSHAKE_PREFIX)
             .map_err(|e| ("subscribe", e))?;
     }
-    let value = String::from_utf8(vec![b'w'; VALUE_MAX]).unwrap_or_default();
-    os.ds_publish(WITNESS_KEY, &value)
-        .map_err(|e| ("publish beside the full session", e))?;
-    let back = os.ds_retrieve(WITNESS_KEY).map_err(|e| ("retrieve", e))?;
-    if back != value {
-        return Err(("value changed", 0));
+    // As much as one owner may hold: refused at its own quota, not by a full store.
+    let taken = fill_ds(os)?;
+    let me = os.getpid().map_err(|e| ("getpid", e))?;
+    let cost = |n| entry_cost(key(me, n).len(), VALUE_MAX);
+    let held: usize = (0..taken).map(cost).sum();
+    if held + cost(taken) <= OWNER_BYTES_MAX {
+        let figure = i32::try_from(held).unwrap_or(i32::MAX);
+        return Err(("refused below its own quota (bytes)", figure));
     }
-    os.ds_delete(WITNESS_KEY).map_err(|e| ("delete", e))?;
+    for n in 0..taken {
+        os.ds_delete(&key(me, n)).map_err(|e| ("delete", e))?;
+    }
     os.ds_publish(ACK_KEY, "1").map_err(|e| ("answer", e))?;
-    Ok(u64::try_from(VALUE_MAX).unwrap_or(u64::MAX))
+    Ok(u64::try_from(held).unwrap_or(u64::MAX))
 }
