@@ -83,21 +83,24 @@ fn helpers_that_hold_memory_stop_at_their_session_s_share_of_the_budget(_: Subst
 /// quota while they hold it, and the suite passes in full beside them.
 fn helpers_that_hold_ds_keys_stop_at_their_session_s_share_of_the_store(_: Substrate) {
     let ran = beside_the_suite(&["ds-session", "ds-witness"]);
-    let (passed, failed) = suite_result(&ran.lines_of("suite"));
-    assert_eq!((passed, failed), (252, 0));
+    assert_eq!(suite_result(&ran.lines_of("suite")), (252, 0));
     let report = ran.lines_of("hostile");
-    let held: usize = report
-        .iter()
-        .find_map(|line| line.strip_prefix("hostile: ds-session ok "))
-        .and_then(|figure| figure.parse().ok())
-        .unwrap_or_else(|| panic!("no figure: {report:?}"));
     // Within the share, and refused with less than one key's room left in it.
+    let held = figure(&report, "ds-session");
     assert!(held <= SESSION_BYTES_MAX, "{held}");
-    assert!(held + entry_cost(KEY_MAX, VALUE_MAX) > SESSION_BYTES_MAX, "{held}");
-    let witnessed: usize = report
+    let largest = entry_cost(KEY_MAX, VALUE_MAX);
+    assert!(held + largest > SESSION_BYTES_MAX, "{held}");
+    // The other program was refused at its own quota, not by a full store.
+    let witnessed = figure(&report, "ds-witness");
+    assert!(witnessed + largest > OWNER_BYTES_MAX, "{witnessed}");
+}
+
+/// The figure of `hostile: <attack> ok <figure>` in `report`.
+fn figure(report: &[&str], attack: &str) -> usize {
+    let prefix = format!("hostile: {attack} ok ");
+    report
         .iter()
-        .find_map(|line| line.strip_prefix("hostile: ds-witness ok "))
+        .find_map(|line| line.strip_prefix(&prefix))
         .and_then(|figure| figure.parse().ok())
-        .unwrap_or_else(|| panic!("no figure: {report:?}"));
-    assert!(witnessed + entry_cost(KEY_MAX, VALUE_MAX) > OWNER_BYTES_MAX, "{witnessed}");
+        .unwrap_or_else(|| panic!("no figure of {attack}: {report:?}"))
 }
