@@ -297,8 +297,9 @@ impl DataStore {
             // A one-way message cannot be answered later.
             return Err(errno::EINVAL);
         }
+        let session = self.session_of(request.source);
         self.subscriptions
-            .park(request.source, request.request_id, prefix)
+            .park(request.source, session, request.request_id, prefix)
     }
 }
 

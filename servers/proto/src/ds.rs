@@ -10,8 +10,9 @@
 //! [`entry_cost`] bytes, and to the owner's *session* (a process whose parent DS never
 //! saw spawned, such as a program init started, with every process it spawned,
 //! directly or not). The store as a whole holds at most [`ENTRIES_MAX`] keys and
-//! [`STORE_BYTES_MAX`] bytes; one session at most [`SESSION_ENTRIES_MAX`] keys and
-//! [`SESSION_BYTES_MAX`] bytes; one owner at most [`OWNER_ENTRIES_MAX`] keys,
+//! [`STORE_BYTES_MAX`] bytes; one session at most [`SESSION_ENTRIES_MAX`] keys,
+//! [`SESSION_BYTES_MAX`] bytes and [`SESSION_SUBSCRIPTIONS_MAX`] parked
+//! subscriptions; one owner at most [`OWNER_ENTRIES_MAX`] keys,
 //! [`OWNER_BYTES_MAX`] bytes and [`OWNER_SUBSCRIPTIONS_MAX`] parked subscriptions.
 //! A publish over any of these is `ENOSPC`; a subscription over them `EAGAIN`.
 
@@ -48,6 +49,9 @@ pub const SESSION_ENTRIES_MAX: usize = ENTRIES_MAX / 2;
 pub const SESSION_BYTES_MAX: usize = STORE_BYTES_MAX / 2;
 /// Most parked subscriptions.
 pub const SUBSCRIPTIONS_MAX: usize = 64;
+/// Most parked subscriptions of one session: half of them, for the reasons of
+/// [`SESSION_ENTRIES_MAX`] (eight owners at their share would park them all).
+pub const SESSION_SUBSCRIPTIONS_MAX: usize = SUBSCRIPTIONS_MAX / 2;
 /// Most parked subscriptions of one owner.
 pub const OWNER_SUBSCRIPTIONS_MAX: usize = SUBSCRIPTIONS_MAX / 8;
 /// What a key costs beyond its bytes: the map node and the two heap blocks.

@@ -1,17 +1,18 @@
-//! Sessions (`DS_PROC_SPAWN`): a program's process tree shares one part of the store.
+//! Sessions (`DS_PROC_SPAWN`): a program's process tree shares one part of the store
+//! and of the parked subscriptions.
 
 use ankh_proto::ds::{
-    entry_cost, OwnerExit, OWNER_BYTES_MAX, OWNER_ENTRIES_MAX, SESSION_BYTES_MAX,
-    SESSION_ENTRIES_MAX, STORE_BYTES_MAX, VALUE_MAX,
+    entry_cost, OwnerExit, OWNER_BYTES_MAX, OWNER_ENTRIES_MAX, OWNER_SUBSCRIPTIONS_MAX,
+    SESSION_BYTES_MAX, SESSION_ENTRIES_MAX, SESSION_SUBSCRIPTIONS_MAX, STORE_BYTES_MAX, VALUE_MAX,
 };
 use ankh_proto::errno::{Errno, EAGAIN, EEXIST, EINVAL, ENOSPC, EPERM};
-use ankh_proto::opcode::{DS_PROC_EXIT, DS_PROC_SPAWN, DS_PUBLISH};
+use ankh_proto::opcode::{DS_PROC_EXIT, DS_PROC_SPAWN, DS_PUBLISH, DS_SUBSCRIBE};
 use ankh_proto::pm::PROC_MAX;
-use ankh_proto::server::Handled;
+use ankh_proto::server::{Handled, Reply};
 use ankh_proto::vfs::ProcSpawn;
 use ankh_proto::{wire, Pid};
 
-use super::{kv, Fixture};
+use super::{kv, one, Fixture};
 use crate::DataStore;
 
 /// PM's domain id in these tests.
@@ -248,4 +249,33 @@ fn spawn_notices_come_from_pm_only_and_must_be_well_formed() {
     let mut open = Fixture::default();
     assert_eq!(open.notice(7, DS_PROC_SPAWN, &record(8, 7)), 0);
     assert_eq!(open.ds.known_processes(), 1);
+}
+
+#[test]
+fn a_session_parks_at_most_its_share_of_subscriptions() {
+    let mut f = fixture();
+    assert_eq!(spawn(&mut f, 10, INIT), 0);
+    let owners = SESSION_SUBSCRIPTIONS_MAX / OWNER_SUBSCRIPTIONS_MAX;
+    let helpers = 11..11 + Pid::try_from(owners).unwrap();
+    for helper in helpers.clone() {
+        assert_eq!(spawn(&mut f, helper, 10), 0);
+        for _ in 0..OWNER_SUBSCRIPTIONS_MAX {
+            assert_eq!(
+                f.send_from(helper, DS_SUBSCRIBE, &one("a")),
+                Handled::Deferred
+            );
+        }
+    }
+    assert_eq!(f.ds.subscriptions(), SESSION_SUBSCRIPTIONS_MAX);
+    // The program itself has parked none, but its session has its share.
+    assert_eq!(
+        f.send_from(10, DS_SUBSCRIBE, &one("a")),
+        Reply::err(EAGAIN).into()
+    );
+    // Another program's session still subscribes.
+    assert_eq!(spawn(&mut f, 30, INIT), 0);
+    assert_eq!(f.send_from(30, DS_SUBSCRIBE, &one("a")), Handled::Deferred);
+    // An end frees its part of the share.
+    assert_eq!(exit(&mut f, helpers.start, 10), 0);
+    assert_eq!(f.send_from(10, DS_SUBSCRIBE, &one("a")), Handled::Deferred);
 }
