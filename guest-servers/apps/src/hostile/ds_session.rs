@@ -167,10 +167,13 @@ pub(super) fn ds_holder<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
 /// `1`), then publishes the largest values up to its own quota (DS must refuse it
 /// there, not earlier), deletes them and answers ([`ACK_KEY`]); the bytes it held.
 pub(super) fn ds_witness<C: Channel>(os: &mut Os<C>) -> Result<u64, Failure> {
+    let mut seen = false;
     loop {
         match os.ds_retrieve(FULL_KEY) {
             Ok(value) if value == "1" => break,
-            Ok(_) | Err(ENOENT) => {}
+            Ok(_) => seen = true,
+            Err(ENOENT) if seen => return Err(("the attack ended before its share", 0)),
+            Err(ENOENT) => {}
             Err(errno) => return Err(("retrieve marker", errno)),
         }
         // Woken by the next change of a handshake key (see `await_witness`).
