@@ -1,6 +1,6 @@
 //! PM's kernel calls held by the VMM while PM's recovery window is open
 //! (docs/recovery.md, "Held effects"): a fault of PM after a kill, a start or a
-//! spawn's introductions to VFS and MM is rolled back inside its window, and what the
+//! spawn's introductions to VFS, MM and DS is rolled back inside its window, and what the
 //! VMM held is dropped (the kill never happens, the child never runs and is
 //! destroyed); without faults, spawns and kills finish inside PM's window.
 
@@ -93,14 +93,14 @@ fn a_fault_after_a_held_kill_drops_the_kill(_: Substrate) {
     assert_eq!(suites_destroyed(&ran), 0, "{:?}", ran.report.domains);
 }
 
-/// PM crashes right after its spawn of the suite told VFS and MM about the child
-/// (`VFS_PROC_SPAWN`, `MM_PROC_SPAWN`): those notices concern a domain created in the
-/// request and not started, so the window was still open. The rollback destroys the
-/// child (it never ran), PM hears of its end and has VFS and MM forget it, init's
-/// spawn is answered `ERESTART` and made again, and the suite that then runs passes
-/// in full.
+/// PM crashes right after its spawn of the suite told VFS, MM and DS about the child
+/// (`VFS_PROC_SPAWN`, `MM_PROC_SPAWN`, `DS_PROC_SPAWN`, the last): those notices
+/// concern a domain created in the request and not started, so the window was still
+/// open. The rollback destroys the child (it never ran), PM hears of its end and has
+/// VFS, MM and DS forget it, init's spawn is answered `ERESTART` and made again, and
+/// the suite that then runs passes in full.
 fn a_fault_after_a_spawn_introduced_its_child_destroys_the_child(_: Substrate) {
-    let ran = crash_pm_after(opcode::MM_PROC_SPAWN);
+    let ran = crash_pm_after(opcode::DS_PROC_SPAWN);
     assert_eq!(suites_destroyed(&ran), 1, "{:?}", ran.report.domains);
 }
 

@@ -130,6 +130,9 @@ pub const DS_SUBSCRIBE: u16 = 0x0304;
 /// DS (from PM): a process ended; end its subscriptions and hand its values to its
 /// heir (`ankh_proto::ds::OwnerExit`).
 pub const DS_PROC_EXIT: u16 = 0x0305;
+/// DS (from PM): a process was spawned; it joins its parent's session, whose share
+/// its keys are charged to (`ankh_proto::vfs::ProcSpawn`, as for VFS and MM).
+pub const DS_PROC_SPAWN: u16 = 0x0306;
 
 /// MM: move the caller's heap break.
 pub const MM_BRK: u16 = 0x0400;
@@ -253,6 +256,7 @@ pub const OPCODES: &[OpcodeInfo] = &[
     op(DS_LIST, "ds-list", SeepClass::Query, true),
     op(DS_SUBSCRIBE, "ds-subscribe", SeepClass::Update, true),
     op(DS_PROC_EXIT, "ds-proc-exit", SeepClass::Update, true),
+    op(DS_PROC_SPAWN, "ds-proc-spawn", SeepClass::Update, true),
     op(MM_BRK, "mm-brk", SeepClass::Update, true),
     op(MM_MAP, "mm-map", SeepClass::Update, true),
     op(MM_UNMAP, "mm-unmap", SeepClass::Update, true),

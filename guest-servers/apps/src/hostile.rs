@@ -31,11 +31,17 @@
 //!   the file;
 //! - `inodes`: makes empty files (no data, an inode each) until VFS refuses
 //!   (`ENOSPC`): that must come at the session's share of the inodes (half of them),
-//!   not when they are all taken. It prints how many it made, then removes them.
+//!   not when they are all taken. It prints how many it made, then removes them;
+//! - `ds-session`: has helpers (`ds-holder`) publish up to their DS quota and stay
+//!   alive until DS refuses one below its quota: that must come at the session's
+//!   share (`SESSION_BYTES_MAX`, half the store), and `ds-witness`, run beside it by
+//!   init (another session), must still publish up to its own quota meanwhile
+//!   ([`ds_session`]).
 //!
 //! Each attack prints `hostile: <attack> ok <figure>` and exits 0 when it was
 //! contained as it should be, else `hostile: <attack> failed <step> <errno>` and
-//! exits 1. (`ds-child`, `orphan-parent` and `pipe-writer` are the children's parts.)
+//! exits 1. (`ds-child`, `ds-holder`, `orphan-parent` and `pipe-writer` are the
+//! children's parts.)
 
 use alloc::string::String;
 use alloc::vec;
@@ -53,6 +59,8 @@ use ankh_ulib::{Channel, Fd, Os, Pid};
 use crate::helpers::fd_arg;
 use crate::out::{Out, Text};
 use crate::paths::{CHILD_EXIT3, CHILD_HOG, CHILD_SLEEP};
+
+pub mod ds_session;
 
 /// This program in the root file system.
 pub const HOSTILE: &str = "/bin/hostile";
@@ -101,6 +109,9 @@ pub fn run<C: Channel>(os: &mut Os<C>, out: &mut dyn Out) -> u32 {
         "memory-child" => memory_child(os),
         "disk" => disk(os),
         "inodes" => inodes(os),
+        "ds-session" => ds_session::ds_session(os),
+        "ds-holder" => ds_session::ds_holder(os),
+        "ds-witness" => ds_session::ds_witness(os),
         _ => Err(("unknown attack", EINVAL)),
     };
     let line = Text::new().str("hostile: ").str(attack);

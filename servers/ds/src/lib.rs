@@ -5,12 +5,17 @@
 //! - [`DataStore`]: the server ([`ankh_proto::server::Server`]);
 //! - `keys`: parsing and bounds of keys, prefixes and values;
 //! - `subscriptions`: parked `DS_SUBSCRIBE` requests, each answered once;
-//! - `quota`: what each owner (the domain that last published a key) is charged.
+//! - `quota`: what each owner (the domain that last published a key) and each
+//!   session is charged;
+//! - `sessions`: which session each process belongs to (`DS_PROC_SPAWN`).
 //!
 //! The protocol and its bounds are in [`ankh_proto::ds`]. DS calls no other server:
 //! the only thing it does besides answering the request in hand is answering parked
 //! subscriptions. The bounds keep DS's data well inside its heap, so no client can
-//! make DS run out of memory: a publish over them is `ENOSPC`.
+//! make DS run out of memory: a publish over them is `ENOSPC`. Besides the owner's
+//! quota, a key is charged to the owner's *session* (a program init started and
+//! every process it spawned, directly or not), which has a share of the store, so one
+//! program's helpers cannot fill it together.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -18,6 +23,7 @@ extern crate alloc;
 
 mod keys;
 mod quota;
+mod sessions;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
@@ -30,12 +36,16 @@ use core::ops::Bound;
 
 use ankh_proto::ds::OwnerExit;
 use ankh_proto::errno::{self, Errno};
-use ankh_proto::opcode::{DS_DELETE, DS_LIST, DS_PROC_EXIT, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE};
+use ankh_proto::opcode::{
+    DS_DELETE, DS_LIST, DS_PROC_EXIT, DS_PROC_SPAWN, DS_PUBLISH, DS_RETRIEVE, DS_SUBSCRIBE,
+};
 use ankh_proto::server::{Handled, Kernel, Reply, Request, Server};
+use ankh_proto::vfs::ProcSpawn;
 use ankh_proto::{wire, Pid};
 
 pub use quota::Usage;
 use quota::{entry_cost, Ledger};
+use sessions::Sessions;
 use subscriptions::Subscriptions;
 
 /// A published value and who is charged for it.
@@ -46,16 +56,19 @@ struct Entry {
 }
 
 /// The data store: keys (1..=`KEY_MAX` bytes) mapped to values (at most `VALUE_MAX`
-/// bytes), within the store's and each owner's bounds ([`ankh_proto::ds`]), plus
-/// parked subscriptions.
+/// bytes), within the store's, each session's and each owner's bounds
+/// ([`ankh_proto::ds`]), plus parked subscriptions.
 ///
-/// Anyone may publish or delete any key: ownership only says whose quota a key uses.
-/// Publishing an existing key makes the publisher its owner.
+/// Anyone may publish or delete any key: ownership only says whose quota (and whose
+/// session's share) a key uses. Publishing an existing key makes the publisher its
+/// owner.
 #[derive(Default)]
 pub struct DataStore {
     entries: BTreeMap<String, Entry>,
     ledger: Ledger,
+    sessions: Sessions,
     subscriptions: Subscriptions,
+    process_manager: Option<Pid>,
 }
 
 impl DataStore {
@@ -74,9 +87,33 @@ impl DataStore {
         self.entries.get(key).map(|entry| entry.owner)
     }
 
+    /// Accepts `DS_PROC_SPAWN` and `DS_PROC_EXIT` only from domain `pm` (others get
+    /// `EPERM`). Without it they are accepted from any source that does not name
+    /// itself: the router already refuses them from anyone but PM, and DS does not
+    /// call PM, so it has no peer entry to learn PM's id from.
+    pub fn with_process_manager(mut self, pm: Pid) -> DataStore {
+        self.process_manager = Some(pm);
+        self
+    }
+
     /// What `owner` is charged.
     pub fn usage(&self, owner: Pid) -> Usage {
         self.ledger.of(owner)
+    }
+
+    /// What the session of process `pid` is charged.
+    pub fn session_usage(&self, pid: Pid) -> Usage {
+        self.ledger.of_session(self.session_of(pid))
+    }
+
+    /// The session `pid`'s keys are charged to.
+    fn session_of(&self, pid: Pid) -> Pid {
+        self.sessions.of(pid)
+    }
+
+    /// Number of processes DS knows the session of (at most `pm::PROC_MAX`).
+    pub fn known_processes(&self) -> usize {
+        self.sessions.len()
     }
 
     /// What the whole store is charged.
@@ -106,15 +143,59 @@ impl DataStore {
         self.subscriptions.drop_source(pid, kernel)
     }
 
-    /// `DS_PROC_EXIT` (`OwnerExit`; the router lets only PM send it): process `pid`
-    /// ended. Its subscriptions are answered `ESRCH`; its keys pass to `heir`, in key
-    /// order, as far as the heir's quota allows, and the rest are deleted (firing
-    /// their subscriptions, as `DS_DELETE` does). Values outlive their publisher
-    /// (a child may leave a result for its parent), but never beyond a live owner's
-    /// quota, so exiting children cannot pile up keys nobody is charged for.
-    fn proc_exit(&mut self, payload: &[u8], kernel: &mut dyn Kernel) -> Result<Reply, Errno> {
+    /// `EPERM` unless `source` may send process lifecycle messages.
+    fn check_manager(&self, source: Pid) -> Result<(), Errno> {
+        match self.process_manager {
+            Some(pm) if pm != source => Err(errno::EPERM),
+            _ => Ok(()),
+        }
+    }
+
+    /// `DS_PROC_SPAWN` (`ProcSpawn`, from PM, before the child runs): the child joins
+    /// its parent's session, or starts one when DS never saw the parent spawned (a
+    /// program init started). `EPERM` when the sender names itself as the child (PM
+    /// never does), `EINVAL` for a malformed record or a child that is its own
+    /// parent, `EEXIST` when the child holds keys (a process that runs already keeps
+    /// the session it is charged to), `EAGAIN` when DS knows `pm::PROC_MAX`
+    /// processes already.
+    fn proc_spawn(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
+        self.check_manager(source)?;
+        let ProcSpawn { child, parent, .. } = wire::record(payload)?;
+        if child == source {
+            return Err(errno::EPERM);
+        }
+        if child == parent || child == 0 {
+            return Err(errno::EINVAL);
+        }
+        if self.ledger.of(child).entries > 0 {
+            return Err(errno::EEXIST);
+        }
+        self.sessions.join(child, parent)?;
+        Ok(Reply::ok(Vec::new()))
+    }
+
+    /// `DS_PROC_EXIT` (`OwnerExit`, from PM): process `pid` ended. Its subscriptions
+    /// are answered `ESRCH`; its keys pass to `heir`, in key order, as far as the
+    /// heir's quota and its session's share allow (a heir in the same session takes
+    /// them within the share they were charged to), and the rest are deleted (firing
+    /// their subscriptions, as `DS_DELETE` does); DS forgets `pid`'s session. Values
+    /// outlive their publisher (a child may leave a result for its parent), but never
+    /// beyond a live owner's quota, so exiting children cannot pile up keys nobody is
+    /// charged for. `EPERM` when the sender names itself (PM reports a process's end
+    /// after its domain stopped, so never its own).
+    fn proc_exit(
+        &mut self,
+        source: Pid,
+        payload: &[u8],
+        kernel: &mut dyn Kernel,
+    ) -> Result<Reply, Errno> {
+        self.check_manager(source)?;
         let OwnerExit { pid, heir } = wire::record(payload)?;
+        if pid == source {
+            return Err(errno::EPERM);
+        }
         self.drop_process(pid, kernel);
+        let heir_session = self.session_of(heir);
         let owned: Vec<(String, usize)> = self
             .entries
             .iter()
@@ -123,8 +204,8 @@ impl DataStore {
             .collect();
         for (key, cost) in owned {
             self.ledger.release(pid, cost);
-            if heir != 0 && heir != pid && self.ledger.may_inherit(heir, cost) {
-                self.ledger.charge(heir, cost);
+            if heir != 0 && heir != pid && self.ledger.may_inherit(heir, heir_session, cost) {
+                self.ledger.charge(heir, heir_session, cost);
                 if let Some(entry) = self.entries.get_mut(&key) {
                     entry.owner = heir;
                 }
@@ -133,12 +214,14 @@ impl DataStore {
                 self.subscriptions.fire(&key, kernel);
             }
         }
+        self.sessions.leave(pid);
         Ok(Reply::ok(Vec::new()))
     }
 
     /// `DS_PUBLISH` (`key\0value\0`) from `owner`: sets the key and charges it to
-    /// `owner`, then answers the subscriptions whose prefix it matches. `ENOSPC` when
-    /// the store or `owner` would go over its bounds.
+    /// `owner` and its session, then answers the subscriptions whose prefix it
+    /// matches. `ENOSPC` when the store, the session or `owner` would go over its
+    /// bounds.
     fn publish(
         &mut self,
         owner: Pid,
@@ -151,11 +234,12 @@ impl DataStore {
             .entries
             .get(key)
             .map(|entry| (entry.owner, entry_cost(key.len(), entry.value.len())));
-        self.ledger.check(owner, cost, old)?;
+        let session = self.session_of(owner);
+        self.ledger.check(owner, session, cost, old)?;
         if let Some((old_owner, old_cost)) = old {
             self.ledger.release(old_owner, old_cost);
         }
-        self.ledger.charge(owner, cost);
+        self.ledger.charge(owner, session, cost);
         match self.entries.get_mut(key) {
             Some(entry) => {
                 value.clone_into(&mut entry.value);
@@ -213,8 +297,9 @@ impl DataStore {
             // A one-way message cannot be answered later.
             return Err(errno::EINVAL);
         }
+        let session = self.session_of(request.source);
         self.subscriptions
-            .park(request.source, request.request_id, prefix)
+            .park(request.source, session, request.request_id, prefix)
     }
 }
 
@@ -229,7 +314,10 @@ impl Server for DataStore {
                 Ok(()) => Handled::Deferred,
                 Err(status) => Reply::err(status).into(),
             },
-            DS_PROC_EXIT => self.proc_exit(request.payload, kernel).into(),
+            DS_PROC_SPAWN => self.proc_spawn(request.source, request.payload).into(),
+            DS_PROC_EXIT => self
+                .proc_exit(request.source, request.payload, kernel)
+                .into(),
             _ => Reply::err(errno::ENOSYS).into(),
         }
     }

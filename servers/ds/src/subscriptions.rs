@@ -4,7 +4,7 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use ankh_proto::ds::{OWNER_SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_MAX};
+use ankh_proto::ds::{OWNER_SUBSCRIPTIONS_MAX, SESSION_SUBSCRIPTIONS_MAX, SUBSCRIPTIONS_MAX};
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::server::{Kernel, Reply};
 use ankh_proto::{wire, Pid};
@@ -13,6 +13,8 @@ use ankh_proto::{wire, Pid};
 struct Subscription {
     /// Who asked (for [`Subscriptions::drop_source`]).
     source: Pid,
+    /// The session it was charged to when parked.
+    session: Pid,
     /// The request to answer.
     request_id: u64,
     /// Keys starting with this fire it.
@@ -31,15 +33,27 @@ impl Subscriptions {
         self.parked.len()
     }
 
-    /// Parks a subscription; `EAGAIN` when `SUBSCRIPTIONS_MAX` are parked already, or
-    /// `OWNER_SUBSCRIPTIONS_MAX` of `source`'s.
-    pub(crate) fn park(&mut self, source: Pid, request_id: u64, prefix: &str) -> Result<(), Errno> {
+    /// Parks a subscription of `source`, of session `session`; `EAGAIN` when
+    /// `SUBSCRIPTIONS_MAX` are parked already, `SESSION_SUBSCRIPTIONS_MAX` of the
+    /// session's or `OWNER_SUBSCRIPTIONS_MAX` of `source`'s.
+    pub(crate) fn park(
+        &mut self,
+        source: Pid,
+        session: Pid,
+        request_id: u64,
+        prefix: &str,
+    ) -> Result<(), Errno> {
         let mine = self.parked.iter().filter(|s| s.source == source).count();
-        if self.parked.len() >= SUBSCRIPTIONS_MAX || mine >= OWNER_SUBSCRIPTIONS_MAX {
+        let ours = self.parked.iter().filter(|s| s.session == session).count();
+        if self.parked.len() >= SUBSCRIPTIONS_MAX
+            || ours >= SESSION_SUBSCRIPTIONS_MAX
+            || mine >= OWNER_SUBSCRIPTIONS_MAX
+        {
             return Err(errno::EAGAIN);
         }
         self.parked.push(Subscription {
             source,
+            session,
             request_id,
             prefix: prefix.to_string(),
         });

@@ -4,7 +4,8 @@ use alloc::vec::Vec;
 
 use ankh_proto::errno::{self, Errno};
 use ankh_proto::opcode::{
-    MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, SYS_START_DOMAIN, VFS_PROC_SPAWN,
+    DS_PROC_SPAWN, MM_PROC_SPAWN, SYS_CREATE_DOMAIN, SYS_KILL_DOMAIN, SYS_START_DOMAIN,
+    VFS_PROC_SPAWN,
 };
 use ankh_proto::pm::{PidRecord, Spawn, ARG_MAX, PROC_MAX, SESSION_PROCS_MAX, SPAWN_INHERIT_FDS};
 use ankh_proto::server::{Endpoint, Kernel, Reply, Request};
@@ -20,22 +21,23 @@ use crate::ProcessManager;
 
 impl ProcessManager {
     /// `PM_SPAWN` (`Spawn` record, bulk `path\0arg0\0...`): loads the program through
-    /// VFS, has the VMM make its domain, introduces the child to VFS and MM, enters it
-    /// in the table and answers its pid.
+    /// VFS, has the VMM make its domain, introduces the child to VFS, MM and DS, enters
+    /// it in the table and answers its pid.
     ///
     /// The order keeps PM's recovery window (docs/recovery.md, "Coverage") open as
     /// long as it can be: the checks and the program's read (a query) come first,
     /// then the calls about the new domain, whose effects the VMM holds or undoes
-    /// while the window is open (`SYS_CREATE_DOMAIN`, `VFS_PROC_SPAWN` and
-    /// `MM_PROC_SPAWN` about the child, `SYS_START_DOMAIN`; docs/recovery.md, "Held
-    /// effects"). No DS publication: it would close the window, and the count of
-    /// processes PM once published there had no reader (`PM_PS` lists the table).
+    /// while the window is open (`SYS_CREATE_DOMAIN`, `VFS_PROC_SPAWN`,
+    /// `MM_PROC_SPAWN` and `DS_PROC_SPAWN` about the child, `SYS_START_DOMAIN`;
+    /// docs/recovery.md, "Held effects"). No DS publication: it would close the
+    /// window, and the count of processes PM once published there had no reader
+    /// (`PM_PS` lists the table).
     ///
     /// Errors: `E2BIG` (list over `ARG_MAX`), `EINVAL` (malformed record, flags or
     /// list, or an empty path), `EAGAIN` (`PROC_MAX` entries, live or zombie, or
     /// `SESSION_PROCS_MAX` in the caller's session), VFS's
     /// errors for the file, `ENOEXEC` (not a regular ELF file), `EMSGSIZE` (the image
-    /// does not fit a message), the VMM's errors for the domain. When VFS or MM
+    /// does not fit a message), the VMM's errors for the domain. When VFS, MM or DS
     /// refuses the child after its domain was made, the domain is killed, the child
     /// is detached (reaped when its end is reported) and their error is answered.
     pub(crate) fn spawn(
@@ -76,7 +78,7 @@ impl ProcessManager {
         self.enter(parent);
         self.procs
             .insert(child, Proc::spawned(parent, session.unwrap_or(child), args));
-        // The child runs only once VFS and MM know it.
+        // The child runs only once VFS, MM and DS know it.
         let introduced = introduce(kernel, child, parent, flags).and_then(|()| {
             let start = StartDomain {
                 id: child,
@@ -132,8 +134,8 @@ fn create_domain(kernel: &mut dyn Kernel, parent: Pid, path: &str) -> Result<Pid
     Ok(id)
 }
 
-/// Tells VFS (which gives the child a descriptor table) and MM (an empty account)
-/// about the child.
+/// Tells VFS (which gives the child a descriptor table), MM (an empty account) and DS
+/// (whose session share its keys count against) about the child.
 fn introduce(kernel: &mut dyn Kernel, child: Pid, parent: Pid, flags: u32) -> Result<(), Errno> {
     let record = wire::bytes(&ProcSpawn {
         child,
@@ -143,5 +145,6 @@ fn introduce(kernel: &mut dyn Kernel, child: Pid, parent: Pid, flags: u32) -> Re
     });
     call(kernel, Endpoint::Vfs, VFS_PROC_SPAWN, &record, &[])?;
     call(kernel, Endpoint::Mm, MM_PROC_SPAWN, &record, &[])?;
+    call(kernel, Endpoint::Ds, DS_PROC_SPAWN, &record, &[])?;
     Ok(())
 }

@@ -2,12 +2,17 @@
 //! `DS_PUBLISH` `key\0value\0`; `DS_RETRIEVE`/`DS_DELETE` `key\0`; `DS_LIST` and
 //! `DS_SUBSCRIBE` `prefix\0`. `DS_RETRIEVE` answers the value as `value\0`,
 //! `DS_LIST` the keys as a list, `DS_SUBSCRIBE` (deferred until a key with the prefix
-//! is published or deleted) the key as `key\0`. `DS_PROC_EXIT` (from PM only) carries
-//! an [`OwnerExit`] record.
+//! is published or deleted) the key as `key\0`. `DS_PROC_SPAWN` (from PM only) carries
+//! a [`crate::vfs::ProcSpawn`] record, as `VFS_PROC_SPAWN` does; `DS_PROC_EXIT` (from
+//! PM only) an [`OwnerExit`] record.
 //!
 //! Every key is charged to its owner, the domain that last published it, at
-//! [`entry_cost`] bytes. The store as a whole holds at most [`ENTRIES_MAX`] keys and
-//! [`STORE_BYTES_MAX`] bytes; one owner at most [`OWNER_ENTRIES_MAX`] keys,
+//! [`entry_cost`] bytes, and to the owner's *session* (a process whose parent DS never
+//! saw spawned, such as a program init started, with every process it spawned,
+//! directly or not). The store as a whole holds at most [`ENTRIES_MAX`] keys and
+//! [`STORE_BYTES_MAX`] bytes; one session at most [`SESSION_ENTRIES_MAX`] keys,
+//! [`SESSION_BYTES_MAX`] bytes and [`SESSION_SUBSCRIPTIONS_MAX`] parked
+//! subscriptions; one owner at most [`OWNER_ENTRIES_MAX`] keys,
 //! [`OWNER_BYTES_MAX`] bytes and [`OWNER_SUBSCRIPTIONS_MAX`] parked subscriptions.
 //! A publish over any of these is `ENOSPC`; a subscription over them `EAGAIN`.
 
@@ -31,8 +36,22 @@ pub const OWNER_ENTRIES_MAX: usize = ENTRIES_MAX / 4;
 /// Most bytes one owner is charged: an eighth of the store, so one client (or a few)
 /// cannot deny the store to the others.
 pub const OWNER_BYTES_MAX: usize = STORE_BYTES_MAX / 8;
+/// Most keys one session holds: half the store. The owner quota alone does not stop
+/// a program that spawns helpers which each publish up to their quota and stay
+/// alive (PM lets a session have `pm::SESSION_PROCS_MAX` processes, and eight owners
+/// at quota fill the store); with half, what one program's process tree can take
+/// leaves the other half (four owners at quota) to the servers and the programs
+/// beside it, as VFS's and MM's session shares do. Half is still twice what one
+/// owner may hold, so a program and its helpers have room to use DS together.
+pub const SESSION_ENTRIES_MAX: usize = ENTRIES_MAX / 2;
+/// Most bytes one session is charged: half the store, for the reasons of
+/// [`SESSION_ENTRIES_MAX`] (four owners at [`OWNER_BYTES_MAX`]).
+pub const SESSION_BYTES_MAX: usize = STORE_BYTES_MAX / 2;
 /// Most parked subscriptions.
 pub const SUBSCRIPTIONS_MAX: usize = 64;
+/// Most parked subscriptions of one session: half of them, for the reasons of
+/// [`SESSION_ENTRIES_MAX`] (eight owners at their share would park them all).
+pub const SESSION_SUBSCRIPTIONS_MAX: usize = SUBSCRIPTIONS_MAX / 2;
 /// Most parked subscriptions of one owner.
 pub const OWNER_SUBSCRIPTIONS_MAX: usize = SUBSCRIPTIONS_MAX / 8;
 /// What a key costs beyond its bytes: the map node and the two heap blocks.

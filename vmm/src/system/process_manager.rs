@@ -15,25 +15,27 @@ use crate::ipc::router::{Role, Router};
 use crate::ipc::Message;
 
 /// Opcodes that tell servers about processes: only the process manager may send them,
-/// so no process can close another's descriptors or reset its memory accounting. From
-/// anyone else the router answers them `EPERM` and never delivers them.
-pub(super) const MANAGER_ONLY: [u16; 5] = [
+/// so no process can close another's descriptors, reset its memory accounting or move
+/// itself out of its session. From anyone else the router answers them `EPERM` and
+/// never delivers them.
+pub(super) const MANAGER_ONLY: [u16; 6] = [
     opcode::VFS_PROC_SPAWN,
     opcode::VFS_PROC_EXIT,
+    opcode::DS_PROC_SPAWN,
     opcode::DS_PROC_EXIT,
     opcode::MM_PROC_SPAWN,
     opcode::MM_PROC_EXIT,
 ];
 
-/// The process a spawn notice of PM's introduces to a server (`VFS_PROC_SPAWN` and
-/// `MM_PROC_SPAWN`, whose record names the child first), or `None` for any other
-/// message. What a server keeps for that child it forgets when the child ends
+/// The process a spawn notice of PM's introduces to a server (`VFS_PROC_SPAWN`,
+/// `MM_PROC_SPAWN` and `DS_PROC_SPAWN`, whose record names the child first), or `None`
+/// for any other message. What a server keeps for that child it forgets when the child ends
 /// (`*_PROC_EXIT`, which PM sends for every process end it hears of, known to it or
 /// not), so a notice about a child whose creation a rollback undoes is undone too.
 pub(super) fn spawn_notice_child(message: &Message) -> Option<DomainId> {
     if !matches!(
         message.header.opcode,
-        opcode::VFS_PROC_SPAWN | opcode::MM_PROC_SPAWN
+        opcode::VFS_PROC_SPAWN | opcode::MM_PROC_SPAWN | opcode::DS_PROC_SPAWN
     ) {
         return None;
     }
@@ -155,7 +157,9 @@ mod tests {
         for (code, child) in [
             (opcode::VFS_PROC_SPAWN, Some(9)),
             (opcode::MM_PROC_SPAWN, Some(9)),
+            (opcode::DS_PROC_SPAWN, Some(9)),
             (opcode::VFS_PROC_EXIT, None),
+            (opcode::DS_PROC_EXIT, None),
             (opcode::DS_PUBLISH, None),
         ] {
             message.header.opcode = code;
@@ -164,6 +168,18 @@ mod tests {
         message.header.opcode = opcode::VFS_PROC_SPAWN;
         message.payload.truncate(3);
         assert_eq!(spawn_notice_child(&message), None, "a malformed record");
+    }
+
+    #[test]
+    fn every_process_notice_is_for_the_process_manager_only() {
+        let notices: Vec<u16> = opcode::OPCODES
+            .iter()
+            .filter(|info| info.name.contains("-proc-"))
+            .map(|info| info.code)
+            .collect();
+        let mut listed = MANAGER_ONLY.to_vec();
+        listed.sort_unstable();
+        assert_eq!(notices, listed);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod ops;
 mod prop;
+mod sessions;
 mod subscribe;
 
 use ankh_proto::errno::Errno;
@@ -44,6 +45,22 @@ impl Fixture {
             bulk,
         };
         self.ds.handle(&request, &mut self.kernel)
+    }
+
+    /// Sends a request with a payload (a record) from `source`; the reply's status.
+    pub(crate) fn notice(&mut self, source: Pid, opcode: u16, payload: &[u8]) -> Errno {
+        self.next_id += 1;
+        let request = Request {
+            source,
+            opcode,
+            request_id: self.next_id,
+            payload,
+            bulk: &[],
+        };
+        match self.ds.handle(&request, &mut self.kernel) {
+            Handled::Reply(reply) => reply.status,
+            Handled::Deferred => panic!("opcode {opcode:#x} was deferred"),
+        }
     }
 
     /// Sends a request from pid 7 and expects an immediate reply.

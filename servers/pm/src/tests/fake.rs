@@ -146,9 +146,8 @@ impl World {
                 self.started.push(id);
                 Ok(Reply::ok(Vec::new()))
             }
-            VFS_PROC_SPAWN | VFS_PROC_EXIT | MM_PROC_SPAWN | MM_PROC_EXIT | DS_PROC_EXIT => {
-                Ok(Reply::ok(Vec::new()))
-            }
+            VFS_PROC_SPAWN | VFS_PROC_EXIT | MM_PROC_SPAWN | MM_PROC_EXIT | DS_PROC_SPAWN
+            | DS_PROC_EXIT => Ok(Reply::ok(Vec::new())),
             DS_PUBLISH => {
                 let list = wire::split(bulk)?;
                 self.ds.insert(list[0].to_string(), list[1].to_string());

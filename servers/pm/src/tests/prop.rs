@@ -53,12 +53,13 @@ enum Op {
 }
 
 const PATHS: [&str; 5] = ["/bin/sh", "/bin/hello", "/etc/motd", "/bin", "/nope"];
-const CALLED: [u16; 7] = [
+const CALLED: [u16; 8] = [
     VFS_PREAD_PATH,
     SYS_CREATE_DOMAIN,
     SYS_KILL_DOMAIN,
     VFS_PROC_SPAWN,
     MM_PROC_SPAWN,
+    DS_PROC_SPAWN,
     VFS_PROC_EXIT,
     DS_PUBLISH,
 ];

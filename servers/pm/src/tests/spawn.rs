@@ -28,13 +28,14 @@ fn spawn_loads_creates_introduces_and_records() {
             SYS_CREATE_DOMAIN,
             VFS_PROC_SPAWN,
             MM_PROC_SPAWN,
+            DS_PROC_SPAWN,
             SYS_START_DOMAIN,
         ]
     );
     assert_eq!(
         f.world.started,
         [child],
-        "the child runs only after VFS and MM know it"
+        "the child runs only after VFS, MM and DS know it"
     );
     let load = &f.world.calls[0];
     let io: Io = wire::record(&load.payload).unwrap();
@@ -60,6 +61,7 @@ fn spawn_loads_creates_introduces_and_records() {
     for (opcode, to) in [
         (VFS_PROC_SPAWN, Endpoint::Vfs),
         (MM_PROC_SPAWN, Endpoint::Mm),
+        (DS_PROC_SPAWN, Endpoint::Ds),
     ] {
         let call = &f.world.calls_of(opcode)[0];
         assert_eq!(call.to, to);
@@ -117,7 +119,7 @@ fn a_spawn_sends_only_queries_before_it_asks_for_the_domain() {
 
 /// After the domain is made, a successful spawn sends only what the VMM holds or
 /// undoes while PM's window is open (docs/recovery.md, "Held effects"): kernel calls,
-/// and the spawn notices to VFS and MM, which name the child just created (the VMM
+/// and the spawn notices to VFS, MM and DS, which name the child just created (the VMM
 /// reads that field to verify them). So a spawn finishes inside the window.
 #[test]
 fn after_the_domain_a_spawn_sends_only_what_the_vmm_holds() {
@@ -133,7 +135,7 @@ fn after_the_domain_a_spawn_sends_only_what_the_vmm_holds() {
     for call in &calls[create..] {
         match call.opcode {
             SYS_CREATE_DOMAIN | SYS_START_DOMAIN => assert_eq!(call.to, Endpoint::Kernel),
-            VFS_PROC_SPAWN | MM_PROC_SPAWN => {
+            VFS_PROC_SPAWN | MM_PROC_SPAWN | DS_PROC_SPAWN => {
                 let notice: ProcSpawn = wire::record(&call.payload).unwrap();
                 assert_eq!(notice.child, child);
             }
@@ -341,8 +343,8 @@ fn an_id_already_in_the_table_is_refused() {
 }
 
 #[test]
-fn a_child_vfs_or_mm_refuses_is_killed_and_detached() {
-    for opcode in [VFS_PROC_SPAWN, MM_PROC_SPAWN] {
+fn a_child_vfs_mm_or_ds_refuses_is_killed_and_detached() {
+    for opcode in [VFS_PROC_SPAWN, MM_PROC_SPAWN, DS_PROC_SPAWN] {
         let mut f = Fixture::new();
         f.world.script(opcode, Ok(Reply::err(EMFILE)));
         assert_eq!(f.spawn(INIT, &["/bin/sh"]), Err(EMFILE));
