@@ -4,6 +4,7 @@
 //! It is its own package, apart from the VMM library (`ankh-vmm`), because it links the
 //! built guest images (`ankh-images`, whose build script builds them): the library does
 //! not, so it compiles while the guests build, and only this binary waits for them.
+#![forbid(unsafe_code)]
 
 /// `println!` that returns the error instead of panicking: `?` it. A reader that went
 /// away (`ankh images | head`) then ends the command normally (see [`is_broken_pipe`]).
