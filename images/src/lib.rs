@@ -1,27 +1,14 @@
-//! The guest images built into Ankh, and the check that they contain no SIMD code.
+//! The guest images built into Ankh.
 //!
 //! `build.rs` builds the nested guest workspace (`guest-servers/`) with its SSE-free
-//! flags and embeds every executable it produces; [`builtin`] and [`find`] give them to
-//! the VMM. [`simd`] finds SSE/AVX instructions, which KVM cannot run in a guest on the
-//! project's machines: in an image before it runs, or at a failed guest instruction.
-//! [`expect`] says what each test image does, for the VMM's tests; [`ubench`] names
-//! the workloads of the `ubench` program.
+//! flags and embeds every executable it produces, the tender, the root file system and
+//! the root disk. The VMM library does not depend on this crate (it would then wait for
+//! the guest build): it reads them from `ankh-image-catalog`, re-exported here, once a
+//! program called [`install`]. This crate's own lookups ([`builtin`], [`find`], ...)
+//! install first.
 #![forbid(unsafe_code)]
 
-#[path = "../../guest-servers/test-images/src/expect.rs"]
-pub mod expect;
-pub mod simd;
-#[path = "../../guest-servers/apps/src/workloads.rs"]
-pub mod ubench;
-
-/// A guest image embedded in the binary.
-#[derive(Debug)]
-pub struct BuiltinImage {
-    /// The image's name: the name of the guest binary that produced it, e.g. `hello`.
-    pub name: &'static str,
-    /// The ELF executable, 16-byte aligned (so its headers can be read in place).
-    pub elf: &'static [u8],
-}
+pub use ankh_image_catalog::{expect, simd, ubench, BuiltinImage, Catalog};
 
 /// Bytes with the alignment of the largest ELF header field, for the embedded images.
 #[repr(C, align(16))]
@@ -31,36 +18,48 @@ include!(concat!(env!("OUT_DIR"), "/builtin.rs"));
 
 include!(concat!(env!("OUT_DIR"), "/tender.rs"));
 
-/// The tender of the process substrate: the static Linux program each process domain
-/// starts as (`guest-servers/tender`, see `virtio_seep::abi::process`).
+/// Everything this build of the guests produced.
+static CATALOG: Catalog = Catalog {
+    images: BUILTIN,
+    tender: &TENDER_ELF.0,
+    root_fs: include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.img")),
+    root_disk: include_bytes!(concat!(env!("OUT_DIR"), "/rootdisk.sparse")),
+};
+
+/// Makes the embedded images the ones the VMM library reads (`ankh_image_catalog`):
+/// a program that runs guests calls it first. Calling it again does nothing.
+pub fn install() {
+    ankh_image_catalog::install(&CATALOG);
+}
+
+/// The tender of the process substrate (see [`Catalog::tender`]).
 pub fn tender() -> &'static [u8] {
-    &TENDER_ELF.0
+    install();
+    CATALOG.tender
 }
 
-/// The root file system archive (`ankh_proto::rootfs` format) built with the images:
-/// the programs of `guest-servers/rootfs.list` in `/bin` and the files of
-/// `images/rootfs/`.
+/// The root file system archive (see [`Catalog::root_fs`]).
 pub fn root_fs() -> &'static [u8] {
-    include_bytes!(concat!(env!("OUT_DIR"), "/rootfs.img"))
+    install();
+    CATALOG.root_fs
 }
 
-/// The root disk: an ext2 image of the same files as [`root_fs`], built by
-/// `ankh_ext2`, in `ankh_ext2::sparse` form (expand it with `ankh_ext2::unsparse_into`).
+/// The root disk, in `ankh_ext2::sparse` form (see [`Catalog::root_disk`]).
 pub fn root_disk() -> &'static [u8] {
-    include_bytes!(concat!(env!("OUT_DIR"), "/rootdisk.sparse"))
+    install();
+    CATALOG.root_disk
 }
 
 /// Every built-in image, sorted by name.
 pub fn builtin() -> &'static [BuiltinImage] {
-    BUILTIN
+    install();
+    CATALOG.images
 }
 
 /// The built-in image called `name`, if there is one.
 pub fn find(name: &str) -> Option<&'static BuiltinImage> {
-    BUILTIN
-        .binary_search_by(|image| image.name.cmp(name))
-        .ok()
-        .map(|index| &BUILTIN[index])
+    install();
+    CATALOG.find(name)
 }
 
 #[cfg(test)]
@@ -85,5 +84,17 @@ mod tests {
             assert_eq!(find(image.name).map(|found| found.name), Some(image.name));
         }
         assert!(find("no-such-image").is_none());
+    }
+
+    #[test]
+    fn install_gives_the_catalog_to_the_vmm() {
+        install();
+        assert_eq!(ankh_image_catalog::builtin().len(), builtin().len());
+        assert_eq!(ankh_image_catalog::tender().as_ptr(), tender().as_ptr());
+        assert_eq!(ankh_image_catalog::root_fs().as_ptr(), root_fs().as_ptr());
+        assert_eq!(
+            ankh_image_catalog::root_disk().as_ptr(),
+            root_disk().as_ptr()
+        );
     }
 }

@@ -6,6 +6,10 @@
 //! body taking a [`Substrate`] into one test per substrate, and the helpers that boot
 //! the OS ([`run_os`] and its variants) boot it on the substrate of the test's thread
 //! ([`substrate`], set by the macro's tests).
+//!
+//! The VMM library reads the built-in images only once they are installed, as the
+//! `ankh` binary does first thing: the helpers a test starts with ([`kvm`],
+//! [`on_substrate`], [`os_disk`]) install them (`ankh_images::install`).
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -27,6 +31,7 @@ pub fn substrate() -> Substrate {
 
 /// Runs `body` with the OS helpers of this thread booting on `substrate`.
 pub fn on_substrate<T>(substrate: Substrate, body: impl FnOnce() -> T) -> T {
+    ankh_images::install();
     let before = SUBSTRATE.with(|cell| cell.replace(substrate));
     let result = body();
     SUBSTRATE.with(|cell| cell.set(before));
@@ -54,9 +59,10 @@ macro_rules! on_both_substrates {
     )+};
 }
 
-/// Opens /dev/kvm or fails the test with a message that says why. Faults name SSE
-/// instructions from then on, as under the CLI.
+/// Opens /dev/kvm or fails the test with a message that says why. The VMM finds the
+/// built-in images, and faults name SSE instructions, from then on, as under the CLI.
 pub fn kvm() -> KvmHost {
+    ankh_images::install();
     ankh_vmm::fault::name_simd_with(ankh_images::simd::describe_simd);
     KvmHost::open().unwrap_or_else(|e| {
         panic!("this test boots real VMs and needs a usable /dev/kvm, which this host lacks: {e}")
@@ -246,6 +252,7 @@ pub fn run_os(jobs: &[&str]) -> Ran {
 
 /// A temporary copy of the built-in root disk whose init runs `jobs`.
 pub fn os_disk(jobs: &[&str]) -> ankh_vmm::disk_image::DiskImage {
+    ankh_images::install(); // the copy is made from the installed catalog
     let disk = ankh_vmm::disk_image::DiskImage::temporary().expect("a temporary disk image");
     write_jobs(&disk, jobs);
     disk

@@ -325,7 +325,7 @@ fn fill_builtin(file: &File, path: &Path) -> Result<(), DiskImageError> {
         source,
     };
     let mut result = Ok(());
-    let size = ankh_ext2::unsparse_into(ankh_images::root_disk(), |offset, data| {
+    let size = ankh_ext2::unsparse_into(ankh_image_catalog::root_disk(), |offset, data| {
         if result.is_ok() {
             result = file.write_all_at(data, offset);
         }

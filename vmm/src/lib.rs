@@ -70,3 +70,11 @@ pub(crate) fn io_is_usage(error: &std::io::Error) -> bool {
             | ErrorKind::ReadOnlyFilesystem
     )
 }
+
+/// Installs the built guest images for the unit tests that read them through
+/// `ankh_image_catalog` (the `ankh` binary and the integration tests install them
+/// themselves; this library never depends on the crate that builds them).
+#[cfg(test)]
+pub(crate) fn install_test_images() {
+    ankh_images::install();
+}

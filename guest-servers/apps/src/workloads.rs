@@ -1,6 +1,6 @@
 //! The names of `ubench`'s workloads and their operation counts, shared with the
-//! VMM's `ankh bench ubench` and `ankh bench native` (`ankh_images::ubench` includes
-//! this file): no dependencies.
+//! VMM's `ankh bench ubench` and `ankh bench native` (`ankh_image_catalog::ubench`
+//! includes this file): no dependencies.
 
 /// The workloads, in the order `ubench` runs them when given none.
 pub const WORKLOADS: [&str; 8] = [

@@ -1,7 +1,8 @@
 //! What the test images do, as values the VMM's tests can assert on.
 //!
 //! This file has no dependencies: the guests use it through `ankh_test_images::expect`,
-//! and the host crate `ankh-images` includes it as `ankh_images::expect`.
+//! and the host crate `ankh-image-catalog` includes it as `ankh_image_catalog::expect`
+//! (re-exported as `ankh_images::expect`).
 
 /// `hello` prints exactly one line: this prefix, then the domain's name.
 pub const HELLO_PREFIX: &str = "hello from ";

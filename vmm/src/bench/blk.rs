@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ankh_domains::{DomainSpec, Policy, Role, SystemDescription};
-use ankh_images::expect::{BLK_BENCH_DISK_MIB, BLK_BENCH_MIB, MMIO_LOOP_COUNT, NOP_LOOP_COUNT};
+use ankh_image_catalog::expect::{
+    BLK_BENCH_DISK_MIB, BLK_BENCH_MIB, MMIO_LOOP_COUNT, NOP_LOOP_COUNT,
+};
 
 use super::modes::time_run;
 use super::stats::{micros, ratio, Summary};
@@ -224,7 +226,7 @@ fn blk_pass(
                 .memory_mib(8)
                 .calls(["blk"]),
         )
-        .build(&|name| ankh_images::find(name).is_some())?;
+        .build(&|name| ankh_image_catalog::find(name).is_some())?;
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let device = Arc::new(Mutex::new(BlkStats::default()));
     let (recorder, counter) = (Arc::clone(&stamps), Arc::clone(&device));
@@ -260,7 +262,7 @@ fn blk_pass(
 }
 
 fn builtin(name: &str) -> Result<GuestImage, ImageError> {
-    let image = ankh_images::find(name)
+    let image = ankh_image_catalog::find(name)
         .ok_or_else(|| ImageError::Load(format!("{name} is not built in")))?;
     GuestImage::parse(image.name, image.elf.to_vec())
 }

@@ -101,7 +101,7 @@ pub fn run(boots: usize, idle: usize) -> Result<BootReport, Box<dyn std::error::
         return Err(BootBenchError::NoSamples.into());
     }
     let host = KvmHost::open()?;
-    let probe = ankh_images::find(PROBE_IMAGE)
+    let probe = ankh_image_catalog::find(PROBE_IMAGE)
         .ok_or_else(|| BootBenchError::Image("not built in".into()))?;
     let image = GuestImage::parse(probe.name, probe.elf.to_vec())
         .map_err(|e| BootBenchError::Image(e.to_string()))?;

@@ -127,7 +127,7 @@ pub fn run(rounds: usize, substrate: Substrate) -> Result<IpcReport, Box<dyn std
     let mut exits = Vec::new();
     for _ in 0..rounds.max(1) {
         let total = time_run_on(&host, "nop-loop", GuestMode::User, substrate)?;
-        exits.push(total / ankh_images::expect::NOP_LOOP_COUNT);
+        exits.push(total / ankh_image_catalog::expect::NOP_LOOP_COUNT);
     }
     let raw_exit = Summary::of(&mut exits).expect("rounds >= 1").median;
     let mut cases = Vec::new();
@@ -216,7 +216,7 @@ pub(super) fn measure(
                 .calls(["echo"])
                 .role(Role::Process),
         )
-        .build(&|name| ankh_images::find(name).is_some())?;
+        .build(&|name| ankh_image_catalog::find(name).is_some())?;
     let server: DomainId = 1;
     let trace = Arc::new(Mutex::new(Trace::default()));
     let recorder = Arc::clone(&trace);
@@ -254,7 +254,7 @@ pub(super) fn measure(
         ..SystemOptions::new(Arc::new(|_| Box::new(CapturedConsole::default())))
     };
     let image_of = |name: &str| {
-        let builtin = ankh_images::find(name)
+        let builtin = ankh_image_catalog::find(name)
             .ok_or_else(|| crate::ImageError::Load(format!("{name} is not built in")))?;
         GuestImage::parse(builtin.name, builtin.elf.to_vec())
     };

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use ankh_images::expect::{BUSY_LOOP_ITERATIONS, NOP_LOOP_COUNT};
+use ankh_image_catalog::expect::{BUSY_LOOP_ITERATIONS, NOP_LOOP_COUNT};
 
 use super::stats::{micros, ratio, Summary};
 use crate::console::CapturedConsole;
@@ -108,7 +108,8 @@ pub fn time_run_on(
     mode: GuestMode,
     substrate: crate::domain::Substrate,
 ) -> Result<Duration, Box<dyn std::error::Error>> {
-    let builtin = ankh_images::find(image).ok_or_else(|| format!("{image} is not built in"))?;
+    let builtin =
+        ankh_image_catalog::find(image).ok_or_else(|| format!("{image} is not built in"))?;
     let image = GuestImage::parse(builtin.name, builtin.elf.to_vec())?;
     // Kernel mode is emulated here: give the compute loop time.
     let config = DomainConfig {

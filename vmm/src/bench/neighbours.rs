@@ -61,7 +61,7 @@ fn time_suite(
     jobs: &[&str],
 ) -> Result<(Duration, String), Box<dyn std::error::Error>> {
     let description =
-        SystemDescription::from_toml_str(OS, &|name| ankh_images::find(name).is_some())?;
+        SystemDescription::from_toml_str(OS, &|name| ankh_image_catalog::find(name).is_some())?;
     let disk = DiskImage::temporary()?;
     disk.write_file(INIT_JOBS, init_jobs(jobs)?.as_bytes())?;
     let end = SuiteEnd {
@@ -76,7 +76,7 @@ fn time_suite(
         }))
     };
     let image_of = |name: &str| {
-        let builtin = ankh_images::find(name)
+        let builtin = ankh_image_catalog::find(name)
             .ok_or_else(|| crate::ImageError::Load(format!("{name} is not built in")))?;
         GuestImage::parse(builtin.name, builtin.elf.to_vec())
     };

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use ankh_images::expect::{CKPT_PAGES, NOP_LOOP_COUNT};
+use ankh_image_catalog::expect::{CKPT_PAGES, NOP_LOOP_COUNT};
 use virtio_seep::abi::hypercall::Hypercall;
 
 use super::modes::time_run_on;
@@ -122,7 +122,7 @@ pub fn run_on(
     substrate: Substrate,
 ) -> Result<RecoveryReport, Box<dyn std::error::Error>> {
     let host = KvmHost::open()?;
-    let builtin = ankh_images::find("ckpt-probe").ok_or("ckpt-probe is not built in")?;
+    let builtin = ankh_image_catalog::find("ckpt-probe").ok_or("ckpt-probe is not built in")?;
     let image = GuestImage::parse(builtin.name, builtin.elf.to_vec())?;
     let config = DomainConfig {
         dirty_log: true,

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ankh_domains::{Policy, SystemDescription};
-use ankh_images::ubench::WORKLOADS;
+use ankh_image_catalog::ubench::WORKLOADS;
 
 use crate::console::{CapturedConsole, ConsoleSink};
 use crate::disk_image::DiskImage;
@@ -307,7 +307,7 @@ pub fn run_marked(
     run: &MarkedRun<'_>,
 ) -> Result<(Vec<Workload>, SystemReport), Box<dyn std::error::Error>> {
     let mut description =
-        SystemDescription::from_toml_str(OS, &|name| ankh_images::find(name).is_some())?;
+        SystemDescription::from_toml_str(OS, &|name| ankh_image_catalog::find(name).is_some())?;
     for spec in &mut description.domains {
         spec.policy = if spec.disk && run.stateless_disk {
             Policy::Stateless
@@ -322,7 +322,7 @@ pub fn run_marked(
         }
         description = description
             .into_builder()
-            .build(&|name| ankh_images::find(name).is_some())?;
+            .build(&|name| ankh_image_catalog::find(name).is_some())?;
     }
     // The domain is named after the program, without its arguments.
     let name = run.program.split(' ').next().unwrap_or_default();
@@ -357,7 +357,7 @@ pub fn run_marked(
         }))
     };
     let image_of = |name: &str| {
-        let builtin = ankh_images::find(name)
+        let builtin = ankh_image_catalog::find(name)
             .ok_or_else(|| crate::ImageError::Load(format!("{name} is not built in")))?;
         GuestImage::parse(builtin.name, builtin.elf.to_vec())
     };

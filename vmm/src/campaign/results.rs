@@ -32,7 +32,7 @@ pub struct CampaignFile {
 pub fn images_fingerprint() -> String {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for image in ankh_images::builtin() {
+    for image in ankh_image_catalog::builtin() {
         for &byte in image
             .name
             .as_bytes()
@@ -191,6 +191,7 @@ mod tests {
 
     #[test]
     fn a_campaign_of_other_images_is_refused_and_one_of_these_accepted() {
+        crate::install_test_images();
         let spec = PlanSpec {
             faults: 1,
             seed: 1,
@@ -226,6 +227,7 @@ mod tests {
 
     #[test]
     fn four_shard_directories_merge_into_the_unsharded_campaign() {
+        crate::install_test_images();
         let mut profile = CampaignProfile::default();
         let sites = vec![
             Site {

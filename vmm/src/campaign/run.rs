@@ -142,7 +142,7 @@ pub fn policy_named(name: &str) -> Option<Policy> {
 }
 
 fn builtin_image(name: &str) -> Result<GuestImage, ImageError> {
-    let image = ankh_images::find(name)
+    let image = ankh_image_catalog::find(name)
         .ok_or_else(|| ImageError::Load(format!("no built-in image {name}")))?;
     GuestImage::parse(image.name, image.elf.to_vec())
 }
@@ -156,7 +156,7 @@ pub fn run_os(
     debug: Vec<(String, Arc<GuestDebug>)>,
 ) -> Result<OsRun, Box<dyn std::error::Error>> {
     let mut description =
-        SystemDescription::from_toml_str(OS, &|n| ankh_images::find(n).is_some())?;
+        SystemDescription::from_toml_str(OS, &|n| ankh_image_catalog::find(n).is_some())?;
     for spec in &mut description.domains {
         if POLICY_SERVERS.contains(&spec.name.as_str()) {
             spec.policy = policy;

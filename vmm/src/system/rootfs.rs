@@ -10,11 +10,11 @@ use ankh_proto::rootfs::{push, ENTRY_DIR, ENTRY_FILE};
 )]
 pub struct BadProgram(pub String);
 
-/// The built-in root file system (`ankh_images::root_fs`), plus `/etc/init.job`
+/// The built-in root file system (`ankh_image_catalog::root_fs`), plus `/etc/init.job`
 /// listing `/bin/<program>` for each of `programs`, one per line (none: no job file,
 /// init runs its default).
 pub fn root_fs_with_jobs<S: AsRef<str>>(programs: &[S]) -> Result<Vec<u8>, BadProgram> {
-    let mut archive = ankh_images::root_fs().to_vec();
+    let mut archive = ankh_image_catalog::root_fs().to_vec();
     if programs.is_empty() {
         return Ok(archive);
     }

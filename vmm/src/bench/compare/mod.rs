@@ -17,7 +17,7 @@ mod report;
 use std::time::{Duration, Instant};
 
 use ankh_domains::{Policy, SystemDescription};
-use ankh_images::ubench::WORKLOADS;
+use ankh_image_catalog::ubench::WORKLOADS;
 
 use super::ipc::{measure, CASES};
 use super::native::{run_native, NativeReport};
@@ -228,7 +228,7 @@ fn time_os_run(
 ) -> Result<Duration, Box<dyn std::error::Error>> {
     const OS: &str = include_str!("../../../../systems/os.toml");
     let description =
-        SystemDescription::from_toml_str(OS, &|name| ankh_images::find(name).is_some())?;
+        SystemDescription::from_toml_str(OS, &|name| ankh_image_catalog::find(name).is_some())?;
     let disk = crate::disk_image::DiskImage::temporary()?;
     disk.write_file(
         crate::system::INIT_JOBS,
@@ -243,7 +243,7 @@ fn time_os_run(
         ))
     };
     let image_of = |name: &str| {
-        let builtin = ankh_images::find(name)
+        let builtin = ankh_image_catalog::find(name)
             .ok_or_else(|| crate::ImageError::Load(format!("{name} is not built in")))?;
         GuestImage::parse(builtin.name, builtin.elf.to_vec())
     };
@@ -264,7 +264,7 @@ fn idle_domain_bytes(
     host: &KvmHost,
     substrate: Substrate,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    let probe = ankh_images::find("boot-probe").ok_or("boot-probe is not built in")?;
+    let probe = ankh_image_catalog::find("boot-probe").ok_or("boot-probe is not built in")?;
     let image = GuestImage::parse(probe.name, probe.elf.to_vec())?;
     let config = DomainConfig {
         substrate,

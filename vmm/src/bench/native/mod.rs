@@ -1,5 +1,5 @@
 //! `ankh bench native`: Linux as the monolithic reference. The workloads of ubench
-//! (`ankh_images::ubench::WORKLOADS`), each made of the real Linux calls that do what
+//! (`ankh_image_catalog::ubench::WORKLOADS`), each made of the real Linux calls that do what
 //! the Ankh workload asks its servers to do, with the same operation counts and the
 //! same meaning of one operation, so that ops/s compare directly with
 //! `ankh bench ubench` (docs/native-reference.md says what each one is and why).
@@ -23,7 +23,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ankh_images::ubench::{Budget, WORKLOADS};
+use ankh_image_catalog::ubench::{Budget, WORKLOADS};
 use serde_json::json;
 
 use super::ubench::{medians, Workload};

@@ -35,7 +35,7 @@ fn tender_file() -> std::io::Result<&'static File> {
         return Ok(file);
     }
     let mut file = memfd("ankh-tender", libc::MFD_ALLOW_SEALING)?;
-    file.write_all(ankh_images::tender())?;
+    file.write_all(ankh_image_catalog::tender())?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: F_ADD_SEALS takes an int and touches no memory.
     if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {

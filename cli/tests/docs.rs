@@ -6,11 +6,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository's root (this crate is `vmm/`).
+/// The repository's root (this crate is `cli/`).
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("vmm/ has a parent")
+        .expect("cli/ has a parent")
         .to_path_buf()
 }
 

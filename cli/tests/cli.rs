@@ -469,6 +469,9 @@ fn disk_check_replays_a_sync_cut_short_and_says_so() {
     let test_dir = TestDir::new("check");
     let dir = &test_dir.0;
     let path = dir.join("disk.img");
+    // The new disk is a copy of the built-in root disk, which the VMM library reads
+    // once the images are installed (as `ankh` does first thing).
+    ankh_images::install();
     ankh_vmm::disk_image::DiskImage::persistent(&path).unwrap();
     let mut disk = StopsMidSync {
         disk: ankh_vmm::disk_image::FileDisk::open(&path).unwrap(),

@@ -1,4 +1,10 @@
-//! The `ankh` subcommands and their exit statuses.
+//! `ankh`: the command-line front end of the Ankh VMM: its subcommands and their exit
+//! statuses.
+//!
+//! It is its own package, apart from the VMM library (`ankh-vmm`), because it links the
+//! built guest images (`ankh-images`, whose build script builds them): the library does
+//! not, so it compiles while the guests build, and only this binary waits for them.
+#![forbid(unsafe_code)]
 
 /// `println!` that returns the error instead of panicking: `?` it. A reader that went
 /// away (`ankh images | head`) then ends the command normally (see [`is_broken_pipe`]).
@@ -30,6 +36,40 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    // The library reports recovery events (and warnings) through `tracing`; the CLI
+    // prints events on stdout as bare lines, as a log a person reads along the
+    // console, and warnings and errors on stderr. `RUST_LOG`-style filtering is not
+    // needed: the library logs little.
+    let writer = std::io::stderr
+        .with_max_level(tracing::Level::WARN)
+        .or_else(std::io::stdout);
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+    // The VMM library finds the built-in images (and the tender, the root file system
+    // and disk) in the catalog this binary embeds.
+    ankh_images::install();
+    // Faults name the SSE/AVX instruction a guest ran (the decoder lives with the
+    // images, not in the VMM core).
+    ankh_vmm::fault::name_simd_with(ankh_images::simd::describe_simd);
+    match dispatch(args) {
+        Ok(code) => code,
+        // The reader of our output went away (`ankh images | head`): a normal end.
+        Err(err) if is_broken_pipe(err.as_ref()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ankh: error: {}", error_chain(err.as_ref()));
+            ExitCode::from(status_of(err.as_ref()))
+        }
+    }
+}
 
 /// Exit statuses of `ankh`, documented in the README.
 pub mod status {

@@ -19,7 +19,7 @@ use super::run_image::resolve_image;
 use super::status;
 
 /// The OS that `ankh up` boots without `--config`.
-pub const BUILTIN_OS: &str = include_str!("../../../systems/os.toml");
+pub const BUILTIN_OS: &str = include_str!("../../systems/os.toml");
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
