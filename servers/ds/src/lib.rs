@@ -143,14 +143,6 @@ impl DataStore {
         self.subscriptions.drop_source(pid, kernel)
     }
 
-    /// `EPERM` unless `source` may send process lifecycle messages.
-    fn check_manager(&self, source: Pid) -> Result<(), Errno> {
-        match self.process_manager {
-            Some(pm) if pm != source => Err(errno::EPERM),
-            _ => Ok(()),
-        }
-    }
-
     /// `DS_PROC_SPAWN` (`ProcSpawn`, from PM, before the child runs): the child joins
     /// its parent's session, or starts one when DS never saw the parent spawned (a
     /// program init started). `EPERM` when the sender names itself as the child (PM
@@ -159,7 +151,7 @@ impl DataStore {
     /// the session it is charged to), `EAGAIN` when DS knows `pm::PROC_MAX`
     /// processes already.
     fn proc_spawn(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
-        self.check_manager(source)?;
+        ankh_proto::pm::check_manager(self.process_manager, source)?;
         let ProcSpawn { child, parent, .. } = wire::record(payload)?;
         if child == source {
             return Err(errno::EPERM);
@@ -189,7 +181,7 @@ impl DataStore {
         payload: &[u8],
         kernel: &mut dyn Kernel,
     ) -> Result<Reply, Errno> {
-        self.check_manager(source)?;
+        ankh_proto::pm::check_manager(self.process_manager, source)?;
         let OwnerExit { pid, heir } = wire::record(payload)?;
         if pid == source {
             return Err(errno::EPERM);

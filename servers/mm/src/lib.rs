@@ -188,19 +188,11 @@ impl MemoryManager {
         }
     }
 
-    /// `EPERM` unless `source` may send process lifecycle messages.
-    fn check_manager(&self, source: Pid) -> Result<(), Errno> {
-        match self.process_manager {
-            Some(pm) if pm != source => Err(errno::EPERM),
-            _ => Ok(()),
-        }
-    }
-
     /// `MM_PROC_SPAWN` (from PM): the child starts with nothing (whatever an earlier
     /// process with that pid left is freed). `EPERM` when the sender names itself
     /// as the child (PM never does).
     fn proc_spawn(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
-        self.check_manager(source)?;
+        ankh_proto::pm::check_manager(self.process_manager, source)?;
         let ProcSpawn { child, parent, .. } = wire::record(payload)?;
         if child == source {
             return Err(errno::EPERM);
@@ -219,7 +211,7 @@ impl MemoryManager {
     /// with nothing allocated is not an error. `EPERM` when the sender names itself
     /// (PM reports a process's end after its domain stopped, so never its own).
     fn proc_exit(&mut self, source: Pid, payload: &[u8]) -> Result<Reply, Errno> {
-        self.check_manager(source)?;
+        ankh_proto::pm::check_manager(self.process_manager, source)?;
         let ProcExit { pid, .. } = wire::record(payload)?;
         if pid == source {
             return Err(errno::EPERM);

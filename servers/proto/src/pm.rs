@@ -91,3 +91,16 @@ pub const PROC_MAX: usize = 64;
 /// process tree cannot fill the table and starve the others (init's own spawns are
 /// bounded by `PROC_MAX` only).
 pub const SESSION_PROCS_MAX: usize = 24;
+
+/// `EPERM` unless `source` is the process manager `manager`, the only sender of the
+/// process lifecycle notices (`*_PROC_SPAWN`, `*_PROC_EXIT`); any source when the
+/// server was not told who PM is (a server run on its own, in tests).
+pub fn check_manager(
+    manager: Option<crate::Pid>,
+    source: crate::Pid,
+) -> Result<(), crate::errno::Errno> {
+    match manager {
+        Some(pm) if pm != source => Err(crate::errno::EPERM),
+        _ => Ok(()),
+    }
+}
