@@ -537,6 +537,13 @@ impl Worker<'_> {
         let mut last_request = None;
         let mut strike = None;
         for message in messages {
+            let request = message.header.request_id;
+            let replied = |held: &HeldEffects| held.replies_to(request);
+            if message.header.opcode == REPLY && self.held_effects.get(&id).is_some_and(replied) {
+                // A second answer to a request whose first one is held: the router
+                // would have refused it had the first gone out.
+                return Err(IpcFault::ReplyWithoutCaller(request));
+            }
             let held = self.holds(id, &message);
             strike = strike.or(self.on_outgoing(id, &message, held));
             // What it held is carried out before a message that exposes its state

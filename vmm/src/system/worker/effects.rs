@@ -42,7 +42,7 @@ impl Worker<'_> {
             let request = message.header.request_id;
             return !own
                 && self.lock().router.owes(id, request)
-                && held.is_none_or(|held| held.has_room() && !held.replies_to(request));
+                && held.is_none_or(HeldEffects::has_room);
         }
         let kernel_call = message.header.destination == VMM_DOMAIN
             && matches!(
