@@ -50,7 +50,11 @@ impl HotPeriods {
         }
     }
 
-    /// `page`, hot for `period` looks, went back at look `look`.
+    /// `page`, hot for `period` looks, went back at look `look`: the look its period
+    /// ended, for a page handed back later than that (held behind a hot entry in the
+    /// ring, or waiting for its batch). A write soon after a late hand-back says
+    /// nothing about the period being too short: the page had been idle since it
+    /// cooled, and doubling its period would only hold it longer next time.
     pub fn went_back(&mut self, page: u64, look: u64, period: u32) {
         self.went_back.insert(page, WentBack { period, at: look });
     }

@@ -288,7 +288,10 @@ impl Ring {
     fn give_back(&mut self, entry: HotEntry) {
         self.flags(entry.index).store(GFN_RESET, Ordering::Release);
         self.unprotected.push(entry.page);
-        self.periods.went_back(entry.page, self.looks, entry.period);
+        // Held past its period (behind a hot entry), it counts as gone back when it
+        // cooled: a write after that says nothing about the period being too short.
+        let cooled_at = self.looks.min(entry.expiry);
+        self.periods.went_back(entry.page, cooled_at, entry.period);
     }
 
     /// Hands every hot entry back; their pages are reported at the next look.

@@ -198,6 +198,43 @@ fn periods_stop_growing_at_the_maximum() {
     assert_eq!(last, cycle(MAX_HOT_LOOKS));
 }
 
+#[test]
+fn a_page_held_past_its_period_is_not_judged_by_its_late_hand_back() {
+    let mut kvm = Kvm::new(1024);
+    // Pages 0 and 2 earn long periods: written again right after each hand-back.
+    for _ in 0..3 {
+        kvm.write(0);
+        kvm.write(2);
+        let resets = kvm.resets;
+        while kvm.resets == resets {
+            kvm.look();
+        }
+    }
+    kvm.write(0);
+    kvm.write(2);
+    kvm.write(1);
+    let resets = kvm.resets;
+    let mut held = 0u64;
+    while kvm.resets == resets {
+        kvm.look();
+        held += 1;
+    }
+    assert!(
+        held > u64::from(FIRST_HOT_LOOKS) + REWRITE_LOOKS,
+        "page 1 waited behind the hot pages for longer than a rewrite window ({held} looks)"
+    );
+    // Written right after that late hand-back, but long after it cooled: its period
+    // was not too short, so it does not double.
+    assert!(kvm.write(1));
+    let resets = kvm.resets;
+    let mut looks = 0u64;
+    while kvm.resets == resets {
+        assert_eq!(kvm.look(), [1]);
+        looks += 1;
+    }
+    assert_eq!(looks, cycle(FIRST_HOT_LOOKS));
+}
+
 /// Page 0 earns a period of 2 * FIRST_HOT_LOOKS, then `behind` pages are written once
 /// right behind it in the ring; returns the system at the look where they cooled.
 fn held_behind_a_hot_page(behind: u64) -> Kvm {

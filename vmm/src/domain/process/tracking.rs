@@ -254,8 +254,11 @@ impl WriteTracker {
                 }),
             }
             self.hot_bits[(hot.page / 64) as usize] &= !(1 << (hot.page % 64));
+            // Held past its period (waiting for its batch), it counts as gone back
+            // when it cooled (see `HotPeriods::went_back`).
+            let cooled_at = looks.min(hot.expiry);
             self.periods
-                .went_back(u64::from(hot.page), u64::from(looks), hot.period);
+                .went_back(u64::from(hot.page), u64::from(cooled_at), hot.period);
             self.handed_back.push(hot.page);
         }
         for mut hot in kept {
