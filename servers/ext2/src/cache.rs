@@ -6,10 +6,12 @@
 //! "Least recently used" is approximate: a use refreshes a block's time only when it
 //! is older than [`REFRESH_SLACK`] of the capacity. A hit then reads the cache's
 //! index without writing it, and every page a request writes costs a copy at each
-//! checkpoint of a recoverable server.
+//! checkpoint of a recoverable server. For the same reason each block is kept in one
+//! page of memory ([`BlockData`]): a change to a block, or a copy out of it, touches
+//! one page, not the two an unaligned buffer straddles.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use ankh_proto::errno::Errno;
@@ -20,10 +22,34 @@ use crate::device::{BlockDevice, BLOCK_SIZE};
 /// by this (in uses of the cache).
 const REFRESH_SLACK: u64 = 16;
 
+/// A block's bytes, aligned to a page (see the module documentation).
+#[repr(C, align(4096))]
+struct BlockData([u8; BLOCK_SIZE]);
+
+impl BlockData {
+    /// A block of zeros (optimized builds allocate it zeroed in place).
+    fn zeroed() -> Box<BlockData> {
+        Box::new(BlockData([0; BLOCK_SIZE]))
+    }
+
+    /// A block holding `data` (one block long).
+    fn copy_of(data: &[u8]) -> Box<BlockData> {
+        let mut block = BlockData::zeroed();
+        block.0.copy_from_slice(data);
+        block
+    }
+}
+
+impl core::fmt::Debug for BlockData {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("BlockData")
+    }
+}
+
 /// One cached block.
 #[derive(Debug)]
 struct Slot {
-    data: Vec<u8>,
+    data: Box<BlockData>,
     dirty: bool,
     /// When it was last used (the cache's clock).
     used: u64,
@@ -93,8 +119,8 @@ impl BlockCache {
     /// Loads a block into the cache if it is not there.
     fn load(&mut self, dev: &mut dyn BlockDevice, block: u64) -> Result<(), Errno> {
         if !self.slots.contains_key(&block) {
-            let mut data = vec![0; BLOCK_SIZE];
-            dev.read_blocks(block, &mut data)?;
+            let mut data = BlockData::zeroed();
+            dev.read_blocks(block, &mut data.0)?;
             self.make_room();
             self.slots.insert(
                 block,
@@ -114,7 +140,7 @@ impl BlockCache {
         let (now, slack) = (self.tick(), self.slack());
         let slot = self.slots.get_mut(&block).ok_or(ankh_proto::errno::EIO)?;
         refresh(&mut slot.used, now, slack);
-        Ok(&slot.data)
+        Ok(&slot.data.0)
     }
 
     /// A block's contents to change (read first if needed); the block becomes dirty.
@@ -140,7 +166,7 @@ impl BlockCache {
             self.slots.insert(
                 block,
                 Slot {
-                    data: vec![0; BLOCK_SIZE],
+                    data: BlockData::zeroed(),
                     dirty: false,
                     used: 0,
                 },
@@ -159,7 +185,7 @@ impl BlockCache {
         let (now, slack) = (self.tick(), self.slack());
         let dirty = &mut self.dirty;
         let slot = self.slots.entry(block).or_insert_with(|| Slot {
-            data: vec![0; BLOCK_SIZE],
+            data: BlockData::zeroed(),
             dirty: false,
             used: 0,
         });
@@ -168,12 +194,12 @@ impl BlockCache {
             *dirty += 1;
         }
         refresh(&mut slot.used, now, slack);
-        &mut slot.data
+        &mut slot.data.0
     }
 
     /// A block's contents if held, without touching the device.
     pub fn peek(&self, block: u64) -> Option<&[u8]> {
-        self.slots.get(&block).map(|slot| slot.data.as_slice())
+        self.slots.get(&block).map(|slot| &slot.data.0[..])
     }
 
     /// Keeps a block read ahead (clean; a held block is left as it is).
@@ -184,7 +210,7 @@ impl BlockCache {
             self.slots.insert(
                 block,
                 Slot {
-                    data: data.to_vec(),
+                    data: BlockData::copy_of(data),
                     dirty: false,
                     used,
                 },
@@ -206,7 +232,7 @@ impl BlockCache {
         self.slots
             .iter()
             .filter(|(_, slot)| slot.dirty)
-            .map(|(&block, slot)| (block, slot.data.as_slice()))
+            .map(|(&block, slot)| (block, &slot.data.0[..]))
     }
 
     /// Marks every block clean (they were written), then trims to capacity.
@@ -264,6 +290,26 @@ mod tests {
         let mut buf = [0; BLOCK_SIZE];
         disk.read_blocks(3, &mut buf).unwrap();
         assert_eq!(buf[0], 7);
+    }
+
+    #[test]
+    fn every_cached_block_is_one_whole_page() {
+        let mut disk = MemDisk::new(16);
+        let mut cache = BlockCache::new(8);
+        cache.read(&mut disk, 1).unwrap();
+        cache.zeroed(2);
+        cache.overwrite(3, &[3; BLOCK_SIZE]);
+        cache.insert_clean(4, &[4; BLOCK_SIZE]);
+        cache.write(&mut disk, 5).unwrap();
+        for block in 1..=5 {
+            let data = cache.peek(block).unwrap();
+            assert_eq!(data.len(), BLOCK_SIZE);
+            assert_eq!(
+                data.as_ptr() as usize % 4096,
+                0,
+                "block {block} straddles two pages"
+            );
+        }
     }
 
     #[test]
