@@ -86,6 +86,17 @@ impl Kvm {
         }
     }
 
+    /// Looks until the next reset; how many it took.
+    fn looks_until_reset(&mut self) -> u64 {
+        let resets = self.resets;
+        let mut looks = 0u64;
+        while self.resets == resets {
+            self.look();
+            looks += 1;
+        }
+        looks
+    }
+
     fn full(&mut self) {
         let Kvm {
             ring,
@@ -187,13 +198,7 @@ fn periods_stop_growing_at_the_maximum() {
     let mut last = 0u64;
     for _ in 0..8 {
         kvm.write(1);
-        let resets = kvm.resets;
-        let mut looks = 0u64;
-        while kvm.resets == resets {
-            kvm.look();
-            looks += 1;
-        }
-        last = looks;
+        last = kvm.looks_until_reset();
     }
     assert_eq!(last, cycle(MAX_HOT_LOOKS));
 }
@@ -205,20 +210,12 @@ fn a_page_held_past_its_period_is_not_judged_by_its_late_hand_back() {
     for _ in 0..3 {
         kvm.write(0);
         kvm.write(2);
-        let resets = kvm.resets;
-        while kvm.resets == resets {
-            kvm.look();
-        }
+        kvm.looks_until_reset();
     }
     kvm.write(0);
     kvm.write(2);
     kvm.write(1);
-    let resets = kvm.resets;
-    let mut held = 0u64;
-    while kvm.resets == resets {
-        kvm.look();
-        held += 1;
-    }
+    let held = kvm.looks_until_reset();
     assert!(
         held > u64::from(FIRST_HOT_LOOKS) + REWRITE_LOOKS,
         "page 1 waited behind the hot pages for longer than a rewrite window ({held} looks)"
