@@ -23,6 +23,9 @@ use vm_memory::{GuestAddress, GuestMemoryBackend};
 use crate::memory::DomainMemory;
 use virtio_seep::abi::layout::PAGE_SIZE;
 
+mod shadow;
+use shadow::ShadowMemory;
+
 /// The vCPU state a checkpoint keeps: everything a guest can change (what each piece
 /// costs, and why nothing else can change, is in `domain::vcpu_state`).
 pub struct VcpuState {
@@ -143,7 +146,7 @@ pub struct PageCopyError {
 
 /// The shadow memory and vCPU state of the last checkpoint.
 pub struct CheckpointStore {
-    shadow: Vec<u8>,
+    shadow: ShadowMemory,
     vcpu: Option<CpuState>,
     state: StoreState,
     /// Test hook: the next capture fails after copying this many pages.
@@ -156,7 +159,7 @@ impl CheckpointStore {
         let len = usize::try_from(memory_size).expect("RAM fits in usize");
         CheckpointStore {
             // Zeroed and lazily backed by the host: untouched pages cost nothing.
-            shadow: vec![0; len],
+            shadow: ShadowMemory::zeroed(len),
             vcpu: None,
             state: StoreState::Empty,
             fail_capture_after: None,
