@@ -16,7 +16,8 @@ on_both_substrates!(the_vmm_holds_a_bounded_amount_whatever_processes_do,);
 /// Held by the test of one substrate while it measures: the figures are the whole
 /// process's, and the other substrate's systems (its VMs' memory, its tenders'
 /// descriptors) would count in them. Run side by side, as the test harness does, the
-/// two failed now and then (RSS 16 MiB "before" and 108 MiB "after" on processes).
+/// two failed in a fresh-clone CI run (RSS 16 MiB "before" and 108 MiB "after" on
+/// processes).
 static ALONE: Mutex<()> = Mutex::new(());
 
 /// The largest figures seen while a system ran.

@@ -7,7 +7,8 @@
 //! bitmap of [`crate::memory`]: message delivery, used rings; KVM does not log those).
 //! Rolling back copies the pages written since the checkpoint back from the shadow, so
 //! the domain's memory is byte-identical to the checkpoint, and restores the vCPU. The
-//! shadow is allocated lazily by the host, so it costs only the pages ever written.
+//! shadow is allocated lazily by the host, so it costs only the pages ever written,
+//! and is left out of `fork` (see `shadow`).
 //!
 //! A checkpoint or rollback that fails part way *poisons* the store ([`StoreState`]):
 //! a rollback is refused until a checkpoint succeeds completely, so it never restores

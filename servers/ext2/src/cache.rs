@@ -27,7 +27,8 @@ const REFRESH_SLACK: u64 = 16;
 struct BlockData([u8; BLOCK_SIZE]);
 
 impl BlockData {
-    /// A block of zeros (optimized builds allocate it zeroed in place).
+    /// A block of zeros (optimized builds zero it in place on the heap: no block-sized
+    /// temporary on the stack, whose pages a checkpoint would copy too).
     fn zeroed() -> Box<BlockData> {
         Box::new(BlockData([0; BLOCK_SIZE]))
     }
