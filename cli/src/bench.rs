@@ -64,6 +64,9 @@ pub struct UbenchArgs {
     /// What runs the domains.
     #[arg(long, value_enum, default_value_t = ankh_vmm::domain::Substrate::Kvm)]
     substrate: ankh_vmm::domain::Substrate,
+    /// The recovery policy measured against `none` (every server under it).
+    #[arg(long, value_enum, default_value_t = super::up::PolicyArg::Enhanced)]
+    policy: super::up::PolicyArg,
 }
 
 #[derive(Debug, Args)]
@@ -147,7 +150,7 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
             ankh_vmm::bench::ipc::run(args.rounds, args.substrate)?
         )?,
         BenchCommand::Ubench(args) => {
-            let policy = ankh_domains::Policy::Enhanced;
+            let policy = args.policy.into();
             let cpu = (!args.no_pin).then_some(args.cpu);
             let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu, args.substrate)
                 .map_err(|e| format!("ankh bench ubench: {e}"))?;
