@@ -67,6 +67,9 @@ pub struct UbenchArgs {
     /// The recovery policy measured against `none` (every server under it).
     #[arg(long, value_enum, default_value_t = super::up::PolicyArg::Enhanced)]
     policy: super::up::PolicyArg,
+    /// Run only this workload (repeat for several); all of them without it.
+    #[arg(long = "workload", value_name = "NAME")]
+    workloads: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -152,8 +155,14 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
         BenchCommand::Ubench(args) => {
             let policy = args.policy.into();
             let cpu = (!args.no_pin).then_some(args.cpu);
-            let report = ankh_vmm::bench::ubench::run(args.rounds, policy, cpu, args.substrate)
-                .map_err(|e| format!("ankh bench ubench: {e}"))?;
+            let report = ankh_vmm::bench::ubench::run(
+                args.rounds,
+                policy,
+                cpu,
+                args.substrate,
+                &args.workloads,
+            )
+            .map_err(|e| format!("ankh bench ubench: {e}"))?;
             out!("{report}")?;
         }
         BenchCommand::Native(args) => {

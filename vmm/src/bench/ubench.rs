@@ -159,16 +159,18 @@ pub fn run(
     policy: Policy,
     cpu: Option<usize>,
     substrate: Substrate,
+    only: &[String],
 ) -> Result<UbenchReport, Box<dyn std::error::Error>> {
+    let workloads = selected(only)?;
     if let Some(cpu) = cpu {
         super::pin_to_cpu(cpu)?;
     }
     let host = KvmHost::open()?;
     let (mut base_runs, mut runs) = (Vec::new(), Vec::new());
-    let mut checkpoints = vec![CheckpointCount::default(); WORKLOADS.len()];
+    let mut checkpoints = vec![CheckpointCount::default(); workloads.len()];
     for round in 0..rounds.max(1) {
         let (mut base, mut under) = (Vec::new(), Vec::new());
-        for (index, workload) in WORKLOADS.into_iter().enumerate() {
+        for (index, &workload) in workloads.iter().enumerate() {
             // A B B A, the baseline first in every other round: a drift within the
             // round favours neither, and neither does a drift across rounds.
             let baseline_first = (round + index) % 2 == 0;
@@ -201,6 +203,21 @@ pub fn run(
         paired: paired_slowdowns(&base_runs, &runs),
         checkpoints,
     })
+}
+
+/// The workloads named in `only`, in the benchmark's order (all of them when `only`
+/// is empty); a name that is not a workload is an error that lists them.
+fn selected(only: &[String]) -> Result<Vec<&'static str>, String> {
+    if let Some(unknown) = only.iter().find(|name| !WORKLOADS.contains(&name.as_str())) {
+        return Err(format!(
+            "no workload {unknown:?}; the workloads are {}",
+            WORKLOADS.join(", ")
+        ));
+    }
+    Ok(WORKLOADS
+        .into_iter()
+        .filter(|name| only.is_empty() || only.iter().any(|o| o == name))
+        .collect())
 }
 
 /// Per workload, the median over the rounds of `base / run` in operations per second.

@@ -2,6 +2,7 @@
 //! (KVM's dirty log and the VMM's own writes), copied into or back from the
 //! [`CheckpointStore`], with the vCPU and device state.
 
+use std::ops::Range;
 use std::sync::MutexGuard;
 
 use crate::checkpoint::{CpuState, Poison, StoreState};
@@ -64,10 +65,21 @@ impl Domain {
     /// [`DomainError::Poisoned`] until a later checkpoint succeeds completely, so a
     /// rollback never restores a mix of two states.
     pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
+        self.checkpoint_except(&[])
+    }
+
+    /// A [`checkpoint`](Self::checkpoint) that does not keep the pages wholly inside
+    /// `undefined`: buffers whose contents mean nothing to the domain at this point
+    /// (the receive buffers it has posted: the next delivery overwrites them, and a
+    /// rollback delivers again before the domain reads them). A rollback to this
+    /// checkpoint leaves such a page as it finds it, or as an earlier checkpoint
+    /// kept it. Ranges are the domain's word: a domain that posts pages it still
+    /// uses only harms its own recovery.
+    pub fn checkpoint_except(&mut self, undefined: &[Range<u64>]) -> Result<usize, DomainError> {
         if self.checkpoints.is_none() {
             return Err(DomainError::NoCheckpoints);
         }
-        let taken = self.try_checkpoint();
+        let taken = self.try_checkpoint(undefined);
         let store = self.checkpoints.as_mut().expect("checked above");
         if taken.is_err() {
             store.poison(Poison::Checkpoint);
@@ -75,7 +87,7 @@ impl Domain {
         taken
     }
 
-    fn try_checkpoint(&mut self) -> Result<usize, DomainError> {
+    fn try_checkpoint(&mut self, undefined: &[Range<u64>]) -> Result<usize, DomainError> {
         if let DomainState::Stopped(exit) = &self.state {
             return Err(DomainError::AlreadyStopped {
                 domain: self.name.clone(),
@@ -86,6 +98,9 @@ impl Domain {
         // Kept until a checkpoint completes: a failed one may have copied the code
         // pages out of `written` already.
         self.code_written_pending = code_written;
+        for range in undefined {
+            forget_whole_pages(&mut self.written, range);
+        }
         let store = self.checkpoints.as_mut().expect("checked by checkpoint");
         let vcpu = match &mut self.cpu {
             Cpu::Kvm(kvm) => CpuState::Vm(
@@ -276,5 +291,49 @@ impl Domain {
         };
         self.memory.take_vmm_written_into(&mut self.written);
         Ok(code_written)
+    }
+}
+
+/// Clears in `bitmap` (one bit per page) the pages that lie wholly inside `range` of
+/// guest-physical addresses; bits beyond the bitmap are left alone.
+fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
+    let first = range.start.div_ceil(4096);
+    let end = (range.end / 4096).min(bitmap.len() as u64 * 64);
+    let mut page = first;
+    while page < end {
+        let (word, bit) = ((page / 64) as usize, page % 64);
+        let run = (64 - bit).min(end - page);
+        let mask = if run == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << run) - 1) << bit
+        };
+        bitmap[word] &= !mask;
+        page += run;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pages_wholly_inside_the_range_are_forgotten() {
+        let mut bitmap = vec![u64::MAX; 4];
+        // Pages 1 (partly), 2..=65 (wholly), 66 (partly).
+        forget_whole_pages(&mut bitmap, &(0x1800..0x42800));
+        let kept: Vec<u64> = crate::checkpoint::pages(&bitmap).collect();
+        let expected: Vec<u64> = [0, 1].into_iter().chain(66..256).collect();
+        assert_eq!(kept, expected);
+    }
+
+    #[test]
+    fn a_range_beyond_the_bitmap_or_empty_changes_nothing_outside_it() {
+        let mut bitmap = vec![u64::MAX; 2];
+        forget_whole_pages(&mut bitmap, &(0x7f000..u64::MAX));
+        assert_eq!(bitmap, [u64::MAX, u64::MAX >> 1], "only page 127 is inside");
+        forget_whole_pages(&mut bitmap, &(0x5000..0x5fff));
+        forget_whole_pages(&mut bitmap, &(0x9000..0x8000));
+        assert_eq!(bitmap, [u64::MAX, u64::MAX >> 1]);
     }
 }

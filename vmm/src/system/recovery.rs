@@ -303,7 +303,8 @@ impl Recovery {
         if self.checkpoints() {
             // Whatever was in hand (a parked request, a one-way message) ends here.
             let finished = self.window.end_request();
-            match domain.checkpoint() {
+            let posted = queues.posted_rx_buffers(domain.memory());
+            match domain.checkpoint_except(&posted) {
                 Ok(copied) => {
                     self.snapshot = Some(queues.snapshot());
                     self.poisoned = false;
@@ -447,7 +448,8 @@ impl Recovery {
             return;
         };
         if self.checkpoints() && self.idle() {
-            match domain.checkpoint() {
+            let posted = queues.posted_rx_buffers(domain.memory());
+            match domain.checkpoint_except(&posted) {
                 Ok(_) => {
                     self.snapshot = Some(queues.snapshot());
                     self.poisoned = false;
