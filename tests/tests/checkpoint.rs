@@ -23,6 +23,7 @@ on_both_substrates!(
     every_write_is_rolled_back_whatever_its_page_s_tracking_state,
     the_x87_state_of_the_checkpoint_survives_a_rollback,
     a_checkpoint_does_not_keep_the_pages_it_is_told_are_undefined,
+    a_checkpoint_does_not_keep_the_stack_below_the_stack_pointer,
 );
 
 fn probe() -> Domain {
@@ -124,6 +125,47 @@ fn a_checkpoint_does_not_keep_the_pages_it_is_told_are_undefined(_: Substrate) {
         b"old",
         "the undefined page was kept after all"
     );
+}
+
+/// The stack below the stack pointer holds frames that returned: a checkpoint does
+/// not keep its pages (a rollback does not bring back what was written there), and
+/// keeps every other page written since the last one.
+fn a_checkpoint_does_not_keep_the_stack_below_the_stack_pointer(_: Substrate) {
+    let stack = image("ckpt-probe")
+        .stack()
+        .expect("a runtime image names its stack");
+    let mut domain = probe();
+    run_to_nop(&mut domain);
+    domain.checkpoint().unwrap();
+    // The probe stops at its Nop a few frames deep: the stack's lowest page is far
+    // below its stack pointer.
+    let (dead, kept) = (stack.start.next_multiple_of(0x1000), 0x31_0000u64);
+    let write = |domain: &Domain, at: u64, what: &[u8]| {
+        domain
+            .memory()
+            .guest()
+            .write_slice(what, GuestAddress(at))
+            .unwrap()
+    };
+    write(&domain, dead, b"old");
+    write(&domain, kept, b"old");
+    domain.checkpoint().unwrap();
+    write(&domain, dead, b"new");
+    write(&domain, kept, b"new");
+    domain.rollback().unwrap();
+    let read = |at: u64| {
+        let mut bytes = [0u8; 3];
+        domain
+            .memory()
+            .guest()
+            .read_slice(&mut bytes, GuestAddress(at))
+            .unwrap();
+        bytes
+    };
+    assert_eq!(&read(kept), b"old");
+    assert_ne!(&read(dead), b"old", "the dead stack page was kept");
+    // The probe still runs on to its second Nop from the rolled-back state.
+    run_to_nop(&mut domain);
 }
 
 /// `track-probe` writes pages in every state a process domain's write tracking can

@@ -8,12 +8,13 @@
 //! check here produces a specific [`ImageError`] instead of a panic.
 
 use std::io::Cursor;
+use std::ops::Range;
 use std::path::Path;
 
 use linux_loader::loader::{elf::Elf, KernelLoader};
 use object::elf::{EM_X86_64, ET_EXEC, PF_X, PT_LOAD};
 use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-use object::{Endianness, Object, ObjectSection};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{
     AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION, EXCEPTION_STUB_SIZE, EXCEPTION_VECTORS,
@@ -222,6 +223,28 @@ impl GuestImage {
     /// Address of the image's exception stubs (0: none; see [`AbiNote`]).
     pub fn exception_stubs(&self) -> u64 {
         self.exception_stubs
+    }
+
+    /// The guest's main stack, `__ankh_stack_bottom..__ankh_stack_top` as the guest
+    /// runtime's linker script names it: `None` unless the image has both symbols and
+    /// they name a non-empty range inside a data segment. A scan of the symbol table,
+    /// for the domains that take checkpoints (no spawn pays for it).
+    pub fn stack(&self) -> Option<Range<u64>> {
+        let elf = ElfFile64::<Endianness>::parse(self.bytes.as_slice()).ok()?;
+        let (mut bottom, mut top) = (None, None);
+        for symbol in elf.symbols() {
+            match symbol.name_bytes() {
+                Ok(b"__ankh_stack_bottom") => bottom = Some(symbol.address()),
+                Ok(b"__ankh_stack_top") => top = Some(symbol.address()),
+                _ => {}
+            }
+        }
+        let stack = bottom?..top?;
+        let len = stack.end.checked_sub(stack.start).filter(|&len| len > 0)?;
+        self.segments
+            .iter()
+            .any(|segment| !segment.executable && segment.contains(stack.start, len))
+            .then_some(stack)
     }
 
     /// The loadable segments.

@@ -119,6 +119,13 @@ impl Domain {
                 }
             }
         };
+        if let Some(below) = self
+            .stack
+            .as_ref()
+            .and_then(|stack| dead_stack(stack, &vcpu))
+        {
+            forget_whole_pages(&mut self.written, &below);
+        }
         let copied = store
             .capture(&self.memory, &mut self.written)
             .map_err(|source| DomainError::PageCopy {
@@ -294,6 +301,23 @@ impl Domain {
     }
 }
 
+/// Bytes below the stack pointer that code may still use without moving it (the
+/// x86-64 System V red zone): they stay part of the checkpoint.
+const RED_ZONE: u64 = 128;
+
+/// The part of `stack` below the stack pointer of `vcpu` (and its red zone): frames
+/// that returned, which nothing reads before writing them again. `None` when the
+/// stack pointer is not on this stack (the guest may point it anywhere).
+fn dead_stack(stack: &Range<u64>, vcpu: &CpuState) -> Option<Range<u64>> {
+    let rsp = match vcpu {
+        CpuState::Vm(state) => state.regs.rsp,
+        CpuState::Process { regs } => regs.rsp,
+    };
+    (stack.start..=stack.end)
+        .contains(&rsp)
+        .then(|| stack.start..rsp.saturating_sub(RED_ZONE).max(stack.start))
+}
+
 /// Clears in `bitmap` (one bit per page) the pages that lie wholly inside `range` of
 /// guest-physical addresses; bits beyond the bitmap are left alone.
 fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
@@ -316,6 +340,29 @@ fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(rsp: u64) -> CpuState {
+        CpuState::Process {
+            regs: virtio_seep::abi::process::Regs {
+                rsp,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_dead_stack_is_below_the_red_zone_and_only_on_the_stack() {
+        let stack = 0x1_0000..0x2_0000;
+        assert_eq!(dead_stack(&stack, &at(0x1_8000)), Some(0x1_0000..0x1_7f80));
+        assert_eq!(dead_stack(&stack, &at(0x2_0000)), Some(0x1_0000..0x1_ff80));
+        assert_eq!(
+            dead_stack(&stack, &at(0x1_0040)),
+            Some(0x1_0000..0x1_0000),
+            "within the red zone of the bottom: nothing"
+        );
+        assert_eq!(dead_stack(&stack, &at(0x2_0008)), None, "above the stack");
+        assert_eq!(dead_stack(&stack, &at(0x8000)), None, "below the stack");
+    }
 
     #[test]
     fn only_pages_wholly_inside_the_range_are_forgotten() {

@@ -83,6 +83,9 @@ pub struct Domain {
     /// The guest wrote its code pages, seen by a checkpoint that then failed: the
     /// next one must still count it (those pages may have left `written`).
     code_written_pending: bool,
+    /// The image's main stack (see [`GuestImage::stack`]), for a domain that takes
+    /// checkpoints: what lies below the stack pointer at a checkpoint is not kept.
+    stack: Option<std::ops::Range<u64>>,
     /// Guest run time left for the message in hand, when it has a budget.
     budget: Option<RunBudget>,
     /// Present when the domain owns a disk.
@@ -143,6 +146,7 @@ impl Domain {
             checkpoints,
             written: Vec::new(),
             code_written_pending: false,
+            stack: config.dirty_log.then(|| image.stack()).flatten(),
             budget: None,
             device: config.disk.clone().map(BlkDevice::new),
             device_checkpoint: None,

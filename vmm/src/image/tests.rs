@@ -32,6 +32,27 @@ fn the_built_image_is_valid() {
 }
 
 #[test]
+fn the_stack_is_found_by_its_symbols_and_not_without_them() {
+    let stack = parse(hello())
+        .unwrap()
+        .stack()
+        .expect("hello names its stack");
+    assert_eq!(
+        stack.end - stack.start,
+        0x1_0000,
+        "the runtime's 64 KiB stack"
+    );
+    let mut bytes = hello();
+    let name = b"__ankh_stack_top\0";
+    let at = bytes
+        .windows(name.len())
+        .position(|window| window == name)
+        .expect("the symbol's name is in the string table");
+    bytes[at + name.len() - 2] = b'q';
+    assert_eq!(parse(bytes).unwrap().stack(), None);
+}
+
+#[test]
 fn bad_magic_is_refused() {
     let mut bytes = hello();
     bytes[0] = b'M';
