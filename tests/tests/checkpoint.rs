@@ -22,7 +22,6 @@ on_both_substrates!(
     a_failed_checkpoint_poisons_the_domain_until_a_checkpoint_succeeds,
     every_write_is_rolled_back_whatever_its_page_s_tracking_state,
     the_x87_state_of_the_checkpoint_survives_a_rollback,
-    a_checkpoint_does_not_keep_the_pages_it_is_told_are_undefined,
     a_checkpoint_does_not_keep_the_stack_below_the_stack_pointer,
 );
 
@@ -83,48 +82,6 @@ fn rollback_makes_memory_byte_identical_to_the_checkpoint(_: Substrate) {
     assert!(restored > CKPT_PAGES, "restored {restored} pages");
     assert_eq!(domain.memory_hash(), at_checkpoint);
     assert_eq!(domain.state(), &DomainState::Ready);
-}
-
-/// Posted receive buffers mean nothing to the domain until a delivery fills them: a
-/// checkpoint told so does not keep their whole pages, so a rollback to it does not
-/// bring their contents back; every other page it restores as always.
-fn a_checkpoint_does_not_keep_the_pages_it_is_told_are_undefined(_: Substrate) {
-    let mut domain = probe();
-    run_to_nop(&mut domain);
-    domain.checkpoint().unwrap();
-    let (buffer, kept) = (0x30_0000u64, 0x31_0000u64);
-    let write = |domain: &Domain, at: u64, what: &[u8]| {
-        domain
-            .memory()
-            .guest()
-            .write_slice(what, GuestAddress(at))
-            .unwrap()
-    };
-    write(&domain, buffer, b"old");
-    write(&domain, kept, b"old");
-    // The buffer's page, and half of the kept one (not wholly inside: kept).
-    domain
-        .checkpoint_except(&[buffer..buffer + 0x1000, kept + 0x800..kept + 0x2000])
-        .unwrap();
-
-    write(&domain, buffer, b"new");
-    write(&domain, kept, b"new");
-    domain.rollback().unwrap();
-    let read = |at: u64| {
-        let mut bytes = [0u8; 3];
-        domain
-            .memory()
-            .guest()
-            .read_slice(&mut bytes, GuestAddress(at))
-            .unwrap();
-        bytes
-    };
-    assert_eq!(&read(kept), b"old");
-    assert_ne!(
-        &read(buffer),
-        b"old",
-        "the undefined page was kept after all"
-    );
 }
 
 /// The stack below the stack pointer holds frames that returned: a checkpoint does

@@ -58,28 +58,19 @@ impl Domain {
     /// Takes a checkpoint: the pages written since the previous one (by the guest or by
     /// the VMM) go into the checkpoint store, with the vCPU state (see `vcpu_state`)
     /// and the device's. Returns the pages copied. The domain must have been created
-    /// with `dirty_log`, and must not have stopped.
+    /// with `dirty_log`, and must not have stopped. Pages of the image's stack wholly
+    /// below the stack pointer are left out: frames that returned, which the domain
+    /// writes before it reads them again (see `dead_stack`).
     ///
     /// A checkpoint that fails at any step (an ioctl, a page copy) leaves the domain
     /// *poisoned*: [`rollback`](Self::rollback) refuses with
     /// [`DomainError::Poisoned`] until a later checkpoint succeeds completely, so a
     /// rollback never restores a mix of two states.
     pub fn checkpoint(&mut self) -> Result<usize, DomainError> {
-        self.checkpoint_except(&[])
-    }
-
-    /// A [`checkpoint`](Self::checkpoint) that does not keep the pages wholly inside
-    /// `undefined`: buffers whose contents mean nothing to the domain at this point
-    /// (the receive buffers it has posted: the next delivery overwrites them, and a
-    /// rollback delivers again before the domain reads them). A rollback to this
-    /// checkpoint leaves such a page as it finds it, or as an earlier checkpoint
-    /// kept it. Ranges are the domain's word: a domain that posts pages it still
-    /// uses only harms its own recovery.
-    pub fn checkpoint_except(&mut self, undefined: &[Range<u64>]) -> Result<usize, DomainError> {
         if self.checkpoints.is_none() {
             return Err(DomainError::NoCheckpoints);
         }
-        let taken = self.try_checkpoint(undefined);
+        let taken = self.try_checkpoint();
         let store = self.checkpoints.as_mut().expect("checked above");
         if taken.is_err() {
             store.poison(Poison::Checkpoint);
@@ -87,7 +78,7 @@ impl Domain {
         taken
     }
 
-    fn try_checkpoint(&mut self, undefined: &[Range<u64>]) -> Result<usize, DomainError> {
+    fn try_checkpoint(&mut self) -> Result<usize, DomainError> {
         if let DomainState::Stopped(exit) = &self.state {
             return Err(DomainError::AlreadyStopped {
                 domain: self.name.clone(),
@@ -98,9 +89,6 @@ impl Domain {
         // Kept until a checkpoint completes: a failed one may have copied the code
         // pages out of `written` already.
         self.code_written_pending = code_written;
-        for range in undefined {
-            forget_whole_pages(&mut self.written, range);
-        }
         let store = self.checkpoints.as_mut().expect("checked by checkpoint");
         let vcpu = match &mut self.cpu {
             Cpu::Kvm(kvm) => CpuState::Vm(

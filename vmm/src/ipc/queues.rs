@@ -94,28 +94,6 @@ impl DomainQueues {
         Ok(messages)
     }
 
-    /// The guest-physical ranges of the device-writable buffers of the next chain
-    /// posted on the RX queue, without taking it: what the next delivery writes into.
-    /// Until then their contents are undefined to the domain (virtio: a buffer given
-    /// to the device is the device's), so a checkpoint need not keep them. Empty when
-    /// nothing is posted or the chain is malformed (its delivery will fault).
-    pub fn posted_rx_buffers(&self, memory: &DomainMemory) -> Vec<std::ops::Range<u64>> {
-        let Ok(mut peek) = Queue::try_from(self.rx.state()) else {
-            return Vec::new();
-        };
-        let Ok(Some((_, descriptors))) = virtq::pop_chain(&mut peek, memory, CHAIN_MAX) else {
-            return Vec::new();
-        };
-        descriptors
-            .iter()
-            .filter(|descriptor| descriptor.is_write_only())
-            .filter_map(|descriptor| {
-                let start = descriptor.addr().0;
-                Some(start..start.checked_add(u64::from(descriptor.len()))?)
-            })
-            .collect()
-    }
-
     /// Writes `message` into the next chain posted on the RX queue.
     pub fn deliver(&mut self, memory: &DomainMemory, message: &Message) -> Result<(), IpcFault> {
         let fault = |fault| IpcFault::Queue { queue: "RX", fault };

@@ -303,8 +303,7 @@ impl Recovery {
         if self.checkpoints() {
             // Whatever was in hand (a parked request, a one-way message) ends here.
             let finished = self.window.end_request();
-            let posted = queues.posted_rx_buffers(domain.memory());
-            match domain.checkpoint_except(&posted) {
+            match domain.checkpoint() {
                 Ok(copied) => {
                     self.snapshot = Some(queues.snapshot());
                     self.poisoned = false;
@@ -448,8 +447,7 @@ impl Recovery {
             return;
         };
         if self.checkpoints() && self.idle() {
-            let posted = queues.posted_rx_buffers(domain.memory());
-            match domain.checkpoint_except(&posted) {
+            match domain.checkpoint() {
                 Ok(_) => {
                     self.snapshot = Some(queues.snapshot());
                     self.poisoned = false;

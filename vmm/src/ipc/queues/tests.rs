@@ -172,34 +172,6 @@ fn messages_go_into_rx_and_bulk_is_truncated_to_the_buffer() {
     );
 }
 
-#[test]
-fn the_posted_rx_buffers_are_seen_without_taking_the_chain() {
-    let mut guest = FakeGuest::new();
-    assert!(guest.queues.posted_rx_buffers(&guest.memory).is_empty());
-    guest.post_rx(MESSAGE_BUFFER_SIZE_U32, 0x3000);
-    let posted = guest.queues.posted_rx_buffers(&guest.memory);
-    assert_eq!(
-        posted,
-        [
-            0x1c_0000..0x1c_0000 + u64::from(MESSAGE_BUFFER_SIZE_U32),
-            0x1d_0000..0x1d_3000
-        ]
-    );
-    let message = Message {
-        header: header(TEST_ECHO, 0, 0),
-        ..Message::default()
-    };
-    guest.queues.deliver(&guest.memory, &message).unwrap();
-    assert!(
-        guest.queues.posted_rx_buffers(&guest.memory).is_empty(),
-        "the chain was still there to deliver into, and is used now"
-    );
-    // A chain that loops is not a buffer of anything.
-    guest.desc(RX_RINGS, 0, 0x1c_0000, 64, NEXT | WRITE, 0);
-    guest.publish(false, 0);
-    assert!(guest.queues.posted_rx_buffers(&guest.memory).is_empty());
-}
-
 const MESSAGE_BUFFER_SIZE_U32: u32 = virtio_seep::message::MESSAGE_BUFFER_SIZE as u32;
 
 #[test]
