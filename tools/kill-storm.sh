@@ -1,21 +1,26 @@
 #!/bin/bash
 # Random-timing kill storm: runs the OS with the suite under `enhanced` while
 # `ankh ctl kill` strikes a random server, at a random moment and of a random kind,
-# every 0-90 ms; then checks the disk with e2fsck. One line per run: the exit status,
-# the disk check, the kills that struck, the recoveries, the suite's result and the
-# reason of a controlled shutdown. A soak, not a test (its outcomes depend on timing).
+# every 0-90 ms; then checks the disk with e2fsck. The suite runs SUITE_RUNS times in
+# a row in each system (`suite --runs`), so that the storm lasts: one run of the
+# suite takes well under a second, less than the storm needs to get going. One line
+# per system: the exit status, the disk check, the kills that struck, the
+# recoveries, each suite run's result (`passed/failed`, and how many of the failures
+# came after an ERESTART, which error virtualization explains) and the reason of a
+# controlled shutdown. A soak, not a test (its outcomes depend on timing).
 #
-#   tools/kill-storm.sh [RUNS]     (ANKH=path/to/ankh, SUBSTRATE=kvm|process)
+#   tools/kill-storm.sh [RUNS]   (ANKH=path/to/ankh, SUBSTRATE=kvm|process, SUITE_RUNS=1..9)
 set -u
 ANKH=${ANKH:-target/release/ankh}
 RUNS=${1:-10}
 SUBSTRATE=${SUBSTRATE:-kvm}
+SUITE_RUNS=${SUITE_RUNS:-5}
 command -v e2fsck >/dev/null || { echo "kill-storm: e2fsck not found (install e2fsprogs)"; exit 2; }
 [ -x "$ANKH" ] || { echo "kill-storm: $ANKH not found (cargo build --release, or set ANKH)"; exit 2; }
 for run in $(seq 1 "$RUNS"); do
   dir=$(mktemp -d)
   sock=$dir/ctl.sock
-  timeout 300 "$ANKH" up --substrate "$SUBSTRATE" --policy enhanced --run suite \
+  timeout 300 "$ANKH" up --substrate "$SUBSTRATE" --policy enhanced --run "suite --runs $SUITE_RUNS" \
     --control "$sock" --disk "$dir/disk.img" >"$dir/out.txt" 2>"$dir/err.txt" &
   pid=$!
   for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.02; done
@@ -30,8 +35,9 @@ for run in $(seq 1 "$RUNS"); do
   done
   wait "$pid"; status=$?
   e2fsck -fn "$dir/disk.img" >/dev/null 2>&1; fsck=$?
-  suite=$(grep -Eo "[0-9]+ passed, [0-9]+ failed" "$dir/out.txt" | tail -1)
+  suite=$(grep -Eo "[0-9]+ passed, [0-9]+ failed" "$dir/out.txt" | sed -E 's/ passed, /\//; s/ failed//' | tr '\n' ' ')
+  after=$(grep -Eo "[0-9]+ of them after ERESTART" "$dir/out.txt" | grep -Eo "^[0-9]+" | tr '\n' ' ')
   recoveries=$(grep -c "^recovery:" "$dir/out.txt")
   reason=$(grep -o "controlled shutdown: .*" "$dir/out.txt" | head -1)
-  echo "run $run: exit $status, e2fsck $fsck, kills $kills, recoveries $recoveries, suite '$suite' $reason (logs: $dir)"
+  echo "run $run: exit $status, e2fsck $fsck, kills $kills, recoveries $recoveries, suite runs '${suite% }' (after ERESTART: ${after% }) $reason (logs: $dir)"
 done
