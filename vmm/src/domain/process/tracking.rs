@@ -30,10 +30,16 @@ use crate::dirty_log::hot_periods::HotPeriods;
 /// 2, 8 and 32 (copies at 0.16 us, faults at 3.5 us: 6.0 ms against 7.0 and 7.8).
 const FIRST_HOT_LOOKS: u32 = 8;
 
-/// A page written again this soon after it went back should have stayed hot: its
-/// write fault (about 3.5 us here) costs about as much as copying it (about 0.16 us)
-/// at every look for this long.
-const REWRITE_LOOKS: u64 = 20;
+/// A page written again this soon after it went back should have stayed hot: going
+/// back and coming again costs about as much as copying it (about 0.13 us) at every
+/// look for this long. That is its write fault (about 3.5 us: a signal, an
+/// `mprotect`, a `sigreturn`), its share of the hand-back's `mprotect` and the
+/// splitting and merging of the mapping both do. 20 looks (the fault alone) handed
+/// back and faulted `fcopy-4k`'s file blocks, each written every 35 looks, again and
+/// again; with 40 they stay hot, and two interleaved 9-round `ankh bench ubench
+/// --substrate process` pairs measured the geometric mean 18.0% and 18.4% with 20
+/// against 16.4% and 17.3% with 40 (`fcopy-4k` 52% and 61% against 38% and 52%).
+const REWRITE_LOOKS: u64 = 40;
 
 /// Cooled pages handed back together: each batch costs the domain an `mprotect` per
 /// range before it runs again.
