@@ -135,9 +135,10 @@ impl Domain {
         }
     }
 
-    /// Rolls the domain back to its last checkpoint: memory byte-identical to it, vCPU
-    /// as it was, the domain `Ready` again (whatever stopped it). Returns the pages
-    /// restored.
+    /// Rolls the domain back to its last checkpoint: memory byte-identical to it (but
+    /// for the dead stack the checkpoint left out, see [`checkpoint`](Self::checkpoint)),
+    /// vCPU as it was, the domain `Ready` again (whatever stopped it). Returns the
+    /// pages restored.
     ///
     /// Refused, changing nothing, without a checkpoint ([`DomainError::NoCheckpoints`])
     /// or when the last checkpoint or rollback failed ([`DomainError::Poisoned`]). A
