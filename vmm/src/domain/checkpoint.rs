@@ -5,6 +5,8 @@
 use std::ops::Range;
 use std::sync::MutexGuard;
 
+use virtio_seep::abi::layout::PAGE_SIZE;
+
 use crate::checkpoint::{CpuState, Poison, StoreState};
 use crate::devices::blk::BlkDevice;
 use crate::dirty_log::DirtyLog;
@@ -291,7 +293,8 @@ impl Domain {
 }
 
 /// Bytes below the stack pointer that code may still use without moving it (the
-/// x86-64 System V red zone): they stay part of the checkpoint.
+/// x86-64 System V red zone): they stay part of the checkpoint. The guest runtime
+/// builds without a red zone; the margin keeps an image built otherwise safe.
 const RED_ZONE: u64 = 128;
 
 /// The part of `stack` below the stack pointer of `vcpu` (and its red zone): frames
@@ -310,8 +313,8 @@ fn dead_stack(stack: &Range<u64>, vcpu: &CpuState) -> Option<Range<u64>> {
 /// Clears in `bitmap` (one bit per page) the pages that lie wholly inside `range` of
 /// guest-physical addresses; bits beyond the bitmap are left alone.
 fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
-    let first = range.start.div_ceil(4096);
-    let end = (range.end / 4096).min(bitmap.len() as u64 * 64);
+    let first = range.start.div_ceil(PAGE_SIZE);
+    let end = (range.end / PAGE_SIZE).min(bitmap.len() as u64 * 64);
     let mut page = first;
     while page < end {
         let (word, bit) = ((page / 64) as usize, page % 64);
