@@ -21,12 +21,18 @@ fn main() {
     let guest_dir = root.join("guest-servers");
     watch_sources(&root, &guest_dir);
 
-    let output = nested_cargo::guest_cargo(&guest_dir)
-        .args([
-            "build",
-            "--release",
-            "--message-format=json-render-diagnostics",
-        ])
+    let mut cargo = nested_cargo::guest_cargo(&guest_dir);
+    cargo.args([
+        "build",
+        "--release",
+        "--message-format=json-render-diagnostics",
+    ]);
+    // The images only tests run, with this crate's `test-images` feature (read here:
+    // the nested cargo does not inherit the outer build's feature variables).
+    if std::env::var_os("CARGO_FEATURE_TEST_IMAGES").is_some() {
+        cargo.args(["--features", "ankh-test-images/test-only"]);
+    }
+    let output = cargo
         .arg("--target-dir")
         .arg(out_dir.join("guest-target"))
         .output()
