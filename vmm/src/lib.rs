@@ -21,13 +21,14 @@
 //! - [`bench`]: benchmarks behind `ankh bench` (never pass/fail tests).
 //! - [`campaign`]: fault-injection campaigns (`ankh campaign`): plans, runs, reports;
 //! - [`chart`]: stacked and grouped bar charts as SVG (`plotters`), for the reports;
+//! - [`tsc`]: the CPU's time-stamp counter, a clock read cheap enough for every exit;
 //!
 //! `unsafe` lives only where KVM, guest memory or raw host calls are touched, each block
 //! with a `// SAFETY:` comment: [`domain`] (registering the memory slot, reading KVM's
 //! emulation-failure data), [`dirty_log`] (mapping and reading KVM's dirty ring),
 //! [`watchdog`] (signalling the vCPU thread), the disk backend
 //! (`devices::blk::backend`: reads and writes between the file and guest memory) and
-//! [`bench`] (pinning to a CPU, `sysconf`).
+//! [`bench`] (pinning to a CPU, `sysconf`) and [`tsc`] (reading the counter).
 
 pub mod bench;
 pub mod campaign;
@@ -45,6 +46,7 @@ pub mod ipc;
 pub mod kvm_host;
 pub mod memory;
 pub mod system;
+pub mod tsc;
 pub mod virtq;
 pub mod watchdog;
 pub mod written_pages;

@@ -372,7 +372,12 @@ mod tests {
         forget_whole_pages(&mut bitmap, &(0x7f000..u64::MAX));
         assert_eq!(bitmap, [u64::MAX, u64::MAX >> 1], "only page 127 is inside");
         forget_whole_pages(&mut bitmap, &(0x5000..0x5fff));
-        forget_whole_pages(&mut bitmap, &(0x9000..0x8000));
+        // A reversed range, as a hostile image's stack symbols could make.
+        let reversed = Range {
+            start: 0x9000,
+            end: 0x8000,
+        };
+        forget_whole_pages(&mut bitmap, &reversed);
         assert_eq!(bitmap, [u64::MAX, u64::MAX >> 1]);
     }
 }

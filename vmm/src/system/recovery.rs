@@ -26,6 +26,7 @@ use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
 use crate::ipc::queues::{DomainQueues, QueuesSnapshot};
 use crate::ipc::Message;
+use crate::tsc;
 
 /// What recovery asks of the system that runs a server domain. The worker thread
 /// that owns the domain implements it (it holds the router and the run's records).
@@ -119,17 +120,30 @@ pub(super) struct Recovery {
 }
 
 /// Guest run time with a request in hand, inside and outside the recovery window (and
-/// instructions, when the domain is single-stepped).
+/// instructions, when the domain is single-stepped). Time is in ticks of the CPU's
+/// counter ([`tsc`]), read at every exit; nanoseconds once per request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct RunShare {
-    /// Nanoseconds with the window open.
-    pub(super) open_ns: u64,
-    /// Nanoseconds with the window closed.
-    pub(super) closed_ns: u64,
+    /// Ticks with the window open.
+    pub(super) open_ticks: u64,
+    /// Ticks with the window closed.
+    pub(super) closed_ticks: u64,
     /// Instructions single-stepped with the window open.
     pub(super) open_instructions: u64,
     /// Instructions single-stepped with the window closed.
     pub(super) closed_instructions: u64,
+}
+
+impl RunShare {
+    /// Nanoseconds with the window open.
+    pub(super) fn open_ns(&self) -> u64 {
+        tsc::to_ns(self.open_ticks)
+    }
+
+    /// Nanoseconds with the window closed.
+    pub(super) fn closed_ns(&self) -> u64 {
+        tsc::to_ns(self.closed_ticks)
+    }
 }
 
 /// A one-way message a server has in hand.
@@ -169,6 +183,8 @@ impl Recovery {
 
     /// Recovery under `policy` for a domain booted from `image` with `config`.
     pub(super) fn new(policy: Policy, image: GuestImage, config: DomainConfig) -> Recovery {
+        // Measured now, at boot, not at the first request's end.
+        let _ = tsc::ns_per_tick();
         Recovery {
             policy,
             window: RecoveryWindow::new(),
@@ -200,19 +216,19 @@ impl Recovery {
         self
     }
 
-    /// The domain ran for `elapsed` (one run slice, which an exit ends: the window
-    /// state cannot change inside it). Counted while a request is in hand.
-    /// `instructions`: how many of them were single-stepped in it (a profile run).
-    pub(super) fn account_run(&mut self, elapsed: Duration, instructions: u64) {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+    /// The domain ran for `ticks` of the CPU's counter ([`tsc::now`]; one run slice,
+    /// which an exit ends: the window state cannot change inside it). Counted while a
+    /// request is in hand. `instructions`: how many of them were single-stepped in it
+    /// (a profile run).
+    pub(super) fn account_run(&mut self, ticks: u64, instructions: u64) {
         let run = &mut self.run;
         match self.window.state() {
             WindowState::Open { .. } => {
-                run.open_ns += nanos;
+                run.open_ticks += ticks;
                 run.open_instructions += instructions;
             }
             WindowState::Closed { .. } => {
-                run.closed_ns += nanos;
+                run.closed_ticks += ticks;
                 run.closed_instructions += instructions;
             }
             WindowState::Idle => {}
@@ -220,8 +236,8 @@ impl Recovery {
     }
 
     /// Whether [`account_run`](Self::account_run) would count a run now: only with a
-    /// request in hand (the window open or closed). The caller skips its two clock
-    /// reads otherwise (50 to 80 ns each on these hosts, on every exit).
+    /// request in hand (the window open or closed). The caller skips its two counter
+    /// reads otherwise.
     pub(super) fn counts_run(&self) -> bool {
         !matches!(self.window.state(), WindowState::Idle)
     }
@@ -724,8 +740,9 @@ fn record_finished(
         hub.update(name, |stats| {
             stats.finished += 1;
             stats.finished_in_window += u64::from(finished.is_open());
-            stats.run_in_window_ns += run.open_ns;
-            stats.run_ns += run.open_ns + run.closed_ns;
+            let (open, closed) = (run.open_ns(), run.closed_ns());
+            stats.run_in_window_ns += open;
+            stats.run_ns += open + closed;
         });
     }
 }

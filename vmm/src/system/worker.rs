@@ -442,13 +442,13 @@ impl Worker<'_> {
             // Run time counts toward coverage, which only recoverable servers have,
             // and only with a request in hand (the window does not change in a run).
             let counts_run = slot.recovery.as_ref().is_some_and(Recovery::counts_run);
-            let started = counts_run.then(Instant::now);
+            let started = counts_run.then(crate::tsc::now);
             let resumed = slot.domain.resume(|call| tracing && call == Hypercall::Nop);
             // Instructions single-stepped in this run (a profile), taken either way so
             // that a run outside a request is not counted into the next one.
             let stepped = slot.domain.take_profiled_steps();
             if let (Some(recovery), Some(started)) = (slot.recovery.as_mut(), started) {
-                recovery.account_run(started.elapsed(), stepped);
+                recovery.account_run(crate::tsc::now().saturating_sub(started), stepped);
             }
             let event = match resumed {
                 Ok(event) => event,

@@ -48,8 +48,8 @@ impl RecoverySite for Thread<'_> {
     fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare) {
         let mut shared = self.lock();
         shared.coverage.record(id, finished);
-        shared.coverage.record_run(id, true, run.open_ns);
-        shared.coverage.record_run(id, false, run.closed_ns);
+        shared.coverage.record_run(id, true, run.open_ns());
+        shared.coverage.record_run(id, false, run.closed_ns());
         shared
             .coverage
             .record_instructions(id, true, run.open_instructions);
