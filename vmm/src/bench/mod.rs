@@ -4,6 +4,7 @@
 
 pub mod blk;
 pub mod boot;
+pub mod bootstrap;
 pub mod compare;
 pub mod ipc;
 pub mod modes;

@@ -82,6 +82,9 @@ pub struct UbenchReport {
     /// round (`none` and `policy` run back to back): robust to the host's slow and
     /// fast phases, which last longer than a round.
     pub paired: Vec<f64>,
+    /// The 95% bootstrap interval over the rounds of the geometric mean of `paired`
+    /// (see [`bootstrap`](super::bootstrap)); `None` with fewer than 3 rounds.
+    pub paired_interval: Option<(f64, f64)>,
     /// Per workload, the checkpoints of every server under `policy`, over all its
     /// systems (two per round, each ran the workload twice: a warm-up, then the
     /// measured run).
@@ -141,13 +144,22 @@ impl fmt::Display for UbenchReport {
             )?;
         }
         let count = self.workloads.len().max(1) as f64;
-        writeln!(
+        write!(
             f,
-            "geometric-mean overhead of {} against none: {:.1}% (medians), {:.1}% (paired within rounds)",
+            "geometric-mean overhead of {} against none: {:.1}% (medians), {:.1}% (paired within rounds",
             self.policy,
             ((log_sum / count).exp() - 1.0) * 100.0,
             ((paired_sum / count).exp() - 1.0) * 100.0
-        )
+        )?;
+        match self.paired_interval {
+            Some((low, high)) => writeln!(
+                f,
+                "; 95% interval over the rounds {:.1}% to {:.1}%)",
+                (low - 1.0) * 100.0,
+                (high - 1.0) * 100.0
+            ),
+            None => writeln!(f, ")"),
+        }
     }
 }
 
@@ -201,6 +213,9 @@ pub fn run(
         baseline: medians(&base_runs),
         workloads: medians(&runs),
         paired: paired_slowdowns(&base_runs, &runs),
+        paired_interval: super::bootstrap::geomean_of_medians_interval(&round_slowdowns(
+            &base_runs, &runs,
+        )),
         checkpoints,
     })
 }
@@ -222,18 +237,33 @@ fn selected(only: &[String]) -> Result<Vec<&'static str>, String> {
 
 /// Per workload, the median over the rounds of `base / run` in operations per second.
 pub(super) fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<f64> {
+    let rounds = round_slowdowns(base_runs, runs);
     (0..runs.first().map_or(0, Vec::len))
         .map(|index| {
-            let mut ratios: Vec<f64> = base_runs
+            let mut ratios: Vec<f64> = rounds
                 .iter()
-                .zip(runs)
-                .filter_map(|(base, run)| {
-                    let (base, run) = (base.get(index)?, run.get(index)?);
-                    Some(base.per_second() / run.per_second())
-                })
+                .filter_map(|r| r.get(index))
+                .copied()
                 .collect();
             ratios.sort_by(f64::total_cmp);
             ratios.get(ratios.len() / 2).copied().unwrap_or(1.0)
+        })
+        .collect()
+}
+
+/// Per round, each workload's `base / run` in operations per second.
+pub(crate) fn round_slowdowns(
+    base_runs: &[Vec<Workload>],
+    runs: &[Vec<Workload>],
+) -> Vec<Vec<f64>> {
+    base_runs
+        .iter()
+        .zip(runs)
+        .map(|(base, run)| {
+            base.iter()
+                .zip(run)
+                .map(|(base, run)| base.per_second() / run.per_second())
+                .collect()
         })
         .collect()
 }
