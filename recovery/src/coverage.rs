@@ -52,6 +52,16 @@ impl Coverage {
         }
     }
 
+    /// Adds every count of `other` to this one.
+    pub fn add(&mut self, other: Coverage) {
+        self.open += other.open;
+        self.closed += other.closed;
+        self.run_open_ns += other.run_open_ns;
+        self.run_closed_ns += other.run_closed_ns;
+        self.instructions_open += other.instructions_open;
+        self.instructions_closed += other.instructions_closed;
+    }
+
     /// The share of the domain's run time (with a request in hand) that ran inside
     /// an open window, 0.0 to 1.0; `None` before it ran.
     pub fn run_share_open(self) -> Option<f64> {
@@ -99,6 +109,16 @@ impl CoverageStats {
         }
     }
 
+    /// `domain` finished a request in `finished` (see [`Coverage::record`]) after
+    /// running with it in hand for what `ran` counts (its run time and instructions;
+    /// its request counts are added too): one lookup of the domain for all of it, as
+    /// this runs at the end of every request.
+    pub fn record_request(&mut self, domain: DomainId, finished: WindowState, ran: Coverage) {
+        let coverage = self.per_domain.entry(domain).or_default();
+        coverage.record(finished);
+        coverage.add(ran);
+    }
+
     /// `domain` ran for `nanos` with a request in hand, its window `open` or not.
     pub fn record_run(&mut self, domain: DomainId, open: bool, nanos: u64) {
         let coverage = self.per_domain.entry(domain).or_default();
@@ -134,13 +154,9 @@ impl CoverageStats {
     pub fn total(&self) -> Coverage {
         self.per_domain
             .values()
-            .fold(Coverage::default(), |sum, c| Coverage {
-                open: sum.open + c.open,
-                closed: sum.closed + c.closed,
-                run_open_ns: sum.run_open_ns + c.run_open_ns,
-                run_closed_ns: sum.run_closed_ns + c.run_closed_ns,
-                instructions_open: sum.instructions_open + c.instructions_open,
-                instructions_closed: sum.instructions_closed + c.instructions_closed,
+            .fold(Coverage::default(), |mut sum, &c| {
+                sum.add(c);
+                sum
             })
     }
 }
@@ -148,6 +164,28 @@ impl CoverageStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_recorded_at_once_counts_as_its_parts_one_by_one() {
+        let (a, request) = (3, 7);
+        let ran = Coverage {
+            run_open_ns: 40,
+            run_closed_ns: 10,
+            instructions_open: 4,
+            instructions_closed: 1,
+            ..Coverage::default()
+        };
+        let mut at_once = CoverageStats::new();
+        at_once.record_request(a, WindowState::Open { request }, ran);
+        let mut by_parts = CoverageStats::new();
+        by_parts.record(a, WindowState::Open { request });
+        by_parts.record_run(a, true, 40);
+        by_parts.record_run(a, false, 10);
+        by_parts.record_instructions(a, true, 4);
+        by_parts.record_instructions(a, false, 1);
+        assert_eq!(at_once, by_parts);
+        assert_eq!(at_once.get(a).open, 1);
+    }
 
     #[test]
     fn instructions_count_apart_from_run_time_and_add_up() {

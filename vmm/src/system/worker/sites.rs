@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ankh_recovery::{RecoveryEvent, WindowState};
+use ankh_recovery::{Coverage, RecoveryEvent, WindowState};
 use virtio_seep::errno::Errno;
 use virtio_seep::message::{DomainId, VMM_DOMAIN};
 
@@ -46,16 +46,14 @@ impl RecoverySite for Thread<'_> {
     }
 
     fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare) {
-        let mut shared = self.lock();
-        shared.coverage.record(id, finished);
-        shared.coverage.record_run(id, true, run.open_ns());
-        shared.coverage.record_run(id, false, run.closed_ns());
-        shared
-            .coverage
-            .record_instructions(id, true, run.open_instructions);
-        shared
-            .coverage
-            .record_instructions(id, false, run.closed_instructions);
+        let ran = Coverage {
+            run_open_ns: run.open_ns(),
+            run_closed_ns: run.closed_ns(),
+            instructions_open: run.open_instructions,
+            instructions_closed: run.closed_instructions,
+            ..Coverage::default()
+        };
+        self.lock().coverage.record_request(id, finished, ran);
     }
 
     fn resumed(&mut self, resumption: Resumption) {
