@@ -207,15 +207,14 @@ pub fn run(
         base_runs.push(base);
         runs.push(under);
     }
+    let rounds = round_slowdowns(&base_runs, &runs);
     Ok(UbenchReport {
         rounds: runs.len(),
         policy,
         baseline: medians(&base_runs),
         workloads: medians(&runs),
-        paired: paired_slowdowns(&base_runs, &runs),
-        paired_interval: super::bootstrap::geomean_of_medians_interval(&round_slowdowns(
-            &base_runs, &runs,
-        )),
+        paired: median_per_workload(&rounds),
+        paired_interval: super::bootstrap::geomean_of_medians_interval(&rounds),
         checkpoints,
     })
 }
@@ -237,8 +236,12 @@ fn selected(only: &[String]) -> Result<Vec<&'static str>, String> {
 
 /// Per workload, the median over the rounds of `base / run` in operations per second.
 pub(super) fn paired_slowdowns(base_runs: &[Vec<Workload>], runs: &[Vec<Workload>]) -> Vec<f64> {
-    let rounds = round_slowdowns(base_runs, runs);
-    (0..runs.first().map_or(0, Vec::len))
+    median_per_workload(&round_slowdowns(base_runs, runs))
+}
+
+/// Per workload, the median over the rounds of [`round_slowdowns`].
+fn median_per_workload(rounds: &[Vec<f64>]) -> Vec<f64> {
+    (0..rounds.first().map_or(0, Vec::len))
         .map(|index| {
             let mut ratios: Vec<f64> = rounds
                 .iter()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use ankh_domains::Policy;
 use ankh_recovery::{
-    decide, has_window, Action, Escalate, Escalation, EscalationConfig, RecoveryEvent,
+    decide, has_window, Action, Coverage, Escalate, Escalation, EscalationConfig, RecoveryEvent,
     RecoveryWindow, ShutdownReason, WindowState, ONE_WAY,
 };
 use virtio_seep::message::DomainId;
@@ -41,9 +41,9 @@ pub(super) trait RecoverySite {
     fn strike_when_not_running(&mut self, id: DomainId, injection: Injection);
     /// Whether `id` waits in receive with no request in hand (a request boundary).
     fn at_request_boundary(&self, id: DomainId) -> bool;
-    /// A request of `id` finished in window state `finished`, after `run` of guest
-    /// run time in and out of its window (coverage).
-    fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare);
+    /// A request of `id` finished in window state `finished`, after what `ran` counts:
+    /// guest run time and instructions in and out of its window (coverage).
+    fn request_finished(&mut self, id: DomainId, finished: WindowState, ran: Coverage);
     /// A recovered domain served again.
     fn resumed(&mut self, resumption: Resumption);
     /// `id` was rolled back: `replay` goes back first into its inbox, the request
@@ -123,26 +123,27 @@ pub(super) struct Recovery {
 /// instructions, when the domain is single-stepped). Time is in ticks of the CPU's
 /// counter ([`tsc`]), read at every exit; nanoseconds once per request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct RunShare {
+struct RunShare {
     /// Ticks with the window open.
-    pub(super) open_ticks: u64,
+    open_ticks: u64,
     /// Ticks with the window closed.
-    pub(super) closed_ticks: u64,
+    closed_ticks: u64,
     /// Instructions single-stepped with the window open.
-    pub(super) open_instructions: u64,
+    open_instructions: u64,
     /// Instructions single-stepped with the window closed.
-    pub(super) closed_instructions: u64,
+    closed_instructions: u64,
 }
 
 impl RunShare {
-    /// Nanoseconds with the window open.
-    pub(super) fn open_ns(&self) -> u64 {
-        tsc::to_ns(self.open_ticks)
-    }
-
-    /// Nanoseconds with the window closed.
-    pub(super) fn closed_ns(&self) -> u64 {
-        tsc::to_ns(self.closed_ticks)
+    /// What it counts, in nanoseconds, as coverage adds it up (no requests).
+    fn coverage(&self) -> Coverage {
+        Coverage {
+            run_open_ns: tsc::to_ns(self.open_ticks),
+            run_closed_ns: tsc::to_ns(self.closed_ticks),
+            instructions_open: self.open_instructions,
+            instructions_closed: self.closed_instructions,
+            ..Coverage::default()
+        }
     }
 }
 
@@ -735,14 +736,14 @@ fn record_finished(
     if finished.answerable().is_none() {
         return;
     }
-    site.request_finished(id, finished, run);
+    let ran = run.coverage();
+    site.request_finished(id, finished, ran);
     if let Some(hub) = site.hub() {
         hub.update(name, |stats| {
             stats.finished += 1;
             stats.finished_in_window += u64::from(finished.is_open());
-            let (open, closed) = (run.open_ns(), run.closed_ns());
-            stats.run_in_window_ns += open;
-            stats.run_ns += open + closed;
+            stats.run_in_window_ns += ran.run_open_ns;
+            stats.run_ns += ran.run_open_ns + ran.run_closed_ns;
         });
     }
 }

@@ -18,7 +18,6 @@ use crate::system::injection::Injection;
 use crate::system::kernel::KernelSite;
 use crate::system::process_manager::{domain_stopped, ExitCause};
 use crate::system::recovery::RecoverySite;
-use crate::system::recovery::RunShare;
 use crate::system::{Resumption, SystemOptions, SystemStop};
 
 impl RecoverySite for Thread<'_> {
@@ -45,14 +44,7 @@ impl RecoverySite for Thread<'_> {
         )
     }
 
-    fn request_finished(&mut self, id: DomainId, finished: WindowState, run: RunShare) {
-        let ran = Coverage {
-            run_open_ns: run.open_ns(),
-            run_closed_ns: run.closed_ns(),
-            instructions_open: run.open_instructions,
-            instructions_closed: run.closed_instructions,
-            ..Coverage::default()
-        };
+    fn request_finished(&mut self, id: DomainId, finished: WindowState, ran: Coverage) {
         self.lock().coverage.record_request(id, finished, ran);
     }
 
