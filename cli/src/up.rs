@@ -10,10 +10,12 @@ use ankh_domains::{Policy, Role, SystemDescription};
 use ankh_vmm::console::StdoutConsole;
 use ankh_vmm::disk_image::DiskImage;
 use ankh_vmm::domain::Substrate;
+use ankh_vmm::ipc::router::Wait;
 use ankh_vmm::system::control::{ControlHub, ControlServer, ControlSocketError, ExitSignals};
 use ankh_vmm::system::{self, DomainEnd, SystemOptions};
 use ankh_vmm::{DomainExit, KvmHost};
 use clap::Args;
+use virtio_seep::message::DomainId;
 
 use super::run_image::resolve_image;
 use super::status;
@@ -188,6 +190,9 @@ pub fn run(args: UpArgs) -> Result<ExitCode, Box<dyn Error>> {
         for domain in &report.domains {
             outln!("ankh: domain {} {}", domain.name, describe(&domain.end).0)?;
         }
+        if let DomainEnd::Waiting(_) = init.end {
+            outln!("{}", went_quiet(&report.domains))?;
+        }
         return Ok(ExitCode::from(match &init.end {
             DomainEnd::Stopped(DomainExit::Exited { code }) => {
                 u8::try_from(*code).unwrap_or(u8::MAX)
@@ -223,6 +228,34 @@ fn open_control(
     Ok((hub, server))
 }
 
+/// The line for an OS that went quiet before init ended: no domain could run any
+/// more, each waiting for a message or a reply that nothing will send. It names the
+/// calls still waiting for a reply, so that the cycle or the lost answer can be found.
+fn went_quiet(domains: &[system::DomainReport]) -> String {
+    let name_of = |id: DomainId| {
+        domains
+            .iter()
+            .find(|domain| domain.id == id)
+            .map_or_else(|| format!("domain {id}"), |domain| domain.name.clone())
+    };
+    let calls: Vec<String> = domains
+        .iter()
+        .filter_map(|domain| match domain.end {
+            DomainEnd::Waiting(Wait::Reply { request, callee }) => Some(format!(
+                "{} for {}'s reply to request {request}",
+                domain.name,
+                name_of(callee)
+            )),
+            _ => None,
+        })
+        .collect();
+    let calls = match calls.is_empty() {
+        true => "none waits for a reply".to_string(),
+        false => calls.join(", "),
+    };
+    format!("ankh: stopped: init has not ended, and no domain can run any more (waiting: {calls})")
+}
+
 /// One line about how a domain ended, and the exit status it would give.
 fn describe(end: &DomainEnd) -> (String, u8) {
     match end {
@@ -235,5 +268,50 @@ fn describe(end: &DomainEnd) -> (String, u8) {
         DomainEnd::Stopped(exit) => (exit.to_string(), status::FAULT),
         DomainEnd::Waiting(wait) => (format!("waiting ({wait:?})"), status::CLEAN),
         DomainEnd::HostError(error) => (format!("host error: {error}"), status::HOST_ERROR),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ankh_vmm::system::{CheckpointCount, DomainReport};
+
+    fn domain(id: DomainId, name: &str, end: DomainEnd) -> DomainReport {
+        DomainReport {
+            id,
+            name: name.into(),
+            end,
+            checkpoints: CheckpointCount::default(),
+        }
+    }
+
+    #[test]
+    fn a_quiet_system_names_the_calls_still_waiting_for_a_reply() {
+        let receive = DomainEnd::Waiting(Wait::Receive { from: None });
+        let domains = [
+            domain(2, "vfs", receive.clone()),
+            domain(
+                7,
+                "suite",
+                DomainEnd::Waiting(Wait::Reply {
+                    request: 1042,
+                    callee: 2,
+                }),
+            ),
+            domain(
+                8,
+                "lost",
+                DomainEnd::Waiting(Wait::Reply {
+                    request: 9,
+                    callee: 40,
+                }),
+            ),
+        ];
+        assert_eq!(
+            went_quiet(&domains),
+            "ankh: stopped: init has not ended, and no domain can run any more (waiting: \
+             suite for vfs's reply to request 1042, lost for domain 40's reply to request 9)"
+        );
+        assert!(went_quiet(&domains[..1]).ends_with("(waiting: none waits for a reply)"));
     }
 }
