@@ -26,7 +26,9 @@
 //!   cheaply that it did (the lazy-FPU traps, CR0.TS or CR0.EM set so that the first
 //!   x87 instruction raises #NM, would work on VMX/SVM hosts, but kvm_pvm ignores both
 //!   for user-mode guests: x87 runs with either bit set). So a rollback first reads
-//!   the FPU state the guest has now: when it differs from the carried-over one, the
+//!   the FPU state the guest has now: when its contents differ from the carried-over
+//!   one (which components the CPU marks as in use is left out: the mark moves on its
+//!   own, see `same_xsave_state`), the
 //!   guest used the FPU since it was saved, the state at the checkpoint is unknown,
 //!   and the rollback is refused ([`DomainError::CarriedStateChanged`]: never a silent stale
 //!   restore; recovery then escalates); from then on that domain's FPU state is read
