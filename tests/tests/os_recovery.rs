@@ -327,6 +327,12 @@ fn every_request_to_a_recoverable_server_is_checkpointed_and_counted(_: Substrat
         "each copies a page at least: {ds:?}"
     );
     assert!(ds.pages_per_checkpoint() < 64.0, "{ds:?}");
+    // Pages go back to being protected once they cool, and trap when written again;
+    // the ones DS writes at every lookup stay writable: few traps per request.
+    assert!(
+        ds.trapped_writes > 0 && ds.trapped_writes < ds.checkpoints / 10,
+        "{ds:?}"
+    );
     let ubench = ran.report.domain("ubench").expect("ubench").checkpoints;
     assert_eq!(ubench.checkpoints, 0, "processes are not recovered");
     // DS's lookups expose nothing: it ran inside its window, and its run time counts.

@@ -98,6 +98,14 @@ impl UbenchReport {
         let operations = self.workloads[index].operations as f64 * runs;
         self.checkpoints[index].checkpoints as f64 / operations
     }
+
+    /// Trapped writes (first writes to a page protected for the tracking) per
+    /// operation of workload `index` under the policy, counted as the checkpoints are.
+    fn trapped_writes_per_op(&self, index: usize) -> f64 {
+        let per_checkpoint = self.checkpoints[index].trapped_writes as f64
+            / self.checkpoints[index].checkpoints.max(1) as f64;
+        per_checkpoint * self.checkpoints_per_op(index)
+    }
 }
 
 impl fmt::Display for UbenchReport {
@@ -109,7 +117,7 @@ impl fmt::Display for UbenchReport {
         )?;
         writeln!(
             f,
-            "{:<12} {:>8} {:>14} {:>16} {:>10} {:>10} {:>9} {:>11}",
+            "{:<12} {:>8} {:>14} {:>16} {:>10} {:>10} {:>9} {:>11} {:>9}",
             "workload",
             "ops",
             "ops/s none",
@@ -117,7 +125,8 @@ impl fmt::Display for UbenchReport {
             "overhead",
             "paired",
             "ckpt/op",
-            "pages/ckpt"
+            "pages/ckpt",
+            "traps/op"
         )?;
         let (mut log_sum, mut paired_sum) = (0.0, 0.0);
         for (index, ((base, w), paired)) in self
@@ -132,7 +141,7 @@ impl fmt::Display for UbenchReport {
             paired_sum += paired.ln();
             writeln!(
                 f,
-                "{:<12} {:>8} {:>14.0} {:>16.0} {:>9.1}% {:>9.1}% {:>9.1} {:>11.1}",
+                "{:<12} {:>8} {:>14.0} {:>16.0} {:>9.1}% {:>9.1}% {:>9.1} {:>11.1} {:>9.2}",
                 w.name,
                 w.operations,
                 base.per_second(),
@@ -140,7 +149,8 @@ impl fmt::Display for UbenchReport {
                 (ratio - 1.0) * 100.0,
                 (paired - 1.0) * 100.0,
                 self.checkpoints_per_op(index),
-                self.checkpoints[index].pages_per_checkpoint()
+                self.checkpoints[index].pages_per_checkpoint(),
+                self.trapped_writes_per_op(index)
             )?;
         }
         let count = self.workloads.len().max(1) as f64;

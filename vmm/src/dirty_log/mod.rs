@@ -136,6 +136,15 @@ impl DirtyLog {
         }
     }
 
+    /// The guest's writes so far that trapped (first writes to a protected page), in
+    /// ring mode; `None` in the bitmap modes, which do not count them.
+    pub fn trapped_writes(&self) -> Option<u64> {
+        match &self.mode {
+            Mode::Ring(ring) => Some(ring.harvested()),
+            _ => None,
+        }
+    }
+
     /// KVM stopped the vCPU because its ring is full: every entry is handed back now
     /// (their pages are still reported at the next look).
     pub fn ring_full(&mut self, vm: &VmFd) -> Result<(), kvm_ioctls::Error> {

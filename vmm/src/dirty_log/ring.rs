@@ -104,6 +104,8 @@ pub struct Ring {
     soonest: u64,
     /// Heap entries standing in for KVM's mapping (unit tests); `None` when mapped.
     heap: Option<Box<[kvm_dirty_gfn]>>,
+    /// Entries harvested so far: first writes to a protected page, each a trap.
+    harvested: u64,
 }
 
 // SAFETY: the ring is a mapping owned by this value (unmapped in `drop`) and used only
@@ -150,6 +152,7 @@ impl Ring {
             held_copies: 0,
             soonest: u64::MAX,
             heap,
+            harvested: 0,
         }
     }
 
@@ -188,7 +191,14 @@ impl Ring {
             self.next += 1;
             fresh += 1;
         }
+        self.harvested += fresh as u64;
         fresh
+    }
+
+    /// The entries harvested so far: the guest's first writes to a protected page,
+    /// each of which trapped.
+    pub fn harvested(&self) -> u64 {
+        self.harvested
     }
 
     /// The hot period of `page`, written again now.

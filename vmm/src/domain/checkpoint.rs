@@ -45,6 +45,20 @@ impl Domain {
         }
     }
 
+    /// The guest's writes that trapped so far, each a first write to a page protected
+    /// for the tracking (KVM's dirty ring, or a process domain's write log); `None`
+    /// without tracking, or where the log does not count them (KVM's bitmap modes).
+    pub fn trapped_writes(&self) -> Option<u64> {
+        match &self.cpu {
+            Cpu::Process(process) => process.tracking_stats().map(|stats| stats.logged),
+            Cpu::Kvm(kvm) => kvm.dirty_log.as_ref().and_then(|log| {
+                log.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .trapped_writes()
+            }),
+        }
+    }
+
     /// The dirty log (`NoCheckpoints` for a domain created without `dirty_log`).
     pub(super) fn dirty_log(&self) -> Result<MutexGuard<'_, DirtyLog>, DomainError> {
         let log = self

@@ -215,6 +215,9 @@ pub struct CheckpointCount {
     pub checkpoints: u64,
     /// Pages they copied, together.
     pub pages: u64,
+    /// The server's writes that trapped (first writes to a page protected for the
+    /// tracking) before these checkpoints.
+    pub trapped_writes: u64,
 }
 
 impl CheckpointCount {
@@ -231,6 +234,7 @@ impl std::ops::AddAssign for CheckpointCount {
     fn add_assign(&mut self, other: CheckpointCount) {
         self.checkpoints += other.checkpoints;
         self.pages += other.pages;
+        self.trapped_writes += other.trapped_writes;
     }
 }
 

@@ -94,8 +94,13 @@ pub(super) struct Recovery {
     answered_and_running: Option<u64>,
     /// Requests delivered so far.
     requests: u64,
-    /// Checkpoints taken so far, and the pages they copied.
+    /// Checkpoints taken so far, and the pages they copied; with the trapped writes
+    /// of the instances a restart replaced (the live one's are read at the end, off
+    /// the request path: see `checkpoint_count`).
     checkpoints: CheckpointCount,
+    /// The live instance's trapped writes at its first checkpoint: those of its
+    /// boot, which are not the requests' (`None` before that checkpoint).
+    trapped_at_boot: Option<u64>,
     /// Planned injections: each strikes once its request (1-based) is delivered.
     kills: Vec<(u64, Injection)>,
     /// An injection waiting for the window of the request in hand to close, or for
@@ -177,9 +182,20 @@ fn fingerprint(message: &Message) -> u64 {
 }
 
 impl Recovery {
-    /// The checkpoints taken so far.
-    pub(super) fn checkpoint_count(&self) -> CheckpointCount {
-        self.checkpoints
+    /// The checkpoints taken so far, with the trapped writes of every instance of
+    /// the domain, `domain` being the live one.
+    pub(super) fn checkpoint_count(&self, domain: &Domain) -> CheckpointCount {
+        let mut count = self.checkpoints;
+        count.trapped_writes += self.trapped_since_boot(domain);
+        count
+    }
+
+    /// The trapped writes of `domain`, the live instance, since its first checkpoint.
+    fn trapped_since_boot(&self, domain: &Domain) -> u64 {
+        match (self.trapped_at_boot, domain.trapped_writes()) {
+            (Some(at_boot), Some(now)) => now.saturating_sub(at_boot),
+            _ => 0,
+        }
     }
 
     /// Recovery under `policy` for a domain booted from `image` with `config`.
@@ -201,6 +217,7 @@ impl Recovery {
             answered_and_running: None,
             requests: 0,
             checkpoints: CheckpointCount::default(),
+            trapped_at_boot: None,
             kills: Vec::new(),
             armed: None,
             sabotaged: false,
@@ -328,7 +345,11 @@ impl Recovery {
                     self.checkpoints += CheckpointCount {
                         checkpoints: 1,
                         pages: copied as u64,
+                        trapped_writes: 0,
                     };
+                    if self.trapped_at_boot.is_none() {
+                        self.trapped_at_boot = Some(domain.trapped_writes().unwrap_or(0));
+                    }
                 }
                 Err(error) => {
                     self.snapshot = None;
@@ -687,9 +708,12 @@ impl Recovery {
         queues: &mut Option<DomainQueues>,
         site: &mut impl RecoverySite,
     ) -> Result<(), String> {
+        let trapped = self.trapped_since_boot(domain);
+        self.trapped_at_boot = None;
         *domain = site
             .boot(&self.config, &self.image)
             .map_err(|error| format!("restart failed: {error}"))?;
+        self.checkpoints.trapped_writes += trapped;
         *queues = None;
         self.window = RecoveryWindow::new();
         self.snapshot = None;

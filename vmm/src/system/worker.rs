@@ -290,7 +290,7 @@ impl Worker<'_> {
                 let checkpoints = slot
                     .recovery
                     .as_ref()
-                    .map(Recovery::checkpoint_count)
+                    .map(|recovery| recovery.checkpoint_count(&slot.domain))
                     .unwrap_or_default();
                 (id, end, checkpoints)
             })

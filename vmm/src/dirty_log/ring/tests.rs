@@ -328,6 +328,7 @@ proptest! {
     ) {
         let mut kvm = Kvm::new(ring_entries);
         let mut written = HashSet::new();
+        let mut trapped = 0u64;
         for step in steps {
             match step {
                 Some(page) => {
@@ -337,7 +338,7 @@ proptest! {
                     {
                         kvm.full();
                     }
-                    kvm.write(page);
+                    trapped += u64::from(kvm.write(page));
                     written.insert(page);
                 }
                 None => {
@@ -346,6 +347,8 @@ proptest! {
                     // Every writable page is hot, hence reported: none escapes the log.
                     prop_assert!(kvm.writable.is_subset(&reported));
                     written.clear();
+                    // Every trapped write was harvested, once.
+                    prop_assert_eq!(kvm.ring.harvested(), trapped);
                 }
             }
         }
