@@ -51,69 +51,35 @@ const HOGS_MAX: usize = NFILE / (OPEN_MAX - 4) + 2;
 /// Fills the system's open-file table with `child-hog` processes until one of them
 /// gets `ENFILE` (or the spawn of the next one does: PM opens the program as well);
 /// then the suite gets `ENFILE` too, and killing the hogs frees the table again.
-///
-/// Each hog reports on a pipe of its own, whose write end only that hog holds once
-/// the suite has closed its copy: a hog that ends without writing (its write answered
-/// `ERESTART` until it gave up, in a kill storm) ends the suite's read with end of
-/// file. With one pipe for all, which every blocked hog keeps open, the suite waited
-/// for ever.
 pub(super) fn enfile<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
+    let Some((ready_r, ready_w)) = check.ok("enfile ready pipe", os.pipe()) else {
+        return;
+    };
     let Some((block_r, block_w)) = check.ok("enfile block pipe", os.pipe()) else {
         return;
     };
+    let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
     let mut hogs: Vec<Pid> = Vec::new();
     let mut hit = false;
-    // Every hog got its pipe and its arguments; every hog spawned reported.
-    let (mut set_up, mut reported) = (true, true);
-    while hogs.len() < HOGS_MAX && !hit {
-        let (ready_r, ready_w) = match os.pipe() {
-            Ok(ends) => ends,
-            Err(errno) => {
-                // The table may fill up with the hogs' pipes as well.
-                hit = errno == ENFILE;
-                set_up = hit;
-                break;
-            }
-        };
-        let args = [ready_w, block_r].map(|fd| u64::try_from(fd).unwrap_or(u64::MAX));
-        let spawned = match os.pass_args(&args) {
-            Ok(()) => os.spawn(CHILD_HOG, &["child-hog"], true),
-            Err(errno) => {
-                set_up = false;
-                Err(errno)
-            }
-        };
-        // Only the hog holds the write end from here (when the close fails, a read
-        // could wait for ever: the round ends instead).
-        let closed = os.close(ready_w).is_ok();
-        let mut report = None;
-        match spawned {
-            Ok(pid) => {
-                hogs.push(pid);
-                let mut byte = [0u8; 1];
-                if closed {
-                    report = Some(os.read(ready_r, &mut byte).map(|n| (n, byte[0])));
-                }
-            }
+    if check.ok("enfile args", os.pass_args(&args)).is_some() {
+        while hogs.len() < HOGS_MAX && !hit {
             // When the table fills up exactly as a hog reaches its own limit, the next
             // spawn is what meets ENFILE: PM cannot open the program.
-            Err(errno) => hit = errno == ENFILE,
-        }
-        let _ = os.close(ready_r);
-        match report {
-            Some(Ok((1, byte))) => hit = i32::from(byte) == ENFILE,
-            Some(_) => {
-                reported = false;
-                break;
-            }
-            None => {
-                reported &= hit;
-                break;
+            let pid = match os.spawn(CHILD_HOG, &["child-hog"], true) {
+                Ok(pid) => pid,
+                Err(errno) => {
+                    hit = errno == ENFILE;
+                    break;
+                }
+            };
+            hogs.push(pid);
+            let mut byte = [0u8; 1];
+            match os.read(ready_r, &mut byte) {
+                Ok(1) => hit = i32::from(byte[0]) == ENFILE,
+                _ => break,
             }
         }
     }
-    check.check("enfile ready pipes", set_up);
-    check.check("enfile hogs report", reported);
     check.check("enfile reached", hit);
     if hit {
         check.err(
@@ -143,7 +109,7 @@ pub(super) fn enfile<C: Channel>(os: &mut Os<C>, check: &mut Checker<'_>) {
     if let Some(fd) = check.ok("open after enfile", os.open(HOG_FILE, O_RDONLY)) {
         let _ = os.close(fd);
     }
-    for fd in [block_r, block_w] {
+    for fd in [ready_r, ready_w, block_r, block_w] {
         let _ = os.close(fd);
     }
 }
