@@ -4,7 +4,6 @@
 //! Descriptor numbers reach a helper through `ankh_ulib::args` (DS key
 //! `args.<parent pid>`), published by the parent before the spawn.
 
-use ankh_ulib::errno::ERESTART;
 use ankh_ulib::{Channel, Fd, Os};
 
 use crate::paths::{pipe_child, SUBSCRIBE_ACK, SUBSCRIBE_PREFIX};
@@ -71,26 +70,12 @@ pub fn hog<C: Channel>(os: &mut Os<C>) -> u32 {
         }
     }
     let byte = u8::try_from(errno).unwrap_or(u8::MAX);
-    let mut reported = os.write(ready, &[byte]);
-    for _ in 1..REPORT_ROUNDS {
-        if reported != Err(ERESTART) {
-            break;
-        }
-        reported = os.write(ready, &[byte]);
-    }
-    if reported.is_err() {
+    if os.write(ready, &[byte]).is_err() {
         return 1;
     }
     let _ = os.read(block, &mut [0u8; 1]);
     1
 }
-
-/// Rounds of the hog's report (each made up to `RESTART_ATTEMPTS` times by its
-/// channel): more attempts in all than `ankh ctl` lets kills wait to strike (64). The
-/// suite reads the report from a pipe whose write end it and every blocked hog hold, so
-/// a hog that gave up would leave it waiting for ever: a kill storm's queued kills
-/// answered one hog's report `ERESTART` eight times in a row, and every domain waited.
-const REPORT_ROUNDS: usize = 9;
 
 /// How often the hog tries: more opens than any process may hold (`OPEN_MAX`).
 const OPEN_ATTEMPTS: usize = ankh_proto::vfs::OPEN_MAX + 8;
