@@ -28,13 +28,12 @@ pub fn watched_system(
 }
 
 /// How often a call answered `ERESTART` is made in all before the caller gives up: a
-/// server rolled back this often in a row is not coming back. More than the 64 kills
-/// `ankh ctl` lets wait to strike: with 8, the queued kills of a storm answered eight
-/// calls in a row, and the programs gave up on a system that was recovering (init
-/// ended with 127, and a `child-hog` that gave up its report left the suite waiting
-/// for ever). A fault of the server's own that the same request meets again and again
-/// does not wait for this bound: recovery escalates after three (`docs/recovery.md`).
-pub const RESTART_ATTEMPTS: usize = 72;
+/// server rolled back this often in a row is not coming back. The bound the servers
+/// use too (`ankh_proto::server::RESTART_RETRIES`, which says why it is this high):
+/// with 8, the queued kills of a storm answered eight calls in a row, and the programs
+/// gave up on a system that was recovering (init ended with 127, and a `child-hog`
+/// that gave up its report left the suite waiting for ever).
+pub const RESTART_ATTEMPTS: usize = ankh_proto::server::RESTART_RETRIES as usize + 1;
 
 /// `call` again while it is answered `ERESTART`, at most [`RESTART_ATTEMPTS`] times in
 /// all; its last answer.

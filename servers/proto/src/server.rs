@@ -112,8 +112,15 @@ pub trait Kernel {
     fn reply(&mut self, request_id: u64, reply: Reply);
 }
 
-/// How many times [`call_retrying`] sends a call again after `ERESTART`.
-pub const RESTART_RETRIES: u32 = 3;
+/// How many times a call answered `ERESTART` is sent again: by [`call_retrying`], by
+/// VFS to its block driver, and by the programs (72 attempts in all). More than the 64
+/// kills `ankh ctl` lets wait to strike: with fewer, a kill storm's queued kills
+/// answered every attempt, and a recovering system lost work it was told of (PM's
+/// notice of a process's end, after 4 attempts, left its descriptors open in VFS) or
+/// gave up on it (init, after 8, ended with 127). A fault of the callee's own that the
+/// same request meets again and again does not wait for this bound: recovery
+/// escalates after three (docs/recovery.md, "When a server faults").
+pub const RESTART_RETRIES: u32 = 71;
 
 /// Calls `to` and turns an error status in the reply into an error, so that no
 /// caller can take an error reply for an empty answer.

@@ -13,8 +13,9 @@ use ankh_proto::opcode::{BLK_FLUSH, BLK_INFO, BLK_READ, BLK_WRITE};
 use ankh_proto::server::{Endpoint, Kernel, Reply};
 use ankh_proto::wire;
 
-/// Most times one block request is issued again after the driver crashed under it.
-pub const REISSUE_MAX: u32 = 8;
+/// Most times one block request is issued again after the driver crashed under it (the
+/// shared bound, see `RESTART_RETRIES`).
+pub const REISSUE_MAX: u32 = ankh_proto::server::RESTART_RETRIES;
 
 /// Sectors per file-system block.
 const SECTORS_PER_BLOCK: u64 = (BLOCK_SIZE / SECTOR_SIZE) as u64;

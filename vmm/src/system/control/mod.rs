@@ -48,8 +48,11 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// clients cannot hold the [`MAX_CONNECTIONS`] places for good.
 pub const IDLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Kills accepted and not struck yet, over all servers.
+/// Kills accepted and not struck yet, over all servers. Programs and servers make a
+/// call answered `ERESTART` more times than this (`ankh_proto::server::
+/// RESTART_RETRIES`), so that queued kills alone cannot make them give up.
 pub const MAX_PENDING_KILLS: usize = 64;
+const _: () = assert!(ankh_proto::server::RESTART_RETRIES as usize >= MAX_PENDING_KILLS);
 
 /// [`DomainStats::state`] of a server the system has not booted yet.
 pub const BOOTING: &str = "booting";
