@@ -96,7 +96,8 @@ pub mod status {
 #[command(
     after_help = "Exit status: `ankh up` of an OS with init: init's status (its \
 job's code, 128 + cause when the job faulted or was killed, 127 when init could not \
-start or wait for it). Otherwise 0 clean stop, 1 guest exit code != 0, 3 guest fault (or a halt). \
+start or wait for it; 3 when the OS went quiet before init ended). Otherwise 0 clean \
+stop, 1 guest exit code != 0, 3 guest fault (or a halt). \
 Always: 2 bad command line or system description, 4 host error (no KVM, bad image), \
 5 controlled shutdown; ankh disk check: 0 consistent, 1 not."
 )]
