@@ -94,17 +94,20 @@ pub struct UbenchReport {
 impl UbenchReport {
     /// Checkpoints per operation of workload `index` under the policy.
     fn checkpoints_per_op(&self, index: usize) -> f64 {
-        let runs = SYSTEMS_PER_ROUND * RUNS_PER_SYSTEM * self.rounds as f64;
-        let operations = self.workloads[index].operations as f64 * runs;
-        self.checkpoints[index].checkpoints as f64 / operations
+        self.checkpoints[index].checkpoints as f64 / self.operations(index)
     }
 
     /// Trapped writes (first writes to a page protected for the tracking) per
-    /// operation of workload `index` under the policy, counted as the checkpoints are.
+    /// operation of workload `index` under the policy.
     fn trapped_writes_per_op(&self, index: usize) -> f64 {
-        let per_checkpoint = self.checkpoints[index].trapped_writes as f64
-            / self.checkpoints[index].checkpoints.max(1) as f64;
-        per_checkpoint * self.checkpoints_per_op(index)
+        self.checkpoints[index].trapped_writes as f64 / self.operations(index)
+    }
+
+    /// Operations of workload `index` under the policy over all its systems, which
+    /// the checkpoint counts cover.
+    fn operations(&self, index: usize) -> f64 {
+        let runs = SYSTEMS_PER_ROUND * RUNS_PER_SYSTEM * self.rounds as f64;
+        self.workloads[index].operations as f64 * runs
     }
 }
 

@@ -28,9 +28,8 @@
 //!   for user-mode guests: x87 runs with either bit set). So a rollback first reads
 //!   the FPU state the guest has now: when its contents differ from the carried-over
 //!   one (which components the CPU marks as in use is left out: the mark moves on its
-//!   own, see `same_xsave_state`), the
-//!   guest used the FPU since it was saved, the state at the checkpoint is unknown,
-//!   and the rollback is refused ([`DomainError::CarriedStateChanged`]: never a silent stale
+//!   own, see `same_xsave_state`), the guest used the FPU since it was saved, the
+//!   state at the checkpoint is unknown, and the rollback is refused ([`DomainError::CarriedStateChanged`]: never a silent stale
 //!   restore; recovery then escalates); from then on that domain's FPU state is read
 //!   at every checkpoint. Kernel-mode domains, and domains marked with
 //!   `Domain::save_fpu_at_every_checkpoint`, read it at every checkpoint from the

@@ -709,11 +709,11 @@ impl Recovery {
         site: &mut impl RecoverySite,
     ) -> Result<(), String> {
         let trapped = self.trapped_since_boot(domain);
-        self.trapped_at_boot = None;
         *domain = site
             .boot(&self.config, &self.image)
             .map_err(|error| format!("restart failed: {error}"))?;
         self.checkpoints.trapped_writes += trapped;
+        self.trapped_at_boot = None;
         *queues = None;
         self.window = RecoveryWindow::new();
         self.snapshot = None;
