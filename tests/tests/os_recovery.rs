@@ -326,7 +326,10 @@ fn every_request_to_a_recoverable_server_is_checkpointed_and_counted(_: Substrat
         ds.pages >= ds.checkpoints,
         "each copies a page at least: {ds:?}"
     );
-    assert!(ds.pages_per_checkpoint() < 64.0, "{ds:?}");
+    // A lookup writes the hot page (stack top, IPC rings, the loop's message, the
+    // reply's payload in a small block) and the buffer its key was delivered into:
+    // no page of the heap (3 pages per lookup when the loop lived there).
+    assert!(ds.pages_per_checkpoint() < 2.5, "{ds:?}");
     // Pages go back to being protected once they cool, and trap when written again;
     // the ones DS writes at every lookup stay writable: few traps per request.
     assert!(

@@ -7,9 +7,15 @@
 //! a domain has one vCPU and no interrupt handler that returns, so the lock is never
 //! contended and only catches re-entry (a bug).
 //!
+//! Small allocations (a reply's payload, most of what a request allocates and frees)
+//! come first from a few blocks in the image's hot page ([`small`]), which every
+//! request writes anyway; the rest from the first-fit heap.
+//!
 //! Running out of heap panics with a static message (through the runtime's panic
 //! handler, so the VMM reports a panic): `alloc` never returns null, which keeps the
 //! formatting default out-of-memory handler of `alloc` from ever running.
+
+pub mod small;
 
 use virtio_seep::abi::boot::BootInfo;
 use virtio_seep::abi::layout::{IMAGE_BASE, PAGE_SIZE};
@@ -46,17 +52,25 @@ mod imp {
     use linked_list_allocator::Heap;
 
     use super::heap_range;
+    use super::small::SmallBlocks;
     use crate::BootInfo;
 
-    /// The global allocator: a first-fit heap and a flag that says it is in use.
+    /// The global allocator: small blocks, a first-fit heap and a flag that says it is
+    /// in use.
     struct GuestHeap {
-        /// Set while a call holds `heap`.
+        /// Set while a call holds `parts`.
         busy: AtomicBool,
-        /// The heap, empty until [`init`].
-        heap: UnsafeCell<Heap>,
+        parts: UnsafeCell<Parts>,
     }
 
-    // SAFETY: `heap` is only reached through `with`, which lets one caller at a time in
+    /// What the allocator hands blocks out of.
+    struct Parts {
+        small: SmallBlocks,
+        /// The heap, empty until [`init`].
+        heap: Heap,
+    }
+
+    // SAFETY: `parts` is only reached through `with`, which lets one caller at a time in
     // (the `busy` flag); a domain has a single vCPU anyway.
     unsafe impl Sync for GuestHeap {}
 
@@ -67,7 +81,7 @@ mod imp {
         ///
         /// On re-entry (an allocation from inside an allocation), which cannot happen
         /// with one vCPU and no returning interrupt handlers.
-        fn with<R>(&self, f: impl FnOnce(&mut Heap) -> R) -> R {
+        fn with<R>(&self, f: impl FnOnce(&mut Parts) -> R) -> R {
             // `swap` is an `xchg`: SSE-free, no fence instruction.
             assert!(
                 !self.busy.swap(true, Ordering::Acquire),
@@ -75,7 +89,7 @@ mod imp {
             );
             // SAFETY: the flag was clear and is now set: no other reference to the heap
             // exists until it is cleared below.
-            let result = f(unsafe { &mut *self.heap.get() });
+            let result = f(unsafe { &mut *self.parts.get() });
             self.busy.store(false, Ordering::Release);
             result
         }
@@ -87,25 +101,40 @@ mod imp {
     #[link_section = ".bss.ankh_hot"]
     static HEAP: GuestHeap = GuestHeap {
         busy: AtomicBool::new(false),
-        heap: UnsafeCell::new(Heap::empty()),
+        parts: UnsafeCell::new(Parts {
+            small: SmallBlocks::new(),
+            heap: Heap::empty(),
+        }),
     };
 
-    // SAFETY: blocks come from `linked_list_allocator`'s `Heap`, which hands out
-    // disjoint blocks of at least the requested size and alignment inside the RAM given
-    // to `init`, and takes them back in `dealloc` with the layout they were made with.
+    // SAFETY: blocks come from `SmallBlocks` (each block handed out once until given
+    // back, large and aligned enough for the layouts it accepts) or from
+    // `linked_list_allocator`'s `Heap`, which hands out disjoint blocks of at least the
+    // requested size and alignment inside the RAM given to `init`. The two never
+    // overlap (the small blocks are a static, the heap is RAM above the image), and
+    // `dealloc` returns each block to the one it came from, by address.
     unsafe impl GlobalAlloc for GuestHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            match self.with(|heap| heap.allocate_first_fit(layout)) {
-                Ok(block) => block.as_ptr(),
+            let block = self.with(|parts| match parts.small.take(layout) {
+                Some(block) => Ok(block),
+                None => parts.heap.allocate_first_fit(layout).map(NonNull::as_ptr),
+            });
+            match block {
+                Ok(block) => block,
                 Err(()) => panic!("heap: out of memory"),
             }
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             if let Some(block) = NonNull::new(ptr) {
-                // SAFETY: the caller (GlobalAlloc's contract) passes a block this
-                // allocator returned for `layout` and no longer uses it.
-                self.with(|heap| unsafe { heap.deallocate(block, layout) });
+                self.with(|parts| {
+                    if !parts.small.give_back(ptr) {
+                        // SAFETY: the caller (GlobalAlloc's contract) passes a block
+                        // this allocator returned for `layout` and no longer uses it;
+                        // not a small block, so one of the heap's.
+                        unsafe { parts.heap.deallocate(block, layout) }
+                    }
+                });
             }
         }
     }
@@ -127,7 +156,7 @@ mod imp {
         // its stack and the IPC buffers all lie below `free_memory_start`, and the VMM
         // writes into a domain only into the buffers its queues name. The range stays
         // valid for the whole run.
-        HEAP.with(|heap| unsafe { heap.init(start as *mut u8, size) });
+        HEAP.with(|parts| unsafe { parts.heap.init(start as *mut u8, size) });
     }
 }
 

@@ -57,21 +57,23 @@ pub use serving::Serving;
 /// If IPC was already set up in this domain (`Ipc::init` runs once).
 #[cfg(not(test))]
 pub fn run<S: ankh_proto::server::Server>(boot: &ankh_guest_rt::BootInfo, server: S) -> ! {
-    serve_forever(&mut boxed_serving(boot, server))
+    serve_forever(started(boot, server))
 }
 
-/// The loop's state, built on the heap and started (`Server::start` may mount a file
-/// system, with large locals) in a frame of its own: the stack above the loop stays
-/// small, so a request's frames start in the hot page (see the runtime's `guest.ld`)
-/// instead of below frames that only the start used.
+/// The loop's state, started (`Server::start` may mount a file system, with large
+/// locals) in a frame of its own: the stack above the loop stays small. The server
+/// goes on the heap; the rest (the IPC drivers, the message received last) is written
+/// by every request and is returned into the frames above the loop, which lie in the
+/// hot page with the IPC rings (see the runtime's `guest.ld`): a request then writes
+/// no heap page just to be received and answered.
 #[cfg(not(test))]
 #[inline(never)]
-fn boxed_serving<S: ankh_proto::server::Server>(
+fn started<S: ankh_proto::server::Server>(
     boot: &ankh_guest_rt::BootInfo,
     server: S,
-) -> alloc::boxed::Box<Serving<ankh_guest_rt::ipc::Ipc, S>> {
+) -> Serving<ankh_guest_rt::ipc::Ipc, alloc::boxed::Box<S>> {
     let ipc = ankh_guest_rt::ipc::Ipc::init();
-    let mut serving = alloc::boxed::Box::new(Serving::new(ipc, Peers::from_boot(boot), server));
+    let mut serving = Serving::new(ipc, Peers::from_boot(boot), alloc::boxed::Box::new(server));
     serving.start();
     serving
 }
@@ -80,7 +82,7 @@ fn boxed_serving<S: ankh_proto::server::Server>(
 #[cfg(not(test))]
 #[inline(never)]
 fn serve_forever<S: ankh_proto::server::Server>(
-    serving: &mut Serving<ankh_guest_rt::ipc::Ipc, S>,
+    mut serving: Serving<ankh_guest_rt::ipc::Ipc, alloc::boxed::Box<S>>,
 ) -> ! {
     loop {
         serving.step();

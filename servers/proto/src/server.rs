@@ -166,3 +166,15 @@ pub trait Server {
     /// Handles one request.
     fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled;
 }
+
+/// A boxed server is the server (a guest keeps its server on the heap and the loop's
+/// per-request state in the frames above the loop).
+impl<S: Server + ?Sized> Server for alloc::boxed::Box<S> {
+    fn start(&mut self, kernel: &mut dyn Kernel) {
+        (**self).start(kernel);
+    }
+
+    fn handle(&mut self, request: &Request<'_>, kernel: &mut dyn Kernel) -> Handled {
+        (**self).handle(request, kernel)
+    }
+}
