@@ -302,12 +302,6 @@ impl Recovery {
         let is_request = message.header.request_id != 0;
         // Every message a server handles gets a fresh run-time budget.
         domain.set_request_budget(Some(site.request_budget()));
-        // The name is for the control hub and checkpoints only: no copy per request
-        // without either.
-        let name = match self.checkpoints() || site.hub().is_some() {
-            true => domain.name().to_owned(),
-            false => String::new(),
-        };
         let mut kill = None;
         if is_request {
             self.requests += 1;
@@ -318,7 +312,10 @@ impl Recovery {
                 .map(|(_, injection)| *injection)
                 .collect();
             let later = [When::MidRequest, When::WindowClosed];
-            strikes.extend(site.hub().and_then(|hub| hub.take_kill(&name, &later)));
+            strikes.extend(
+                site.hub()
+                    .and_then(|hub| hub.take_kill(domain.name(), &later)),
+            );
             for injection in strikes {
                 match injection.when {
                     When::MidRequest => kill = Some(injection),
@@ -355,8 +352,9 @@ impl Recovery {
                     self.snapshot = None;
                     self.poisoned = true;
                     tracing::warn!(
-                        "warning: checkpoint of {name} failed ({error}): it cannot be rolled \
-                         back until a checkpoint succeeds"
+                        "warning: checkpoint of {} failed ({error}): it cannot be rolled \
+                         back until a checkpoint succeeds",
+                        domain.name()
                     );
                 }
             }
@@ -375,10 +373,11 @@ impl Recovery {
                 message: message.clone(),
                 replayed,
             });
-            record_finished(id, &name, finished, std::mem::take(&mut self.run), site);
+            let run = std::mem::take(&mut self.run);
+            record_finished(id, domain.name(), finished, run, site);
         }
         if let (Some(hub), true) = (site.hub(), is_request) {
-            hub.update(&name, |stats| {
+            hub.update(domain.name(), |stats| {
                 stats.requests += 1;
                 if let Some(pages) = pages {
                     stats.checkpoints += 1;
