@@ -21,8 +21,11 @@ use virtio_seep::abi::process::{
 static CONTROL: AtomicU64 = AtomicU64::new(0);
 
 /// Nonzero while this domain is inside [`call`] (the tender ignores kicks then; see
-/// `ControlPage::in_call`). Written by plain stores and by the assembly below.
+/// `ControlPage::in_call`). Written by plain stores and by the assembly below, twice
+/// per call: in the hot page, or wherever `.bss` put it (a page of its own in some
+/// images), which cost those images a page per call.
 #[no_mangle]
+#[link_section = ".bss.ankh_hot"]
 static mut ANKH_IN_CALL: u8 = 0;
 
 /// Takes the control page's address from the boot information (0 in a VM).
