@@ -42,6 +42,14 @@ pub fn heap_range(boot: &BootInfo) -> Option<(u64, u64)> {
 #[cfg(all(not(test), panic = "abort"))]
 pub(crate) use imp::init;
 
+/// Hands small allocations the hot page's blocks from now on (see
+/// `SmallBlocks::open`): a server's loop calls it once the server has started. Does
+/// nothing where the runtime is not the global allocator (host tests).
+pub fn open_small_blocks() {
+    #[cfg(all(not(test), panic = "abort"))]
+    imp::open_small_blocks();
+}
+
 #[cfg(all(not(test), panic = "abort"))]
 mod imp {
     use core::alloc::{GlobalAlloc, Layout};
@@ -137,6 +145,11 @@ mod imp {
                 });
             }
         }
+    }
+
+    /// See [`super::open_small_blocks`].
+    pub(super) fn open_small_blocks() {
+        HEAP.with(|parts| parts.small.open());
     }
 
     /// Gives the heap the free RAM of the domain (see [`heap_range`]). Called once by the

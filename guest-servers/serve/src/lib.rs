@@ -75,6 +75,8 @@ fn started<S: ankh_proto::server::Server>(
     let ipc = ankh_guest_rt::ipc::Ipc::init();
     let mut serving = Serving::new(ipc, Peers::from_boot(boot), alloc::boxed::Box::new(server));
     serving.start();
+    // What the start allocated lives on: the small blocks are for the requests'.
+    ankh_guest_rt::heap::open_small_blocks();
     serving
 }
 

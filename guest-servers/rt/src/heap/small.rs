@@ -8,7 +8,9 @@
 //! at every checkpoint of a recoverable server (and costs a write fault on the way in).
 //! The hot page is written by every request anyway, so blocks inside it cost nothing
 //! more. A block is taken first free first and given back by address; allocations that
-//! do not fit (too large, over-aligned, or all blocks taken) go to the general heap.
+//! do not fit (too large, over-aligned, or all blocks taken) go to the general heap, as
+//! do all of them until the server has started ([`SmallBlocks::open`]). Small data that
+//! outlives its request (a new key, a file name) holds its block until it is freed.
 
 use core::alloc::Layout;
 
@@ -30,23 +32,36 @@ pub struct SmallBlocks {
     blocks: [Block; SMALL_BLOCKS],
     /// Bit `i` set: block `i` is taken.
     taken: u8,
+    /// Whether blocks are handed out (see [`SmallBlocks::open`]).
+    open: bool,
 }
 
 const _: () = assert!(SMALL_BLOCKS <= u8::BITS as usize, "one bit per block");
 
 impl SmallBlocks {
-    /// All blocks free.
+    /// All blocks free, none handed out until [`open`](Self::open).
     pub const fn new() -> SmallBlocks {
         SmallBlocks {
             blocks: [Block([0; SMALL_BLOCK]); SMALL_BLOCKS],
             taken: 0,
+            open: false,
         }
     }
 
-    /// A free block for `layout`, marked taken; `None` when it does not fit a block or
-    /// none is free.
+    /// Hands blocks out from now on. A server opens them once it has started: what it
+    /// allocates while it starts (a file system's names, a process table) lives on,
+    /// and would hold the blocks for good.
+    pub fn open(&mut self) {
+        self.open = true;
+    }
+
+    /// A free block for `layout`, marked taken; `None` before [`open`](Self::open),
+    /// when it does not fit a block or when none is free.
     pub fn take(&mut self, layout: Layout) -> Option<*mut u8> {
-        if layout.size() > SMALL_BLOCK || layout.align() > core::mem::align_of::<Block>() {
+        if !self.open
+            || layout.size() > SMALL_BLOCK
+            || layout.align() > core::mem::align_of::<Block>()
+        {
             return None;
         }
         let free = (!self.taken).trailing_zeros() as usize;
@@ -82,9 +97,23 @@ mod tests {
         Layout::from_size_align(size, align).unwrap()
     }
 
+    fn opened() -> SmallBlocks {
+        let mut small = SmallBlocks::new();
+        small.open();
+        small
+    }
+
+    #[test]
+    fn no_block_is_handed_out_before_the_blocks_are_opened() {
+        let mut small = SmallBlocks::new();
+        assert_eq!(small.take(layout(8, 8)), None);
+        small.open();
+        assert!(small.take(layout(8, 8)).is_some());
+    }
+
     #[test]
     fn small_allocations_get_distinct_blocks_until_none_is_free() {
-        let mut small = SmallBlocks::new();
+        let mut small = opened();
         let mut seen = Vec::new();
         for _ in 0..SMALL_BLOCKS {
             let block = small.take(layout(8, 8)).expect("a free block");
@@ -101,7 +130,7 @@ mod tests {
 
     #[test]
     fn a_block_given_back_is_handed_out_again() {
-        let mut small = SmallBlocks::new();
+        let mut small = opened();
         let first = small.take(layout(SMALL_BLOCK, 16)).unwrap();
         let second = small.take(layout(24, 8)).unwrap();
         assert!(small.give_back(first));
@@ -113,14 +142,14 @@ mod tests {
 
     #[test]
     fn large_or_over_aligned_allocations_are_not_served() {
-        let mut small = SmallBlocks::new();
+        let mut small = opened();
         assert_eq!(small.take(layout(SMALL_BLOCK + 1, 1)), None);
         assert_eq!(small.take(layout(8, 32)), None);
     }
 
     #[test]
     fn addresses_that_are_not_block_starts_are_not_taken_back() {
-        let mut small = SmallBlocks::new();
+        let mut small = opened();
         let block = small.take(layout(8, 8)).unwrap();
         let mut elsewhere = [0u8; 8];
         assert!(!small.give_back(elsewhere.as_mut_ptr()));
