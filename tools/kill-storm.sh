@@ -9,7 +9,10 @@
 # came after an ERESTART, which error virtualization explains) and the reason of a
 # controlled shutdown. A soak, not a test (its outcomes depend on timing).
 #
-#   tools/kill-storm.sh [RUNS]   (ANKH=path/to/ankh, SUBSTRATE=kvm|process, SUITE_RUNS=1..9)
+#   tools/kill-storm.sh [RUNS]   (ANKH=path/to/ankh, SUBSTRATE=kvm|process, SUITE_RUNS=1..99)
+#
+# On processes the suite is fast enough that 9 runs can end after a handful of kills:
+# use SUITE_RUNS=30 or more there.
 set -u
 ANKH=${ANKH:-target/release/ankh}
 RUNS=${1:-10}
