@@ -142,3 +142,32 @@ fn a_scribbled_write_log_and_hand_back_list_harm_only_the_scribbler() {
     );
     assert_hello_boots_on(&host, Substrate::Process);
 }
+
+/// The `Max ...` line of `/proc/PID/limits` for `what`: (soft, hard).
+fn limit_of(pid: u32, what: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with(what))
+        .unwrap_or_else(|| panic!("no {what:?} in {limits}"));
+    let mut fields = line[what.len()..].split_whitespace();
+    (
+        fields.next().unwrap().to_owned(),
+        fields.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn a_process_domain_can_leave_no_core_file_and_grow_no_large_stack() {
+    let host = kvm();
+    let domain = at_first_nop(&host, "limited", "nop-loop");
+    let pid = domain.process_id().expect("a process domain has a process");
+    assert_eq!(
+        limit_of(pid, "Max core file size"),
+        ("0".into(), "0".into())
+    );
+    let (soft, hard) = limit_of(pid, "Max stack size");
+    assert_eq!(soft, hard, "the domain cannot raise it");
+    let stack: u64 = soft.parse().expect("a bounded stack");
+    assert!(stack <= 1 << 20, "stack limit {stack}");
+}

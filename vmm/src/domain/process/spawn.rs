@@ -128,5 +128,32 @@ fn in_child(ram: RawFd, control: RawFd, tender: RawFd) -> std::io::Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    for (resource, limit) in DOMAIN_LIMITS {
+        let limit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(resource, &limit) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
     Ok(())
 }
+
+/// Host resources a domain process may not take beyond what the VMM gave it (kept
+/// across exec):
+/// - no core file: a domain that breaks its tender's signal handling dies of its
+///   signal, and would otherwise leave its guest RAM on the host's disk, at every
+///   spawn;
+/// - a small stack: the tender runs on its own static stacks and the guest on its
+///   RAM, but the kernel's initial stack still grows on demand, up to this, for
+///   whoever moves the stack pointer there (8 MiB or unlimited by default).
+const DOMAIN_LIMITS: [(libc::__rlimit_resource_t, libc::rlim_t); 2] = [
+    (libc::RLIMIT_CORE, 0),
+    (libc::RLIMIT_STACK, DOMAIN_STACK_LIMIT),
+];
+
+/// The kernel's initial stack of a domain process at most (room for exec's arguments
+/// and auxiliary vector, which the tender reads nothing of).
+pub const DOMAIN_STACK_LIMIT: libc::rlim_t = 128 << 10;
