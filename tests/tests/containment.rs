@@ -74,3 +74,22 @@ fn flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender(_: Substra
         "{fault}"
     );
 }
+
+/// Only a process domain has a turn to cheat: it hands the VMM its turn with a wait for
+/// a message nobody sends, then computes on, on the CPU of the VMM thread that runs
+/// the suite. The VMM sees its CPU time outside its turns, ends it and faults it; the
+/// suite, run four times in a row so that the attacker has time to be seen, passes.
+#[test]
+fn a_process_that_computes_outside_its_turns_is_stopped() {
+    ankh_tests::on_substrate(Substrate::Process, || {
+        let ran = run_os(&["suite --runs 4", "hog off-turn"]);
+        let suite = ran.lines_of("suite");
+        let runs = suite.iter().filter(|line| **line == "252 passed, 0 failed");
+        assert_eq!(runs.count(), 4, "{suite:?}");
+        assert_serving(&ran, &SERVERS);
+        assert_eq!(ran.report.recoveries, []);
+        assert_eq!(ran.report.stop, None);
+        let fault = ran.fault("hog");
+        assert_eq!(fault.kind(), "outside-turns", "{fault}");
+    });
+}

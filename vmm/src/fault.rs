@@ -160,6 +160,16 @@ pub enum DomainFault {
         /// The system call's number (x86-64).
         number: u32,
     },
+    /// A process domain took CPU time outside its turns: it handed the VMM its turn
+    /// and computed on instead of waiting for it (see `domain::process::turns`).
+    #[error(
+        "ran {} ms of CPU time outside its turns (it handed the VMM its turn and went on)",
+        cpu.as_millis()
+    )]
+    RanOutsideItsTurns {
+        /// The CPU time outside its turns, at least.
+        cpu: Duration,
+    },
     /// A process domain's process ended without an exit hypercall (killed by a signal
     /// from outside, or stopped in its setup), or got a signal it cannot explain.
     #[error("the domain's process {what}")]
@@ -189,6 +199,7 @@ impl DomainFault {
             DomainFault::UnexpectedExit { .. } => "unexpected-exit",
             DomainFault::ForbiddenSyscall { .. } => "forbidden-syscall",
             DomainFault::ProcessDied { .. } => "process-died",
+            DomainFault::RanOutsideItsTurns { .. } => "outside-turns",
         }
     }
 
@@ -205,7 +216,8 @@ impl DomainFault {
             | DomainFault::Device(_)
             | DomainFault::BadHypercallArgument { .. }
             | DomainFault::UnknownHypercall { .. }
-            | DomainFault::ForbiddenSyscall { .. } => Some(self.to_string()),
+            | DomainFault::ForbiddenSyscall { .. }
+            | DomainFault::RanOutsideItsTurns { .. } => Some(self.to_string()),
             _ => None,
         }
     }

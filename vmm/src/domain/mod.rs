@@ -40,7 +40,7 @@ use crate::checkpoint::CheckpointStore;
 use crate::console::{Console, ConsoleSink};
 use crate::devices::blk::{BlkDevice, BlkSnapshot, BlkStats};
 use crate::dirty_log::DirtyLog;
-use crate::fault::DomainExit;
+use crate::fault::{DomainExit, DomainFault};
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
 use crate::memory::DomainMemory;
@@ -364,6 +364,22 @@ impl Domain {
                 substrate: Substrate::Process,
             }),
         }
+    }
+
+    /// Ends a process domain that took more than
+    /// [`OUTSIDE_TURNS_LIMIT`](process::OUTSIDE_TURNS_LIMIT) of CPU time outside its
+    /// turns, and returns its fault (to be reported like any other); `None` for a VM,
+    /// or a process within the bound. One read of the process's CPU clock.
+    pub fn end_if_outside_turns(&mut self) -> Option<DomainFault> {
+        let Cpu::Process(process) = &mut self.cpu else {
+            return None;
+        };
+        let cpu = process.cpu_outside_turns()?;
+        if cpu <= process::OUTSIDE_TURNS_LIMIT {
+            return None;
+        }
+        process.end();
+        Some(DomainFault::RanOutsideItsTurns { cpu })
     }
 
     /// The process id of a process domain (`None` for a VM).

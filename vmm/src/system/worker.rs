@@ -35,6 +35,7 @@ use crate::kvm_host::KvmHost;
 
 mod effects;
 mod sites;
+mod turn_audit;
 
 /// What the threads need to create domains at run time.
 pub(super) struct Spawner<'a> {
@@ -73,6 +74,8 @@ enum Work {
     Run(DomainId, Option<Box<Message>>),
     /// Inject a fault into the domain, which is not running.
     Inject(DomainId, Injection),
+    /// Look for process domains that take CPU time outside their turns.
+    AuditTurns,
 }
 
 /// A domain at the start.
@@ -160,6 +163,7 @@ pub(super) fn run(
                             host_errors: HashMap::new(),
                             trace,
                             turn_ends: Instant::now(),
+                            audit: turn_audit::Due::new(),
                         }
                         .run()
                     })
@@ -219,6 +223,8 @@ struct Worker<'a> {
     /// When the turn of the domain being run ends (this thread's turn in `Turns`,
     /// which only this thread changes, read without the lock).
     turn_ends: Instant,
+    /// When the next audit of the turns is due (see `turn_audit`).
+    audit: turn_audit::Due,
 }
 
 /// A thread's handle on the shared state, apart from its domains.
@@ -266,6 +272,7 @@ impl Worker<'_> {
             match work {
                 Work::Run(id, delivery) => self.run_domain(id, delivery),
                 Work::Inject(id, injection) => self.inject_now(id, injection),
+                Work::AuditTurns => self.audit_turns(),
             }
             if self.lock().turns.end_work() {
                 self.thread.notify_others();
@@ -346,6 +353,10 @@ impl Worker<'_> {
                 let (id, injection) = self.thread.pending.remove(at);
                 state.turns.begin_work();
                 return Some(Work::Inject(id, injection));
+            }
+            if self.audit.now() {
+                state.turns.begin_work();
+                return Some(Work::AuditTurns);
             }
             if let Some((id, turn_ends)) = state.turns.next_ready(index) {
                 self.turn_ends = turn_ends;

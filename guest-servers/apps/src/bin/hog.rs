@@ -12,6 +12,9 @@
 //! - `replies`: sends VFS 1 MiB reads without ever taking the replies (the VMM stops
 //!   it when it has too many requests in flight);
 //! - `inbox`: sends DS a burst of requests without waiting, then exits;
+//! - `off-turn` (a process domain only): reports a wait for a message nobody sends,
+//!   as its runtime would, but computes on instead of waiting for its turn to come
+//!   back (the VMM must notice the CPU time it takes outside its turns and stop it);
 //! - `spawns N`: spawns `/bin/child-exit3` and waits for it, N times (the soak of the
 //!   process lifecycle); prints `hog: N spawns, F failed`.
 //!
@@ -60,6 +63,7 @@ fn main(boot: &BootInfo) -> u32 {
                 }
             }
         }
+        "off-turn" => off_turn(boot),
         "replies" => flood_replies(&mut os, boot),
         "inbox" => flood_inbox(&mut os, boot),
         "spawns" => return spawns(&mut os, args.get(2).map_or("", |n| n.as_str())),
@@ -168,4 +172,49 @@ fn spawns(os: &mut System, count: &str) -> u32 {
         .str(" failed")
         .send(&mut Console);
     0
+}
+
+/// Hands its turn to the VMM with a wait for any message (nobody sends this program
+/// one, so the VMM takes it for blocked for good) and then computes for ever instead
+/// of waiting on the turn. Returns only in a VM, which has no turn to cheat.
+fn off_turn(boot: &BootInfo) {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use virtio_seep::abi::hypercall::Hypercall;
+    use virtio_seep::abi::process::{exit_kind, ControlPage, ExitRecord, TURN_VMM};
+    use virtio_seep::queue::IpcOp;
+
+    let control = boot.process_control as *mut ControlPage;
+    if control.is_null() {
+        return;
+    }
+    let value = IpcOp::Receive.encode(0);
+    // SAFETY: the control page is this domain's, mapped for its life; the turn is the
+    // guest's, so nothing else writes the page now.
+    unsafe {
+        (&raw mut (*control).exit).write_volatile(ExitRecord {
+            kind: exit_kind::PORT_WRITE,
+            port: u32::from(Hypercall::Ipc.port()),
+            size: 4,
+            value,
+            ..ExitRecord::default()
+        });
+        (&raw mut (*control).regs.rax).write_volatile(u64::from(value));
+        (&raw mut (*control).regs.rdx).write_volatile(u64::from(Hypercall::Ipc.port()));
+        let turn = &*(&raw const (*control).turn).cast::<AtomicU32>();
+        turn.store(TURN_VMM, Ordering::SeqCst);
+        // futex(turn, FUTEX_WAKE, 1): the VMM may be asleep on the word.
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") 202u64 => _,
+            in("rdi") turn.as_ptr(),
+            in("rsi") 1u64,
+            in("rdx") 1u64,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    loop {
+        spin_burst();
+    }
 }

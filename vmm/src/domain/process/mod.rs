@@ -14,9 +14,11 @@ pub(super) mod mmio;
 mod spawn;
 mod step;
 mod tracking;
+mod turns;
 mod watcher;
 
 pub use tracking::TrackingStats;
+pub use turns::OUTSIDE_LIMIT as OUTSIDE_TURNS_LIMIT;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -110,6 +112,8 @@ pub struct ProcessCpu {
     checkpoint_fpu: Option<Box<[u8; 512]>>,
     /// A checkpoint asked for the x87/SSE state and the guest has not resumed since.
     checkpoint_fpu_pending: bool,
+    /// Its turns, against its CPU time (see `turns`).
+    turns: turns::TurnAccount,
 }
 
 // SAFETY: `control` points into a shared mapping owned by this value (unmapped on drop);
@@ -182,7 +186,9 @@ impl ProcessCpu {
         let liveness = Arc::new(watcher::Liveness::new(mapping, turn));
         let child = spawn::spawn_tender(ram, &control_file).map_err(host("starting the tender"))?;
         watcher::watch(child.id(), Arc::clone(&liveness)).map_err(host("watching the process"))?;
+        let turns = turns::TurnAccount::new(child.id());
         let mut cpu = ProcessCpu {
+            turns,
             child,
             control,
             liveness,
@@ -306,6 +312,25 @@ impl ProcessCpu {
     /// watchdog: when it fires or the turn ends (the thread is kicked out of the wait,
     /// as out of KVM_RUN), the tender is kicked in turn and reports a "kicked" exit.
     pub(super) fn run(&mut self, watch: &VcpuWatch) -> ProcessExit {
+        let start = crate::tsc::now();
+        let exit = self.take_turn(watch);
+        self.turns.count(start);
+        exit
+    }
+
+    /// CPU time the process took outside its turns, at most (see `turns`); `None` when
+    /// it cannot be told (the process is gone).
+    pub fn cpu_outside_turns(&self) -> Option<std::time::Duration> {
+        self.turns.outside()
+    }
+
+    /// Ends the process now (SIGKILL, and waits for it to be gone), whatever it does.
+    pub fn end(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn take_turn(&mut self, watch: &VcpuWatch) -> ProcessExit {
         // The event loop says when the process is gone: no `waitpid` per exit.
         if self.liveness.dead.load(Ordering::Acquire) {
             if let Some(status) = self.poll_death() {
@@ -438,8 +463,7 @@ impl Drop for ProcessCpu {
         // A stopped domain's process waits in its handler for ever: end it. The
         // control page's mapping goes with the last of this domain's `liveness` and
         // the event loop's subscriber (`Mapping`).
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.end();
     }
 }
 
