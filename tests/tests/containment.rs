@@ -14,6 +14,7 @@ on_both_substrates!(
     a_call_loop_to_pm_does_not_starve_pms_other_clients,
     a_program_that_never_takes_its_replies_is_stopped_not_the_vmm,
     flooding_a_servers_inbox_faults_the_flooder_and_no_innocent_sender,
+    a_spawn_and_kill_loop_does_not_keep_the_thread_from_the_others,
 );
 
 const SERVERS: [&str; 5] = ["pm", "vfs", "ds", "mm", "blk"];
@@ -57,6 +58,14 @@ fn a_program_that_computes_without_exits_is_preempted(_: Substrate) {
 fn a_call_loop_to_pm_does_not_starve_pms_other_clients(_: Substrate) {
     let ran = suite_beside("calls");
     assert_throttled(&ran, "calls");
+}
+
+/// Each round of the loop wakes two domains in one step: neither may start a fresh
+/// turn from that, or the loop and PM keep the thread, and the suite waits until the
+/// loop gives up (it then fails).
+fn a_spawn_and_kill_loop_does_not_keep_the_thread_from_the_others(_: Substrate) {
+    let ran = suite_beside("spawn-kill");
+    assert_throttled(&ran, "spawn-kill");
 }
 
 fn a_program_that_never_takes_its_replies_is_stopped_not_the_vmm(_: Substrate) {

@@ -66,9 +66,13 @@ pub(super) struct Turns {
     ready: Vec<VecDeque<DomainId>>,
     /// Per thread: when the current turn ends (see [`QUANTUM`]).
     turn_ends: Vec<Instant>,
-    /// Per thread: the domain put first by a direct switch, which runs on in the turn
-    /// of the domain that woke it instead of starting one of its own.
-    direct: Vec<Option<DomainId>>,
+    /// Per thread: how many domains at the front of the ready queue were put there by
+    /// a direct switch, and run on in the current turn instead of starting one of
+    /// their own. A count, not the last one so put: a step that woke two domains put
+    /// both first, and the second, no longer "the direct one", started a fresh turn;
+    /// a loop of spawns and kills, which does that at every round, and PM then kept
+    /// the thread for as long as the loop ran.
+    inheriting: Vec<usize>,
     /// Which thread runs each domain.
     thread_of: FxHashMap<DomainId, usize>,
     /// Domains being run (or injected into) right now.
@@ -86,7 +90,7 @@ impl Turns {
         let mut turns = Turns {
             ready: vec![VecDeque::new(); threads],
             turn_ends: vec![Instant::now(); threads],
-            direct: vec![None; threads],
+            inheriting: vec![0; threads],
             thread_of: FxHashMap::default(),
             running: 0,
             done: false,
@@ -129,7 +133,7 @@ impl Turns {
             let thread = self.thread_of[id];
             if thread == current_thread && in_turn {
                 self.ready[thread].push_front(*id);
-                self.direct[thread] = Some(*id);
+                self.inheriting[thread] += 1;
             } else {
                 self.ready[thread].push_back(*id);
                 other |= thread != current_thread;
@@ -142,8 +146,9 @@ impl Turns {
     /// inherits through a direct switch, or a new one. Counts it as running.
     pub(super) fn next_ready(&mut self, thread: usize) -> Option<(DomainId, Instant)> {
         let id = self.ready[thread].pop_front()?;
-        if self.direct[thread].take() != Some(id) {
-            self.turn_ends[thread] = Instant::now() + QUANTUM;
+        match self.inheriting[thread] {
+            0 => self.turn_ends[thread] = Instant::now() + QUANTUM,
+            _ => self.inheriting[thread] -= 1,
         }
         self.running += 1;
         Some((id, self.turn_ends[thread]))

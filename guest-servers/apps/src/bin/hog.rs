@@ -15,6 +15,10 @@
 //! - `off-turn` (a process domain only): reports a wait for a message nobody sends,
 //!   as its runtime would, but computes on instead of waiting for its turn to come
 //!   back (the VMM must notice the CPU time it takes outside its turns and stop it);
+//! - `spawn-kill`: spawns `/bin/child-exit3`, kills it and waits for it, in a loop
+//!   (each round once woke two domains in one step, which gave the loop a fresh turn,
+//!   so the loop and PM kept the thread for as long as it ran); gives up after
+//!   [`SPAWN_KILLS`] rounds, failing, if its sibling is still running then;
 //! - `spawns N`: spawns `/bin/child-exit3` and waits for it, N times (the soak of the
 //!   process lifecycle); prints `hog: N spawns, F failed`.
 //!
@@ -34,6 +38,10 @@ use ankh_ulib::{Pid, Server, System};
 use zerocopy::IntoBytes;
 
 ankh_guest_rt::entry!(main);
+
+/// Rounds of `spawn-kill` before it gives up (seconds of a starved thread; the
+/// suite beside a fair one ends after a few hundred).
+const SPAWN_KILLS: u32 = 20_000;
 
 /// Requests the `replies` and `inbox` attacks send (far over any fair bound).
 const FLOOD: u32 = 10_000;
@@ -67,6 +75,14 @@ fn main(boot: &BootInfo) -> u32 {
         "replies" => flood_replies(&mut os, boot),
         "inbox" => flood_inbox(&mut os, boot),
         "spawns" => return spawns(&mut os, args.get(2).map_or("", |n| n.as_str())),
+        "spawn-kill" => {
+            if !spawn_kill(&mut os, watched) {
+                Text::new()
+                    .str("hog: spawn-kill gave up, its sibling still runs")
+                    .send(&mut Console);
+                return 1;
+            }
+        }
         _ => {
             Text::new()
                 .str("hog: unknown kind ")
@@ -217,4 +233,18 @@ fn off_turn(boot: &BootInfo) {
     loop {
         spin_burst();
     }
+}
+
+/// `spawn-kill`: true when the sibling ended before [`SPAWN_KILLS`] rounds.
+fn spawn_kill(os: &mut System, watched: Option<Pid>) -> bool {
+    for round in 0..SPAWN_KILLS {
+        if round % 16 == 0 && !alive(os, watched) {
+            return true;
+        }
+        if let Ok(pid) = os.spawn("/bin/child-exit3", &["child-exit3"], false) {
+            let _ = os.kill(pid);
+            let _ = os.wait(pid);
+        }
+    }
+    !alive(os, watched)
 }
