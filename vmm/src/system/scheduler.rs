@@ -73,6 +73,10 @@ pub(super) struct Turns {
     /// a loop of spawns and kills, which does that at every round, and PM then kept
     /// the thread for as long as the loop ran.
     inheriting: Vec<usize>,
+    /// Per thread: the current turn was seen to be over (by a wake-up or a preemption
+    /// after its end) and no new one has started: the domains woken into it that have
+    /// not run yet then wait behind the others.
+    over: Vec<bool>,
     /// Which thread runs each domain.
     thread_of: FxHashMap<DomainId, usize>,
     /// Domains being run (or injected into) right now.
@@ -91,6 +95,7 @@ impl Turns {
             ready: vec![VecDeque::new(); threads],
             turn_ends: vec![Instant::now(); threads],
             inheriting: vec![0; threads],
+            over: vec![false; threads],
             thread_of: FxHashMap::default(),
             running: 0,
             done: false,
@@ -129,6 +134,7 @@ impl Turns {
     ) -> bool {
         let mut other = false;
         let in_turn = now < self.turn_ends[current_thread];
+        self.over[current_thread] |= !in_turn;
         for id in woken.iter().rev() {
             let thread = self.thread_of[id];
             if thread == current_thread && in_turn {
@@ -143,11 +149,23 @@ impl Turns {
     }
 
     /// The next domain of `thread` to run, and when its turn ends: the turn it
-    /// inherits through a direct switch, or a new one. Counts it as running.
+    /// inherits through a direct switch, or a new one. Domains woken into a turn
+    /// that is over go behind the others first, each to a turn of its own (with
+    /// nobody else ready, they share a new one). Counts it as running.
     pub(super) fn next_ready(&mut self, thread: usize) -> Option<(DomainId, Instant)> {
-        let id = self.ready[thread].pop_front()?;
-        match self.inheriting[thread] {
-            0 => self.turn_ends[thread] = Instant::now() + QUANTUM,
+        let queue = &mut self.ready[thread];
+        let woken_into = self.inheriting[thread];
+        if self.over[thread] && woken_into > 0 && queue.len() > woken_into {
+            queue.rotate_left(woken_into);
+            self.inheriting[thread] = 0;
+        }
+        let id = queue.pop_front()?;
+        match (self.inheriting[thread], self.over[thread]) {
+            (0, _) | (_, true) => {
+                self.inheriting[thread] = self.inheriting[thread].saturating_sub(1);
+                self.turn_ends[thread] = Instant::now() + QUANTUM;
+                self.over[thread] = false;
+            }
             _ => self.inheriting[thread] -= 1,
         }
         self.running += 1;
@@ -181,9 +199,14 @@ impl Turns {
     ) -> Option<Instant> {
         if self.ready[thread].is_empty() {
             self.turn_ends[thread] = now + QUANTUM;
+            self.over[thread] = false;
             return Some(self.turn_ends[thread]);
         }
+        self.over[thread] = true;
         self.ready[thread].push_back(id);
         None
     }
 }
+
+#[cfg(test)]
+mod tests;
