@@ -160,13 +160,11 @@ impl Turns {
             self.inheriting[thread] = 0;
         }
         let id = queue.pop_front()?;
-        match (self.inheriting[thread], self.over[thread]) {
-            (0, _) | (_, true) => {
-                self.inheriting[thread] = self.inheriting[thread].saturating_sub(1);
-                self.turn_ends[thread] = Instant::now() + QUANTUM;
-                self.over[thread] = false;
-            }
-            _ => self.inheriting[thread] -= 1,
+        let inherits = self.inheriting[thread] > 0 && !self.over[thread];
+        self.inheriting[thread] = self.inheriting[thread].saturating_sub(1);
+        if !inherits {
+            self.turn_ends[thread] = Instant::now() + QUANTUM;
+            self.over[thread] = false;
         }
         self.running += 1;
         Some((id, self.turn_ends[thread]))

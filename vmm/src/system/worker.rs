@@ -163,7 +163,7 @@ pub(super) fn run(
                             host_errors: HashMap::new(),
                             trace,
                             turn_ends: Instant::now(),
-                            audit: turn_audit::Due::new(),
+                            audit: turn_audit::Due::new(spawner.options.substrate),
                         }
                         .run()
                     })

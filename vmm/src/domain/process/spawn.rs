@@ -156,4 +156,4 @@ const DOMAIN_LIMITS: [(libc::__rlimit_resource_t, libc::rlim_t); 2] = [
 
 /// The kernel's initial stack of a domain process at most (room for exec's arguments
 /// and auxiliary vector, which the tender reads nothing of).
-pub const DOMAIN_STACK_LIMIT: libc::rlim_t = 128 << 10;
+const DOMAIN_STACK_LIMIT: libc::rlim_t = 128 << 10;

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::Worker;
-use crate::domain::DomainState;
+use crate::domain::{DomainState, Substrate};
 use crate::tsc;
 
 /// How often a busy worker audits its domains. An idle one does not: it holds no
@@ -22,7 +22,15 @@ pub(super) struct Due {
 }
 
 impl Due {
-    pub(super) fn new() -> Due {
+    /// Audits every [`AUDIT_PERIOD`] for a system of process domains; never for one
+    /// of VMs, which cannot run outside their turns.
+    pub(super) fn new(substrate: Substrate) -> Due {
+        if substrate != Substrate::Process {
+            return Due {
+                at: u64::MAX,
+                period: u64::MAX,
+            };
+        }
         // A counter that does not advance (rate 0) never makes an audit due; the
         // turn accounts then say nothing anyway.
         let rate = tsc::ns_per_tick();
