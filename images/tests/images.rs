@@ -12,7 +12,7 @@ use virtio_seep::abi::layout::IMAGE_BASE;
 use virtio_seep::abi::{AbiNote, ABI_NOTE_MAGIC, ABI_NOTE_SECTION, ABI_VERSION};
 use zerocopy::FromBytes;
 
-const NAMES: [&str; 64] = [
+const NAMES: [&str; 65] = [
     "blk",
     "blk-bad",
     "blk-bench",
@@ -34,6 +34,7 @@ const NAMES: [&str; 64] = [
     "deadlock-a",
     "deadlock-b",
     "debug-probe",
+    "declared-probe",
     "deferred-release",
     "deferred-wait",
     "disk-bench",

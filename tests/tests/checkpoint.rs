@@ -1,7 +1,8 @@
 //! Checkpoints and rollback of a real domain.
 
 use ankh_images::expect::{
-    CKPT_PAGES, TRACK_PAGES, TRACK_PHASES, TRACK_REWRITTEN, X87_PROBE_CONTROL_WORD,
+    CKPT_PAGES, DECLARED_PAGES, DECLARED_PHASES, TRACK_PAGES, TRACK_PHASES, TRACK_REWRITTEN,
+    X87_PROBE_CONTROL_WORD,
 };
 use ankh_tests::{image, kvm, on_both_substrates, substrate, Substrate};
 use ankh_vmm::checkpoint::Poison;
@@ -21,6 +22,7 @@ on_both_substrates!(
     a_rolled_back_domain_resumes_where_the_checkpoint_was,
     a_failed_checkpoint_poisons_the_domain_until_a_checkpoint_succeeds,
     every_write_is_rolled_back_whatever_its_page_s_tracking_state,
+    declared_writes_are_rolled_back_and_take_no_write_fault,
     the_x87_state_of_the_checkpoint_survives_a_rollback,
     a_checkpoint_does_not_keep_the_stack_below_the_stack_pointer,
 );
@@ -158,6 +160,51 @@ fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Subs
         assert!(
             stats.logged >= TRACK_REWRITTEN as u64,
             "cooled pages written again were not logged: {stats:?}"
+        );
+    }
+}
+
+/// `declared-probe` names a region of its RAM whose writes it declares itself (a
+/// process domain then logs them without a write fault; a VM leaves them to KVM's
+/// dirty log), then writes it phase by phase, the first phase more pages than the log
+/// holds. Each phase is checkpointed, run, rolled back (memory must equal the
+/// checkpoint byte for byte) and run again.
+fn declared_writes_are_rolled_back_and_take_no_write_fault(substrate: Substrate) {
+    let mut domain = checkpointed("declared-probe", GuestMode::User);
+    run_to_nop(&mut domain);
+    let faults_before = domain.write_tracking().map(|stats| stats.logged);
+    for phase in 0..DECLARED_PHASES {
+        domain.checkpoint().unwrap();
+        let at_checkpoint = domain.memory_hash();
+        run_to_nop(&mut domain);
+        assert_ne!(
+            domain.memory_hash(),
+            at_checkpoint,
+            "phase {phase} wrote nothing"
+        );
+        domain.rollback().unwrap();
+        assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
+        run_to_nop(&mut domain);
+    }
+    let exit = domain.run().unwrap();
+    let declared = substrate == Substrate::Process;
+    assert_eq!(
+        exit,
+        DomainExit::Exited {
+            code: u32::from(!declared)
+        },
+        "the region was declared: {declared} expected"
+    );
+    if let (Some(before), Some(stats)) = (faults_before, domain.write_tracking()) {
+        assert!(
+            stats.declared >= (DECLARED_PAGES + 2 * (DECLARED_PHASES - 1)) as u64,
+            "the declared writes were not logged by the domain: {stats:?}"
+        );
+        assert!(stats.overflows >= 1, "the log never overflowed: {stats:?}");
+        // The stack and the runtime's own pages may fault; the region's 330 may not.
+        assert!(
+            stats.logged - before < 16,
+            "declared pages took write faults: {before} before, {stats:?}"
         );
     }
 }

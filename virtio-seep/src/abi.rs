@@ -23,8 +23,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// (`process::ControlPage::fpu_through_page`); 7 tracks a process domain's writes
 /// in its tender and runtime (`process::ControlPage::written_log`, `reprotect`) and
 /// saves its FPU state only for checkpoints (`fpu_save`, `fpu_load` replace
-/// `fpu_through_page`); 8 adds the opcode `DS_PROC_SPAWN`.
-pub const ABI_VERSION: u32 = 8;
+/// `fpu_through_page`); 8 adds the opcode `DS_PROC_SPAWN`; 9 lets a process domain
+/// track a region of its RAM itself (`process::ControlPage::declared`).
+pub const ABI_VERSION: u32 = 9;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";

@@ -35,6 +35,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod console;
+pub mod declared;
 pub mod exceptions;
 pub mod heap;
 pub mod hypercall;

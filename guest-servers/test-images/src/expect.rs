@@ -327,3 +327,11 @@ pub const TRACK_PHASES: usize = TRACK_COOL_PHASES + 3;
 
 /// Pages `track-probe` writes again after they cooled down (its pages 1 up to this).
 pub const TRACK_REWRITTEN: usize = 3;
+
+/// Pages of `declared-probe`'s declared region: more than a process domain's write
+/// log holds (`virtio_seep::abi::process::WRITTEN_LOG_LEN`), so its first phase
+/// overflows the log.
+pub const DECLARED_PAGES: usize = 330;
+
+/// Phases of `declared-probe` (each ends with a `Nop`).
+pub const DECLARED_PHASES: usize = 6;

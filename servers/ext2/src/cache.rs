@@ -9,6 +9,13 @@
 //! checkpoint of a recoverable server. For the same reason each block is kept in one
 //! page of memory ([`BlockData`]): a change to a block, or a copy out of it, touches
 //! one page, not the two an unaligned buffer straddles.
+//!
+//! A program whose checkpoints can take *declared* writes ([`DeclaredWrites`]: the
+//! process build of the OS) gives the cache a pool of block pages in one region of
+//! memory that it tracks itself: the cache declares each block page before it writes
+//! it, so a checkpoint copies just the pages written since the last one, without a
+//! write fault or a page kept writable and copied at every checkpoint (see
+//! [`BlockCache::declare_writes`]). Blocks beyond the pool live on the heap as before.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -32,13 +39,6 @@ impl BlockData {
     fn zeroed() -> Box<BlockData> {
         Box::new(BlockData([0; BLOCK_SIZE]))
     }
-
-    /// A block holding `data` (one block long).
-    fn copy_of(data: &[u8]) -> Box<BlockData> {
-        let mut block = BlockData::zeroed();
-        block.0.copy_from_slice(data);
-        block
-    }
 }
 
 impl core::fmt::Debug for BlockData {
@@ -47,10 +47,59 @@ impl core::fmt::Debug for BlockData {
     }
 }
 
+/// Where a cached block's bytes are.
+#[derive(Debug)]
+enum Bytes {
+    /// A page of its own on the heap (tracked by the checkpoints' write faults).
+    Heap(Box<BlockData>),
+    /// Entry `n` of the declared pool.
+    Pooled(u32),
+}
+
+/// How a program's checkpoints learn of writes it declares (the runtime's functions;
+/// see [`BlockCache::declare_writes`]).
+#[derive(Clone, Copy, Debug)]
+pub struct DeclaredWrites {
+    /// Makes `len` bytes from an address a region whose writes are declared; true when
+    /// it is one now.
+    pub region: fn(usize, usize) -> bool,
+    /// Declares that `len` bytes from an address are about to be written.
+    pub will_write: fn(usize, usize),
+}
+
+/// Block pages in one declared region: entries are added up to the capacity the
+/// vector was made with (never reallocated), and reused once freed.
+#[derive(Debug)]
+struct Pool {
+    blocks: Vec<BlockData>,
+    free: Vec<u32>,
+    writes: DeclaredWrites,
+}
+
+impl Pool {
+    /// A zeroed block page of the pool, declared as written; `None` when it is full.
+    fn take(&mut self) -> Option<u32> {
+        if let Some(index) = self.free.pop() {
+            let block = &mut self.blocks[index as usize];
+            (self.writes.will_write)(block.0.as_ptr() as usize, BLOCK_SIZE);
+            block.0.fill(0);
+            return Some(index);
+        }
+        if self.blocks.len() == self.blocks.capacity() {
+            return None;
+        }
+        let index = u32::try_from(self.blocks.len()).ok()?;
+        let at = self.blocks.as_ptr() as usize + self.blocks.len() * BLOCK_SIZE;
+        (self.writes.will_write)(at, BLOCK_SIZE);
+        self.blocks.push(BlockData([0; BLOCK_SIZE]));
+        Some(index)
+    }
+}
+
 /// One cached block.
 #[derive(Debug)]
 struct Slot {
-    data: Box<BlockData>,
+    data: Bytes,
     dirty: bool,
     /// When it was last used (the cache's clock).
     used: u64,
@@ -63,6 +112,7 @@ pub struct BlockCache {
     capacity: usize,
     clock: u64,
     dirty: usize,
+    pool: Option<Pool>,
 }
 
 impl BlockCache {
@@ -73,6 +123,43 @@ impl BlockCache {
             capacity: capacity.max(1),
             clock: 0,
             dirty: 0,
+            pool: None,
+        }
+    }
+
+    /// Keeps the blocks the cache takes from now on (up to its capacity) in one region
+    /// of memory whose writes `writes` declares, if the program's checkpoints take
+    /// declared writes (`writes.region` says so); otherwise, and beyond the pool, on
+    /// the heap. True when the pool is in use.
+    pub fn declare_writes(&mut self, writes: DeclaredWrites) -> bool {
+        if self.pool.is_some() {
+            return true;
+        }
+        let blocks: Vec<BlockData> = Vec::with_capacity(self.capacity);
+        let (start, len) = (blocks.as_ptr() as usize, blocks.capacity() * BLOCK_SIZE);
+        if !(writes.region)(start, len) {
+            return false;
+        }
+        self.pool = Some(Pool {
+            blocks,
+            free: Vec::new(),
+            writes,
+        });
+        true
+    }
+
+    /// A zeroed block page: from the pool if there is one with room, else the heap.
+    fn new_bytes(&mut self) -> Bytes {
+        match self.pool.as_mut().and_then(Pool::take) {
+            Some(index) => Bytes::Pooled(index),
+            None => Bytes::Heap(BlockData::zeroed()),
+        }
+    }
+
+    /// Gives a block page back (its contents no longer matter).
+    fn free_bytes(&mut self, bytes: Bytes) {
+        if let (Bytes::Pooled(index), Some(pool)) = (bytes, self.pool.as_mut()) {
+            pool.free.push(index);
         }
     }
 
@@ -112,7 +199,9 @@ impl BlockCache {
         clean.sort_unstable();
         let evict = (self.capacity / 4).max(1).min(clean.len());
         for &(_, block) in &clean[..evict] {
-            self.slots.remove(&block);
+            if let Some(slot) = self.slots.remove(&block) {
+                self.free_bytes(slot.data);
+            }
         }
         evict
     }
@@ -120,9 +209,12 @@ impl BlockCache {
     /// Loads a block into the cache if it is not there.
     fn load(&mut self, dev: &mut dyn BlockDevice, block: u64) -> Result<(), Errno> {
         if !self.slots.contains_key(&block) {
-            let mut data = BlockData::zeroed();
-            dev.read_blocks(block, &mut data.0)?;
             self.make_room();
+            let mut data = self.new_bytes();
+            if let Err(e) = dev.read_blocks(block, fresh_mut(&mut self.pool, &mut data)) {
+                self.free_bytes(data);
+                return Err(e);
+            }
             self.slots.insert(
                 block,
                 Slot {
@@ -141,7 +233,7 @@ impl BlockCache {
         let (now, slack) = (self.tick(), self.slack());
         let slot = self.slots.get_mut(&block).ok_or(ankh_proto::errno::EIO)?;
         refresh(&mut slot.used, now, slack);
-        Ok(&slot.data.0)
+        Ok(bytes(&self.pool, &slot.data))
     }
 
     /// A block's contents to change (read first if needed); the block becomes dirty.
@@ -164,10 +256,11 @@ impl BlockCache {
     fn set(&mut self, block: u64, data: Option<&[u8]>) -> &mut [u8] {
         if !self.slots.contains_key(&block) {
             self.make_room();
+            let data = self.new_bytes();
             self.slots.insert(
                 block,
                 Slot {
-                    data: BlockData::zeroed(),
+                    data,
                     dirty: false,
                     used: 0,
                 },
@@ -184,23 +277,31 @@ impl BlockCache {
     /// The held block `block`, marked dirty and used.
     fn dirty_slot(&mut self, block: u64) -> &mut [u8] {
         let (now, slack) = (self.tick(), self.slack());
-        let dirty = &mut self.dirty;
-        let slot = self.slots.entry(block).or_insert_with(|| Slot {
-            data: BlockData::zeroed(),
-            dirty: false,
-            used: 0,
-        });
+        if !self.slots.contains_key(&block) {
+            let data = self.new_bytes();
+            self.slots.insert(
+                block,
+                Slot {
+                    data,
+                    dirty: false,
+                    used: 0,
+                },
+            );
+        }
+        let slot = self.slots.get_mut(&block).expect("inserted above");
         if !slot.dirty {
             slot.dirty = true;
-            *dirty += 1;
+            self.dirty += 1;
         }
         refresh(&mut slot.used, now, slack);
-        &mut slot.data.0
+        bytes_mut(&mut self.pool, &mut slot.data)
     }
 
     /// A block's contents if held, without touching the device.
     pub fn peek(&self, block: u64) -> Option<&[u8]> {
-        self.slots.get(&block).map(|slot| &slot.data.0[..])
+        self.slots
+            .get(&block)
+            .map(|slot| bytes(&self.pool, &slot.data))
     }
 
     /// Keeps a block read ahead (clean; a held block is left as it is).
@@ -208,10 +309,12 @@ impl BlockCache {
         if !self.slots.contains_key(&block) {
             self.make_room();
             let used = self.tick();
+            let mut bytes = self.new_bytes();
+            fresh_mut(&mut self.pool, &mut bytes).copy_from_slice(data);
             self.slots.insert(
                 block,
                 Slot {
-                    data: BlockData::copy_of(data),
+                    data: bytes,
                     dirty: false,
                     used,
                 },
@@ -225,6 +328,7 @@ impl BlockCache {
             if slot.dirty {
                 self.dirty -= 1;
             }
+            self.free_bytes(slot.data);
         }
     }
 
@@ -233,7 +337,7 @@ impl BlockCache {
         self.slots
             .iter()
             .filter(|(_, slot)| slot.dirty)
-            .map(|(&block, slot)| (block, &slot.data.0[..]))
+            .map(|(&block, slot)| (block, bytes(&self.pool, &slot.data)))
     }
 
     /// Marks every block clean (they were written), then trims to capacity.
@@ -247,9 +351,39 @@ impl BlockCache {
 
     /// Forgets everything (after the journal rewrote blocks under the cache).
     pub fn clear(&mut self) {
-        self.slots.clear();
+        for (_, slot) in core::mem::take(&mut self.slots) {
+            self.free_bytes(slot.data);
+        }
         self.dirty = 0;
     }
+}
+
+/// A block's bytes, to read.
+fn bytes<'a>(pool: &'a Option<Pool>, data: &'a Bytes) -> &'a [u8] {
+    match (data, pool) {
+        (Bytes::Heap(block), _) => &block.0,
+        (Bytes::Pooled(index), Some(pool)) => &pool.blocks[*index as usize].0,
+        (Bytes::Pooled(_), None) => unreachable!("pooled bytes without a pool"),
+    }
+}
+
+/// The bytes of a block page [`BlockCache::new_bytes`] just gave (declared by it), to
+/// fill before anything else runs.
+fn fresh_mut<'a>(pool: &'a mut Option<Pool>, data: &'a mut Bytes) -> &'a mut [u8] {
+    match (data, pool) {
+        (Bytes::Heap(block), _) => &mut block.0,
+        (Bytes::Pooled(index), Some(pool)) => &mut pool.blocks[*index as usize].0,
+        (Bytes::Pooled(_), None) => unreachable!("pooled bytes without a pool"),
+    }
+}
+
+/// A block's bytes, to write: a pooled block's page is declared first.
+fn bytes_mut<'a>(pool: &'a mut Option<Pool>, data: &'a mut Bytes) -> &'a mut [u8] {
+    if let (Bytes::Pooled(index), Some(pool)) = (&*data, pool.as_ref()) {
+        let at = pool.blocks[*index as usize].0.as_ptr() as usize;
+        (pool.writes.will_write)(at, BLOCK_SIZE);
+    }
+    fresh_mut(pool, data)
 }
 
 /// Sets a block's time of last use to `now` unless it is within `slack` of it: a
@@ -311,6 +445,89 @@ mod tests {
                 "block {block} straddles two pages"
             );
         }
+    }
+
+    /// What the declared-writes hooks of the test below heard: the region, and each
+    /// declared page (by address).
+    static DECLARED: std::sync::Mutex<(usize, usize, Vec<usize>)> =
+        std::sync::Mutex::new((0, 0, Vec::new()));
+
+    fn region(start: usize, len: usize) -> bool {
+        let mut declared = DECLARED.lock().unwrap();
+        declared.0 = start;
+        declared.1 = len;
+        true
+    }
+
+    fn will_write(at: usize, len: usize) {
+        assert_eq!(len, BLOCK_SIZE);
+        DECLARED.lock().unwrap().2.push(at);
+    }
+
+    #[test]
+    fn pooled_blocks_are_declared_before_every_write_and_reused() {
+        let mut disk = MemDisk::new(64);
+        disk.write_blocks(3, &[7; BLOCK_SIZE]).unwrap();
+        let mut cache = BlockCache::new(8);
+        let writes = DeclaredWrites { region, will_write };
+        assert!(cache.declare_writes(writes));
+        let (start, len) = {
+            let declared = DECLARED.lock().unwrap();
+            (declared.0, declared.1)
+        };
+        assert_eq!(len, 8 * BLOCK_SIZE);
+        let in_pool = |data: &[u8]| (start..start + len).contains(&(data.as_ptr() as usize));
+        let taken = || core::mem::take(&mut DECLARED.lock().unwrap().2);
+        // A miss fills a pool page, declared before the read wrote it.
+        assert_eq!(cache.read(&mut disk, 3).unwrap()[0], 7);
+        let page = cache.peek(3).unwrap().as_ptr() as usize;
+        assert!(in_pool(cache.peek(3).unwrap()));
+        assert_eq!(taken(), [page]);
+        // A hit to read declares nothing; each change declares its page.
+        cache.read(&mut disk, 3).unwrap();
+        assert!(taken().is_empty());
+        cache.write(&mut disk, 3).unwrap()[0] = 9;
+        cache.overwrite(4, &[4; BLOCK_SIZE]);
+        cache.zeroed(5)[1] = 1;
+        cache.insert_clean(6, &[6; BLOCK_SIZE]);
+        let pages: Vec<usize> = [3, 4, 5, 6]
+            .iter()
+            .map(|&b| cache.peek(b).unwrap().as_ptr() as usize)
+            .collect();
+        let declared = taken();
+        for page in &pages {
+            assert!(
+                declared.contains(page),
+                "{page:#x} not declared: {declared:x?}"
+            );
+        }
+        // Beyond the pool, blocks go to the heap; freed pool pages are used again.
+        cache.mark_clean();
+        for block in 10..30 {
+            cache.read(&mut disk, block).unwrap();
+        }
+        assert!(cache.len() <= 9);
+        let pooled = (10..30)
+            .filter_map(|b| cache.peek(b))
+            .filter(|data| in_pool(data))
+            .count();
+        assert!(pooled >= 4, "evicted pool pages were not reused: {pooled}");
+        assert_eq!(cache.peek(3), None);
+    }
+
+    #[test]
+    fn without_declared_writes_the_cache_keeps_blocks_on_the_heap() {
+        fn refuse(_: usize, _: usize) -> bool {
+            false
+        }
+        let mut cache = BlockCache::new(8);
+        let writes = DeclaredWrites {
+            region: refuse,
+            will_write: |_, _| panic!("declared without a region"),
+        };
+        assert!(!cache.declare_writes(writes));
+        cache.overwrite(1, &[1; BLOCK_SIZE]);
+        assert_eq!(cache.peek(1).unwrap()[0], 1);
     }
 
     #[test]

@@ -304,6 +304,12 @@ impl Ext2Fs {
         result
     }
 
+    /// Keeps the cache's blocks in a region whose writes `writes` declares, if the
+    /// program's checkpoints take declared writes (see `cache`); true when they do.
+    pub fn declare_cache_writes(&mut self, writes: crate::DeclaredWrites) -> bool {
+        self.cache.declare_writes(writes)
+    }
+
     /// True once a failure stopped all changes (see the module documentation).
     pub fn is_poisoned(&self) -> bool {
         self.poisoned

@@ -46,6 +46,7 @@ mod runs;
 pub mod sparse;
 pub mod superblock;
 
+pub use cache::DeclaredWrites;
 pub use device::{BlockDevice, MemDisk, BLOCK_SIZE};
 pub use fs::{Ext2Fs, Ino, MountRepairs, DEFAULT_CACHE_BLOCKS, ROOT};
 pub use image::Image;

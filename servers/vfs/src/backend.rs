@@ -133,6 +133,10 @@ impl FileSystem for Backend {
         Ok(())
     }
 
+    fn declare_cache_writes(&mut self, writes: ankh_ext2::DeclaredWrites) {
+        self.fs().declare_cache_writes(writes);
+    }
+
     fn load_archive(&mut self, archive: &[u8]) -> Result<(), Errno> {
         self.fs().load_archive(archive)
     }

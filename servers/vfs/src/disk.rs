@@ -144,6 +144,12 @@ impl FileSystem for DiskFs {
         Ok(())
     }
 
+    fn declare_cache_writes(&mut self, writes: ankh_ext2::DeclaredWrites) {
+        if let Some(fs) = self.fs.as_deref_mut() {
+            fs.declare_cache_writes(writes);
+        }
+    }
+
     fn load_archive(&mut self, _archive: &[u8]) -> Result<(), Errno> {
         // The files are on the disk; without one there is nothing to fill.
         Err(errno::ENOSYS)

@@ -86,6 +86,10 @@ pub trait FileSystem {
     /// (`ENOSYS` for a file system that lives in memory).
     fn mount(&mut self, io: &mut dyn BlockDevice) -> Result<(), Errno>;
 
+    /// Keeps a mounted disk's block cache in a region whose writes `writes` declares
+    /// (see `ankh_ext2::DeclaredWrites`); nothing for a file system in memory.
+    fn declare_cache_writes(&mut self, _writes: ankh_ext2::DeclaredWrites) {}
+
     /// Fills a fresh file system from a root file system archive, when the server
     /// starts without a device (`EINVAL` for a malformed archive, which leaves an empty
     /// root).

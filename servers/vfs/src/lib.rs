@@ -28,6 +28,7 @@ pub mod disk;
 pub mod fd;
 pub mod fs;
 mod ops;
+pub use ankh_ext2::DeclaredWrites;
 pub use ankh_proto::path;
 pub mod pipe;
 pub mod server;

@@ -28,7 +28,7 @@ use crate::tree::Tree;
 pub const DEFAULT_MAX_INODES: usize = 4096;
 
 /// Settings of a [`Vfs`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// Bytes of file data in all files together ([`MemStorage`] only; `ENOSPC`
     /// beyond).
@@ -40,6 +40,10 @@ pub struct Config {
     /// window for the request that made it (every open and close). With it on, VFS
     /// finished 34% of the suite's requests inside their window; with it off, 98%.
     pub publish_open_files: bool,
+    /// How the domain's checkpoints take declared writes (its runtime's functions),
+    /// for the block cache of a mounted disk (`ankh_ext2::DeclaredWrites`); `None`:
+    /// every page is tracked by the checkpoints themselves.
+    pub declared_writes: Option<ankh_ext2::DeclaredWrites>,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             data_budget: DEFAULT_DATA_BUDGET,
             max_inodes: DEFAULT_MAX_INODES,
             publish_open_files: false,
+            declared_writes: None,
         }
     }
 }
@@ -314,6 +319,9 @@ impl<F: FileSystem> Server for Vfs<F> {
                 // A disk that does not mount answers `EIO` to every file operation
                 // (`DiskFs` unmounted); the VMM checks images before booting.
                 let _ = self.fs.mount(&mut dev);
+                if let Some(writes) = self.config.declared_writes {
+                    self.fs.declare_cache_writes(writes);
+                }
                 return;
             }
             // No driver among the peers: the files live in memory.

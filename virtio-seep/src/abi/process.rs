@@ -248,6 +248,12 @@ pub struct ControlPage {
     /// Nonzero when a range of [`ControlPage::reprotect`] could not be protected: the
     /// VMM keeps treating its pages as written.
     pub reprotect_failed: u32,
+    /// Pages the guest tracks itself (*declared* writes), set once by its runtime: it
+    /// makes them writable and logs each page in [`ControlPage::written_log`] before
+    /// it writes it, instead of taking a write fault per page. The VMM reads the
+    /// first valid range it finds here and never protects those pages again; a write
+    /// into them the guest did not log is missed by the guest's own checkpoints only.
+    pub declared: PageRange,
     /// Pages (guest-physical page numbers) the guest wrote for the first time since
     /// they were last protected: the tender's handler logs one at each write fault on
     /// a protected page of guest RAM, then makes the page writable and lets the guest

@@ -194,6 +194,7 @@ proptest! {
             max_inodes: 12,
             // Publishing too: the invariants check the last value published.
             publish_open_files: true,
+            ..Config::default()
         });
         // Parked requests by id, with their process: each is answered at most once,
         // and never after its process exited.

@@ -7,6 +7,12 @@
 //! control page's `reprotect` list, which the domain applies before it runs again; its
 //! next write is logged again.
 //!
+//! A domain may also track a region of its RAM itself (`ControlPage::declared`, the
+//! runtime's `declared` module): its pages stay writable, and the domain logs each
+//! one before it writes it. A logged page of that region is reported once, at the
+//! next look, instead of being kept hot; the VMM latches the first valid region it
+//! sees and never hands its pages back.
+//!
 //! The control page is the domain's to scribble: every page number is checked against
 //! guest RAM (a bogus one is ignored), a log that overflowed or a hand-back that was
 //! not applied makes the VMM report more pages, never fewer. On overflow the VMM
@@ -53,6 +59,8 @@ const LINGER_LOOKS: u32 = 4;
 pub struct TrackingStats {
     /// Pages the tender logged (first writes after a protection).
     pub logged: u64,
+    /// Pages of the declared region the domain logged itself (no fault).
+    pub declared: u64,
     /// Log entries ignored: not a page of guest RAM.
     pub bogus: u64,
     /// Looks at which the log had overflowed (the writable mappings were read).
@@ -93,6 +101,8 @@ pub(super) struct WriteTracker {
     looks: u32,
     /// No hot page cools before this look.
     soonest: u32,
+    /// The pages the domain tracks itself (empty until it names them).
+    declared: std::ops::Range<u32>,
     stats: TrackingStats,
 }
 
@@ -111,6 +121,7 @@ impl WriteTracker {
             handed_back: Vec::new(),
             looks: 0,
             soonest: u32::MAX,
+            declared: 0..0,
             stats: TrackingStats::default(),
         }
     }
@@ -161,9 +172,12 @@ impl WriteTracker {
         for index in 0..logged {
             // SAFETY: per the caller; `index` is inside the log.
             let page = unsafe { read_volatile(addr_of!((*control).written_log[index])) };
-            if (self.first_page..self.end_page).contains(&page) {
+            if self.declared.contains(&page) {
+                self.stats.declared += 1;
+                set(bitmap, page);
+            } else if (self.first_page..self.end_page).contains(&page) {
                 self.stats.logged += 1;
-                self.heat(page);
+                self.written(page, bitmap);
             } else {
                 self.stats.bogus += 1;
             }
@@ -171,7 +185,7 @@ impl WriteTracker {
         if overflow != 0 {
             self.stats.overflows += 1;
             for page in self.writable_pages()? {
-                self.heat(page);
+                self.written(page, bitmap);
             }
         }
         // SAFETY: per the caller.
@@ -184,11 +198,54 @@ impl WriteTracker {
         for hot in &self.hot {
             set(bitmap, hot.page);
         }
+        if self.declared.is_empty() {
+            // SAFETY: per the caller.
+            let declared = unsafe { read_volatile(addr_of!((*control).declared)) };
+            self.declare(declared);
+        }
         self.stats.looks += 1;
         self.stats.reported += self.hot.len() as u64;
         // SAFETY: per the caller.
         unsafe { self.hand_back(control, hand_back_all) };
         Ok(())
+    }
+
+    /// Takes `page` as written since the last look: a page of the declared region is
+    /// reported this once; any other becomes hot.
+    fn written(&mut self, page: u32, bitmap: &mut [u64]) {
+        if self.declared.contains(&page) {
+            set(bitmap, page);
+        } else {
+            self.heat(page);
+        }
+    }
+
+    /// Latches the region the domain tracks itself, if `range` is a valid one of
+    /// guest RAM: its hot pages leave the hot list without being handed back (they
+    /// stay writable, their writes logged by the domain from now on).
+    fn declare(&mut self, range: PageRange) {
+        let Some(end) = range.first.checked_add(range.count) else {
+            self.stats.bogus += 1;
+            return;
+        };
+        if range.count == 0 {
+            return;
+        }
+        if range.first < self.first_page || end > self.end_page {
+            self.stats.bogus += 1;
+            return;
+        }
+        self.declared = range.first..end;
+        let declared = self.declared.clone();
+        let hot_bits = &mut self.hot_bits;
+        self.hot.retain(|hot| {
+            let keep = !declared.contains(&hot.page);
+            if !keep {
+                hot_bits[(hot.page / 64) as usize] &= !(1 << (hot.page % 64));
+            }
+            keep
+        });
+        self.handed_back.retain(|page| !declared.contains(page));
     }
 
     /// Makes `page` hot (written now), if it is not already.
@@ -327,5 +384,52 @@ impl WriteTracker {
 fn set(bitmap: &mut [u64], page: u32) {
     if let Some(word) = bitmap.get_mut((page / 64) as usize) {
         *word |= 1 << (page % 64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tracker of 4 MiB of guest RAM (pages below 0x400).
+    fn tracker() -> WriteTracker {
+        WriteTracker::new(0, 4 << 20)
+    }
+
+    #[test]
+    fn a_declared_region_outside_ram_or_wrapping_is_ignored() {
+        for (first, count) in [(0, 4), (0x3ff, 2), (u32::MAX, 2), (0x200, u32::MAX)] {
+            let mut tracker = tracker();
+            tracker.declare(PageRange { first, count });
+            assert!(tracker.declared.is_empty(), "{first:#x}+{count}");
+            assert_eq!(tracker.stats.bogus, 1, "{first:#x}+{count}");
+        }
+        let mut tracker = tracker();
+        tracker.declare(PageRange {
+            first: 0x200,
+            count: 0,
+        });
+        assert!(tracker.declared.is_empty());
+    }
+
+    #[test]
+    fn hot_pages_of_a_declared_region_leave_the_hot_list_without_a_hand_back() {
+        let mut tracker = tracker();
+        let mut bitmap = vec![0u64; 16];
+        for page in [0x200, 0x201, 0x300] {
+            tracker.written(page, &mut bitmap);
+        }
+        tracker.declare(PageRange {
+            first: 0x200,
+            count: 16,
+        });
+        assert_eq!(tracker.declared, 0x200..0x210);
+        let hot: Vec<u32> = tracker.hot.iter().map(|hot| hot.page).collect();
+        assert_eq!(hot, [0x300]);
+        assert!(tracker.handed_back.is_empty());
+        // From now on a page of the region is reported once, not made hot.
+        tracker.written(0x205, &mut bitmap);
+        assert_eq!(tracker.hot.len(), 1);
+        assert_ne!(bitmap[0x205 / 64] & (1 << (0x205 % 64)), 0);
     }
 }

@@ -1,0 +1,53 @@
+//! Declared-writes probe: names [`DECLARED_PAGES`] pages of its own a declared region
+//! (`ankh_guest_rt::declared`: a process domain then logs their writes itself, a VM
+//! leaves them to KVM's dirty log), makes a `Nop`, then [`DECLARED_PHASES`] phases,
+//! each declaring and writing some of the pages and ending with a `Nop` (the host
+//! checkpoints there, and may roll a phase back and let it run again). Phase 0 writes
+//! every page, more than a process domain's write log holds, so the log overflows;
+//! the others write page 0 and one more page each. Then it exits with 0 when the
+//! region was declared, 1 when it was not (a VM, or a domain without checkpoints).
+#![no_std]
+#![no_main]
+
+use core::ptr::{addr_of_mut, write_volatile};
+
+use ankh_guest_rt::{declared, hypercall, BootInfo};
+use ankh_test_images::expect::{DECLARED_PAGES, DECLARED_PHASES};
+
+ankh_guest_rt::entry!(main);
+
+/// The pages, each a page of its own.
+#[repr(C, align(4096))]
+struct Pages([[u8; 4096]; DECLARED_PAGES]);
+
+static mut PAGES: Pages = Pages([[0; 4096]; DECLARED_PAGES]);
+
+/// Declares and writes `value` into each page of `pages` (at an offset that moves
+/// with the value, so that every phase leaves a different page).
+fn write(pages: impl Iterator<Item = usize>, value: u8) {
+    let first = addr_of_mut!(PAGES).cast::<[u8; 4096]>();
+    for page in pages {
+        // SAFETY: `page < DECLARED_PAGES`, so the pointer stays inside this image's own
+        // static `PAGES`, only touched here by its one thread.
+        unsafe {
+            let at = first.add(page).cast::<u8>().add(usize::from(value) * 8);
+            declared::will_write(at as usize, 1);
+            write_volatile(at, value);
+        }
+    }
+}
+
+fn main(_boot: &BootInfo) -> u32 {
+    let start = addr_of_mut!(PAGES) as usize;
+    let is_declared = declared::region(start, DECLARED_PAGES * 4096);
+    hypercall::nop();
+    for phase in 0..DECLARED_PHASES {
+        let value = u8::try_from(phase % 250).unwrap_or(0) + 1;
+        match phase {
+            0 => write(0..DECLARED_PAGES, value),
+            _ => write([0, 1 + phase % (DECLARED_PAGES - 1)].into_iter(), value),
+        }
+        hypercall::nop();
+    }
+    u32::from(!is_declared)
+}
