@@ -4,9 +4,9 @@
 # in a random order), optionally under a random-timing kill storm, and checks what
 # outside testers check: the suite passes in full (with a storm: every failure
 # explained by an ERESTART), the system is not shut down by the attacks alone, each
-# `hostile` attack reports itself contained, the run ends within 300 s, and
-# the disk is clean for e2fsck. One line per system; a failed check prints FAIL and
-# the logs' directory. A soak, not a test: its mixes and timings are random (the
+# `hostile` attack reports itself contained (without a storm), the run ends within
+# 300 s, and the disk is clean for e2fsck. One line per system; a failed check
+# prints FAIL and the logs' directory. A soak, not a test: its mixes and timings are random (the
 # seed of each run is printed, and `SEED=N` replays one mix).
 #
 #   tools/hostile-soak.sh   (ANKH=path/to/ankh, RUNS=N, SUBSTRATE=kvm|process|both,
@@ -51,7 +51,10 @@ for run in $(seq 1 "$RUNS"); do
   if [ "$STORM" = 1 ]; then
     for _ in $(seq 1 200); do [ -S "$sock" ] && break; sleep 0.02; done
     while kill -0 "$pid" 2>/dev/null; do
-      sleep "0.0$((RANDOM % 10))"
+      # Gentler than kill-storm.sh (every 0-90 ms): beside hogs that slow the
+      # servers down, that rate keeps 64 kills waiting and strikes every request,
+      # so the suite's calls give up after their 72 attempts, all of them ERESTART.
+      sleep "0.$((1 + RANDOM % 4))"
       server=$(shuf -n1 -e pm vfs ds mm blk)
       when=$(shuf -n1 -e now idle mid-request)
       kind=$(shuf -n1 -e crash hang corrupt)
@@ -74,7 +77,10 @@ for run in $(seq 1 "$RUNS"); do
       [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ] && [ -n "$suite" ]
   } || verdict="FAIL suite '$suite'"
   [ -z "$shutdown" ] || [ "$STORM" = 1 ] || verdict="FAIL $shutdown"
-  [ -z "$uncontained" ] || verdict="FAIL $uncontained"
+  # Under a storm an attack may be cut short by an ERESTART, and its helpers with it
+  # (a writer whose reader gave up sees a short write): attacks make their calls once,
+  # so their verdicts count only without a storm.
+  [ -z "$uncontained" ] || [ "$STORM" = 1 ] || verdict="FAIL $uncontained"
   [ "$fsck" = 0 ] || verdict="FAIL e2fsck $fsck"
   [ "$status" = 124 ] && verdict="FAIL timed out"
   [ "$verdict" = ok ] || failures=$((failures + 1))

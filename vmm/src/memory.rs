@@ -4,9 +4,11 @@
 //! refuses ranges that overflow, leave guest RAM or exceed the caller's limit.
 //!
 //! The memory carries a vm-memory dirty bitmap ([`WrittenPages`]): every write the VMM
-//! itself makes into the guest (image load, boot structures, message delivery, used
+//! itself makes into the guest (image load, boot structures, message headers, used
 //! rings, disk reads) marks its page, because KVM's dirty log sees only the guest's own
-//! writes and checkpoints need both.
+//! writes and checkpoints need both. The one exception is the bulk data of a message
+//! delivered into a receive buffer ([`DomainMemory::write_transient`]): consumed
+//! within the request that receives it, it is no part of a checkpoint.
 
 use virtio_seep::abi::layout::{MAX_MEMORY_SIZE, MIN_MEMORY_SIZE, PAGE_SIZE};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
@@ -124,6 +126,24 @@ impl DomainMemory {
         std::ops::Deref::deref(region).bitmap().take()
     }
 
+    /// Writes `bytes` at `at` without marking their pages as written by the VMM, so
+    /// that no checkpoint copies them for this write: for the bulk data of a message
+    /// delivered into a receive buffer, which the domain consumes within the request
+    /// that receives it (a rollback returns the domain to a receive, and the next
+    /// delivery writes the buffer again; see docs/ipc.md). `Err` when the range is not
+    /// guest RAM.
+    pub fn write_transient(&self, bytes: &[u8], at: GuestAddress) -> Result<(), ()> {
+        let slice = self.mem.get_slice(at, bytes.len()).map_err(drop)?;
+        let guard = slice.ptr_guard_mut();
+        // SAFETY: `get_slice` checked that the range lies inside one region of this
+        // domain's RAM, which stays mapped for this value's life; the copy below is
+        // volatile, like vm-memory's own writes (the domain's process maps the same
+        // pages), and only leaves the bitmap alone.
+        let unmarked = unsafe { vm_memory::VolatileSlice::new(guard.as_ptr(), bytes.len()) };
+        unmarked.copy_from(bytes);
+        Ok(())
+    }
+
     /// Like [`take_vmm_written`](Self::take_vmm_written), but sets the pages' bits in
     /// `bitmap`.
     pub fn take_vmm_written_into(&self, bitmap: &mut [u64]) {
@@ -226,5 +246,21 @@ mod tests {
         assert_eq!(mem.read_guest(0x2000, 4, 8).unwrap(), b"ankh");
         assert_eq!(mem.read_prefix(mem.size() - 2, 15).len(), 2);
         assert!(mem.read_prefix(mem.size() + 100, 15).is_empty());
+    }
+
+    #[test]
+    fn transient_writes_land_but_leave_no_page_for_checkpoints() {
+        let mem = DomainMemory::new(4 << 20).unwrap();
+        mem.take_vmm_written();
+        mem.write_transient(b"bulk", GuestAddress(0x5ffe)).unwrap();
+        assert_eq!(mem.read_guest(0x5ffe, 4, 8).unwrap(), b"bulk");
+        assert!(mem.take_vmm_written().iter().all(|&word| word == 0));
+        // A plain write marks both pages it touches.
+        mem.guest()
+            .write_slice(b"head", GuestAddress(0x5ffe))
+            .unwrap();
+        let written = mem.take_vmm_written();
+        assert_eq!(written[0], 0b11 << 5);
+        assert!(mem.write_transient(b"x", GuestAddress(mem.size())).is_err());
     }
 }

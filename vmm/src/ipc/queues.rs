@@ -244,8 +244,10 @@ fn write_message(
         let target = descriptors[1].addr();
         guest_range(memory, target.0, bulk_len as u64, u64::from(BULK_MAX))
             .map_err(out_of_range(Buffer::RxBulk))?;
-        mem.write_slice(&message.bulk[..bulk_len], target)
-            .map_err(|_| unmapped(Buffer::RxBulk, target.0, bulk_len))?;
+        // Consumed within the request that receives it: no page of a checkpoint.
+        memory
+            .write_transient(&message.bulk[..bulk_len], target)
+            .map_err(|()| unmapped(Buffer::RxBulk, target.0, bulk_len))?;
     }
     Ok(u32::try_from(inline_len + bulk_len).expect("<= header + 224 + 1 MiB"))
 }
