@@ -132,8 +132,12 @@ impl DomainMemory {
     /// that receives it (a rollback returns the domain to a receive, and the next
     /// delivery writes the buffer again; see docs/ipc.md). `Err` when the range is not
     /// guest RAM.
-    pub fn write_transient(&self, bytes: &[u8], at: GuestAddress) -> Result<(), ()> {
-        let slice = self.mem.get_slice(at, bytes.len()).map_err(drop)?;
+    pub fn write_transient(
+        &self,
+        bytes: &[u8],
+        at: GuestAddress,
+    ) -> Result<(), vm_memory::GuestMemoryError> {
+        let slice = self.mem.get_slice(at, bytes.len())?;
         let guard = slice.ptr_guard_mut();
         // SAFETY: `get_slice` checked that the range lies inside one region of this
         // domain's RAM, which stays mapped for this value's life; the copy below is

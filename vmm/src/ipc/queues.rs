@@ -247,7 +247,7 @@ fn write_message(
         // Consumed within the request that receives it: no page of a checkpoint.
         memory
             .write_transient(&message.bulk[..bulk_len], target)
-            .map_err(|()| unmapped(Buffer::RxBulk, target.0, bulk_len))?;
+            .map_err(|_| unmapped(Buffer::RxBulk, target.0, bulk_len))?;
     }
     Ok(u32::try_from(inline_len + bulk_len).expect("<= header + 224 + 1 MiB"))
 }
