@@ -135,19 +135,7 @@ fn a_checkpoint_does_not_keep_the_stack_below_the_stack_pointer(_: Substrate) {
 fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Substrate) {
     let mut domain = checkpointed("track-probe", GuestMode::User);
     run_to_nop(&mut domain);
-    for phase in 0..TRACK_PHASES {
-        domain.checkpoint().unwrap();
-        let at_checkpoint = domain.memory_hash();
-        run_to_nop(&mut domain);
-        assert_ne!(
-            domain.memory_hash(),
-            at_checkpoint,
-            "phase {phase} wrote nothing"
-        );
-        domain.rollback().unwrap();
-        assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
-        run_to_nop(&mut domain);
-    }
+    roll_back_each_phase(&mut domain, TRACK_PHASES);
     if substrate == Substrate::Process {
         let stats = domain
             .write_tracking()
@@ -164,6 +152,25 @@ fn every_write_is_rolled_back_whatever_its_page_s_tracking_state(substrate: Subs
     }
 }
 
+/// Runs `phases` phases of a probe, each ending with a `Nop`: checkpointed, run,
+/// rolled back (memory must equal the checkpoint byte for byte, and differ from it
+/// before the rollback) and run again.
+fn roll_back_each_phase(domain: &mut Domain, phases: usize) {
+    for phase in 0..phases {
+        domain.checkpoint().unwrap();
+        let at_checkpoint = domain.memory_hash();
+        run_to_nop(domain);
+        assert_ne!(
+            domain.memory_hash(),
+            at_checkpoint,
+            "phase {phase} wrote nothing"
+        );
+        domain.rollback().unwrap();
+        assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
+        run_to_nop(domain);
+    }
+}
+
 /// `declared-probe` names a region of its RAM whose writes it declares itself (a
 /// process domain then logs them without a write fault; a VM leaves them to KVM's
 /// dirty log), then writes it phase by phase, the first phase more pages than the log
@@ -173,19 +180,7 @@ fn declared_writes_are_rolled_back_and_take_no_write_fault(substrate: Substrate)
     let mut domain = checkpointed("declared-probe", GuestMode::User);
     run_to_nop(&mut domain);
     let faults_before = domain.write_tracking().map(|stats| stats.logged);
-    for phase in 0..DECLARED_PHASES {
-        domain.checkpoint().unwrap();
-        let at_checkpoint = domain.memory_hash();
-        run_to_nop(&mut domain);
-        assert_ne!(
-            domain.memory_hash(),
-            at_checkpoint,
-            "phase {phase} wrote nothing"
-        );
-        domain.rollback().unwrap();
-        assert_eq!(domain.memory_hash(), at_checkpoint, "phase {phase}");
-        run_to_nop(&mut domain);
-    }
+    roll_back_each_phase(&mut domain, DECLARED_PHASES);
     let exit = domain.run().unwrap();
     let declared = substrate == Substrate::Process;
     assert_eq!(

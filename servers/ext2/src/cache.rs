@@ -156,6 +156,16 @@ impl BlockCache {
         }
     }
 
+    /// Holds `block` (clean) in `data`, last used at `used`.
+    fn insert(&mut self, block: u64, data: Bytes, used: u64) {
+        let slot = Slot {
+            data,
+            dirty: false,
+            used,
+        };
+        self.slots.insert(block, slot);
+    }
+
     /// Gives a block page back (its contents no longer matter).
     fn free_bytes(&mut self, bytes: Bytes) {
         if let (Bytes::Pooled(index), Some(pool)) = (bytes, self.pool.as_mut()) {
@@ -215,14 +225,7 @@ impl BlockCache {
                 self.free_bytes(data);
                 return Err(e);
             }
-            self.slots.insert(
-                block,
-                Slot {
-                    data,
-                    dirty: false,
-                    used: 0,
-                },
-            );
+            self.insert(block, data, 0);
         }
         Ok(())
     }
@@ -256,15 +259,6 @@ impl BlockCache {
     fn set(&mut self, block: u64, data: Option<&[u8]>) -> &mut [u8] {
         if !self.slots.contains_key(&block) {
             self.make_room();
-            let data = self.new_bytes();
-            self.slots.insert(
-                block,
-                Slot {
-                    data,
-                    dirty: false,
-                    used: 0,
-                },
-            );
         }
         let slot = self.dirty_slot(block);
         match data {
@@ -279,14 +273,7 @@ impl BlockCache {
         let (now, slack) = (self.tick(), self.slack());
         if !self.slots.contains_key(&block) {
             let data = self.new_bytes();
-            self.slots.insert(
-                block,
-                Slot {
-                    data,
-                    dirty: false,
-                    used: 0,
-                },
-            );
+            self.insert(block, data, 0);
         }
         let slot = self.slots.get_mut(&block).expect("inserted above");
         if !slot.dirty {
@@ -311,14 +298,7 @@ impl BlockCache {
             let used = self.tick();
             let mut bytes = self.new_bytes();
             fresh_mut(&mut self.pool, &mut bytes).copy_from_slice(data);
-            self.slots.insert(
-                block,
-                Slot {
-                    data: bytes,
-                    dirty: false,
-                    used,
-                },
-            );
+            self.insert(block, bytes, used);
         }
     }
 
