@@ -173,11 +173,16 @@ fn roll_back_each_phase(domain: &mut Domain, phases: usize) {
 
 /// `declared-probe` names a region of its RAM whose writes it declares itself (a
 /// process domain then logs them without a write fault; a VM leaves them to KVM's
-/// dirty log), then writes it phase by phase, the first phase more pages than the log
-/// holds. Each phase is checkpointed, run, rolled back (memory must equal the
+/// dirty log), is rolled back to before it did and names it again, then writes it
+/// phase by phase, the first phase more pages than the log holds. Each phase is checkpointed, run, rolled back (memory must equal the
 /// checkpoint byte for byte) and run again.
 fn declared_writes_are_rolled_back_and_take_no_write_fault(substrate: Substrate) {
     let mut domain = checkpointed("declared-probe", GuestMode::User);
+    run_to_nop(&mut domain);
+    // Back to before the region was named: the domain names it again, no harm done.
+    domain.checkpoint().unwrap();
+    run_to_nop(&mut domain);
+    domain.rollback().unwrap();
     run_to_nop(&mut domain);
     let faults_before = domain.write_tracking().map(|stats| stats.logged);
     roll_back_each_phase(&mut domain, DECLARED_PHASES);

@@ -18,7 +18,7 @@
 //! In a VM, and in host tests, both calls do nothing: KVM's dirty log sees every write.
 
 /// Makes `len` bytes from `start` (whole pages within them) a declared region, if the
-/// domain is a process that takes checkpoints and has no region yet. True when it is one now: every later
+/// domain is a process that takes checkpoints and has no other region. True when it is one now: every later
 /// write into it must be declared with [`will_write`] first.
 pub fn region(start: usize, len: usize) -> bool {
     imp::region(start, len)
@@ -34,7 +34,7 @@ pub fn will_write(address: usize, len: usize) {
 #[cfg(not(test))]
 mod imp {
     use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
-    use core::sync::atomic::{compiler_fence, AtomicU64, Ordering};
+    use core::sync::atomic::{compiler_fence, Ordering};
 
     use virtio_seep::abi::process::{PageRange, WRITTEN_LOG_LEN};
 
@@ -42,12 +42,15 @@ mod imp {
 
     const PAGE: usize = 4096;
 
-    /// The declared region's first page and end page (0, 0: none). In the hot page:
-    /// read at every declared write, which comes with a request anyway.
-    #[link_section = ".bss.ankh_hot"]
-    static FIRST: AtomicU64 = AtomicU64::new(0);
-    #[link_section = ".bss.ankh_hot"]
-    static END: AtomicU64 = AtomicU64::new(0);
+    /// The declared region, as the control page holds it (empty: none). The control
+    /// page, not this image's memory, because a rollback leaves it alone, as the VMM
+    /// leaves its latch of the region: a region named after a checkpoint stays
+    /// declared when the domain is rolled back to it.
+    fn declared(control: *mut virtio_seep::abi::process::ControlPage) -> PageRange {
+        // SAFETY: the control page is mapped for the domain's life, and the turn is
+        // this thread's.
+        unsafe { read_volatile(addr_of!((*control).declared)) }
+    }
 
     pub(super) fn region(start: usize, len: usize) -> bool {
         let Some(control) = control() else {
@@ -58,7 +61,7 @@ mod imp {
         let tracked = unsafe { read_volatile(addr_of!((*control).setup.track_writes)) } != 0;
         // Without checkpoints there is nothing to declare to, and the seccomp filter
         // refuses `mprotect`.
-        if !tracked || END.load(Ordering::Relaxed) != 0 {
+        if !tracked {
             return false;
         }
         let first = start.div_ceil(PAGE);
@@ -69,7 +72,14 @@ mod imp {
         ) else {
             return false;
         };
-        if count == 0 {
+        let range = PageRange {
+            first: first32,
+            count,
+        };
+        let named = declared(control);
+        // One region per domain; naming the same one again (after a rollback to
+        // before it was named) is no change.
+        if count == 0 || (named.count != 0 && named != range) {
             return false;
         }
         // Writable first: from here on every write into the region is declared, and a
@@ -77,33 +87,31 @@ mod imp {
         if !make_writable(first * PAGE, (end - first) * PAGE) {
             return false;
         }
-        FIRST.store(first as u64, Ordering::Relaxed);
-        END.store(end as u64, Ordering::Relaxed);
         // SAFETY: the control page is mapped for the domain's life, and the turn is
         // this thread's: the VMM reads the range at its next look.
         unsafe {
-            write_volatile(
-                addr_of_mut!((*control).declared),
-                PageRange {
-                    first: first32,
-                    count,
-                },
-            );
+            write_volatile(addr_of_mut!((*control).declared), range);
         }
         true
     }
 
     #[inline]
     pub(super) fn will_write(address: usize, len: usize) {
-        let end = END.load(Ordering::Relaxed);
-        if end == 0 || len == 0 {
+        let Some(control) = control() else {
+            return;
+        };
+        let region = declared(control);
+        if region.count == 0 || len == 0 {
             return;
         }
-        let first = FIRST.load(Ordering::Relaxed);
+        let (first, end) = (
+            u64::from(region.first),
+            u64::from(region.first) + u64::from(region.count),
+        );
         let from = (address / PAGE) as u64;
         let to = ((address.saturating_add(len) - 1) / PAGE) as u64;
         for page in from.max(first)..=to.min(end - 1) {
-            // Below 2^32: `region` checked the end.
+            // Below 2^32: inside a range of `u32` page numbers.
             log(u32::try_from(page).unwrap_or(u32::MAX));
         }
         // The caller's stores into the pages come after the log's, also for the

@@ -1,6 +1,7 @@
-//! Declared-writes probe: names [`DECLARED_PAGES`] pages of its own a declared region
-//! (`ankh_guest_rt::declared`: a process domain then logs their writes itself, a VM
-//! leaves them to KVM's dirty log), makes a `Nop`, then [`DECLARED_PHASES`] phases,
+//! Declared-writes probe: makes a `Nop`, names [`DECLARED_PAGES`] pages of its own a
+//! declared region (`ankh_guest_rt::declared`: a process domain then logs their writes
+//! itself, a VM leaves them to KVM's dirty log; the host may roll it back to the first
+//! `Nop`, and it names the same region again), makes a `Nop`, then [`DECLARED_PHASES`] phases,
 //! each declaring and writing some of the pages and ending with a `Nop` (the host
 //! checkpoints there, and may roll a phase back and let it run again). Phase 0 writes
 //! every page, more than a process domain's write log holds, so the log overflows;
@@ -38,6 +39,7 @@ fn write(pages: impl Iterator<Item = usize>, value: u8) {
 }
 
 fn main(_boot: &BootInfo) -> u32 {
+    hypercall::nop();
     let start = addr_of_mut!(PAGES) as usize;
     let is_declared = declared::region(start, DECLARED_PAGES * 4096);
     hypercall::nop();
