@@ -36,9 +36,9 @@ mod imp {
     use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
     use core::sync::atomic::{compiler_fence, Ordering};
 
-    use virtio_seep::abi::process::{PageRange, WRITTEN_LOG_LEN};
+    use virtio_seep::abi::process::{ControlPage, PageRange, WRITTEN_LOG_LEN};
 
-    use crate::process_call::control;
+    use crate::process_call::{control, mprotect, PROT_READ_WRITE_EXEC};
 
     const PAGE: usize = 4096;
 
@@ -46,7 +46,7 @@ mod imp {
     /// page, not this image's memory, because a rollback leaves it alone, as the VMM
     /// leaves its latch of the region: a region named after a checkpoint stays
     /// declared when the domain is rolled back to it.
-    fn declared(control: *mut virtio_seep::abi::process::ControlPage) -> PageRange {
+    fn declared(control: *mut ControlPage) -> PageRange {
         // SAFETY: the control page is mapped for the domain's life, and the turn is
         // this thread's.
         unsafe { read_volatile(addr_of!((*control).declared)) }
@@ -84,7 +84,11 @@ mod imp {
         }
         // Writable first: from here on every write into the region is declared, and a
         // page still protected faults and is logged as well, which is merely slower.
-        if !make_writable(first * PAGE, (end - first) * PAGE) {
+        if !mprotect(
+            (first * PAGE) as u64,
+            ((end - first) * PAGE) as u64,
+            PROT_READ_WRITE_EXEC,
+        ) {
             return false;
         }
         // SAFETY: the control page is mapped for the domain's life, and the turn is
@@ -112,7 +116,7 @@ mod imp {
         let to = ((address.saturating_add(len) - 1) / PAGE) as u64;
         for page in from.max(first)..=to.min(end - 1) {
             // Below 2^32: inside a range of `u32` page numbers.
-            log(u32::try_from(page).unwrap_or(u32::MAX));
+            log(control, u32::try_from(page).unwrap_or(u32::MAX));
         }
         // The caller's stores into the pages come after the log's, also for the
         // compiler: a rollback between the two would miss the page otherwise.
@@ -123,10 +127,7 @@ mod imp {
     /// marks the log overflowed when it is full (the VMM then reads the writable
     /// mappings, which include the whole region).
     #[cold]
-    fn log(page: u32) {
-        let Some(control) = control() else {
-            return;
-        };
+    fn log(control: *mut ControlPage, page: u32) {
         // SAFETY: the control page is mapped; the turn is this thread's, so the VMM
         // does not read or clear the log meanwhile (the tender appends to it only in
         // this thread's signal handler, which does not interrupt a Rust statement
@@ -147,27 +148,6 @@ mod imp {
                 write_volatile(addr_of_mut!((*control).written_overflow), 1);
             }
         }
-    }
-
-    fn make_writable(start: usize, len: usize) -> bool {
-        const MPROTECT: i64 = 10;
-        const PROT_READ_WRITE_EXEC: u64 = 1 | 2 | 4;
-        let result: i64;
-        // SAFETY: mprotect of guest RAM (the seccomp filter refuses anything else)
-        // touches no memory; `syscall` clobbers rcx and r11 only.
-        unsafe {
-            core::arch::asm!(
-                "syscall",
-                inlateout("rax") MPROTECT => result,
-                in("rdi") start as u64,
-                in("rsi") len as u64,
-                in("rdx") PROT_READ_WRITE_EXEC,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        result == 0
     }
 }
 

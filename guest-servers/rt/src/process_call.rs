@@ -246,8 +246,6 @@ global_asm!(
 /// A range that cannot be protected is reported in `reprotect_failed` (the VMM then
 /// keeps copying it). Called by the handover, the turn the guest's again.
 extern "C" fn ankh_process_reprotect(control: *mut ControlPage) {
-    const MPROTECT: i64 = 10;
-    const PROT_READ_EXEC: u64 = 1 | 4;
     // SAFETY: the control page is mapped for the domain's life; the VMM leaves the
     // list alone while the turn is the guest's.
     let len = unsafe { read_volatile(addr_of!((*control).reprotect_len)) } as usize;
@@ -255,22 +253,8 @@ extern "C" fn ankh_process_reprotect(control: *mut ControlPage) {
     for index in 0..len.min(REPROTECT_LEN) {
         // SAFETY: as above; `index` is inside the list.
         let range = unsafe { read_volatile(addr_of!((*control).reprotect[index])) };
-        let result: i64;
-        // SAFETY: mprotect of guest RAM (the seccomp filter refuses anything else)
-        // touches no memory; `syscall` clobbers rcx and r11 only.
-        unsafe {
-            core::arch::asm!(
-                "syscall",
-                inlateout("rax") MPROTECT => result,
-                in("rdi") u64::from(range.first) * 4096,
-                in("rsi") u64::from(range.count) * 4096,
-                in("rdx") PROT_READ_EXEC,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        failed |= range.count == 0 || result != 0;
+        let (start, len) = (u64::from(range.first) * 4096, u64::from(range.count) * 4096);
+        failed |= range.count == 0 || !mprotect(start, len, PROT_READ_EXEC);
     }
     // SAFETY: as above.
     unsafe {
@@ -279,4 +263,31 @@ extern "C" fn ankh_process_reprotect(control: *mut ControlPage) {
         }
         write_volatile(addr_of_mut!((*control).reprotect_len), 0);
     }
+}
+
+/// `PROT_READ | PROT_EXEC`: guest RAM whose next write faults (and is logged).
+pub const PROT_READ_EXEC: u64 = 1 | 4;
+/// `PROT_READ | PROT_WRITE | PROT_EXEC`: guest RAM written without a fault.
+pub const PROT_READ_WRITE_EXEC: u64 = 1 | 2 | 4;
+
+/// `mprotect` of `len` bytes of guest RAM from `start` (the seccomp filter of a domain
+/// that takes checkpoints allows exactly that); whether it succeeded.
+pub fn mprotect(start: u64, len: u64, protection: u64) -> bool {
+    const MPROTECT: i64 = 10;
+    let result: i64;
+    // SAFETY: mprotect of guest RAM (the seccomp filter refuses anything else)
+    // touches no memory; `syscall` clobbers rcx and r11 only.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") MPROTECT => result,
+            in("rdi") start,
+            in("rsi") len,
+            in("rdx") protection,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    result == 0
 }

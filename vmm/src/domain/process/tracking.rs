@@ -61,7 +61,8 @@ pub struct TrackingStats {
     pub logged: u64,
     /// Pages of the declared region the domain logged itself (no fault).
     pub declared: u64,
-    /// Log entries ignored: not a page of guest RAM.
+    /// Log entries ignored (not a page of guest RAM), and looks that found a declared
+    /// region that is not one of guest RAM.
     pub bogus: u64,
     /// Looks at which the log had overflowed (the writable mappings were read).
     pub overflows: u64,
@@ -177,7 +178,7 @@ impl WriteTracker {
                 set(bitmap, page);
             } else if (self.first_page..self.end_page).contains(&page) {
                 self.stats.logged += 1;
-                self.written(page, bitmap);
+                self.heat(page);
             } else {
                 self.stats.bogus += 1;
             }
