@@ -3,6 +3,7 @@
 
 pub mod blk;
 pub mod boot;
+pub mod declared;
 pub mod hypercall;
 pub mod layout;
 pub mod process;
@@ -24,8 +25,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// in its tender and runtime (`process::ControlPage::written_log`, `reprotect`) and
 /// saves its FPU state only for checkpoints (`fpu_save`, `fpu_load` replace
 /// `fpu_through_page`); 8 adds the opcode `DS_PROC_SPAWN`; 9 lets a process domain
-/// track a region of its RAM itself (`process::ControlPage::declared`).
-pub const ABI_VERSION: u32 = 9;
+/// track a region of its RAM itself (`process::ControlPage::declared`); 10 lets a VM
+/// do the same (`hypercall::Hypercall::DeclareRegion`, `declared::DeclaredLog`).
+pub const ABI_VERSION: u32 = 10;
 
 /// Name of the ELF section that holds the image's [`AbiNote`].
 pub const ABI_NOTE_SECTION: &str = ".ankh_abi";

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 
 use virtio_seep::abi::blk::{self, config, reg, RequestHeader};
 use virtio_seep::abi::boot::{BootInfo, Peer};
+use virtio_seep::abi::declared::DeclaredLog;
 use virtio_seep::abi::hypercall::{self, Hypercall};
 use virtio_seep::abi::{self, layout, AbiNote, ABI_VERSION};
 use virtio_seep::message::{self, MessageHeader};
@@ -102,6 +103,19 @@ fn describe() -> String {
         )
         .unwrap();
     }
+
+    writeln!(out, "# abi::declared").unwrap();
+    values!(
+        out,
+        abi::declared::DECLARED_LOG_LEN,
+        abi::declared::DECLARED_LOG_LEN_OFFSET,
+    );
+    layout!(
+        out,
+        DeclaredLog,
+        DeclaredLog::new_zeroed(),
+        [requested, declared, len, overflow, pages]
+    );
 
     writeln!(out, "# abi::layout").unwrap();
     values!(

@@ -4,6 +4,7 @@
 //! domain's RAM and the per-call limits, and a bad argument is a fault of the domain.
 
 use kvm_bindings::kvm_regs;
+use virtio_seep::abi::declared::DeclaredLog;
 use virtio_seep::abi::hypercall::{Hypercall, CONSOLE_WRITE_MAX, PANIC_TEXT_MAX};
 
 use crate::console::Console;
@@ -26,6 +27,12 @@ pub enum HypercallOutcome {
     Ipc {
         /// The hypercall value: an `IpcOp` and a source.
         value: u32,
+    },
+    /// The domain names a declared region (the domain handles it: it changes the VM's
+    /// memory slots).
+    DeclareRegion {
+        /// Guest address of its `DeclaredLog`, checked to lie inside its RAM.
+        log: u64,
     },
 }
 
@@ -69,6 +76,21 @@ impl HypercallContext<'_> {
             Hypercall::Panic => self.panic(&regs()),
             Hypercall::IpcSetup => HypercallOutcome::IpcSetup { setup: regs().rdi },
             Hypercall::Ipc => HypercallOutcome::Ipc { value },
+            Hypercall::DeclareRegion => self.declare_region(regs().rdi),
+        }
+    }
+
+    fn declare_region(&self, log: u64) -> HypercallOutcome {
+        let len = std::mem::size_of::<DeclaredLog>() as u64;
+        if !log.is_multiple_of(4) {
+            return bad_argument(
+                Hypercall::DeclareRegion,
+                format!("log at {log:#x}: not 4-byte aligned"),
+            );
+        }
+        match self.memory.check_range(log, len, len) {
+            Ok(()) => HypercallOutcome::DeclareRegion { log },
+            Err(e) => bad_argument(Hypercall::DeclareRegion, format!("log: {e}")),
         }
     }
 

@@ -154,6 +154,31 @@ mod imp {
         }
     }
 
+    /// Names a declared region: the `DeclareRegion` hypercall with `rdi` = `log`, whose
+    /// `requested` field holds the region; the VMM answers in its `declared` field.
+    /// In a VM only (a process domain names its region in its control page).
+    ///
+    /// # Safety
+    ///
+    /// `log` must point to a [`DeclaredLog`](virtio_seep::abi::declared::DeclaredLog)
+    /// reserved for the VMM's log of this domain for the rest of its life: the VMM
+    /// reads and writes it at every checkpoint and rollback. Normal code calls this
+    /// only through `crate::declared::region`.
+    pub unsafe fn declare_region(log: *mut virtio_seep::abi::declared::DeclaredLog) {
+        // SAFETY: the VMM reads and writes only the log at `log` (the caller's
+        // contract); no `nomem`: the compiler stores the request first and reads the
+        // answer afterwards. No register is changed.
+        unsafe {
+            asm!(
+                "out dx, eax",
+                in("dx") Hypercall::DeclareRegion.port(),
+                in("eax") 0u32,
+                in("rdi") log,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
     /// Reports a CPU exception the guest cannot handle, then halts for good.
     pub fn exception(vector: u32, error_code: u64, rip: u64, cr2: u64) -> ! {
         // SAFETY: the VMM stops the domain on this call; the `hlt` loop never returns.

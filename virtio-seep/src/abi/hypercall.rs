@@ -6,7 +6,9 @@
 //! ports inside [`HYPERCALL_PORT_BASE`]`..`[`HYPERCALL_PORT_END`]). The 32-bit value
 //! written (`eax`) is the call's first argument, so the most frequent calls need no
 //! register read on the VMM side. Further arguments travel in `rdi`, `rsi`, `r8`, `r9` and `r10`, read by the VMM
-//! only for the calls that define them. No hypercall returns a value yet.
+//! only for the calls that define them. No hypercall returns a value in a register; the
+//! one call that answers ([`Hypercall::DeclareRegion`]) writes its answer into the
+//! structure it was given.
 //!
 //! The VMM treats every argument as hostile: pointers must lie inside the domain's
 //! memory, lengths are bounded, and any port outside this table, any `in` instruction
@@ -49,11 +51,17 @@ pub enum Hypercall {
     /// The IPC notify: the VMM consumes the TX queue, then does what `eax` says
     /// ([`crate::queue::IpcOp`] and a source domain).
     Ipc = 6,
+    /// Names a region of this domain's RAM whose writes the guest declares itself
+    /// (declared writes in a VM). `rdi`: address of a [`crate::abi::declared::DeclaredLog`]
+    /// whose `requested` field holds the region. The VMM answers in its `declared`
+    /// field: the region it keeps, or empty when it keeps none. Once per domain; a
+    /// bad address is a fault of the domain.
+    DeclareRegion = 7,
 }
 
 impl Hypercall {
     /// Every hypercall, in number order.
-    pub const ALL: [Hypercall; 7] = [
+    pub const ALL: [Hypercall; 8] = [
         Hypercall::Exit,
         Hypercall::ConsoleWrite,
         Hypercall::Exception,
@@ -61,6 +69,7 @@ impl Hypercall {
         Hypercall::Nop,
         Hypercall::IpcSetup,
         Hypercall::Ipc,
+        Hypercall::DeclareRegion,
     ];
 
     /// The I/O port a guest writes to make this call.
@@ -78,6 +87,7 @@ impl Hypercall {
             Hypercall::Nop => "nop",
             Hypercall::IpcSetup => "ipc-setup",
             Hypercall::Ipc => "ipc",
+            Hypercall::DeclareRegion => "declare-region",
         }
     }
 
@@ -100,7 +110,7 @@ pub const PANIC_TEXT_MAX: u64 = 512;
 /// check that the VMM reports an unknown hypercall.
 pub const UNASSIGNED_PORT: u16 = HYPERCALL_PORT_END - HYPERCALL_PORT_STRIDE;
 
-const _: () = assert!((Hypercall::Ipc as u16) < HYPERCALL_COUNT - 1);
+const _: () = assert!((Hypercall::DeclareRegion as u16) < HYPERCALL_COUNT - 1);
 
 #[cfg(test)]
 mod tests {

@@ -50,7 +50,8 @@ mod ioctls {
     ioctl_io_nr!(KVM_RESET_DIRTY_RINGS, KVMIO, 0xc7);
 }
 
-/// The dirty log of memory slot 0 of one VM with one vCPU.
+/// The dirty log of one VM with one vCPU: its memory slot 0, and in ring mode the
+/// other logged slots a declared region splits its RAM into (`domain::declared`).
 #[derive(Debug)]
 pub struct DirtyLog {
     mode: Mode,
@@ -133,6 +134,20 @@ impl DirtyLog {
                 Ok(())
             }
             Mode::Ring(ring) => ring.look(bitmap, &mut || reset_rings(vm)),
+        }
+    }
+
+    /// Whether the log reads KVM's dirty ring: the only mode that takes a VM's memory in
+    /// several slots (see [`set_slot_base`](Self::set_slot_base)).
+    pub fn is_ring(&self) -> bool {
+        matches!(self.mode, Mode::Ring(_))
+    }
+
+    /// Logged memory slot `slot` starts at guest page `first` (ring mode; the other
+    /// modes read slot 0 only).
+    pub fn set_slot_base(&mut self, slot: u32, first: u64) {
+        if let Mode::Ring(ring) = &mut self.mode {
+            ring.set_slot_base(slot, first);
         }
     }
 

@@ -106,6 +106,9 @@ pub struct Ring {
     heap: Option<Box<[kvm_dirty_gfn]>>,
     /// Entries harvested so far: first writes to a protected page, each a trap.
     harvested: u64,
+    /// The first guest page of each logged memory slot but slot 0, which starts at
+    /// page 0 (KVM's entries count pages from their slot's start).
+    slot_bases: Vec<(u32, u64)>,
 }
 
 // SAFETY: the ring is a mapping owned by this value (unmapped in `drop`) and used only
@@ -153,6 +156,7 @@ impl Ring {
             soonest: u64::MAX,
             heap,
             harvested: 0,
+            slot_bases: Vec::new(),
         }
     }
 
@@ -179,12 +183,13 @@ impl Ring {
             // SAFETY: the entry is inside the mapping, and KVM published it (its flags
             // say so, read with acquire ordering), so its fields are written.
             let entry = unsafe { std::ptr::read_volatile(self.entries.add(slot)) };
-            let period = self.period_of(entry.offset);
+            let page = self.page_of(entry.slot, entry.offset);
+            let period = self.period_of(page);
             let expiry = self.looks + u64::from(period);
             self.soonest = self.soonest.min(expiry);
             self.hot.push_back(HotEntry {
                 index: self.next,
-                page: entry.offset,
+                page,
                 expiry,
                 period,
             });
@@ -193,6 +198,25 @@ impl Ring {
         }
         self.harvested += fresh as u64;
         fresh
+    }
+
+    /// Logged memory slot `slot` starts at guest page `first` (slot 0 starts at 0).
+    pub fn set_slot_base(&mut self, slot: u32, first: u64) {
+        self.slot_bases.retain(|&(known, _)| known != slot);
+        if slot != 0 {
+            self.slot_bases.push((slot, first));
+        }
+    }
+
+    /// The guest page of an entry for page `offset` of memory slot `slot`. Only the
+    /// VMM makes slots, so an unknown one cannot come; it would be taken as slot 0.
+    fn page_of(&self, slot: u32, offset: u64) -> u64 {
+        let base = self
+            .slot_bases
+            .iter()
+            .find(|&&(known, _)| known == slot)
+            .map_or(0, |&(_, first)| first);
+        base + offset
     }
 
     /// The entries harvested so far: the guest's first writes to a protected page,

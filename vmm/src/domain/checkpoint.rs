@@ -224,6 +224,7 @@ impl Domain {
         // The restore itself went through the VMM's bitmap; those pages now equal the
         // checkpoint, so they are not "written since".
         self.memory.take_vmm_written();
+        self.restate_declared_region();
         let state = store.vcpu().expect("a Ready store holds a CPU state");
         match (&mut self.cpu, state) {
             (Cpu::Kvm(kvm), CpuState::Vm(vcpu)) => {
@@ -266,7 +267,7 @@ impl Domain {
     }
 
     /// Sets `written` to the pages written since the last checkpoint or rollback:
-    /// KVM's log of the guest's writes and the VMM's own. Returns whether the guest
+    /// KVM's log of the guest's writes, its log of a declared region and the VMM's own. Returns whether the guest
     /// wrote its own code (see `vcpu_state`: it may have run code at CPL0).
     fn look_for_written(&mut self) -> Result<bool, DomainError> {
         if self.checkpoints.is_none() {
@@ -301,6 +302,7 @@ impl Domain {
                 false
             }
         };
+        self.take_declared_writes();
         self.memory.take_vmm_written_into(&mut self.written);
         Ok(code_written)
     }

@@ -18,6 +18,7 @@
 mod checkpoint;
 mod config;
 pub mod debug;
+mod declared;
 mod error;
 mod exit;
 mod inject;
@@ -120,6 +121,8 @@ pub(super) struct KvmCpu {
     dirty_log: Option<Mutex<DirtyLog>>,
     /// How the vCPU state is read and written (what KVM copies into the run page).
     access: VcpuAccess,
+    /// The region of RAM the guest tracks itself, once it named one.
+    declared: Option<declared::DeclaredRegion>,
 }
 
 impl Domain {
@@ -284,6 +287,7 @@ impl Domain {
             vm,
             dirty_log: dirty_log.map(Mutex::new),
             access,
+            declared: None,
         };
         let checkpoints = config
             .dirty_log

@@ -234,7 +234,7 @@ impl Domain {
             Hypercall::Nop | Hypercall::Exit | Hypercall::Ipc => Default::default(),
             _ => self.regs()?,
         };
-        Ok(self.serve_hypercall(call, value, regs))
+        self.serve_hypercall(call, value, regs)
     }
 
     /// Serves hypercall `call` with `value` and the argument registers `regs`.
@@ -243,16 +243,20 @@ impl Domain {
         call: Hypercall,
         value: u32,
         regs: kvm_bindings::kvm_regs,
-    ) -> Step {
+    ) -> Result<Step, DomainError> {
         let mut ctx = HypercallContext {
             memory: &self.memory,
             console: &mut self.console,
         };
-        match ctx.serve(call, value, || regs) {
+        Ok(match ctx.serve(call, value, || regs) {
             HypercallOutcome::Resume => Step::Continue(Some(call)),
             HypercallOutcome::Stop(exit) => Step::Stop(exit),
             HypercallOutcome::IpcSetup { setup } => Step::Event(RunEvent::IpcSetup(setup)),
             HypercallOutcome::Ipc { value } => Step::Event(RunEvent::Ipc(value)),
-        }
+            HypercallOutcome::DeclareRegion { log } => {
+                self.declare_region(log)?;
+                Step::Continue(Some(call))
+            }
+        })
     }
 }

@@ -177,6 +177,13 @@ impl VcpuAccess {
         })
     }
 
+    /// Whether guest pages `pages` include one of the image's code pages.
+    pub(super) fn overlaps_code(&self, pages: &Range<u64>) -> bool {
+        self.code_pages
+            .iter()
+            .any(|code| code.start < pages.end && pages.start < code.end)
+    }
+
     /// Whether `written` (a page bitmap) holds one of the image's code pages.
     pub(super) fn code_written(&self, written: &[u64]) -> bool {
         self.mode == GuestMode::User

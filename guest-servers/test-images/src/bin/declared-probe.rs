@@ -1,12 +1,13 @@
-//! Declared-writes probe: makes a `Nop`, names [`DECLARED_PAGES`] pages of its own a
-//! declared region (`ankh_guest_rt::declared`: a process domain then logs their writes
-//! itself, a VM leaves them to KVM's dirty log; the host may roll it back to the first
-//! `Nop`, and it names the same region again), makes a `Nop`, then [`DECLARED_PHASES`] phases,
+//! Declared-writes probe: makes a `Nop`, touches and names [`DECLARED_PAGES`] pages of its own a
+//! declared region (`ankh_guest_rt::declared`: the domain then logs their writes
+//! itself; the host may roll it back to the first `Nop`, and it names the same region
+//! again), makes a `Nop`, then [`DECLARED_PHASES`] phases,
 //! each declaring and writing some of the pages and ending with a `Nop` (the host
 //! checkpoints there, and may roll a phase back and let it run again). Phase 0 writes
 //! every page, more than a process domain's write log holds, so the log overflows;
 //! the others write page 0 and one more page each. Then it exits with 0 when the
-//! region was declared, 1 when it was not (a VM, or a domain without checkpoints).
+//! region was declared, 1 when it was not (a domain without checkpoints, or a VM whose
+//! dirty log is not KVM's dirty ring).
 #![no_std]
 #![no_main]
 
@@ -40,6 +41,14 @@ fn write(pages: impl Iterator<Item = usize>, value: u8) {
 
 fn main(_boot: &BootInfo) -> u32 {
     hypercall::nop();
+    // Every page touched once before the region is named: a VM's first access to a
+    // page makes KVM set the accessed and dirty bits of its page-table entry, a logged
+    // write to a page-table page, which is not one of the region's.
+    let first = addr_of_mut!(PAGES).cast::<[u8; 4096]>();
+    for page in 0..DECLARED_PAGES {
+        // SAFETY: inside this image's own static `PAGES`, only touched by this thread.
+        unsafe { write_volatile(first.add(page).cast::<u8>(), 0) };
+    }
     let start = addr_of_mut!(PAGES) as usize;
     let is_declared = declared::region(start, DECLARED_PAGES * 4096);
     hypercall::nop();

@@ -122,6 +122,18 @@ fn cycle(period: u32) -> u64 {
 }
 
 #[test]
+fn an_entry_of_another_slot_names_its_page_from_the_slot_start() {
+    let mut kvm = Kvm::new(16);
+    kvm.ring.set_slot_base(2, 40);
+    kvm.write(5);
+    // KVM's entry for page 3 of slot 2 (page 43 of the guest).
+    kvm.write(3);
+    kvm.ring.heap.as_mut().unwrap()[1].slot = 2;
+    assert_eq!(kvm.look(), [5, 43]);
+    assert_eq!(kvm.ring.harvested(), 2);
+}
+
+#[test]
 fn written_pages_stay_hot_then_go_back_within_a_linger() {
     let mut kvm = Kvm::new(1024);
     for page in [3, 7, 9] {

@@ -55,7 +55,7 @@ impl Domain {
                     error_code: 0,
                     ..record
                 };
-                Ok(self.exception(&record, rip, 0))
+                self.exception(&record, rip, 0)
             }
             exit_kind::PORT_WRITE => {
                 // As after a VM's port exit, the guest resumes after the instruction
@@ -86,11 +86,11 @@ impl Domain {
                     DebugOutcome::Stop(exit) => Step::Stop(exit),
                 })
             }
-            exit_kind::EXCEPTION => Ok(self.exception(&record, rip, record.address)),
+            exit_kind::EXCEPTION => self.exception(&record, rip, record.address),
             exit_kind::MEMORY if self.device.is_some() && BlkDevice::owns(record.address) => {
                 self.emulate_device_access(record.address)
             }
-            exit_kind::MEMORY => Ok(self.exception(&record, rip, record.address)),
+            exit_kind::MEMORY => self.exception(&record, rip, record.address),
             exit_kind::SYSCALL => fault(DomainFault::ForbiddenSyscall {
                 number: record.value,
             }),
@@ -107,7 +107,12 @@ impl Domain {
 
     /// What the image's exception stub reports for this CPU exception: the
     /// `Exception` hypercall, served by the same code as in a VM.
-    fn exception(&mut self, record: &ExitRecord, rip: u64, address: u64) -> Step {
+    fn exception(
+        &mut self,
+        record: &ExitRecord,
+        rip: u64,
+        address: u64,
+    ) -> Result<Step, DomainError> {
         let vector = match record.kind {
             exit_kind::MEMORY => PAGE_FAULT,
             _ => record.vector,
