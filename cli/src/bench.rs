@@ -122,6 +122,11 @@ pub struct CompareArgs {
     /// (see docs/isolation-cost.md for published figures).
     #[arg(long, default_value_t = 1.0)]
     bare_exit_us: f64,
+    /// The cost of one exit, in microseconds, that kvm's recovery overhead is also
+    /// projected to: what an exit cost on these hosts when they were first measured
+    /// (later days measured 16 to 83 us; see docs/isolation-cost.md).
+    #[arg(long, default_value_t = 10.0)]
+    overhead_exit_us: f64,
 }
 
 #[derive(Debug, Args)]
@@ -187,8 +192,16 @@ pub fn run(which: BenchCommand) -> Result<ExitCode, Box<dyn Error>> {
                 )
                 .into());
             }
+            if !(args.overhead_exit_us.is_finite() && args.overhead_exit_us >= 0.0) {
+                return Err(format!(
+                    "ankh bench compare: --overhead-exit-us must be a number of microseconds >= 0, not {}",
+                    args.overhead_exit_us
+                )
+                .into());
+            }
             let bare_exit = std::time::Duration::from_secs_f64(args.bare_exit_us / 1e6);
-            let report = ankh_vmm::bench::compare::run(args.rounds, cpu, bare_exit)
+            let overhead_exit = std::time::Duration::from_secs_f64(args.overhead_exit_us / 1e6);
+            let report = ankh_vmm::bench::compare::run(args.rounds, cpu, bare_exit, overhead_exit)
                 .map_err(|e| format!("ankh bench compare: {e}"))?;
             if let Some(path) = &args.svg {
                 let svg = report.svg()?;

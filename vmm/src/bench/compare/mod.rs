@@ -12,7 +12,10 @@
 //!
 //! Files: `report` (the Markdown table, JSON, CSV and the chart).
 
+mod exit_projection;
 mod report;
+
+pub use exit_projection::ProjectedOverhead;
 
 use std::time::{Duration, Instant};
 
@@ -117,6 +120,9 @@ pub struct CompareReport {
     /// The cost of an exit on bare-metal KVM, for the projection (a parameter: this
     /// host is nested).
     pub bare_exit: Duration,
+    /// The exit cost kvm's recovery overhead is also projected to (a parameter; see
+    /// `exit_projection`).
+    pub overhead_exit: Duration,
 }
 
 /// Idle domains booted for the memory figure.
@@ -127,6 +133,7 @@ pub fn run(
     rounds: usize,
     cpu: Option<usize>,
     bare_exit: Duration,
+    overhead_exit: Duration,
 ) -> Result<CompareReport, Box<dyn std::error::Error>> {
     if let Some(cpu) = cpu {
         super::pin_to_cpu(cpu)?;
@@ -196,6 +203,7 @@ pub fn run(
         ubench,
         native: merge_native(native_runs),
         bare_exit,
+        overhead_exit,
     })
 }
 

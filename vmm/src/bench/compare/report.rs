@@ -53,7 +53,7 @@ impl CompareReport {
         self.substrates.iter().find(|s| s.substrate == substrate)
     }
 
-    fn config(&self, substrate: Substrate, policy: Policy) -> Option<&ConfigWorkloads> {
+    pub(super) fn config(&self, substrate: Substrate, policy: Policy) -> Option<&ConfigWorkloads> {
         self.ubench
             .iter()
             .find(|c| c.config.substrate == substrate && c.config.policy == policy)
@@ -137,6 +137,8 @@ impl CompareReport {
             "native_pipe_round_trip_us": self.native_round_trip().map(|d| d.as_secs_f64() * 1e6),
             "nested_exit_us": self.nested_exit().map(|d| d.as_secs_f64() * 1e6),
             "bare_exit_us": self.bare_exit.as_secs_f64() * 1e6,
+            "overhead_exit_us": self.overhead_exit.as_secs_f64() * 1e6,
+            "kvm_recovery_overhead_projected_geomean": self.kvm_overhead_projected(),
             "substrates": substrates,
             "ubench_ops_per_second": workloads,
         })
@@ -205,7 +207,8 @@ impl fmt::Display for CompareReport {
         self.fmt_null_call(f)?;
         self.fmt_ubench(f)?;
         self.fmt_costs(f)?;
-        self.fmt_projection(f)
+        self.fmt_projection(f)?;
+        self.fmt_overhead_projection(f)
     }
 }
 
