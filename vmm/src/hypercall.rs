@@ -222,6 +222,47 @@ mod tests {
     }
 
     #[test]
+    fn a_declared_log_must_lie_inside_ram_and_be_aligned() {
+        let (memory, mut console, _) = setup();
+        let mut ctx = HypercallContext {
+            memory: &memory,
+            console: &mut console,
+        };
+        let serve = |ctx: &mut HypercallContext<'_>, rdi| {
+            let regs = kvm_regs {
+                rdi,
+                ..Default::default()
+            };
+            ctx.serve(Hypercall::DeclareRegion, 0, || regs)
+        };
+        assert_eq!(
+            serve(&mut ctx, 0x20_0000),
+            HypercallOutcome::DeclareRegion { log: 0x20_0000 }
+        );
+        // The last page of RAM holds it exactly; a byte later it ends outside.
+        let last = (4 << 20) - 4096;
+        assert_eq!(
+            serve(&mut ctx, last),
+            HypercallOutcome::DeclareRegion { log: last }
+        );
+        for rdi in [last + 4, 0x20_0002, u64::MAX - 3, 4 << 20] {
+            let outcome = serve(&mut ctx, rdi);
+            assert!(
+                matches!(
+                    outcome,
+                    HypercallOutcome::Stop(DomainExit::Faulted(
+                        DomainFault::BadHypercallArgument {
+                            call: "declare-region",
+                            ..
+                        }
+                    ))
+                ),
+                "{rdi:#x}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
     fn exception_vector_out_of_range_is_a_fault() {
         let (memory, mut console, _) = setup();
         let mut ctx = HypercallContext {
