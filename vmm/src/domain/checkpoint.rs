@@ -328,7 +328,7 @@ fn dead_stack(stack: &Range<u64>, vcpu: &CpuState) -> Option<Range<u64>> {
 
 /// Clears in `bitmap` (one bit per page) the pages that lie wholly inside `range` of
 /// guest-physical addresses; bits beyond the bitmap are left alone.
-fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
+pub(super) fn forget_whole_pages(bitmap: &mut [u64], range: &Range<u64>) {
     let first = range.start.div_ceil(PAGE_SIZE);
     let end = (range.end / PAGE_SIZE).min(bitmap.len() as u64 * 64);
     let mut page = first;

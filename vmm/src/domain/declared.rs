@@ -132,6 +132,10 @@ impl Domain {
         };
         if let Some(region) = kvm.declared.as_mut() {
             region.take_into(&self.memory, &mut self.written);
+            // The log's page needs no copy: the VMM leaves it the same at every look
+            // (see `take_into`) and writes its region back after a rollback.
+            let log = region.log..region.log + LOG_SIZE;
+            super::checkpoint::forget_whole_pages(&mut self.written, &log);
         }
     }
 
@@ -197,8 +201,14 @@ impl DeclaredRegion {
         );
         let overflowed = overflow != 0 || read.is_err();
         self.logged += mark_logged(&self.pages, &entries[..len], overflowed, written);
-        // Emptied without marking the page written: the log's own copy in a checkpoint
-        // must hold an empty log, which the copy taken after this does.
+        // Emptied, entries too, without marking the page written: after every look the
+        // log holds its region and nothing else, so a checkpoint need not copy it and a
+        // rollback need not restore it (`Domain::take_declared_writes`).
+        let zeros = [0u32; DECLARED_LOG_LEN];
+        let _ = memory.write_transient(
+            zeros[..len].as_bytes(),
+            GuestAddress(self.log + std::mem::offset_of!(DeclaredLog, pages) as u64),
+        );
         let _ = memory.write_transient(&[0; 8], header);
     }
 }
