@@ -31,7 +31,7 @@ use crate::console::CapturedConsole;
 use crate::domain::{Domain, DomainConfig, Substrate};
 use crate::image::GuestImage;
 use crate::kvm_host::KvmHost;
-use crate::system::{root_fs_with_jobs, run_system, SystemOptions};
+use crate::system::{root_fs_with_jobs, run_system, CheckpointCount, SystemOptions};
 
 /// The two substrates, in report order.
 pub const SUBSTRATES: [Substrate; 2] = [Substrate::Kvm, Substrate::Process];
@@ -104,6 +104,26 @@ pub struct ConfigWorkloads {
     pub workloads: Vec<Workload>,
     /// Each round's figures (for the paired ratios).
     pub rounds: Vec<Vec<Workload>>,
+    /// Per workload, the checkpoints of every server over all its runs, and how many
+    /// times the workload ran for them (warm-ups included).
+    pub checkpoints: Vec<(CheckpointCount, u64)>,
+}
+
+impl ConfigWorkloads {
+    /// Trapped writes (first writes to a page protected for the tracking) per
+    /// operation of workload `index`.
+    pub fn trapped_writes_per_op(&self, index: usize) -> f64 {
+        let (Some((count, runs)), Some(workload)) =
+            (self.checkpoints.get(index), self.workloads.get(index))
+        else {
+            return 0.0;
+        };
+        let operations = (workload.operations * runs) as f64;
+        if operations == 0.0 {
+            return 0.0;
+        }
+        count.trapped_writes as f64 / operations
+    }
 }
 
 /// What `ankh bench compare` measured.
@@ -142,6 +162,8 @@ pub fn run(
     let host = KvmHost::open()?;
     let configs = configs();
     let mut ubench_rounds: Vec<Vec<Vec<Workload>>> = vec![Vec::new(); configs.len()];
+    let mut checkpoints: Vec<Vec<(CheckpointCount, u64)>> =
+        vec![vec![Default::default(); WORKLOADS.len()]; configs.len()];
     let mut native_runs = Vec::new();
     let mut null_calls: Vec<Vec<super::ipc::Measured>> = vec![Vec::new(), Vec::new()];
     let mut os_runs = [Vec::new(), Vec::new()];
@@ -166,8 +188,12 @@ pub fn run(
             let mut runs: Vec<Vec<Workload>> = vec![Vec::new(); configs.len()];
             for config in mirrored {
                 let slot = configs.iter().position(|c| *c == config).expect("listed");
-                let (measured, _) = run_once(&host, config.policy, workload, config.substrate)?;
+                let (measured, count) = run_once(&host, config.policy, workload, config.substrate)?;
                 runs[slot].push(measured);
+                // A warm-up and the measured run.
+                let (total, workload_runs) = &mut checkpoints[slot][index];
+                *total += count;
+                *workload_runs += 2;
             }
             for (slot, pair) in runs.iter().enumerate() {
                 this_round[slot].push(mean(pair));
@@ -191,10 +217,12 @@ pub fn run(
     let ubench = configs
         .iter()
         .zip(ubench_rounds)
-        .map(|(&config, rounds)| ConfigWorkloads {
+        .zip(checkpoints)
+        .map(|((&config, rounds), checkpoints)| ConfigWorkloads {
             config,
             workloads: medians(&rounds),
             rounds,
+            checkpoints,
         })
         .collect();
     Ok(CompareReport {

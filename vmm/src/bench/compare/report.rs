@@ -49,7 +49,7 @@ impl CompareReport {
         (per_second > 0.0).then(|| Duration::from_secs_f64(1.0 / per_second))
     }
 
-    fn substrate(&self, substrate: Substrate) -> Option<&SubstrateFigures> {
+    pub(super) fn substrate(&self, substrate: Substrate) -> Option<&SubstrateFigures> {
         self.substrates.iter().find(|s| s.substrate == substrate)
     }
 
