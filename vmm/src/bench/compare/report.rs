@@ -139,6 +139,7 @@ impl CompareReport {
             "bare_exit_us": self.bare_exit.as_secs_f64() * 1e6,
             "overhead_exit_us": self.overhead_exit.as_secs_f64() * 1e6,
             "kvm_recovery_overhead_projected_geomean": self.kvm_overhead_projected(),
+            "kvm_recovery_overhead_projected_traps_kept_geomean": self.kvm_overhead_projected_traps_kept(),
             "substrates": substrates,
             "ubench_ops_per_second": workloads,
         })
