@@ -41,7 +41,8 @@ pub struct ProjectedOverhead {
     /// The slowdown with exits of the projected cost; `None` when kvm-none's time
     /// would not stay positive (its exits took less than the measured exit here).
     pub projected: Option<f64>,
-    /// The same with the trapped writes kept at their cost here (the pessimistic end of the model).
+    /// The same with the trapped writes kept at their cost here (the pessimistic end
+    /// of the model).
     pub projected_traps_kept: Option<f64>,
 }
 
@@ -108,7 +109,8 @@ impl CompareReport {
         })
     }
 
-    /// The same with the trapped writes kept at their cost here: the pessimistic end of the model.
+    /// The same with the trapped writes kept at their cost here: the pessimistic end
+    /// of the model.
     pub fn kvm_overhead_projected_traps_kept(&self) -> Option<f64> {
         projected_geomean(&self.kvm_overhead_at(self.overhead_exit), |row| {
             row.projected_traps_kept
