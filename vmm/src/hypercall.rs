@@ -162,6 +162,17 @@ mod tests {
     use crate::console::CapturedConsole;
     use vm_memory::{Bytes, GuestAddress};
 
+    /// Whether `outcome` stops the domain for a bad argument of call `name`.
+    fn is_bad_argument(outcome: &HypercallOutcome, name: &str) -> bool {
+        matches!(
+            outcome,
+            HypercallOutcome::Stop(DomainExit::Faulted(DomainFault::BadHypercallArgument {
+                call,
+                ..
+            })) if *call == name
+        )
+    }
+
     fn setup() -> (DomainMemory, Console, CapturedConsole) {
         let captured = CapturedConsole::default();
         let console = Console::new("t", Box::new(captured.clone()));
@@ -205,18 +216,7 @@ mod tests {
                 ..Default::default()
             };
             let outcome = ctx.serve(Hypercall::ConsoleWrite, 0, || regs);
-            assert!(
-                matches!(
-                    outcome,
-                    HypercallOutcome::Stop(DomainExit::Faulted(
-                        DomainFault::BadHypercallArgument {
-                            call: "console-write",
-                            ..
-                        }
-                    ))
-                ),
-                "{outcome:?}"
-            );
+            assert!(is_bad_argument(&outcome, "console-write"), "{outcome:?}");
         }
         assert!(out.lines().is_empty());
     }
@@ -248,15 +248,7 @@ mod tests {
         for rdi in [last + 4, 0x20_0002, u64::MAX - 3, 4 << 20] {
             let outcome = serve(&mut ctx, rdi);
             assert!(
-                matches!(
-                    outcome,
-                    HypercallOutcome::Stop(DomainExit::Faulted(
-                        DomainFault::BadHypercallArgument {
-                            call: "declare-region",
-                            ..
-                        }
-                    ))
-                ),
+                is_bad_argument(&outcome, "declare-region"),
                 "{rdi:#x}: {outcome:?}"
             );
         }
