@@ -267,8 +267,9 @@ impl Domain {
     }
 
     /// Sets `written` to the pages written since the last checkpoint or rollback:
-    /// KVM's log of the guest's writes, its log of a declared region and the VMM's own. Returns whether the guest
-    /// wrote its own code (see `vcpu_state`: it may have run code at CPL0).
+    /// KVM's log of the guest's writes, the guest's log of its declared region and the
+    /// VMM's own. Returns whether the guest wrote its own code (see `vcpu_state`: it
+    /// may have run code at CPL0).
     fn look_for_written(&mut self) -> Result<bool, DomainError> {
         if self.checkpoints.is_none() {
             return Err(DomainError::NoCheckpoints);

@@ -48,6 +48,9 @@ pub(super) const SLOT_ABOVE: u32 = 2;
 /// Byte offset of the log's `declared` field.
 const DECLARED_OFFSET: u64 = std::mem::offset_of!(DeclaredLog, declared) as u64;
 
+/// Byte offset of the log's entries.
+const PAGES_OFFSET: u64 = std::mem::offset_of!(DeclaredLog, pages) as u64;
+
 /// A VM's declared region and its log.
 #[derive(Debug)]
 pub(super) struct DeclaredRegion {
@@ -58,6 +61,8 @@ pub(super) struct DeclaredRegion {
     /// Pages of the region taken as written so far (each log entry, or the whole
     /// region per overflowed log).
     logged: u64,
+    /// The log's entries as last read (kept to spare a buffer per look).
+    entries: Vec<u32>,
 }
 
 impl Domain {
@@ -85,14 +90,9 @@ impl Domain {
             Some(region) if region.pages == requested => requested,
             Some(_) => 0..0,
             None => {
-                let ring = kvm.dirty_log.as_ref().is_some_and(|log| {
-                    log.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .is_ring()
-                });
                 let log_pages = log / PAGE_SIZE..(log + LOG_SIZE).div_ceil(PAGE_SIZE);
                 if tracked
-                    && ring
+                    && kvm.has_dirty_ring()
                     && acceptable(&requested, ram_pages, &log_pages)
                     && !kvm.access.overlaps_code(&requested)
                 {
@@ -113,6 +113,7 @@ impl Domain {
                         pages: requested.clone(),
                         log,
                         logged: 0,
+                        entries: vec![0; DECLARED_LOG_LEN],
                     });
                     requested
                 } else {
@@ -153,14 +154,7 @@ impl Domain {
     pub fn takes_declared_writes(&self) -> bool {
         match &self.cpu {
             Cpu::Process(_) => self.checkpoints.is_some(),
-            Cpu::Kvm(kvm) => {
-                self.checkpoints.is_some()
-                    && kvm.dirty_log.as_ref().is_some_and(|log| {
-                        log.lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .is_ring()
-                    })
-            }
+            Cpu::Kvm(kvm) => self.checkpoints.is_some() && kvm.has_dirty_ring(),
         }
     }
 
@@ -194,22 +188,29 @@ impl DeclaredRegion {
             return;
         }
         let len = (len as usize).min(DECLARED_LOG_LEN);
-        let mut entries = [0u32; DECLARED_LOG_LEN];
-        let read = memory.guest().read_slice(
-            entries[..len].as_mut_bytes(),
-            GuestAddress(self.log + std::mem::offset_of!(DeclaredLog, pages) as u64),
-        );
+        let entries = &mut self.entries[..len];
+        let pages = GuestAddress(self.log + PAGES_OFFSET);
+        let read = memory.guest().read_slice(entries.as_mut_bytes(), pages);
         let overflowed = overflow != 0 || read.is_err();
-        self.logged += mark_logged(&self.pages, &entries[..len], overflowed, written);
+        self.logged += mark_logged(&self.pages, entries, overflowed, written);
         // Emptied, entries too, without marking the page written: after every look the
         // log holds its region and nothing else, so a checkpoint need not copy it and a
         // rollback need not restore it (`Domain::take_declared_writes`).
-        let zeros = [0u32; DECLARED_LOG_LEN];
-        let _ = memory.write_transient(
-            zeros[..len].as_bytes(),
-            GuestAddress(self.log + std::mem::offset_of!(DeclaredLog, pages) as u64),
-        );
+        entries.fill(0);
+        let _ = memory.write_transient(entries.as_bytes(), pages);
         let _ = memory.write_transient(&[0; 8], header);
+    }
+}
+
+impl super::KvmCpu {
+    /// Whether the VM's dirty log reads KVM's dirty ring, which a declared region
+    /// needs (the bitmap modes read one memory slot).
+    fn has_dirty_ring(&self) -> bool {
+        self.dirty_log.as_ref().is_some_and(|log| {
+            log.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_ring()
+        })
     }
 }
 

@@ -122,7 +122,7 @@ impl CompareReport {
         let (Some(nested), Some(kvm), Some(projected)) = (
             self.nested_exit(),
             self.substrate(Substrate::Kvm),
-            self.kvm_overhead_projected(),
+            projected_geomean(&rows, |row| row.projected),
         ) else {
             return Ok(());
         };
@@ -170,7 +170,7 @@ impl CompareReport {
         } else {
             format!(" (without {}, not projected)", left_out.join(", "))
         };
-        if let Some(kept) = self.kvm_overhead_projected_traps_kept() {
+        if let Some(kept) = projected_geomean(&rows, |row| row.projected_traps_kept) {
             writeln!(
                 f,
                 "\nWith the trapped writes kept at their cost here (the pessimistic end of the model): {:+.1}%.",
